@@ -1,0 +1,3 @@
+#include <cblas.h>
+#include <lapacke.h>
+typedef lapack_int soma_lapack_int;

@@ -1,0 +1,71 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+  name: "Soma",
+  products: [
+    .library(name: "Soma", targets: ["Soma"]),
+    .library(name: "SomaTensor", targets: ["SomaTensor"]),
+    .library(name: "SomaSurrogate", targets: ["SomaSurrogate"]),
+    .library(name: "SomaNN", targets: ["SomaNN"]),
+    .executable(name: "soma", targets: ["soma"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "COpenBLAS",
+      path: "Modules/COpenBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+    ),
+    // Small C kernels compiled with target_clones so hot loops get AVX2/AVX-512 code paths
+    // without unsafeFlags.
+    .target(name: "SomaKernels", path: "Sources/SomaKernels"),
+    .target(
+      name: "SomaTensor",
+      dependencies: [
+        "COpenBLAS",
+        .product(name: "RealModule", package: "swift-numerics"),
+      ],
+      linkerSettings: [.linkedLibrary("m")]
+    ),
+    .target(
+      name: "SomaSurrogate",
+      dependencies: ["SomaTensor", "SomaKernels", .product(name: "RealModule", package: "swift-numerics")]
+    ),
+    .target(
+      name: "SomaNN",
+      dependencies: ["SomaTensor", "SomaSurrogate", "SomaKernels", "COpenBLAS"]
+    ),
+    .target(name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN"]),
+    // The command-line tool's logic lives in a library so tests can drive it in-process.
+    .target(
+      name: "SomaCLI",
+      dependencies: [
+        "Soma", "COpenBLAS", "SomaKernels",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(name: "soma", dependencies: ["SomaCLI"]),
+    .target(
+      name: "_TestSupport",
+      dependencies: ["SomaTensor"],
+      path: "Tests/_TestSupport"
+    ),
+    .testTarget(name: "SomaTensorTests", dependencies: ["SomaTensor", "_TestSupport"]),
+    .testTarget(
+      name: "SomaSurrogateTests",
+      dependencies: ["SomaSurrogate", "_TestSupport"],
+      resources: [.copy("Fixtures")]
+    ),
+    .testTarget(
+      name: "SomaNNTests",
+      dependencies: ["SomaNN", "_TestSupport"],
+      resources: [.copy("Fixtures")]
+    ),
+    .testTarget(name: "SomaCLITests", dependencies: ["SomaCLI", "Soma", "_TestSupport"]),
+  ]
+)

@@ -1,0 +1,3 @@
+@_exported import SomaTensor
+@_exported import SomaSurrogate
+@_exported import SomaNN

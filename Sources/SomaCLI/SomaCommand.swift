@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The `soma` command-line tool.
+public struct SomaCommand: ParsableCommand {
+  public static let version = "0.1.0"
+
+  public static let configuration = CommandConfiguration(
+    commandName: "soma",
+    abstract: "Build and train spiking neural networks on the CPU.",
+    version: version,
+    subcommands: [
+      InfoCommand.self,
+    ]
+  )
+
+  public init() {}
+}

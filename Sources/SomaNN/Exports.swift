@@ -1,0 +1,2 @@
+@_exported import SomaSurrogate
+@_exported import SomaTensor

@@ -1,0 +1,47 @@
+/// A surrogate gradient: the spike is always the Heaviside step (1 where x ≥ 0), and the
+/// backward pass replaces its zero derivative with `derivative(_:)`.
+///
+/// Conformers are small value types whose parameters are stored properties. Generic code
+/// (`LIF<S: SurrogateGradient>`) is specialised per conformer, so the derivative is inlined in
+/// the fused kernels; a user's own conformer works everywhere a built-in one does:
+///
+/// ```swift
+/// struct Triangle: SurrogateGradient {
+///   var width = 1.0
+///   func derivative<T: TensorScalar>(_ x: T) -> T { Swift.max(0, 1 - Swift.abs(x) / T(width)) }
+/// }
+/// ```
+public protocol SurrogateGradient: Sendable {
+  /// The braintools class name, e.g. `S2NN`.
+  static var name: String { get }
+  /// The parameters and their current values, in declaration order (for printing and for
+  /// checkpoints).
+  var parameters: [(name: String, value: Double)] { get }
+  /// The surrogate derivative at `x`, used by the backward pass.
+  func derivative<T: TensorScalar>(_ x: T) -> T
+  /// The smooth primitive whose derivative is `derivative(_:)`, or nil when there is none.
+  func primitive<T: TensorScalar>(_ x: T) -> T?
+  /// Writes `derivative(x[i])` to `out[i]` for `count` elements. The default loops over the
+  /// scalar form; a conformer may supply a vectorised kernel.
+  func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int)
+}
+
+extension SurrogateGradient {
+  public static var name: String { String(describing: Self.self) }
+  public var parameters: [(name: String, value: Double)] { [] }
+
+  @inlinable
+  public func primitive<T: TensorScalar>(_ x: T) -> T? { nil }
+
+  /// The spike: 1 where x ≥ 0, else 0.
+  @inlinable
+  public func spike<T: TensorScalar>(_ x: T) -> T { x >= 0 ? 1 : 0 }
+
+  @inlinable
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    for i in 0..<count { out[i] = derivative(x[i]) }
+  }
+}

@@ -1,0 +1,3 @@
+import SomaCLI
+
+SomaCommand.main()

@@ -1,0 +1,2 @@
+import SomaTensor
+public enum TestSupport {}
