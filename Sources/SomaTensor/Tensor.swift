@@ -114,9 +114,11 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     }
   }
 
-  /// True when the elements lie in row-major order with no gaps, starting at `offset`.
+  /// True when the elements lie in row-major order with no gaps, starting at `offset`
+  /// (always for a tensor with no elements).
   @inlinable
   public var isContiguous: Bool {
+    for d in _shape where d == 0 { return true }
     var expected = 1
     var i = _shape.count - 1
     while i >= 0 {
