@@ -10,17 +10,21 @@ extension Tensor {
       let pa = storage.base + _offset
       for i in 0..<count { po[i] = transform(pa[i]) }
     } else {
-      var k = 0
       let base = storage.base
-      _forEachRow(self) { off, n, s in
+      var pk = po
+      var cursor = _RunCursor2(
+        shape: _shape, stridesA: _strides, offsetA: _offset,
+        stridesB: Tensor.contiguousStrides(_shape), offsetB: 0)
+      let n = cursor.runLength
+      let s = cursor.strideA
+      while let (off, _) = cursor.next() {
         let pa = base + off
-        let pk = po + k
         if s == 1 {
           for i in 0..<n { pk[i] = transform(pa[i]) }
         } else {
           for i in 0..<n { pk[i] = transform(pa[i &* s]) }
         }
-        k &+= n
+        pk += n
       }
     }
     out._offset = 0
