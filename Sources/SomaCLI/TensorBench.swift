@@ -143,6 +143,11 @@ public enum TensorBench {
         let y = a + b
         sink += y[1023, 1023]
       })
+    // Not a bar in the issue, but common in backward passes: a transposed operand.
+    let tt = BenchTimer.measure(seconds: seconds / 2) {
+      let y = a + b.transposed()
+      sink += y[1023, 1023]
+    }
     withExtendedLifetime(sink) {}
     let slowdown = t.a / t.b
     let elems = Double(1024 * 1024)
@@ -154,6 +159,10 @@ public enum TensorBench {
       BenchResult(
         name: "tensor.add contiguous [1024,1024]+[1024,1024]", msPerCall: t.b, calls: t.calls,
         throughput: (elems / t.b / 1e6, "G elem/s")),
+      BenchResult(
+        name: "tensor.add transposed [1024,1024]+[1024,1024]^T", msPerCall: tt.ms,
+        calls: tt.calls, throughput: (elems / tt.ms / 1e6, "G elem/s"),
+        note: "\(String(Double((tt.ms / t.b * 100).rounded()) / 100))x the contiguous add (tiled walk)"),
     ]
   }
 }

@@ -71,6 +71,20 @@ extension Tensor {
     let baseA = a.storage.base
     let baseB = b.storage.base
     var po = out.storage.base
+    if var tiles = _TileCursor2(
+      shape: shape, stridesA: sa, offsetA: a._offset, stridesB: sb, offsetB: b._offset)
+    {
+      let (ra, ca, rb, cb, ro) = (tiles.rowA, tiles.colA, tiles.rowB, tiles.colB, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pa = baseA + (t.oa &+ i &* ra)
+          let pb = baseB + (t.ob &+ i &* rb)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = op(pa[j &* ca], pb[j &* cb]) }
+        }
+      }
+      return withExtendedLifetime((a, b)) { out }
+    }
     var cursor = _RunCursor2(
       shape: shape, stridesA: sa, offsetA: a._offset, stridesB: sb, offsetB: b._offset)
     let n = cursor.runLength
@@ -104,6 +118,21 @@ extension Tensor {
     if !isContiguous || !isKnownUniquelyReferenced(&storage) { self = copiedContiguous() }
     var po = storage.base + _offset
     let baseB = other.storage.base
+    if var tiles = _TileCursor2(
+      shape: _shape, stridesA: Tensor.contiguousStrides(_shape), offsetA: 0, stridesB: sb,
+      offsetB: other._offset)
+    {
+      let (rb, cb, ro) = (tiles.rowB, tiles.colB, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pb = baseB + (t.ob &+ i &* rb)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = op(pr[j], pb[j &* cb]) }
+        }
+      }
+      withExtendedLifetime(other) {}
+      return
+    }
     var cursor = _RunCursor2(
       shape: _shape, stridesA: Tensor.contiguousStrides(_shape), offsetA: 0, stridesB: sb,
       offsetB: other._offset)

@@ -9,6 +9,18 @@ extension Tensor {
     if isContiguous {
       let pa = storage.base + _offset
       for i in 0..<count { po[i] = transform(pa[i]) }
+    } else if var tiles = _TileCursor2(
+      shape: _shape, stridesA: _strides, offsetA: _offset, stridesB: _strides, offsetB: _offset)
+    {
+      let base = storage.base
+      let (ra, ca, ro) = (tiles.rowA, tiles.colA, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pa = base + (t.oa &+ i &* ra)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = transform(pa[j &* ca]) }
+        }
+      }
     } else {
       let base = storage.base
       var pk = po
