@@ -43,7 +43,8 @@ public struct GaussianGrad: SurrogateGradient {
       soma_surrogate_gaussian_f32(
         UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
-        Float(1 / (2.0.squareRoot() * sigma)), Float(alpha / ((2 * Double.pi).squareRoot() * sigma)))
+        Float(1 / (2.0.squareRoot() * sigma)),
+        Float(alpha / ((2 * Double.pi).squareRoot() * sigma)))
     } else {
       for i in 0..<count { out[i] = derivative(x[i]) }
     }
