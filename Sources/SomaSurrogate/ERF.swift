@@ -46,7 +46,7 @@ public struct ERF: SurrogateGradient {
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
         Float(alpha), Float(alpha / Double.pi.squareRoot()))
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }

@@ -46,7 +46,7 @@ public struct GaussianGrad: SurrogateGradient {
         Float(1 / (2.0.squareRoot() * sigma)),
         Float(alpha / ((2 * Double.pi).squareRoot() * sigma)))
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }

@@ -49,7 +49,7 @@ public struct PiecewiseExp: SurrogateGradient {
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha),
         Float(alpha / 2))
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }

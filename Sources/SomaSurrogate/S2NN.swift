@@ -65,7 +65,7 @@ public struct S2NN: SurrogateGradient {
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
         Float(alpha), Float(beta))
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }

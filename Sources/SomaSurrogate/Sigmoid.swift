@@ -45,7 +45,7 @@ public struct Sigmoid: SurrogateGradient {
         UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha))
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }

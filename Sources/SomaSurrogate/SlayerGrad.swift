@@ -39,7 +39,7 @@ public struct SlayerGrad: SurrogateGradient {
         UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha),
         1)
     } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
+      bulkDerivative(self, x, out, count)
     }
   }
 }
