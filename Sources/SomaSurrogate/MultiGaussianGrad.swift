@@ -51,10 +51,4 @@ public struct MultiGaussianGrad: SurrogateGradient {
     let zm = (x + mu) * k1
     return center * T.exp(-z0 * z0) - side * (T.exp(-zp * zp) + T.exp(-zm * zm))
   }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    bulkDerivative(self, x, out, count)
-  }
 }

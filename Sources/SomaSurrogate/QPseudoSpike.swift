@@ -47,10 +47,4 @@ public struct QPseudoSpike: SurrogateGradient {
     }
     return x < 0 ? 0.5 - half : 0.5 + half
   }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    bulkDerivative(self, x, out, count)
-  }
 }

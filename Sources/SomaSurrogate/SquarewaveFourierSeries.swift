@@ -76,10 +76,4 @@ public struct SquarewaveFourierSeries: SurrogateGradient {
     }
     return 0.5 + T(2 / Double.pi) * sum
   }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    bulkDerivative(self, x, out, count)
-  }
 }

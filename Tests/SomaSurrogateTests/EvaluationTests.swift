@@ -136,3 +136,19 @@ struct EvaluationTests {
     #expect(Swift.abs(got - ref) <= 1e-6 * ref)
   }
 }
+
+@Suite("vectorised kernels in Double")
+struct DoubleKernelTests {
+  @Test("Double tensor kernels agree with the Double scalar formula", arguments: 0..<39)
+  func denseDoubleMatchesScalar(_ index: Int) {
+    let s = allFixtureSurrogates[index]
+    let xs = denseGrid()
+    let got = s.derivative(Tensor<Double>(xs)).scalars
+    var bad: [String] = []
+    for (x, g) in zip(xs, got) {
+      let ref = s.derivative(x)
+      if !Tolerance.double.accepts(g, ref) { bad.append("\(x): \(g) vs \(ref)") }
+    }
+    #expect(bad.isEmpty, "\(type(of: s).name) \(s.parameters): \(bad.prefix(5))")
+  }
+}
