@@ -59,7 +59,7 @@ public enum SpikeRaster {
         $0 < Double(neurons)
       }, xLabel: "time step", yLabel: "hidden neuron", xFormat: { fixed($0, 0) },
       yFormat: { fixed($0, 0) })
-    let r = max(0.8, min(2.5, min(raster.width / Double(max(steps, 1)),
+    let r = max(1.4, min(2.5, min(raster.width / Double(max(steps, 1)),
       raster.height / Double(max(neurons, 1))) * 0.45))
     var dots = "<g fill=\"#222\">"
     for t in 0..<steps {
