@@ -83,6 +83,32 @@ import Testing
     #expect(sure[.all, 0, 1].scalars.allSatisfy { $0 == 1 })
   }
 
+  @Test func encodingIntoABufferMatchesAFreshEncoding() {
+    var g = SomaRandom(seed: 5)
+    let x1 = Tensor<Float>.uniform([3, 20], using: &g)
+    let x2 = Tensor<Float>.uniform([3, 20], using: &g)
+    let x3 = Tensor<Float>.uniform([2, 20], using: &g)
+    var buffer = Tensor<Float>.zeros([0])
+    var latency = LatencyEncoder(timeSteps: 40)
+    for x in [x1, x2, x3] {
+      let n = latency.encode(x, into: &buffer)
+      let fresh = latency.encode(x)
+      #expect(buffer == fresh.spikes)  // stale spikes from the previous batch are cleared
+      #expect(n == fresh.nonzeroCount)
+    }
+    var p1 = PoissonEncoder(timeSteps: 10, seed: 8), p2 = PoissonEncoder(timeSteps: 10, seed: 8)
+    for x in [x1, x2, x3] {
+      let n = p1.encode(x, into: &buffer)
+      #expect(buffer == p2.encode(x).spikes)
+      #expect(n == Int(buffer.scalars.reduce(0, +)))
+    }
+    var dc = DirectCurrentEncoder(timeSteps: 4)
+    for x in [x1, x3] {
+      _ = dc.encode(x, into: &buffer)
+      #expect(buffer == dc.encode(x).spikes)
+    }
+  }
+
   @Test func directCurrentRepeatsTheInput() {
     let x = Tensor<Float>([0.5, 0, 0.25, 1], shape: [2, 2])
     var e = DirectCurrentEncoder(timeSteps: 3)
