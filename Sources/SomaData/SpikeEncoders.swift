@@ -110,6 +110,32 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
     return Int(t)
   }
 
+  /// `spikeStep` for inputs that are exactly a byte / 255 (every dataset pixel), as a table
+  /// (−1: no spike), and the step for any input: from the table when it applies, which gives
+  /// the same result as `spikeStep` and saves a logarithm per pixel.
+  @usableFromInline
+  struct StepTable {
+    var steps: [Int16]
+    let encoder: LatencyEncoder
+
+    init(_ encoder: LatencyEncoder) {
+      self.encoder = encoder
+      steps = LabeledImages.byteToUnit.map { Int16(encoder.spikeStep(Double($0)) ?? -1) }
+    }
+
+    @inline(__always)
+    func step(_ x: Float) -> Int? {
+      if x >= 0 && x <= 1 {
+        let k = Int((x * 255).rounded())
+        if LabeledImages.byteToUnit[k] == x {
+          let t = steps[k]
+          return t < 0 ? nil : Int(t)
+        }
+      }
+      return encoder.spikeStep(Double(x))
+    }
+  }
+
   /// The spikes for `inputs` ([batch, features]) in a new [T, batch, features] tensor.
   public func encode(_ inputs: Tensor<Float>) -> EncodedSpikes {
     var out = Tensor<Float>.zeros([0])
@@ -121,11 +147,12 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
     let (b, f) = Self.checkInputs(inputs, "LatencyEncoder")
     prepareOutput(&out, [timeSteps, b, f])
     var n = 0
+    let table = StepTable(self)
     out.withUnsafeMutableBufferPointer { dst in
       dst.update(repeating: 0)
       inputs.withUnsafeBufferPointer { src in
         for i in 0..<(b * f) {
-          if let t = spikeStep(Double(src[i])) {
+          if let t = table.step(src[i]) {
             dst[t * b * f + i] = 1
             n += 1
           }
@@ -145,11 +172,12 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
   /// ```
   public func events(_ inputs: Tensor<Float>) -> [[SpikeEvent]] {
     let (b, f) = Self.checkInputs(inputs, "LatencyEncoder.events")
+    let table = StepTable(self)
     return inputs.withUnsafeBufferPointer { src in
       (0..<b).map { s in
         var row: [SpikeEvent] = []
         for j in 0..<f {
-          if let t = spikeStep(Double(src[s * f + j])) { row.append(SpikeEvent(step: t, index: j)) }
+          if let t = table.step(src[s * f + j]) { row.append(SpikeEvent(step: t, index: j)) }
         }
         row.sort()
         return row

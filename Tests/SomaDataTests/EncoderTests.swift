@@ -48,6 +48,20 @@ import Testing
     ])
   }
 
+  @Test func latencyTensorAgreesWithSpikeStepForEveryByteAndOddValues() {
+    let values = (0..<256).map { Float($0) / 255 } + [0.2000001, 0.5000001, 0.99999994, 1.5, -1]
+    let e = LatencyEncoder(timeSteps: 100)
+    let out = e.encode(Tensor<Float>(values, shape: [1, values.count])).spikes
+    for (j, x) in values.enumerated() {
+      let column = out[.all, 0, j].scalars
+      if let t = e.spikeStep(Double(x)) {
+        #expect(column.enumerated().allSatisfy { $0.element == ($0.offset == t ? 1 : 0) }, "x = \(x)")
+      } else {
+        #expect(column.allSatisfy { $0 == 0 }, "x = \(x)")
+      }
+    }
+  }
+
   @Test func latencyEventsMatchDenseSpikes() {
     var g = SomaRandom(seed: 3)
     let x = Tensor<Float>.uniform([4, 50], using: &g)
