@@ -113,26 +113,23 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
   /// `spikeStep` for inputs that are exactly a byte / 255 (every dataset pixel), as a table
   /// (−1: no spike), and the step for any input: from the table when it applies, which gives
   /// the same result as `spikeStep` and saves a logarithm per pixel.
-  @usableFromInline
-  struct StepTable {
-    var steps: [Int16]
-    let encoder: LatencyEncoder
-
-    init(_ encoder: LatencyEncoder) {
-      self.encoder = encoder
-      steps = LabeledImages.byteToUnit.map { Int16(encoder.spikeStep(Double($0)) ?? -1) }
-    }
-
-    @inline(__always)
-    func step(_ x: Float) -> Int? {
-      if x >= 0 && x <= 1 {
-        let k = Int((x * 255).rounded())
-        if LabeledImages.byteToUnit[k] == x {
-          let t = steps[k]
-          return t < 0 ? nil : Int(t)
+  func withStepTable<R>(_ body: ((Float) -> Int?) -> R) -> R {
+    let units = LabeledImages.byteToUnit
+    let steps = units.map { Int16(spikeStep(Double($0)) ?? -1) }
+    return units.withUnsafeBufferPointer { u in
+      steps.withUnsafeBufferPointer { st in
+        body { x in
+          if x >= 0 && x <= 1 {
+            // x ≥ 0: truncating x·255 + ½ rounds (`rounded()` is a libm call on baseline x86-64).
+            let k = Int(x * 255 + 0.5)
+            if u[k] == x {
+              let t = st[k]
+              return t < 0 ? nil : Int(t)
+            }
+          }
+          return spikeStep(Double(x))
         }
       }
-      return encoder.spikeStep(Double(x))
     }
   }
 
@@ -147,14 +144,15 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
     let (b, f) = Self.checkInputs(inputs, "LatencyEncoder")
     prepareOutput(&out, [timeSteps, b, f])
     var n = 0
-    let table = StepTable(self)
     out.withUnsafeMutableBufferPointer { dst in
       dst.update(repeating: 0)
       inputs.withUnsafeBufferPointer { src in
-        for i in 0..<(b * f) {
-          if let t = table.step(src[i]) {
-            dst[t * b * f + i] = 1
-            n += 1
+        withStepTable { step in
+          for i in 0..<(b * f) {
+            if let t = step(src[i]) {
+              dst[t * b * f + i] = 1
+              n += 1
+            }
           }
         }
       }
@@ -172,15 +170,32 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
   /// ```
   public func events(_ inputs: Tensor<Float>) -> [[SpikeEvent]] {
     let (b, f) = Self.checkInputs(inputs, "LatencyEncoder.events")
-    let table = StepTable(self)
     return inputs.withUnsafeBufferPointer { src in
-      (0..<b).map { s in
-        var row: [SpikeEvent] = []
-        for j in 0..<f {
-          if let t = table.step(src[s * f + j]) { row.append(SpikeEvent(step: t, index: j)) }
+      withStepTable { step in
+        var stepOf = [Int32](repeating: -1, count: f)
+        var perStep = [Int](repeating: 0, count: timeSteps + 1)
+        return (0..<b).map { s in
+          // A counting sort by step; inputs stay in index order within a step.
+          for k in perStep.indices { perStep[k] = 0 }
+          var total = 0
+          for j in 0..<f {
+            if let t = step(src[s * f + j]) {
+              stepOf[j] = Int32(t)
+              perStep[t + 1] += 1
+              total += 1
+            } else {
+              stepOf[j] = -1
+            }
+          }
+          for k in 1...timeSteps { perStep[k] += perStep[k - 1] }
+          var row = [SpikeEvent](repeating: SpikeEvent(step: 0, index: 0), count: total)
+          for j in 0..<f where stepOf[j] >= 0 {
+            let t = Int(stepOf[j])
+            row[perStep[t]] = SpikeEvent(step: t, index: j)
+            perStep[t] += 1
+          }
+          return row
         }
-        row.sort()
-        return row
       }
     }
   }
