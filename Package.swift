@@ -30,7 +30,7 @@ let package = Package(
     .target(
       name: "SomaTensor",
       dependencies: [
-        "COpenBLAS",
+        "COpenBLAS", "SomaKernels",
         .product(name: "RealModule", package: "swift-numerics"),
       ],
       linkerSettings: [.linkedLibrary("m")]

@@ -10,6 +10,7 @@ public struct SomaCommand: ParsableCommand {
     version: version,
     subcommands: [
       InfoCommand.self,
+      TrainCommand.self,
       BenchCommand.self,
     ]
   )
