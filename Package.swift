@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "SomaTensor", targets: ["SomaTensor"]),
     .library(name: "SomaSurrogate", targets: ["SomaSurrogate"]),
     .library(name: "SomaNN", targets: ["SomaNN"]),
+    .library(name: "SomaData", targets: ["SomaData"]),
     .executable(name: "soma", targets: ["soma"]),
   ],
   dependencies: [
@@ -21,13 +22,15 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
     ),
+    .systemLibrary(
+      name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Small C kernels compiled with target_clones so hot loops get AVX2/AVX-512 code paths
     // without unsafeFlags.
     .target(name: "SomaKernels", path: "Sources/SomaKernels"),
     .target(
       name: "SomaTensor",
       dependencies: [
-        "COpenBLAS",
+        "COpenBLAS", "SomaKernels",
         .product(name: "RealModule", package: "swift-numerics"),
       ],
       linkerSettings: [.linkedLibrary("m")]
@@ -40,7 +43,8 @@ let package = Package(
       name: "SomaNN",
       dependencies: ["SomaTensor", "SomaSurrogate", "SomaKernels", "COpenBLAS"]
     ),
-    .target(name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN"]),
+    .target(name: "SomaData", dependencies: ["SomaTensor", "CZlib"]),
+    .target(name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData"]),
     // The command-line tool's logic lives in a library so tests can drive it in-process.
     .target(
       name: "SomaCLI",
@@ -66,6 +70,7 @@ let package = Package(
       dependencies: ["SomaNN", "_TestSupport"],
       resources: [.copy("Fixtures")]
     ),
+    .testTarget(name: "SomaDataTests", dependencies: ["SomaData", "_TestSupport"]),
     .testTarget(name: "SomaCLITests", dependencies: ["SomaCLI", "Soma", "_TestSupport"]),
   ]
 )

@@ -1,3 +1,4 @@
 @_exported import SomaTensor
 @_exported import SomaSurrogate
 @_exported import SomaNN
+@_exported import SomaData

@@ -10,6 +10,8 @@ public struct SomaCommand: ParsableCommand {
     version: version,
     subcommands: [
       InfoCommand.self,
+      TrainCommand.self,
+      BenchCommand.self,
     ]
   )
 

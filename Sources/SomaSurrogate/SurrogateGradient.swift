@@ -14,8 +14,8 @@
 public protocol SurrogateGradient: Sendable {
   /// The braintools class name, e.g. `S2NN`.
   static var name: String { get }
-  /// The parameters and their current values, in declaration order (for printing and for
-  /// checkpoints).
+  /// The parameters and their current values, in declaration order, under their braintools
+  /// names (for printing and for checkpoints).
   var parameters: [(name: String, value: Double)] { get }
   /// The surrogate derivative at `x`, used by the backward pass.
   func derivative<T: TensorScalar>(_ x: T) -> T
@@ -43,5 +43,53 @@ extension SurrogateGradient {
     _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
   ) {
     for i in 0..<count { out[i] = derivative(x[i]) }
+  }
+
+  /// True when the surrogate has a smooth primitive (`primitive(_:)` is not nil).
+  @inlinable
+  public var hasPrimitive: Bool { primitive(0 as Double) != nil }
+}
+
+// MARK: Tensor evaluation
+
+extension SurrogateGradient {
+  /// The spike of every element: 1 where x ≥ 0, else 0.
+  ///
+  /// ```swift
+  /// S2NN().spike(Tensor<Float>([-1, 0, 1]))   // [0, 1, 1]
+  /// ```
+  @inlinable
+  public func spike<T: TensorScalar>(_ x: Tensor<T>) -> Tensor<T> {
+    x.map { $0 >= 0 ? 1 : 0 }
+  }
+
+  /// The surrogate derivative of every element, through the bulk
+  /// `derivative(_:into:count:)` hook (vectorised for the built-in types where it pays).
+  ///
+  /// ```swift
+  /// S2NN().derivative(Tensor<Float>([-1, 0, 1]))   // [0.0707, 1, 0.5]
+  /// ```
+  @inlinable
+  public func derivative<T: TensorScalar>(_ x: Tensor<T>) -> Tensor<T> {
+    var out = Tensor<T>(uninitializedShape: x.shape)
+    let n = out.count
+    if n == 0 { return out }
+    x.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        derivative(src.baseAddress!, into: dst.baseAddress!, count: n)
+      }
+    }
+    return out
+  }
+
+  /// The smooth primitive of every element, or nil when the surrogate has none.
+  ///
+  /// ```swift
+  /// Arctan().primitive(Tensor<Double>([0]))?.scalars   // [0.5]
+  /// ```
+  @inlinable
+  public func primitive<T: TensorScalar>(_ x: Tensor<T>) -> Tensor<T>? {
+    guard primitive(T.zero) != nil else { return nil }
+    return x.map { primitive($0)! }
   }
 }

@@ -29,6 +29,8 @@ public struct TensorSlice: TensorRangeExpression, Sendable {
   }
 
   public func _resolve(count: Int) -> (start: Int, length: Int, step: Int, keepsAxis: Bool) {
+    // Python's rules: a negative bound counts from the end, then bounds clamp to the axis;
+    // an omitted bound means "from the first element visited" / "through the last".
     if step > 0 {
       var s = start ?? 0
       var e = end ?? count
@@ -40,9 +42,9 @@ public struct TensorSlice: TensorRangeExpression, Sendable {
       return (s, len, step, true)
     } else {
       var s = start ?? count - 1
-      var e = end ?? -count - 1
+      var e = -1
+      if let end { e = end < 0 ? end + count : end }
       if s < 0 { s += count }
-      if e < -1 { e += count }
       s = Swift.min(Swift.max(s, -1), count - 1)
       e = Swift.min(Swift.max(e, -1), count - 1)
       let len = s > e ? (s - e - step - 1) / (-step) : 0
@@ -123,7 +125,14 @@ extension Tensor {
   }
 
   /// The same elements in row-major order with a new shape; one entry may be -1 (inferred).
-  /// A view when the layout allows, else a copy.
+  /// A view when the layout allows (always for a contiguous tensor; for a strided view when the
+  /// regrouped axes are back to back), else a copy.
+  ///
+  /// ```swift
+  /// let t = Tensor<Float>.arange(0, 24).reshaped([2, 3, 4])
+  /// let v = t.permuted([1, 0, 2]).reshaped([3, 8])   // a copy: axes 1, 0 are not adjacent
+  /// let w = t[.all, 1..<3].reshaped([4, 4])          // a copy; t.reshaped([6, 4]) is a view
+  /// ```
   @inlinable
   public func reshaped(_ newShape: [Int]) -> Tensor {
     var shape = newShape
@@ -139,10 +148,60 @@ extension Tensor {
     precondition(
       Tensor.elementCount(shape) == n,
       "reshaped(_:): cannot reshape \(_shape) (\(n) elements) to \(newShape)")
-    let c = contiguous()
+    if n == 0 {
+      return Tensor(
+        storage: storage, shape: shape, strides: Tensor.contiguousStrides(shape), offset: _offset)
+    }
+    if let strides = Tensor.reshapedStrides(_shape, _strides, to: shape) {
+      return Tensor(storage: storage, shape: shape, strides: strides, offset: _offset)
+    }
+    let c = copiedContiguous()
     return Tensor(
-      storage: c.storage, shape: shape, strides: Tensor.contiguousStrides(shape),
-      offset: c._offset)
+      storage: c.storage, shape: shape, strides: Tensor.contiguousStrides(shape), offset: 0)
+  }
+
+  /// Strides that read the layout (`shape`, `strides`) as `newShape` in row-major order, or nil
+  /// when no such strides exist (the new axes would straddle a gap). Both shapes hold the same
+  /// non-zero number of elements. Groups of old axes are matched with groups of new axes of
+  /// equal product; a group of old axes can be regrouped only if its axes are back to back.
+  @inlinable
+  static func reshapedStrides(_ shape: [Int], _ strides: [Int], to newShape: [Int]) -> [Int]? {
+    var od: [Int] = []
+    var os: [Int] = []
+    for i in 0..<shape.count where shape[i] != 1 {
+      od.append(shape[i])
+      os.append(strides[i])
+    }
+    var out = [Int](repeating: 1, count: newShape.count)
+    var oi = 0
+    var oj = 1
+    var ni = 0
+    var nj = 1
+    while ni < newShape.count && oi < od.count {
+      var np = newShape[ni]
+      var op = od[oi]
+      while np != op {
+        if np < op {
+          np *= newShape[nj]
+          nj += 1
+        } else {
+          op *= od[oj]
+          oj += 1
+        }
+      }
+      for k in oi..<(oj - 1) where os[k] != od[k + 1] * os[k + 1] { return nil }
+      out[nj - 1] = os[oj - 1]
+      var k = nj - 1
+      while k > ni {
+        out[k - 1] = out[k] * newShape[k]
+        k -= 1
+      }
+      ni = nj
+      nj += 1
+      oi = oj
+      oj += 1
+    }
+    return out
   }
 
   /// Same as `reshaped(_:)`, variadic.

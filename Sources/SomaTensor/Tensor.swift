@@ -114,9 +114,11 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     }
   }
 
-  /// True when the elements lie in row-major order with no gaps, starting at `offset`.
+  /// True when the elements lie in row-major order with no gaps, starting at `offset`
+  /// (always for a tensor with no elements).
   @inlinable
   public var isContiguous: Bool {
+    for d in _shape where d == 0 { return true }
     var expected = 1
     var i = _shape.count - 1
     while i >= 0 {
@@ -184,11 +186,24 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
 
   // MARK: Copy-on-write
 
-  /// Ensures this tensor owns its storage exclusively, copying it (contiguously) if shared.
+  /// Ensures this tensor owns its storage exclusively and that no two of its elements share a
+  /// storage slot (a broadcast view from `expanded(to:)` does), copying it contiguously if not.
   @inlinable @inline(__always)
   public mutating func makeUnique() {
-    if !isKnownUniquelyReferenced(&storage) { _copyStorage() }
+    if !isKnownUniquelyReferenced(&storage) || _hasAliasedElements { _copyStorage() }
   }
+
+  /// True when a stride of 0 makes several elements one storage slot.
+  @inlinable
+  var _hasAliasedElements: Bool {
+    for i in 0..<_shape.count where _strides[i] == 0 && _shape[i] > 1 { return true }
+    return false
+  }
+
+  /// True when `self` and `other` read the same storage (a view of one another, or an
+  /// unwritten copy). For tests of copy-on-write.
+  @inlinable
+  public func sharesStorage(with other: Tensor) -> Bool { storage === other.storage }
 
   @inlinable @inline(never)
   mutating func _copyStorage() {

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+
+/// `soma bench WORKLOAD`: times a workload in this process (build with `-c release`).
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Time a workload: tensor, surrogate, or a training step of a benchmark network.",
+    discussion: "Workloads are defined in shared/BENCHMARKS.md. Build with -c release.")
+
+  @Argument(help: "One of: \(BenchCommand.workloads.joined(separator: ", ")).")
+  var workload: String
+
+  @Flag(help: "Print one JSON object per result.")
+  var json = false
+
+  @Option(help: "OpenBLAS threads (default 2).")
+  var threads: Int = 2
+
+  @Option(help: "Seconds to time each measurement (after warm-up).")
+  var seconds: Double = 5
+
+  static var workloads: [String] { ["tensor", "surrogate"] + NetworkBench.workloads }
+
+  func validate() throws {
+    guard BenchCommand.workloads.contains(workload) else {
+      throw ValidationError(
+        "unknown workload '\(workload)'; expected one of \(BenchCommand.workloads.joined(separator: ", "))"
+      )
+    }
+    guard threads >= 1 && threads <= 64 else {
+      throw ValidationError("--threads must be in 1...64, got \(threads)")
+    }
+    guard seconds > 0 && seconds.isFinite else {
+      throw ValidationError("--seconds must be a positive number, got \(seconds)")
+    }
+  }
+
+  func run() throws {
+    BLASInfo.setThreads(threads)
+    let results: [BenchResult]
+    switch workload {
+    case "tensor": results = TensorBench.run(seconds: seconds)
+    case "surrogate": results = SurrogateBench.run(seconds: seconds)
+    default: results = try NetworkBench.run(workload, seconds: seconds, threads: threads)
+    }
+    for r in results { print(json ? jsonLine(r) : textLine(r)) }
+  }
+
+  func textLine(_ r: BenchResult) -> String {
+    var line = "\(r.name): \(String(format: "%.4f", r.msPerCall)) ms (median of \(r.calls))"
+    if let t = r.throughput { line += ", \(String(format: "%.3f", t.value)) \(t.unit)" }
+    if !r.note.isEmpty { line += "  \(r.note)" }
+    return line
+  }
+
+  func jsonLine(_ r: BenchResult) -> String {
+    var fields = [
+      "\"workload\": \"\(r.name)\"", "\"ms_per_step\": \(r.msPerCall)", "\"steps\": \(r.calls)",
+      "\"threads\": \(threads)",
+    ]
+    if let t = r.throughput {
+      fields.append("\"throughput\": \(t.value)")
+      fields.append("\"unit\": \"\(t.unit)\"")
+    }
+    if !r.note.isEmpty { fields.append("\"note\": \"\(r.note)\"") }
+    return "{" + fields.joined(separator: ", ") + "}"
+  }
+}

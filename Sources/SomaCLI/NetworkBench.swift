@@ -1,0 +1,68 @@
+import SomaNN
+
+/// Training-step benchmarks of the networks in shared/BENCHMARKS.md: each step is forward over
+/// all T steps, BPTT backward and an Adam update, timed after warm-up (median).
+enum NetworkBench {
+  static let workloads = ["mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch"]
+
+  static func run(_ workload: String, seconds: Double, threads: Int) throws -> [BenchResult] {
+    switch workload {
+    case "mlp-small": return [try mlp(workload, sizes: [784, 256, 10], steps: 8, batch: 128, seconds: seconds, threads: threads)]
+    case "mlp-single-step": return [try mlp(workload, sizes: [784, 512, 10], steps: 1, batch: 256, seconds: seconds, threads: threads)]
+    case "mlp-deep": return [try mlp(workload, sizes: [784, 512, 512, 10], steps: 16, batch: 64, seconds: seconds, threads: threads)]
+    case "fmnist-spytorch": return [try fmnist(seconds: seconds, threads: threads)]
+    default: throw BenchUnavailable(workload: workload)
+    }
+  }
+
+  static func mlp(
+    _ name: String, sizes: [Int], steps: Int, batch: Int, seconds: Double, threads: Int
+  ) throws -> BenchResult {
+    let net = try SpikingMLP<Float, S2NN>(sizes: sizes, surrogate: S2NN(), seed: 0)
+    var g = SomaRandom(seed: 1)
+    let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
+    let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }
+    var adam = FlatAdam(shapes: net.weights.map(\.shape) + net.biases.map(\.shape), lr: 1e-3)
+    let timing = BenchTimer.measure(seconds: seconds) {
+      let step = net.lossAndGradients(input: x, labels: labels)
+      var params = net.weights + net.biases
+      adam.step(&params, grads: step.gradWeights + step.gradBiases)
+      net.weights = Array(params[0..<net.weights.count])
+      net.biases = Array(params[net.weights.count...])
+    }
+    return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
+  }
+
+  static func fmnist(seconds: Double, threads: Int) throws -> BenchResult {
+    let steps = 100
+    let batch = 256
+    let net = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100), seed: 0)
+    net.threads = threads
+    // Random events at the latency code's density (0.42 %), one spike per active pixel.
+    var g = SomaRandom(seed: 2)
+    var starts: [Int32] = [0]
+    var idx: [Int32] = []
+    for _ in 0..<(steps * batch) {
+      for i in 0..<784 where g.unitInterval(Double.self) < 0.0042 { idx.append(Int32(i)) }
+      starts.append(Int32(idx.count))
+    }
+    let events = SpikeEvents(rows: steps * batch, columns: 784, rowStart: starts, indices: idx)
+    let labels = (0..<batch).map { _ in Int(g.next() % 10) }
+    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: 2e-4)
+    let timing = BenchTimer.measure(seconds: seconds) {
+      let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
+      var params = [net.w1, net.w2]
+      adam.step(&params, grads: [step.gradW1, step.gradW2])
+      net.w1 = params[0]
+      net.w2 = params[1]
+    }
+    return BenchResult(
+      name: "fmnist-spytorch", msPerCall: timing.ms, calls: timing.calls,
+      note: "s/epoch(235 steps) \(String(format: "%.2f", timing.ms * 235 / 1000))")
+  }
+}
+
+struct BenchUnavailable: Error, CustomStringConvertible {
+  var workload: String
+  var description: String { "unknown workload '\(workload)'" }
+}

@@ -1,0 +1,44 @@
+import SomaSurrogate
+
+/// `NAME[:key=value,...]`, e.g. `InvSquareGrad:alpha=100` or `s2nn`.
+struct SurrogateSpec: CustomStringConvertible {
+  var name: String
+  var parameters: [String: Double]
+
+  init(parsing text: String) throws {
+    let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+    name = String(parts[0])
+    parameters = [:]
+    if name.isEmpty { throw CLIError("--surrogate needs a name, e.g. S2NN or InvSquareGrad:alpha=100") }
+    if parts.count == 2 {
+      for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
+        let kv = item.split(separator: "=", maxSplits: 1)
+        guard kv.count == 2, let value = Double(kv[1]), value.isFinite else {
+          throw CLIError("--surrogate parameter '\(item)' is not KEY=NUMBER (e.g. alpha=4)")
+        }
+        parameters[String(kv[0])] = value
+      }
+    }
+  }
+
+  /// The surrogate this spec names, validated.
+  func make() throws -> any SurrogateGradient {
+    do {
+      return try SurrogateRegistry.make(name, parameters: parameters)
+    } catch {
+      throw CLIError("--surrogate \(self): \(error)")
+    }
+  }
+
+  /// The canonical spelling with every parameter, for checkpoints.
+  static func canonical(_ s: some SurrogateGradient) -> String {
+    let params = s.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+    return params.isEmpty ? type(of: s).name : "\(type(of: s).name):\(params)"
+  }
+
+  var description: String {
+    parameters.isEmpty
+      ? name
+      : name + ":" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+  }
+}

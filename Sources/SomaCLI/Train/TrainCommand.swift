@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import SomaData
+import SomaNN
+
+/// `soma train`: trains the SpyTorch Fashion-MNIST network (shared/BENCHMARKS.md
+/// `fmnist-spytorch`) with a surrogate gradient, S2NN by default.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train a spiking network on Fashion-MNIST (or MNIST with --data).",
+    discussion: """
+      The default network is SpyTorch's 784-100-10 current-based LIF network with latency-coded \
+      input (T = 100), a max-over-time membrane readout and Adam, trained with the S2NN \
+      surrogate. Writes final.safetensors, best.safetensors, metrics.csv and curves.svg to --out.
+      """)
+
+  @Option(help: "Passes over the training set.") var epochs = 30
+  @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 256
+  @Option(help: "Adam learning rate.") var lr = TrainCommand.defaultLearningRate
+  @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
+  @Option(help: "Threads for OpenBLAS and Soma's own loops.") var threads = 2
+  @Option(help: "Hidden neurons.") var hidden = 100
+  @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample.") var timeSteps = 100
+  @Option(help: "Surrogate NAME[:key=value,...], e.g. S2NN or InvSquareGrad:alpha=100.")
+  var surrogate = TrainCommand.defaultSurrogate
+  @Option(help: "Network: mlp (784-H-10 current-based LIF, max-membrane readout).")
+  var model = "mlp"
+  @Option(help: "Directory with the IDX files (train-images-idx3-ubyte[.gz], …).")
+  var data = FashionMNIST.defaultDirectory
+  @Option(help: "Output directory (default runs/<timestamp>).") var out: String?
+
+  static let defaultSurrogate = "S2NN"
+  static let defaultLearningRate = 2e-4
+
+  func validate() throws {
+    guard epochs >= 1 else { throw ValidationError("--epochs must be ≥ 1, got \(epochs)") }
+    guard batchSize >= 1 && batchSize <= 60_000 else {
+      throw ValidationError("--batch-size must be in 1...60000, got \(batchSize)")
+    }
+    guard lr > 0 && lr.isFinite && lr < 1 else {
+      throw ValidationError("--lr must be in (0, 1), got \(lr)")
+    }
+    guard threads >= 1 && threads <= 64 else {
+      throw ValidationError("--threads must be in 1...64, got \(threads)")
+    }
+    guard hidden >= 1 && hidden <= 10_000 else {
+      throw ValidationError("--hidden must be in 1...10000, got \(hidden)")
+    }
+    guard timeSteps >= 1 && timeSteps <= 1000 else {
+      throw ValidationError("--time-steps must be in 1...1000, got \(timeSteps)")
+    }
+    guard model == "mlp" else {
+      throw ValidationError("--model must be 'mlp', got '\(model)'")
+    }
+  }
+
+  func run() throws {
+    let spec = try SurrogateSpec(parsing: surrogate)
+    let s = try spec.make()
+    BLASInfo.setThreads(threads)
+    let dataset: FashionMNIST
+    do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
+    let outDir = out ?? "runs/" + Self.timestamp()
+    do {
+      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+    } catch {
+      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
+    }
+    var trainer = try Trainer(
+      surrogate: s, options: options, dataset: dataset, outDir: outDir)
+    installInterruptHandler()
+    try trainer.run()
+  }
+
+  var options: TrainOptions {
+    TrainOptions(
+      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threads, hidden: hidden,
+      timeSteps: timeSteps)
+  }
+
+  static func timestamp() -> String {
+    let f = DateFormatter()
+    f.dateFormat = "yyyyMMdd-HHmmss"
+    f.locale = Locale(identifier: "en_US_POSIX")
+    return f.string(from: Date())
+  }
+}
+
+struct TrainOptions {
+  var epochs: Int
+  var batchSize: Int
+  var lr: Double
+  var seed: UInt64
+  var threads: Int
+  var hidden: Int
+  var timeSteps: Int
+}
+
+/// One epoch's figures, as written to metrics.csv.
+struct EpochMetrics {
+  var epoch: Int
+  var trainLoss: Double
+  var trainAccuracy: Double
+  var testAccuracy: Double
+  var seconds: Double
+}

@@ -1,0 +1,149 @@
+import Foundation
+import SomaData
+import SomaNN
+
+/// Drives training: shuffling, batching, steps, evaluation, checkpoints, metrics and curves.
+struct Trainer {
+  let surrogate: any SurrogateGradient
+  let options: TrainOptions
+  let dataset: FashionMNIST
+  let outDir: String
+  /// Where log lines go (stdout by default; tests capture them).
+  var log: (String) -> Void = { print($0) }
+
+  init(
+    surrogate: any SurrogateGradient, options: TrainOptions, dataset: FashionMNIST, outDir: String
+  ) throws {
+    self.surrogate = surrogate
+    self.options = options
+    self.dataset = dataset
+    self.outDir = outDir
+  }
+
+  /// Trains and returns the per-epoch metrics.
+  @discardableResult
+  func run() throws -> [EpochMetrics] {
+    try run(surrogate)
+  }
+
+  private func run<S: SurrogateGradient>(_ s: S) throws -> [EpochMetrics] {
+    let o = options
+    let net = try CurrentBasedSNN<Float, S>(
+      inputs: dataset.train.featureCount, hidden: o.hidden, outputs: 10, surrogate: s,
+      seed: o.seed)
+    net.threads = o.threads
+    var config = ModelConfig()
+    config.inputs = dataset.train.featureCount
+    config.hidden = o.hidden
+    config.timeSteps = o.timeSteps
+    config.surrogate = SurrogateSpec.canonical(s)
+    let coder = LatencyEventCoder(timeSteps: o.timeSteps, encoder: LatencyEncoder(timeSteps: o.timeSteps))
+    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: Float(o.lr))
+    let finalPath = outDir + "/final.safetensors"
+    let bestPath = outDir + "/best.safetensors"
+    var metrics: [EpochMetrics] = []
+    var best = -1.0
+    let stepsPerEpoch = (dataset.train.count + o.batchSize - 1) / o.batchSize
+    log(
+      "training \(config.inputs)-\(o.hidden)-10 current-based LIF, T = \(o.timeSteps), "
+        + "surrogate \(config.surrogate), batch \(o.batchSize), lr \(o.lr), \(o.epochs) epochs → \(outDir)")
+
+    for epoch in 1...o.epochs {
+      let start = BenchTimer.now()
+      let order = shuffledIndices(count: dataset.train.count, seed: o.seed &+ UInt64(epoch))
+      var lossSum = 0.0
+      var correct = 0
+      var seen = 0
+      let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(epoch)/\(o.epochs)")
+      var step = 0
+      var batchStart = 0
+      while batchStart < order.count {
+        let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
+        batchStart += o.batchSize
+        step += 1
+        let events = coder.events(dataset.train, indices: idx)
+        let labels = idx.map { dataset.train.labels[$0] }
+        let result = net.lossAndGradients(
+          events: events, steps: o.timeSteps, batch: idx.count, labels: labels)
+        guard result.loss.isFinite, Self.allFinite(result.gradW1), Self.allFinite(result.gradW2)
+        else {
+          bar.finish()
+          // The weights are still those before this step: keep them as the last good state.
+          try ModelCheckpoint.write(
+            net, config: config, extra: ["epoch": "\(epoch - 1)"], to: finalPath)
+          throw CLIError(
+            "training stopped: the loss or its gradients became NaN or infinite at epoch \(epoch), step \(step); the last good weights are in \(finalPath)"
+          )
+        }
+        var params = [net.w1, net.w2]
+        adam.step(&params, grads: [result.gradW1, result.gradW2])
+        net.w1 = params[0]
+        net.w2 = params[1]
+        lossSum += Double(result.loss) * Double(idx.count)
+        correct += result.correct
+        seen += idx.count
+        bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
+        if interruptRequested.load(ordering: .relaxed) {
+          bar.finish()
+          try ModelCheckpoint.write(
+            net, config: config, extra: ["epoch": "\(epoch - 1)", "interrupted_at_step": "\(step)"],
+            to: finalPath)
+          log("interrupted at epoch \(epoch), step \(step); checkpoint written to \(finalPath)")
+          return metrics
+        }
+      }
+      bar.finish()
+      let trainSeconds = BenchTimer.now() - start
+      let testAcc = Self.accuracy(net, split: dataset.test, coder: coder, timeSteps: o.timeSteps).accuracy
+      let m = EpochMetrics(
+        epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
+        testAccuracy: testAcc, seconds: trainSeconds)
+      metrics.append(m)
+      let extra = ["epoch": "\(epoch)", "test_accuracy": "\(testAcc)"]
+      try ModelCheckpoint.write(net, config: config, extra: extra, to: finalPath)
+      if testAcc > best {
+        best = testAcc
+        try ModelCheckpoint.write(net, config: config, extra: extra, to: bestPath)
+      }
+      try TrainingReport.writeMetrics(metrics, to: outDir + "/metrics.csv")
+      try TrainingReport.writeCurves(metrics, to: outDir + "/curves.svg")
+      log(
+        String(
+          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s", epoch,
+          o.epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.seconds))
+    }
+    return metrics
+  }
+
+  static func allFinite(_ t: Tensor<Float>) -> Bool {
+    t.withUnsafeBufferPointer { p in
+      var ok = true
+      for v in p where !v.isFinite { ok = false }
+      return ok
+    }
+  }
+
+  /// Accuracy and confusion matrix [true][predicted] of `net` on `split`.
+  static func accuracy<S>(
+    _ net: CurrentBasedSNN<Float, S>, split: LabeledImages, coder: LatencyEventCoder,
+    timeSteps: Int, batchSize: Int = 256
+  ) -> (accuracy: Double, confusion: [[Int]]) {
+    var confusion = [[Int]](repeating: [Int](repeating: 0, count: net.outputs), count: net.outputs)
+    var correct = 0
+    var start = 0
+    let all = Array(0..<split.count)
+    while start < split.count {
+      let idx = all[start..<Swift.min(start + batchSize, split.count)]
+      start += batchSize
+      let events = coder.events(split, indices: idx)
+      let logits = net.forward(events: events, steps: timeSteps, batch: idx.count).logits
+      let predicted = logits.argmaxIndices(axis: -1)
+      for (k, i) in idx.enumerated() {
+        let y = split.labels[i]
+        if predicted[k] == y { correct += 1 }
+        if y >= 0 && y < net.outputs { confusion[y][predicted[k]] += 1 }
+      }
+    }
+    return (split.count == 0 ? 0 : Double(correct) / Double(split.count), confusion)
+  }
+}

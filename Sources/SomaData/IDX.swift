@@ -1,0 +1,113 @@
+/// An array of unsigned bytes in the IDX format that MNIST and Fashion-MNIST use, read from a
+/// plain or gzipped file.
+///
+/// An IDX file is a 4-byte big-endian magic number `00 00 08 d` (`08`: unsigned bytes, `d`:
+/// the number of dimensions), `d` big-endian 32-bit dimensions, then the bytes in row-major
+/// order. The reader checks all of it, including that the file holds exactly the bytes the
+/// dimensions promise.
+///
+/// ```swift
+/// let labels = try IDXArray(contentsOf: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+/// print(labels.dimensions)  // [10000]
+/// ```
+public struct IDXArray: Sendable, Equatable {
+  /// The extent of each axis.
+  public var dimensions: [Int]
+  /// The elements in row-major order.
+  public var bytes: [UInt8]
+
+  /// An array of `dimensions` holding `bytes` (their counts must agree).
+  public init(dimensions: [Int], bytes: [UInt8]) {
+    precondition(
+      dimensions.reduce(1, *) == bytes.count,
+      "IDXArray: \(bytes.count) bytes cannot fill dimensions \(dimensions)")
+    self.dimensions = dimensions
+    self.bytes = bytes
+  }
+
+  /// Reads an IDX file of unsigned bytes; gzip compression is detected from the content.
+  ///
+  /// - Parameter expectedRank: when given, the number of dimensions the file must have
+  ///   (3 for MNIST images, magic `0x00000803`; 1 for labels, `0x00000801`).
+  /// - Throws: `SomaDataError` naming the file when it is missing, unreadable, not gzip it
+  ///   claims to be, or not a consistent IDX file.
+  public init(contentsOf path: String, expectedRank: Int? = nil) throws(SomaDataError) {
+    let file = try ReadableFile(path: path)
+    var raw = try file.readAll()
+    if Gzip.isGzip(raw) {
+      do {
+        raw = try Gzip.decompress(raw)
+      } catch {
+        throw SomaDataError.malformed(path, error.message)
+      }
+    }
+    self = try IDXArray.parse(raw, path: path, expectedRank: expectedRank)
+  }
+
+  /// Parses the bytes of an (uncompressed) IDX file; `path` only names it in errors.
+  public static func parse(_ raw: [UInt8], path: String, expectedRank: Int? = nil)
+    throws(SomaDataError) -> IDXArray
+  {
+    guard raw.count >= 4 else {
+      throw SomaDataError.malformed(
+        path, "it holds \(raw.count) bytes, fewer than the 4-byte IDX magic number")
+    }
+    let magic = UInt32(raw[0]) << 24 | UInt32(raw[1]) << 16 | UInt32(raw[2]) << 8 | UInt32(raw[3])
+    let rank = Int(raw[3])
+    let magicText = "0x" + String(magic, radix: 16).leftPadded(to: 8)
+    if raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08 || rank == 0 {
+      let want = expectedRank.map { "0x0000080\($0)" } ?? "0x000008XX (unsigned bytes)"
+      throw SomaDataError.malformed(
+        path, "its magic number is \(magicText), expected \(want) for an IDX file of bytes")
+    }
+    if let expectedRank, rank != expectedRank {
+      throw SomaDataError.malformed(
+        path, "its magic number is \(magicText), expected 0x0000080\(expectedRank)"
+          + " (\(expectedRank) dimension\(expectedRank == 1 ? "" : "s"))")
+    }
+    let headerSize = 4 + 4 * rank
+    guard raw.count >= headerSize else {
+      throw SomaDataError.malformed(
+        path, "it ends inside its header (\(raw.count) bytes, the header needs \(headerSize))")
+    }
+    var dims: [Int] = []
+    var total = 1
+    for i in 0..<rank {
+      let o = 4 + 4 * i
+      let d = Int(raw[o]) << 24 | Int(raw[o + 1]) << 16 | Int(raw[o + 2]) << 8 | Int(raw[o + 3])
+      dims.append(d)
+      let (p, overflow) = total.multipliedReportingOverflow(by: d)
+      total = overflow ? Int.max : p
+    }
+    let have = raw.count - headerSize
+    guard have == total else {
+      let verb = have < total ? "is truncated" : "has trailing bytes"
+      throw SomaDataError.malformed(
+        path, "it \(verb): dimensions \(dims) need \(total) data bytes, the file holds \(have)")
+    }
+    var bytes = raw
+    bytes.removeSubrange(0..<headerSize)
+    return IDXArray(dimensions: dims, bytes: bytes)
+  }
+
+  /// The IDX encoding of this array (uncompressed); gzip it with `Gzip.compress` if wanted.
+  public func encoded() -> [UInt8] {
+    precondition(
+      !dimensions.isEmpty && dimensions.count < 256
+        && dimensions.allSatisfy { $0 >= 0 && $0 <= Int(UInt32.max) },
+      "IDXArray.encoded: dimensions \(dimensions) do not fit the IDX header")
+    var out: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
+    for d in dimensions {
+      out += [UInt8(truncatingIfNeeded: d >> 24), UInt8(truncatingIfNeeded: d >> 16),
+              UInt8(truncatingIfNeeded: d >> 8), UInt8(truncatingIfNeeded: d)]
+    }
+    out += bytes
+    return out
+  }
+}
+
+extension String {
+  func leftPadded(to width: Int, with pad: Character = "0") -> String {
+    count >= width ? self : String(repeating: pad, count: width - count) + self
+  }
+}

@@ -1,0 +1,54 @@
+#include "SomaEvents.h"
+
+// One binary, three code paths: AVX-512, AVX2+FMA, baseline; picked at load time (ifunc).
+#if defined(__x86_64__) && defined(__linux__)
+#define SOMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SOMA_CLONES
+#endif
+
+size_t soma_events_from_dense_f32(const float *x, size_t rows, size_t n, int32_t *row_start,
+                                  int32_t *idx) {
+  size_t k = 0;
+  for (size_t r = 0; r < rows; r++) {
+    row_start[r] = (int32_t)k;
+    const float *row = x + r * n;
+    for (size_t i = 0; i < n; i++) {
+      if (row[i] != 0.0f) idx[k++] = (int32_t)i;
+    }
+  }
+  row_start[rows] = (int32_t)k;
+  return k;
+}
+
+SOMA_CLONES
+void soma_events_matmul_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
+                            size_t row_end, const float *wt, size_t n_out, float *out,
+                            int accumulate) {
+  for (size_t r = row_begin; r < row_end; r++) {
+    float *restrict o = out + r * n_out;
+    if (!accumulate)
+      for (size_t j = 0; j < n_out; j++) o[j] = 0.0f;
+    for (int32_t e = row_start[r]; e < row_start[r + 1]; e++) {
+      const float *restrict w = wt + (size_t)idx[e] * n_out;
+      for (size_t j = 0; j < n_out; j++) o[j] += w[j];
+    }
+  }
+}
+
+SOMA_CLONES
+void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
+                                 size_t row_end, const float *grad, size_t n_out, float *dwt) {
+  for (size_t r = row_begin; r < row_end; r++) {
+    const float *restrict g = grad + r * n_out;
+    for (int32_t e = row_start[r]; e < row_start[r + 1]; e++) {
+      float *restrict d = dwt + (size_t)idx[e] * n_out;
+      for (size_t j = 0; j < n_out; j++) d[j] += g[j];
+    }
+  }
+}
+
+SOMA_CLONES
+void soma_add_inplace_f32(float *restrict y, const float *restrict x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] += x[i];
+}

@@ -1,0 +1,27 @@
+#ifndef SOMA_EVENTS_H
+#define SOMA_EVENTS_H
+#include <stdint.h>
+#include <stddef.h>
+
+// Event-driven kernels over spike tensors held as compressed rows: row r's active inputs are
+// idx[row_start[r] ..< row_start[r + 1]]. Work is proportional to the number of spikes.
+
+/// Builds the compressed rows of a dense 0/1 matrix x [rows, n]; returns the number of events.
+/// `idx` must hold rows * n entries in the worst case.
+size_t soma_events_from_dense_f32(const float *x, size_t rows, size_t n, int32_t *row_start,
+                                  int32_t *idx);
+
+/// out[r, :] (+)= sum over active i of wt[i, :], for wt stored [n_in, n_out].
+/// When accumulate is 0, out is overwritten.
+void soma_events_matmul_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
+                            size_t row_end, const float *wt, size_t n_out, float *out,
+                            int accumulate);
+
+/// dwt[i, :] += grad[r, :] for every event (r, i) with r in [row_begin, row_end), dwt [n_in, n_out].
+void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
+                                 size_t row_end, const float *grad, size_t n_out, float *dwt);
+
+/// y[i] += x[i] for n elements (used to combine per-thread partial gradients).
+void soma_add_inplace_f32(float *y, const float *x, size_t n);
+
+#endif

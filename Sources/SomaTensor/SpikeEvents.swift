@@ -1,0 +1,134 @@
+import SomaKernels
+
+/// A 0/1 spike matrix [rows, columns] held as compressed rows: the columns that spiked in each
+/// row. Memory and work scale with the number of spikes, not the matrix size.
+///
+/// ```swift
+/// let events = SpikeEvents(dense: spikes.reshaped([-1, 784]))   // [T·B, 784] → events
+/// print(events.density)                                          // e.g. 0.0042
+/// ```
+public struct SpikeEvents: Sendable {
+  /// Number of rows (e.g. T × batch).
+  public private(set) var rows: Int
+  /// Number of columns (input features).
+  public private(set) var columns: Int
+  /// Row r's events are `indices[rowStart[r] ..< rowStart[r + 1]]`.
+  public private(set) var rowStart: [Int32]
+  /// Column index of each event, row by row.
+  public private(set) var indices: [Int32]
+
+  /// Events per row and column index, given directly (rows in order).
+  public init(rows: Int, columns: Int, rowStart: [Int32], indices: [Int32]) {
+    precondition(
+      rowStart.count == rows + 1 && Int(rowStart[rows]) == indices.count,
+      "SpikeEvents: rowStart of \(rowStart.count) entries does not describe \(rows) rows of \(indices.count) events"
+    )
+    self.rows = rows
+    self.columns = columns
+    self.rowStart = rowStart
+    self.indices = indices
+  }
+
+  /// The events of a dense 2-D tensor (non-zero entries count as spikes).
+  public init<T: TensorScalar>(dense x: Tensor<T>) {
+    precondition(x.rank == 2, "SpikeEvents(dense:): needs a 2-D tensor, got shape \(x.shape)")
+    let rows = x.shape[0]
+    let cols = x.shape[1]
+    var starts = [Int32](repeating: 0, count: rows + 1)
+    var idx: [Int32] = []
+    x.withUnsafeBufferPointer { p in
+      if T.self == Float.self {
+        var tmp = [Int32](repeating: 0, count: Swift.max(rows * cols, 1))
+        let n = p.withMemoryRebound(to: Float.self) { fp in
+          starts.withUnsafeMutableBufferPointer { s in
+            tmp.withUnsafeMutableBufferPointer { ib in
+              soma_events_from_dense_f32(fp.baseAddress!, rows, cols, s.baseAddress!, ib.baseAddress!)
+            }
+          }
+        }
+        idx = Array(tmp[0..<n])
+      } else {
+        for r in 0..<rows {
+          starts[r] = Int32(idx.count)
+          for c in 0..<cols where p[r * cols + c] != 0 { idx.append(Int32(c)) }
+        }
+        starts[rows] = Int32(idx.count)
+      }
+    }
+    self.init(rows: rows, columns: cols, rowStart: starts, indices: idx)
+  }
+
+  /// Number of spikes.
+  public var count: Int { indices.count }
+
+  /// Fraction of entries that are spikes.
+  public var density: Double {
+    rows * columns == 0 ? 0 : Double(indices.count) / Double(rows * columns)
+  }
+
+  /// The dense [rows, columns] 0/1 tensor.
+  public func dense<T: TensorScalar>(_: T.Type = T.self) -> Tensor<T> {
+    var out = Tensor<T>.zeros([rows, columns])
+    out.withUnsafeMutableBufferPointer { p in
+      for r in 0..<rows {
+        for e in Int(rowStart[r])..<Int(rowStart[r + 1]) { p[r * columns + Int(indices[e])] = 1 }
+      }
+    }
+    return out
+  }
+
+  /// out[r, :] = Σ over row r's events i of wt[i, :]  (that is, dense(self) · wt), for rows
+  /// `[begin, end)`. `wt` is [columns, nOut] contiguous; `out` is [rows, nOut].
+  @inlinable
+  public func matmul<T: TensorScalar>(
+    transposedWeight wt: UnsafePointer<T>, nOut: Int, into out: UnsafeMutablePointer<T>,
+    rows begin: Int, _ end: Int
+  ) {
+    rowStart.withUnsafeBufferPointer { rs in
+      indices.withUnsafeBufferPointer { ix in
+        if T.self == Float.self {
+          soma_events_matmul_f32(
+            rs.baseAddress!, ix.baseAddress!, begin, end,
+            UnsafeRawPointer(wt).assumingMemoryBound(to: Float.self), nOut,
+            UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), 0)
+        } else {
+          for r in begin..<end {
+            let o = out + r * nOut
+            for j in 0..<nOut { o[j] = 0 }
+            for e in Int(rs[r])..<Int(rs[r + 1]) {
+              let w = wt + Int(ix[e]) * nOut
+              for j in 0..<nOut { o[j] += w[j] }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// dwt[i, :] += grad[r, :] for every event (r, i) with r in `[begin, end)`: the weight
+  /// gradient dense(self)ᵀ · grad, as a scatter. `dwt` is [columns, nOut].
+  @inlinable
+  public func scatterGradient<T: TensorScalar>(
+    _ grad: UnsafePointer<T>, nOut: Int, into dwt: UnsafeMutablePointer<T>,
+    rows begin: Int, _ end: Int
+  ) {
+    rowStart.withUnsafeBufferPointer { rs in
+      indices.withUnsafeBufferPointer { ix in
+        if T.self == Float.self {
+          soma_events_weight_grad_f32(
+            rs.baseAddress!, ix.baseAddress!, begin, end,
+            UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self), nOut,
+            UnsafeMutableRawPointer(dwt).assumingMemoryBound(to: Float.self))
+        } else {
+          for r in begin..<end {
+            let g = grad + r * nOut
+            for e in Int(rs[r])..<Int(rs[r + 1]) {
+              let d = dwt + Int(ix[e]) * nOut
+              for j in 0..<nOut { d[j] += g[j] }
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import SomaNN
+import Testing
+
+/// A user-style surrogate defined outside the library (SuperSpike-like), used to drive the
+/// fused current-based network in these tests.
+struct TestSuperSpike: SurrogateGradient {
+  var scale = 10.0
+  func derivative<T: TensorScalar>(_ x: T) -> T {
+    let d = T(scale) * Swift.abs(x) + 1
+    return 1 / (d * d)
+  }
+}
+
+struct CurrentBasedSNNTests {
+  /// Random 0/1 events [steps·batch, inputs] with the given density.
+  static func randomEvents(steps: Int, batch: Int, inputs: Int, density: Double, seed: UInt64)
+    -> SpikeEvents
+  {
+    var g = SomaRandom(seed: seed)
+    var starts: [Int32] = [0]
+    var idx: [Int32] = []
+    for _ in 0..<(steps * batch) {
+      for i in 0..<inputs where g.unitInterval(Double.self) < density { idx.append(Int32(i)) }
+      starts.append(Int32(idx.count))
+    }
+    return SpikeEvents(rows: steps * batch, columns: inputs, rowStart: starts, indices: idx)
+  }
+
+  static func makeNet(threads: Int = 1) throws -> CurrentBasedSNN<Double, TestSuperSpike> {
+    let net = try CurrentBasedSNN<Double, TestSuperSpike>(
+      inputs: 7, hidden: 6, outputs: 3, surrogate: TestSuperSpike(), seed: 3)
+    // Larger weights than the default init so the hidden layer actually spikes.
+    net.w1 = net.w1 * 25
+    net.w2 = net.w2 * 3
+    net.threads = threads
+    return net
+  }
+
+  /// The forward pass written directly from the equations in shared/BENCHMARKS.md.
+  static func naiveForward(
+    _ net: CurrentBasedSNN<Double, TestSuperSpike>, dense x: Tensor<Double>, steps: Int,
+    batch: Int
+  ) -> (logits: [Double], spikes: Int) {
+    let (I, H, O) = (net.inputs, net.hidden, net.outputs)
+    var logits = [Double](repeating: -.infinity, count: batch * O)
+    var spikes = 0
+    for b in 0..<batch {
+      var syn = [Double](repeating: 0, count: H)
+      var mem = [Double](repeating: 0, count: H)
+      var flt = [Double](repeating: 0, count: O)
+      var out = [Double](repeating: 0, count: O)
+      for t in 0..<steps {
+        var s = [Double](repeating: 0, count: H)
+        var cur = [Double](repeating: 0, count: H)
+        for h in 0..<H {
+          s[h] = mem[h] - net.threshold >= 0 ? 1 : 0
+          spikes += Int(s[h])
+          for i in 0..<I { cur[h] += x[t, b, i] * net.w1[h, i] }
+        }
+        for h in 0..<H {
+          let (sy, m) = (syn[h], mem[h])
+          syn[h] = net.alpha * sy + cur[h]
+          mem[h] = (net.beta * m + sy) * (1 - s[h])
+        }
+        for o in 0..<O {
+          var j = 0.0
+          for h in 0..<H { j += s[h] * net.w2[o, h] }
+          let (f, u) = (flt[o], out[o])
+          flt[o] = net.alpha * f + j
+          out[o] = net.beta * u + f
+          logits[b * O + o] = Swift.max(logits[b * O + o], out[o])
+        }
+      }
+    }
+    return (logits, spikes)
+  }
+
+  @Test func forwardMatchesTheEquations() throws {
+    let (steps, batch) = (30, 4)
+    let net = try Self.makeNet()
+    let ev = Self.randomEvents(steps: steps, batch: batch, inputs: 7, density: 0.3, seed: 9)
+    let dense = ev.dense(Double.self).reshaped([steps, batch, 7])
+    let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 1])
+    let ref = Self.naiveForward(net, dense: dense, steps: steps, batch: batch)
+    #expect(ref.spikes > 0, "the test network must spike to test anything")
+    #expect(step.hiddenSpikes == ref.spikes)
+    for (a, b) in zip(step.logits.scalars, ref.logits) { #expect(Swift.abs(a - b) <= 1e-12) }
+  }
+
+  @Test func readoutGradientMatchesFiniteDifferences() throws {
+    // W2 does not change any spike, so its exact gradient is the finite-difference one.
+    let (steps, batch) = (25, 3)
+    let labels = [2, 0, 1]
+    let net = try Self.makeNet()
+    let ev = Self.randomEvents(steps: steps, batch: batch, inputs: 7, density: 0.3, seed: 4)
+    let grad = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: labels).gradW2
+    let w2 = net.w2
+    let eps = 1e-6
+    var worst = 0.0
+    for o in 0..<3 {
+      for h in 0..<6 {
+        var plus = w2
+        plus[o, h] += eps
+        var minus = w2
+        minus[o, h] -= eps
+        net.w2 = plus
+        let lp = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: labels).loss
+        net.w2 = minus
+        let lm = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: labels).loss
+        worst = Swift.max(worst, Swift.abs((lp - lm) / (2 * eps) - grad[o, h]))
+      }
+    }
+    net.w2 = w2
+    #expect(grad.abs().max().scalar > 1e-4, "gradient must not be trivially zero")
+    #expect(worst < 1e-7)
+  }
+
+  @Test func threadCountDoesNotChangeResults() throws {
+    let (steps, batch) = (20, 6)
+    let labels = [0, 1, 2, 0, 1, 2]
+    let ev = Self.randomEvents(steps: steps, batch: batch, inputs: 7, density: 0.3, seed: 5)
+    let one = try Self.makeNet(threads: 1).lossAndGradients(
+      events: ev, steps: steps, batch: batch, labels: labels)
+    let two = try Self.makeNet(threads: 2).lossAndGradients(
+      events: ev, steps: steps, batch: batch, labels: labels)
+    #expect(one.loss == two.loss)
+    #expect(one.gradW2 == two.gradW2)
+    #expect(one.gradW1.abs().max().scalar > 0)
+    #expect(((one.gradW1 - two.gradW1).abs().max().scalar) <= 1e-12)
+  }
+
+  @Test func rejectsBadHyperparameters() {
+    #expect(throws: HyperparameterError.self) {
+      _ = try CurrentBasedSNN<Float, TestSuperSpike>(threshold: 0, surrogate: TestSuperSpike())
+    }
+    #expect(throws: HyperparameterError.self) {
+      _ = try CurrentBasedSNN<Float, TestSuperSpike>(tauSyn: -1, surrogate: TestSuperSpike())
+    }
+  }
+}
