@@ -75,12 +75,12 @@ func runCase<T: TensorScalar>(_ c: BPTTFixture.Case, as t: T.Type, path: Path = 
   switch c.surrogate.name {
   case "S2NN":
     return try runCase(
-      c, surrogate: TestS2NN(alpha: p["alpha"]!, beta: p["beta"]!, epsilon: p["epsilon"]!),
+      c, surrogate: try S2NN(alpha: p["alpha"]!, beta: p["beta"]!, epsilon: p["epsilon"]!),
       as: t, path: path)
   case "Sigmoid":
-    return try runCase(c, surrogate: TestSigmoid(alpha: p["alpha"]!), as: t, path: path)
+    return try runCase(c, surrogate: try Sigmoid(alpha: p["alpha"]!), as: t, path: path)
   case "Arctan":
-    return try runCase(c, surrogate: TestArctan(alpha: p["alpha"]!), as: t, path: path)
+    return try runCase(c, surrogate: try Arctan(alpha: p["alpha"]!), as: t, path: path)
   default:
     fatalError("bptt.json: unknown surrogate \(c.surrogate.name)")
   }
