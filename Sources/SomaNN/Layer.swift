@@ -4,8 +4,8 @@ public struct LayerState<Scalar: TensorScalar> {
   /// The state variables, in an order each layer documents.
   public var tensors: [Variable<Scalar>]
   /// The resting state.
-  public init() { tensors = [] }
-  public init(_ tensors: [Variable<Scalar>]) { self.tensors = tensors }
+  @inlinable public init() { tensors = [] }
+  @inlinable public init(_ tensors: [Variable<Scalar>]) { self.tensors = tensors }
   /// Cuts the state from the graph (truncated BPTT when streaming).
   public func detached() -> LayerState { LayerState(tensors.map { $0.detached() }) }
 }
@@ -75,6 +75,7 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
   @usableFromInline let _step: (Variable<Scalar>, inout LayerState<Scalar>) -> Variable<Scalar>
   @usableFromInline let _parameters: () -> [(name: String, variable: Variable<Scalar>)]
 
+  @inlinable
   public init<L: Layer>(_ layer: L) where L.Scalar == Scalar {
     base = layer
     _forward = { layer($0) }
@@ -82,6 +83,7 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
     _parameters = { layer.parameters }
   }
 
+  @inlinable
   public init<N: NeuronLayer>(_ neuron: N) {
     base = neuron
     _forward = { neuron($0) }
@@ -102,22 +104,30 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
 /// Builds the layer list of a `Sequential`.
 @resultBuilder
 public enum LayerBuilder<Scalar: TensorScalar> {
+  @inlinable
   public static func buildExpression<L: Layer>(_ layer: L) -> [AnyLayer<Scalar>]
   where L.Scalar == Scalar { [AnyLayer(layer)] }
+  @inlinable
   public static func buildExpression<N: NeuronLayer>(_ neuron: N) -> [AnyLayer<Scalar>] {
     [AnyLayer(neuron)]
   }
+  @inlinable
   public static func buildExpression(_ layers: [AnyLayer<Scalar>]) -> [AnyLayer<Scalar>] {
     layers
   }
+  @inlinable
   public static func buildBlock(_ parts: [AnyLayer<Scalar>]...) -> [AnyLayer<Scalar>] {
     parts.flatMap { $0 }
   }
+  @inlinable
   public static func buildOptional(_ part: [AnyLayer<Scalar>]?) -> [AnyLayer<Scalar>] {
     part ?? []
   }
+  @inlinable
   public static func buildEither(first: [AnyLayer<Scalar>]) -> [AnyLayer<Scalar>] { first }
+  @inlinable
   public static func buildEither(second: [AnyLayer<Scalar>]) -> [AnyLayer<Scalar>] { second }
+  @inlinable
   public static func buildArray(_ parts: [[AnyLayer<Scalar>]]) -> [AnyLayer<Scalar>] {
     parts.flatMap { $0 }
   }
@@ -139,12 +149,14 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
   /// The layers, in order.
   public var layers: [AnyLayer<Scalar>]
 
+  @inlinable
   public init(@LayerBuilder<Scalar> _ build: () throws -> [AnyLayer<Scalar>]) rethrows {
     layers = try build()
   }
 
   public init(layers: [AnyLayer<Scalar>]) { self.layers = layers }
 
+  @inlinable
   public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
     var x = input
     for l in layers { x = l(x) }
@@ -153,6 +165,7 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
 
   /// One time step through every layer; `state` holds one entry per layer (filled with the
   /// resting state on first use).
+  @inlinable
   public func step(_ input: Variable<Scalar>, state: inout [LayerState<Scalar>]) -> Variable<Scalar>
   {
     if state.count != layers.count { state = Array(repeating: LayerState(), count: layers.count) }

@@ -111,6 +111,7 @@ public struct Linear<Scalar: TensorScalar>: Layer {
   }
 
   /// y = x·Wᵀ + b over the last axis of `input`; the leading axes are folded into one GEMM.
+  @inlinable
   public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
     linear(input, weight: weight, bias: bias)
   }
@@ -118,6 +119,7 @@ public struct Linear<Scalar: TensorScalar>: Layer {
 
 /// y = x·Wᵀ + b as one autodiff node (`weight` [out, in], `bias` [out]), folding every
 /// leading axis of `x` into the GEMM's rows.
+@inlinable
 public func linear<Scalar>(
   _ x: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?
 ) -> Variable<Scalar> {

@@ -62,6 +62,7 @@ public struct SGD<Scalar: TensorScalar>: Optimizer {
     started = [Bool](repeating: false, count: parameters.count)
   }
 
+  @inlinable
   public mutating func step() {
     let lr = Scalar(learningRate)
     let mu = Scalar(momentum)
@@ -102,7 +103,8 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
   public var weightDecay: Double
   public var decoupled: Bool
   /// The number of steps taken (for the bias correction).
-  public private(set) var stepCount = 0
+  @inlinable public var stepCount: Int { _stepCount }
+  @usableFromInline var _stepCount = 0
   @usableFromInline var m: [Tensor<Scalar>]
   @usableFromInline var v: [Tensor<Scalar>]
 
@@ -122,9 +124,10 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
     v = stateBuffers(parameters)
   }
 
+  @inlinable
   public mutating func step() {
-    stepCount += 1
-    let t = Double(stepCount)
+    _stepCount += 1
+    let t = Double(_stepCount)
     let bias1 = 1 - Double.pow(beta1, t)
     let bias2 = 1 - Double.pow(beta2, t)
     let stepSize = Scalar(learningRate / bias1)
@@ -172,7 +175,7 @@ public func AdamW<Scalar: TensorScalar>(
 /// ```swift
 /// let norm = clipGradientNorm(net.parameterVariables, maxNorm: 1)
 /// ```
-@discardableResult
+@discardableResult @inlinable
 public func clipGradientNorm<T: TensorScalar>(_ parameters: [Variable<T>], maxNorm: Double)
   -> Double
 {
