@@ -3,11 +3,18 @@
 public struct LayerState<Scalar: TensorScalar> {
   /// The state variables, in an order each layer documents.
   public var tensors: [Variable<Scalar>]
+  /// The states of nested layers (a `Sequential` inside a `Sequential`).
+  public var children: [LayerState<Scalar>]
   /// The resting state.
-  @inlinable public init() { tensors = [] }
-  @inlinable public init(_ tensors: [Variable<Scalar>]) { self.tensors = tensors }
+  @inlinable public init() { (tensors, children) = ([], []) }
+  @inlinable public init(_ tensors: [Variable<Scalar>], children: [LayerState<Scalar>] = []) {
+    self.tensors = tensors
+    self.children = children
+  }
   /// Cuts the state from the graph (truncated BPTT when streaming).
-  public func detached() -> LayerState { LayerState(tensors.map { $0.detached() }) }
+  public func detached() -> LayerState {
+    LayerState(tensors.map { $0.detached() }, children: children.map { $0.detached() })
+  }
 }
 
 /// A network layer over one scalar type.
@@ -174,36 +181,12 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
     return x
   }
 
-  /// `Layer` conformance: the per-layer states live in `state.tensors` is not possible, so a
-  /// nested `Sequential` keeps its own states flattened: use `step(_:state:)` with an array.
+  /// `Layer` conformance (a `Sequential` nested in another): the per-layer states are kept
+  /// in `state.children`.
+  @inlinable
   public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
   {
-    // Flattened encoding: layer i's tensors follow a count marker stored as a scalar.
-    var states = Sequential.unpack(state, count: layers.count)
-    let y = step(input, state: &states)
-    state = Sequential.pack(states)
-    return y
-  }
-
-  static func pack(_ states: [LayerState<Scalar>]) -> LayerState<Scalar> {
-    var out: [Variable<Scalar>] = []
-    for s in states {
-      out.append(Variable(Tensor(Scalar(s.tensors.count))))
-      out.append(contentsOf: s.tensors)
-    }
-    return LayerState(out)
-  }
-
-  static func unpack(_ state: LayerState<Scalar>, count: Int) -> [LayerState<Scalar>] {
-    if state.tensors.isEmpty { return Array(repeating: LayerState(), count: count) }
-    var out: [LayerState<Scalar>] = []
-    var i = 0
-    while i < state.tensors.count {
-      let n = Int(state.tensors[i].value.scalar)
-      out.append(LayerState(Array(state.tensors[(i + 1)..<(i + 1 + n)])))
-      i += 1 + n
-    }
-    return out
+    step(input, state: &state.children)
   }
 
   public var parameters: [(name: String, variable: Variable<Scalar>)] {

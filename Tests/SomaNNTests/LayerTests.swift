@@ -156,6 +156,26 @@ struct LayerTests {
     }
   }
 
+  @Test func nestedSequentialStepsThroughItsChildren() throws {
+    let inner = try Sequential<Float> {
+      Linear(3, 4, seed: 1)
+      try LIF(beta: 0.8, threshold: 0.3, surrogate: S2NN())
+    }
+    let outer = try Sequential<Float> {
+      inner
+      Linear(4, 2, seed: 2)
+      try LeakyIntegrator(beta: 0.5)
+    }
+    #expect(outer.parameters.map(\.name) == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"])
+    var rng = SomaRandom(seed: 3)
+    let x = Tensor<Float>.bernoulli([5, 2, 3], p: 0.6, using: &rng)
+    var state: [LayerState<Float>] = []
+    var outs: [Variable<Float>] = []
+    for t in 0..<5 { outs.append(outer.step(Variable(x[t]), state: &state)) }
+    #expect(state[0].children.count == 2)
+    #expect(relativeDifference(Variable.stack(outs).value, outer(Variable(x)).value) < 1e-6)
+  }
+
   @Test func loadReplacesParametersByName() {
     let fc = Linear<Float>(3, 2, seed: 1)
     let w = Tensor<Float>([1, 2, 3, 4, 5, 6], shape: [2, 3])
