@@ -71,7 +71,7 @@ struct SurrogatePlot {
     if !hasPrimitive {
       out += """
         <text x="\(f(right.left + 15))" y="\(f(right.top + right.height / 2))" \
-        text-anchor="start" fill="#555">\(escape(name)) has no smooth primitive</text>
+        text-anchor="start" fill="#555">no smooth primitive</text>
 
         """
     }
