@@ -44,6 +44,7 @@ extension Trainer: SurrogateVisitor {
     let finalPath = outDir + "/final.safetensors"
     let bestPath = outDir + "/best.safetensors"
     var metrics: [EpochMetrics] = []
+    var metricsLog = MetricsLog(path: outDir + "/metrics.csv")
     var best = -1.0
     let stepsPerEpoch = (dataset.train.count + o.batchSize - 1) / o.batchSize
     log(
@@ -107,8 +108,10 @@ extension Trainer: SurrogateVisitor {
         best = testAcc
         try ModelCheckpoint.write(net, config: config, extra: extra, to: bestPath)
       }
-      try TrainingReport.writeMetrics(metrics, to: outDir + "/metrics.csv")
-      try TrainingReport.writeCurves(metrics, to: outDir + "/curves.svg")
+      try metricsLog.append(m)
+      try AtomicFile.write(
+        Array(TrainingCurves.svg(metrics, title: "soma train: \(config.surrogate)").utf8),
+        to: outDir + "/curves.svg")
       log(
         String(
           format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s", epoch,
