@@ -9,7 +9,10 @@ struct Trainer {
   let dataset: FashionMNIST
   let outDir: String
   /// Where log lines go (stdout by default; tests capture them).
-  var log: (String) -> Void = { print($0) }
+  var log: (String) -> Void = {
+    print($0)
+    fflush(stdout)  // one line per epoch even when stdout is a pipe or a file
+  }
 
   init(
     surrogate: any SurrogateGradient, options: TrainOptions, dataset: FashionMNIST, outDir: String
