@@ -11,7 +11,7 @@ struct Trainer {
   /// Where log lines go (stdout by default; tests capture them).
   var log: (String) -> Void = {
     print($0)
-    fflush(stdout)  // one line per epoch even when stdout is a pipe or a file
+    fflush(nil)  // one line per epoch even when stdout is a pipe or a file
   }
 
   init(
