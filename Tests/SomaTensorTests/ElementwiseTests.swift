@@ -146,3 +146,17 @@ extension Tensor {
     return permuted(axes)
   }
 }
+
+@Test func longFloatSumsStayAccurate() {
+  // 2²⁰ copies of 0.1: a running Float sum drifts by about 1 %; a pairwise one stays close.
+  let n = 1 << 20
+  let t = Tensor<Float>(repeating: 0.1, shape: [n])
+  let exact = Double(Float(0.1)) * Double(n)
+  #expect(Swift.abs(Double(t.sum().scalar) - exact) / exact < 1e-5)
+  #expect(Swift.abs(Double(t.mean().scalar) - Double(Float(0.1))) < 1e-6)
+  // Along the last axis of a matrix, and over a strided view.
+  let m = Tensor<Float>(repeating: 0.1, shape: [4, n / 4])
+  for v in m.sum(axes: [1]).scalars { #expect(Swift.abs(Double(v) - exact / 4) / exact < 1e-5) }
+  let strided = Tensor<Float>(repeating: 0.1, shape: [n])[.stride(by: 2)]
+  #expect(Swift.abs(Double(strided.sum().scalar) - exact / 2) / exact < 1e-5)
+}
