@@ -59,7 +59,9 @@ func naiveReduce<S: TensorScalar>(
   return (shape, groups.map(f))
 }
 
-let axisSets: [[Int]] = [[], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2], [-1], [2, 0], [-3, -2]]
+let axisSets: [[Int]] = [
+  [], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2], [-1], [2, 0], [-3, -2],
+]
 
 func checkReductions<S: TensorScalar>(_ axes: [Int], _: S.Type) {
   let dense: Tensor<S> = random([3, 4, 5], seed: 21)
@@ -101,7 +103,8 @@ func checkArgmaxAndSoftmax<S: TensorScalar>(_: S.Type) {
       S(g.firstIndex(of: g.max()!)!)
     }
     #expect(got.scalars == want.values, "argmax axis \(axis)")
-    #expect(t.argmax(axis: axis, keepDims: true).shape == (0..<3).map { $0 == axis ? 1 : t.shape[$0] })
+    #expect(
+      t.argmax(axis: axis, keepDims: true).shape == (0..<3).map { $0 == axis ? 1 : t.shape[$0] })
   }
 
   let x = random([3, 7], seed: 32, S.self) * 4
