@@ -96,12 +96,3 @@ struct TrainOptions {
   var hidden: Int
   var timeSteps: Int
 }
-
-/// One epoch's figures, as written to metrics.csv.
-struct EpochMetrics {
-  var epoch: Int
-  var trainLoss: Double
-  var trainAccuracy: Double
-  var testAccuracy: Double
-  var seconds: Double
-}
