@@ -10,7 +10,7 @@
 /// let arctan = Arctan()
 /// let g = arctan.derivative(Tensor<Float>([0, 1]))   // [0.5, 0.1442]
 /// ```
-public struct Arctan: SurrogateGradient {
+public struct Arctan: SurrogateGradient, Hashable {
   public static let name = "Arctan"
   /// Steepness.
   public let alpha: Double

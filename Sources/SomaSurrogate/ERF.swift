@@ -9,7 +9,7 @@
 /// let erf = ERF()
 /// let g = erf.derivative(0 as Double)   // 0.5642 (1/√π)
 /// ```
-public struct ERF: SurrogateGradient {
+public struct ERF: SurrogateGradient, Hashable {
   public static let name = "ERF"
   /// Steepness.
   public let alpha: Double

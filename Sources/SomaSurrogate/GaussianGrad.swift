@@ -8,7 +8,7 @@
 /// let gg = GaussianGrad()
 /// let g = gg.derivative(0 as Double)   // 0.3989
 /// ```
-public struct GaussianGrad: SurrogateGradient {
+public struct GaussianGrad: SurrogateGradient, Hashable {
   public static let name = "GaussianGrad"
   /// Standard deviation.
   public let sigma: Double

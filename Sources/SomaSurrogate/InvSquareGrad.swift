@@ -8,7 +8,7 @@
 /// let isg = InvSquareGrad()
 /// let g = isg.derivative(Tensor<Float>([0, 0.01]))   // [1, 0.25]
 /// ```
-public struct InvSquareGrad: SurrogateGradient {
+public struct InvSquareGrad: SurrogateGradient, Hashable {
   public static let name = "InvSquareGrad"
   /// Steepness.
   public let alpha: Double

@@ -9,7 +9,7 @@
 /// let lr = LeakyRelu()
 /// let g = lr.derivative(Tensor<Float>([-1, 1]))   // [0.1, 1]
 /// ```
-public struct LeakyRelu: SurrogateGradient {
+public struct LeakyRelu: SurrogateGradient, Hashable {
   public static let name = "LeakyRelu"
   /// Slope below the threshold.
   public let alpha: Double

@@ -9,7 +9,7 @@
 /// let ltr = try LogTailedRelu(alpha: 0.2)
 /// let g = ltr.derivative(Tensor<Double>([-1, 0.5, 2]))   // [0.2, 1, 0.5]
 /// ```
-public struct LogTailedRelu: SurrogateGradient {
+public struct LogTailedRelu: SurrogateGradient, Hashable {
   public static let name = "LogTailedRelu"
   /// Slope below the threshold.
   public let alpha: Double

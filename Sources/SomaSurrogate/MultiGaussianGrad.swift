@@ -8,7 +8,7 @@
 /// let mg = MultiGaussianGrad()
 /// let g = mg.derivative(Tensor<Float>([0, 1]))
 /// ```
-public struct MultiGaussianGrad: SurrogateGradient {
+public struct MultiGaussianGrad: SurrogateGradient, Hashable {
   public static let name = "MultiGaussianGrad"
   /// Weight of the side lobes.
   public let h: Double

@@ -9,7 +9,7 @@
 /// let nsl = try NonzeroSignLog(alpha: 3)
 /// let g = nsl.derivative(1 as Double)   // 0.75
 /// ```
-public struct NonzeroSignLog: SurrogateGradient {
+public struct NonzeroSignLog: SurrogateGradient, Hashable {
   public static let name = "NonzeroSignLog"
   /// Steepness.
   public let alpha: Double

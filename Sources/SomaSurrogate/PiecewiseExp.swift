@@ -9,7 +9,7 @@
 /// let pe = try PiecewiseExp(alpha: 3)
 /// let g = pe.derivative(Tensor<Float>([0, 1]))   // [1.5, 0.0747]
 /// ```
-public struct PiecewiseExp: SurrogateGradient {
+public struct PiecewiseExp: SurrogateGradient, Hashable {
   public static let name = "PiecewiseExp"
   /// Decay rate.
   public let alpha: Double

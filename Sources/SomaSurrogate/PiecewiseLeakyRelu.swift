@@ -11,7 +11,7 @@
 /// let plr = try PiecewiseLeakyRelu(c: 0.1, w: 0.5)
 /// let g = plr.derivative(Tensor<Float>([0, 2]))   // [1, 0.1]
 /// ```
-public struct PiecewiseLeakyRelu: SurrogateGradient {
+public struct PiecewiseLeakyRelu: SurrogateGradient, Hashable {
   public static let name = "PiecewiseLeakyRelu"
   /// Slope outside the window.
   public let c: Double

@@ -10,7 +10,7 @@
 /// let pq = PiecewiseQuadratic()
 /// let g = pq.derivative(0.5 as Double)   // 0.5
 /// ```
-public struct PiecewiseQuadratic: SurrogateGradient {
+public struct PiecewiseQuadratic: SurrogateGradient, Hashable {
   public static let name = "PiecewiseQuadratic"
   /// Inverse half-width of the bump.
   public let alpha: Double

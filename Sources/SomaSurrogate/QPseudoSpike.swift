@@ -12,7 +12,7 @@
 /// let q = QPseudoSpike()
 /// let g = q.derivative(-1 as Double)   // 0.36
 /// ```
-public struct QPseudoSpike: SurrogateGradient {
+public struct QPseudoSpike: SurrogateGradient, Hashable {
   public static let name = "QPseudoSpike"
   /// Tail exponent.
   public let alpha: Double

@@ -8,7 +8,7 @@
 /// let rg = ReluGrad()
 /// let g = rg.derivative(Tensor<Float>([0, 0.5, 2]))   // [0.3, 0.15, 0]
 /// ```
-public struct ReluGrad: SurrogateGradient {
+public struct ReluGrad: SurrogateGradient, Hashable {
   public static let name = "ReluGrad"
   /// Height per unit of width.
   public let alpha: Double

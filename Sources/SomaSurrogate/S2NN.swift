@@ -12,7 +12,7 @@
 /// let s2nn = S2NN()                                    // alpha 4, beta 1, epsilon 1e-8
 /// let g = s2nn.derivative(Tensor<Float>([-1, 0, 1]))   // [0.0707, 1, 0.5]
 /// ```
-public struct S2NN: SurrogateGradient {
+public struct S2NN: SurrogateGradient, Hashable {
   public static let name = "S2NN"
   /// Steepness of the sigmoid side.
   public let alpha: Double

@@ -9,7 +9,7 @@
 /// let sigmoid = try Sigmoid(alpha: 10)
 /// let g = sigmoid.derivative(Tensor<Float>([-0.1, 0, 0.1]))   // [1.966, 2.5, 1.966]
 /// ```
-public struct Sigmoid: SurrogateGradient {
+public struct Sigmoid: SurrogateGradient, Hashable {
   public static let name = "Sigmoid"
   /// Steepness.
   public let alpha: Double

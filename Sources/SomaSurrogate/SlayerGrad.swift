@@ -8,7 +8,7 @@
 /// let sg = try SlayerGrad(alpha: 2)
 /// let g = sg.derivative(Tensor<Float>([0, 1]))   // [1, 0.1353]
 /// ```
-public struct SlayerGrad: SurrogateGradient {
+public struct SlayerGrad: SurrogateGradient, Hashable {
   public static let name = "SlayerGrad"
   /// Decay rate.
   public let alpha: Double

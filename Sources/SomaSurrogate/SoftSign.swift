@@ -9,7 +9,7 @@
 /// let ss = try SoftSign(alpha: 4)
 /// let g = ss.derivative(0.25 as Float)   // 0.5
 /// ```
-public struct SoftSign: SurrogateGradient {
+public struct SoftSign: SurrogateGradient, Hashable {
   public static let name = "SoftSign"
   /// Steepness.
   public let alpha: Double

@@ -12,7 +12,7 @@
 /// let sw = try SquarewaveFourierSeries(n: 4, tPeriod: 6)
 /// let g = sw.derivative(0 as Double)   // 2.667 (n·4/T)
 /// ```
-public struct SquarewaveFourierSeries: SurrogateGradient {
+public struct SquarewaveFourierSeries: SurrogateGradient, Hashable {
   public static let name = "SquarewaveFourierSeries"
   /// The number of odd harmonics.
   public let n: Int

@@ -8,7 +8,7 @@
 ///
 /// ```swift
 /// let s = try SurrogateRegistry.make("s2nn", parameters: ["alpha": 8])
-/// print(s.parameters)   // [("alpha", 8.0), ("beta", 1.0), ("epsilon", 1e-08)]
+/// s.parameters.map(\.value)   // [8.0, 1.0, 1e-08]
 /// ```
 public enum SurrogateRegistry {
   /// One built-in surrogate: its names, its parameters with their defaults, and a builder.

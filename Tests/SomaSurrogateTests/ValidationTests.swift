@@ -102,6 +102,13 @@ struct ValidationTests {
     }
   }
 
+  @Test func registryBuildsTheSameValueAsTheInitialiser() throws {
+    let built = try SurrogateRegistry.make("S2NN", parameters: ["alpha": 8, "beta": 2])
+    #expect(built as? S2NN == (try S2NN(alpha: 8, beta: 2)))
+    #expect(built as? S2NN != S2NN())
+    #expect(try SurrogateRegistry.make("slayer_grad") as? SlayerGrad == SlayerGrad())
+  }
+
   @Test func parametersOverrideDefaultsAndKeepOrder() throws {
     let s = try SurrogateRegistry.make("squarewave_fourier_series", parameters: ["tPeriod": 6])
     #expect(s.parameters.map(\.name) == ["n", "t_period"])
