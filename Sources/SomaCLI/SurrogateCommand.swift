@@ -83,7 +83,8 @@ struct SurrogateTableCommand: ParsableCommand {
 
   /// The table as text, or an input error.
   func render() throws(SurrogateInputError) -> String {
-    let surrogate = try SurrogateText.surrogate(name, SurrogateText.pairs(params, option: "--param"))
+    let surrogate = try SurrogateText.surrogate(
+      name, SurrogateText.pairs(params, option: "--param"))
     guard format == "csv" || format == "json" else {
       throw SurrogateInputError("--format must be csv or json, got '\(format)'")
     }
@@ -149,7 +150,8 @@ struct SurrogatePlotCommand: ParsableCommand {
     }
     var curves: [any SurrogateGradient] = []
     for set in sets.isEmpty ? [""] : sets {
-      curves.append(try SurrogateText.surrogate(entry.name, SurrogateText.pairs([set], option: "--set")))
+      curves.append(
+        try SurrogateText.surrogate(entry.name, SurrogateText.pairs([set], option: "--set")))
     }
     return SurrogatePlot(name: entry.name, surrogates: curves, from: lo, to: hi).svg()
   }

@@ -27,8 +27,7 @@ public struct S2NN: SurrogateGradient, Hashable {
 
   /// Throws when alpha ≤ 0, beta ≤ 0 or epsilon < 0.
   @inlinable
-  public init(alpha: Double = 4, beta: Double = 1, epsilon: Double = 1e-8) throws(SurrogateError)
-  {
+  public init(alpha: Double = 4, beta: Double = 1, epsilon: Double = 1e-8) throws(SurrogateError) {
     try Check.positive(alpha, "alpha", Self.name)
     try Check.positive(beta, "beta", Self.name)
     try Check.nonNegative(epsilon, "epsilon", Self.name)

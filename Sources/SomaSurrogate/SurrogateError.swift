@@ -11,11 +11,11 @@ public enum SurrogateError: Error, Equatable, CustomStringConvertible, Sendable 
 
   public var description: String {
     switch self {
-    case let .invalidParameter(surrogate, parameter, requirement, value):
+    case .invalidParameter(let surrogate, let parameter, let requirement, let value):
       return "\(surrogate): \(parameter) must be \(requirement), got \(formatNumber(value))"
-    case let .unknownSurrogate(name, known):
+    case .unknownSurrogate(let name, let known):
       return "unknown surrogate '\(name)'; known: \(known.joined(separator: ", "))"
-    case let .unknownParameter(surrogate, parameter, accepted):
+    case .unknownParameter(let surrogate, let parameter, let accepted):
       let list = accepted.isEmpty ? "none" : accepted.joined(separator: ", ")
       return "\(surrogate) has no parameter '\(parameter)'; accepted: \(list)"
     }

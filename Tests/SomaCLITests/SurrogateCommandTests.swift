@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationXML)
-  import FoundationXML
-#endif
 import Soma
 import Testing
 
 @testable import SomaCLI
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 
 /// Parses `soma surrogate ...` as the executable would.
 func parseSurrogate<C: ParsableCommand>(_ args: [String], as _: C.Type) throws -> C {
@@ -41,7 +42,10 @@ struct SurrogateCommandTests {
     let lines = c.render().split(separator: "\n")
     #expect(lines.count == 18)
     #expect(lines.contains("S2NN (s2nn): alpha=4 beta=1 epsilon=1e-08"))
-    #expect(lines.contains { $0.hasPrefix("SquarewaveFourierSeries (squarewave_fourier_series): n=2 t_period=8") })
+    #expect(
+      lines.contains {
+        $0.hasPrefix("SquarewaveFourierSeries (squarewave_fourier_series): n=2 t_period=8")
+      })
     #expect(lines.filter { $0.hasSuffix("[no primitive]") }.count == 5)
   }
 
@@ -50,9 +54,14 @@ struct SurrogateCommandTests {
       ["table", "S2NN", "--x", "-1,0,1", "--format", "json"], as: SurrogateTableCommand.self)
     let text = try c.render()
     // Key order and separators as the issue specifies.
-    #expect(text.hasPrefix(
-      #"{"name": "S2NN", "params": {"alpha": 4, "beta": 1, "epsilon": 1e-08}, "precision": "double", "x": [-1, 0, 1], "spike": [0, 1, 1], "derivative": ["#))
-    let keys = ["\"name\"", "\"params\"", "\"precision\"", "\"x\"", "\"spike\"", "\"derivative\"", "\"primitive\""]
+    #expect(
+      text.hasPrefix(
+        #"{"name": "S2NN", "params": {"alpha": 4, "beta": 1, "epsilon": 1e-08}, "precision": "double", "x": [-1, 0, 1], "spike": [0, 1, 1], "derivative": ["#
+      ))
+    let keys = [
+      "\"name\"", "\"params\"", "\"precision\"", "\"x\"", "\"spike\"", "\"derivative\"",
+      "\"primitive\"",
+    ]
     let positions = keys.map { text.range(of: $0)!.lowerBound }
     #expect(positions == positions.sorted())
   }
@@ -77,7 +86,8 @@ struct SurrogateCommandTests {
 
   @Test func floatPrecisionPrintsShortestFloatText() throws {
     let c = try parseSurrogate(
-      ["table", "sigmoid", "--x", "-0.1,0.3", "--precision", "float"], as: SurrogateTableCommand.self)
+      ["table", "sigmoid", "--x", "-0.1,0.3", "--precision", "float"],
+      as: SurrogateTableCommand.self)
     let rows = try c.render().split(separator: "\n")
     #expect(rows[0] == "x,spike,derivative,primitive")
     let s = Sigmoid()
@@ -95,7 +105,8 @@ struct SurrogateCommandTests {
     let obj = try tableJSON(["table", "InvSquareGrad", "--x", "-0.01,0,0.01"])
     #expect(obj["primitive"] is NSNull)
     #expect(numbers(obj["derivative"]) == [0.25, 1, 0.25])
-    let c = try parseSurrogate(["table", "inv_square_grad", "--x", "0"], as: SurrogateTableCommand.self)
+    let c = try parseSurrogate(
+      ["table", "inv_square_grad", "--x", "0"], as: SurrogateTableCommand.self)
     #expect(try c.render() == "x,spike,derivative\n0,1,1\n")
   }
 
@@ -155,8 +166,10 @@ struct SurrogateCommandTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("s2nn.svg").path
     var c = try parseSurrogate(
-      ["plot", "s2nn", "--set", "alpha=4", "--set", "alpha=8,beta=2", "--from", "-3", "--to", "3",
-       "-o", path], as: SurrogatePlotCommand.self)
+      [
+        "plot", "s2nn", "--set", "alpha=4", "--set", "alpha=8,beta=2", "--from", "-3", "--to", "3",
+        "-o", path,
+      ], as: SurrogatePlotCommand.self)
     try c.run()
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     let svg = SVGSummary(data)
@@ -175,7 +188,8 @@ struct SurrogateCommandTests {
   }
 
   @Test func plotWithoutPrimitiveStillDrawsTheSpike() throws {
-    let c = try parseSurrogate(["plot", "GaussianGrad", "-o", "/dev/null"], as: SurrogatePlotCommand.self)
+    let c = try parseSurrogate(
+      ["plot", "GaussianGrad", "-o", "/dev/null"], as: SurrogatePlotCommand.self)
     let svg = SVGSummary(Data(try c.render().utf8))
     #expect(svg.parsed)
     #expect(svg.polylines == 2)
@@ -189,8 +203,10 @@ struct SurrogateCommandTests {
     ])
   func badPlotInputWritesNothing(_ extra: [String]) throws {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "soma-bad-\(UUID().uuidString).svg").path
-    var c = try parseSurrogate(["plot", "s2nn"] + extra + ["-o", path], as: SurrogatePlotCommand.self)
+      "soma-bad-\(UUID().uuidString).svg"
+    ).path
+    var c = try parseSurrogate(
+      ["plot", "s2nn"] + extra + ["-o", path], as: SurrogatePlotCommand.self)
     #expect(throws: ExitCode(2)) { try c.run() }
     #expect(!FileManager.default.fileExists(atPath: path))
   }
@@ -231,7 +247,10 @@ final class SVGSummary: NSObject, XMLParserDelegate {
         let xy = p.split(separator: ",").compactMap { Double($0) }
         return xy.count == 2 && xy.allSatisfy(\.isFinite)
       }
-      if !ok { error = "bad polyline points" ; parsed = false }
+      if !ok {
+        error = "bad polyline points"
+        parsed = false
+      }
     }
     if name == "line" { lines += 1 }
     if name == "text" {

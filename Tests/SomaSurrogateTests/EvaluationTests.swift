@@ -25,8 +25,7 @@ struct FastSigmoid: SurrogateGradient {
 }
 
 /// Evaluates through a generic context, as the spiking layers do.
-func tensorDerivative<S: SurrogateGradient, T: TensorScalar>(_ s: S, _ x: Tensor<T>) -> Tensor<T>
-{
+func tensorDerivative<S: SurrogateGradient, T: TensorScalar>(_ s: S, _ x: Tensor<T>) -> Tensor<T> {
   s.derivative(x)
 }
 
@@ -76,7 +75,8 @@ struct EvaluationTests {
     }
   }
 
-  @Test("Float tensor kernels agree with the Double scalar formula on a dense grid",
+  @Test(
+    "Float tensor kernels agree with the Double scalar formula on a dense grid",
     arguments: 0..<39)
   func denseFloatMatchesDouble(_ index: Int) {
     let s = allFixtureSurrogates[index]
@@ -96,7 +96,8 @@ struct EvaluationTests {
     let xs = denseGrid()
     func check<T: TensorScalar>(_: T.Type) -> Bool {
       let x = Tensor<T>(xs.map { T($0) })
-      let values = s.derivative(x).scalars + s.spike(x).scalars + (s.primitive(x)?.scalars ?? [])
+      let values =
+        s.derivative(x).scalars + s.spike(x).scalars + (s.primitive(x)?.scalars ?? [])
         + xs.map { s.derivative(T($0)) }
       return values.allSatisfy(\.isFinite)
     }
@@ -107,8 +108,9 @@ struct EvaluationTests {
   @Test func s2nnAtMinusOneIsFinite() {
     let s = S2NN()
     #expect(s.derivative(-1 as Float).isFinite)
-    #expect(s.derivative(Tensor<Float>([-1, -1, -1, -1, -1, -1, -1, -1, -1])).scalars
-      .allSatisfy { $0.isFinite && $0 > 0 })
+    #expect(
+      s.derivative(Tensor<Float>([-1, -1, -1, -1, -1, -1, -1, -1, -1])).scalars
+        .allSatisfy { $0.isFinite && $0 > 0 })
     #expect(s.primitive(-1 as Double)!.isFinite)
   }
 

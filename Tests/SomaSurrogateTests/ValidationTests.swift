@@ -41,7 +41,8 @@ struct ValidationTests {
       ("SquarewaveFourierSeries", "t_period", -8), ("S2NN", "beta", 0), ("S2NN", "epsilon", -1e-8),
       ("S2NN", "alpha", .nan), ("QPseudoSpike", "alpha", 0), ("LeakyRelu", "alpha", -0.1),
       ("LogTailedRelu", "alpha", -1), ("ReluGrad", "width", 0), ("GaussianGrad", "sigma", 0),
-      ("MultiGaussianGrad", "s", -6), ("MultiGaussianGrad", "h", -0.1), ("InvSquareGrad", "alpha", 0),
+      ("MultiGaussianGrad", "s", -6), ("MultiGaussianGrad", "h", -0.1),
+      ("InvSquareGrad", "alpha", 0),
       ("SlayerGrad", "alpha", -1), ("S2NN", "alpha", .infinity),
     ] as [(String, String, Double)])
   func rejected(_ name: String, _ parameter: String, _ value: Double) {
@@ -49,7 +50,7 @@ struct ValidationTests {
       _ = try SurrogateRegistry.make(name, parameters: [parameter: value])
       Issue.record("\(name)(\(parameter): \(value)) was accepted")
     } catch {
-      guard case let .invalidParameter(surrogate, p, requirement, v) = error else {
+      guard case .invalidParameter(let surrogate, let p, let requirement, let v) = error else {
         Issue.record("wrong error \(error)")
         return
       }
@@ -72,7 +73,9 @@ struct ValidationTests {
     for spelling in ["S2NN", "s2nn", "S2nn"] {
       #expect(SurrogateRegistry.entry(named: spelling)?.name == "S2NN")
     }
-    for spelling in ["PiecewiseQuadratic", "piecewisequadratic", "piecewise_quadratic", "PIECEWISE_QUADRATIC"] {
+    for spelling in [
+      "PiecewiseQuadratic", "piecewisequadratic", "piecewise_quadratic", "PIECEWISE_QUADRATIC",
+    ] {
       #expect(SurrogateRegistry.entry(named: spelling)?.name == "PiecewiseQuadratic")
     }
     #expect(SurrogateRegistry.entry(named: "q_pseudo_spike")?.name == "QPseudoSpike")
@@ -96,8 +99,9 @@ struct ValidationTests {
       Issue.record("gamma was accepted")
     } catch {
       #expect(
-        error == .unknownParameter(
-          surrogate: "S2NN", parameter: "gamma", accepted: ["alpha", "beta", "epsilon"]))
+        error
+          == .unknownParameter(
+            surrogate: "S2NN", parameter: "gamma", accepted: ["alpha", "beta", "epsilon"]))
       #expect(error.description == "S2NN has no parameter 'gamma'; accepted: alpha, beta, epsilon")
     }
   }
