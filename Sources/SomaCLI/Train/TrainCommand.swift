@@ -62,11 +62,6 @@ struct TrainCommand: ParsableCommand {
     let dataset: FashionMNIST
     do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
     let outDir = out ?? "runs/" + Self.timestamp()
-    do {
-      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-    } catch {
-      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
-    }
     var trainer = try Trainer(
       surrogate: s, options: options, dataset: dataset, outDir: outDir)
     installInterruptHandler()

@@ -26,7 +26,12 @@ struct Trainer {
   /// Trains and returns the per-epoch metrics.
   @discardableResult
   func run() throws -> [EpochMetrics] {
-    try withConcreteSurrogate(surrogate, self)
+    do {
+      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+    } catch {
+      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
+    }
+    return try withConcreteSurrogate(surrogate, self)
   }
 }
 
