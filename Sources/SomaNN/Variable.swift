@@ -101,6 +101,7 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   /// shape when nil, i.e. d self / d self = 1 for a scalar loss), and every leaf that
   /// requires a gradient has the gradient of `Σ seed ⊙ self` with respect to it added to its
   /// `grad`.
+  @inlinable
   public func backward(seed: Tensor<Scalar>? = nil) {
     guard requiresGrad else { return }
     if let seed {
@@ -133,7 +134,7 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
     }
   }
 
-  @usableFromInline
+  @inlinable
   func accumulate(_ g: Tensor<Scalar>) {
     if grad == nil {
       grad = g.isContiguous ? g : g.copiedContiguous()
@@ -143,6 +144,7 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   }
 
   /// The nodes reachable from `self` that require gradients, parents before children.
+  @inlinable
   func topologicalOrder() -> [Variable<Scalar>] {
     var order: [Variable<Scalar>] = []
     var visited = Set<ObjectIdentifier>()

@@ -1,0 +1,339 @@
+// Fused multi-step kernels for the LIF family: one forward pass over all T steps of the
+// BLAS-computed currents and one backward pass in reverse time, each recorded as a single
+// autodiff node. Only the pre-reset membrane h (or, for CUBA-LIF, the membrane before each step)
+// is stored for the backward pass; spikes are recomputed from it. The surrogate derivative is
+// called through the specialised generic `S`, in bulk per time step (a conformer may vectorise
+// it).
+
+/// How a spiking neuron resets after a spike.
+public enum Reset: String, Sendable, Codable {
+  /// v ← h − θ·s (keeps the overshoot).
+  case subtract
+  /// v ← h·(1 − s).
+  case zero
+}
+
+@inlinable
+func checkSequence<T>(_ x: Variable<T>, layer: String) -> (steps: Int, n: Int) {
+  precondition(
+    x.rank >= 2,
+    "\(layer): multi-step input must be [T, batch, features…], got shape \(x.shape)")
+  precondition(
+    x.shape[0] >= 1,
+    "\(layer): T must be ≥ 1, got T = \(x.shape[0]) (input shape \(x.shape))")
+  return (x.shape[0], x.value.count / x.shape[0])
+}
+
+/// A zero-filled scratch buffer.
+@inlinable
+func scratch<T: TensorScalar>(_ n: Int) -> UnsafeMutablePointer<T> {
+  let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(n, 1))
+  p.initialize(repeating: 0, count: Swift.max(n, 1))
+  return p
+}
+
+/// One LIF forward step over `n` neurons: h = β·v + I, s = H(h − θ), reset into `v`; stores h
+/// when `hOut` is given.
+@inlinable @inline(__always)
+func lifForwardStep<T: TensorScalar>(
+  current: UnsafePointer<T>, v: UnsafeMutablePointer<T>, hOut: UnsafeMutablePointer<T>?,
+  spikes: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset
+) {
+  switch (reset, hOut) {
+  case (.subtract, let hp?):
+    for i in 0..<n {
+      let h = beta * v[i] + current[i]
+      let s: T = h - threshold >= 0 ? 1 : 0
+      hp[i] = h
+      spikes[i] = s
+      v[i] = h - threshold * s
+    }
+  case (.subtract, nil):
+    for i in 0..<n {
+      let h = beta * v[i] + current[i]
+      let s: T = h - threshold >= 0 ? 1 : 0
+      spikes[i] = s
+      v[i] = h - threshold * s
+    }
+  case (.zero, let hp?):
+    for i in 0..<n {
+      let h = beta * v[i] + current[i]
+      let s: T = h - threshold >= 0 ? 1 : 0
+      hp[i] = h
+      spikes[i] = s
+      v[i] = h * (1 - s)
+    }
+  case (.zero, nil):
+    for i in 0..<n {
+      let h = beta * v[i] + current[i]
+      let s: T = h - threshold >= 0 ? 1 : 0
+      spikes[i] = s
+      v[i] = h * (1 - s)
+    }
+  }
+}
+
+/// One LIF backward step: from dL/ds_t (`gradSpikes`), the stored h_t and dL/dv_t (`gv`,
+/// updated in place to dL/dv_{t−1}), writes dL/dI_t = dL/dh_t into `gradCurrent`.
+@inlinable @inline(__always)
+func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
+  gradSpikes: UnsafePointer<T>, h: UnsafePointer<T>, gv: UnsafeMutablePointer<T>,
+  gradCurrent: UnsafeMutablePointer<T>, x: UnsafeMutablePointer<T>,
+  d: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset, detachReset: Bool,
+  surrogate: S
+) {
+  for i in 0..<n { x[i] = h[i] - threshold }
+  surrogate.derivative(UnsafePointer(x), into: d, count: n)
+  switch (reset, detachReset) {
+  case (.subtract, false):
+    for i in 0..<n {
+      let sg = d[i]
+      let dh = gradSpikes[i] * sg + gv[i] * (1 - threshold * sg)
+      gradCurrent[i] = dh
+      gv[i] = beta * dh
+    }
+  case (.subtract, true):
+    for i in 0..<n {
+      let dh = gradSpikes[i] * d[i] + gv[i]
+      gradCurrent[i] = dh
+      gv[i] = beta * dh
+    }
+  case (.zero, false):
+    for i in 0..<n {
+      let sg = d[i]
+      let keep: T = x[i] >= 0 ? 0 : 1
+      let dh = gradSpikes[i] * sg + gv[i] * (keep - h[i] * sg)
+      gradCurrent[i] = dh
+      gv[i] = beta * dh
+    }
+  case (.zero, true):
+    for i in 0..<n {
+      let keep: T = x[i] >= 0 ? 0 : 1
+      let dh = gradSpikes[i] * d[i] + gv[i] * keep
+      gradCurrent[i] = dh
+      gv[i] = beta * dh
+    }
+  }
+}
+
+/// The fused LIF over a whole sequence of currents [T, …] → spikes [T, …], one autodiff node.
+@inlinable
+public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
+  _ currents: Variable<T>, beta: T, threshold: T, reset: Reset, detachReset: Bool,
+  surrogate: S
+) -> Variable<T> {
+  let (steps, n) = checkSequence(currents, layer: "LIF")
+  let shape = currents.shape
+  let keep = GradientMode.isEnabled && currents.requiresGrad
+  var spikes = Tensor<T>(uninitializedShape: shape)
+  var h = Tensor<T>(uninitializedShape: keep ? shape : [0])
+  let v: UnsafeMutablePointer<T> = scratch(n)
+  defer { v.deallocate() }
+  currents.value.withUnsafeBufferPointer { pi in
+    spikes.withUnsafeMutableBufferPointer { ps in
+      h.withUnsafeMutableBufferPointer { ph in
+        for t in 0..<steps {
+          let o = t * n
+          lifForwardStep(
+            current: pi.baseAddress! + o, v: v, hOut: keep ? ph.baseAddress! + o : nil,
+            spikes: ps.baseAddress! + o, n: n, beta: beta, threshold: threshold, reset: reset)
+        }
+      }
+    }
+  }
+  if !keep { return Variable(spikes) }
+  return .record(spikes, parents: [currents]) { g in
+    var dI = Tensor<T>(uninitializedShape: shape)
+    let gv: UnsafeMutablePointer<T> = scratch(n)
+    let x: UnsafeMutablePointer<T> = scratch(n)
+    let d: UnsafeMutablePointer<T> = scratch(n)
+    defer {
+      gv.deallocate()
+      x.deallocate()
+      d.deallocate()
+    }
+    g.withUnsafeBufferPointer { pg in
+      h.withUnsafeBufferPointer { ph in
+        dI.withUnsafeMutableBufferPointer { pd in
+          for t in stride(from: steps - 1, through: 0, by: -1) {
+            let o = t * n
+            lifBackwardStep(
+              gradSpikes: pg.baseAddress! + o, h: ph.baseAddress! + o, gv: gv,
+              gradCurrent: pd.baseAddress! + o, x: x, d: d, n: n, beta: beta,
+              threshold: threshold, reset: reset, detachReset: detachReset, surrogate: surrogate)
+          }
+        }
+      }
+    }
+    return [dI]
+  }
+}
+
+/// The fused current-based LIF (SpyTorch's neuron) over currents [T, …] → spikes [T, …]:
+/// s_t = H(mem_t − θ); syn ← α·syn + I_t; mem ← (β·mem + syn_old)·(1 − s_t) (`.zero`) or
+/// β·mem + syn_old − θ·s_t (`.subtract`), the reset's s_t treated as a constant. Stores the
+/// membrane before each step.
+@inlinable
+public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
+  _ currents: Variable<T>, alpha: T, beta: T, threshold: T, reset: Reset, surrogate: S
+) -> Variable<T> {
+  let (steps, n) = checkSequence(currents, layer: "CUBALIF")
+  let shape = currents.shape
+  let keep = GradientMode.isEnabled && currents.requiresGrad
+  var spikes = Tensor<T>(uninitializedShape: shape)
+  var mem = Tensor<T>(uninitializedShape: keep ? shape : [0])
+  let syn: UnsafeMutablePointer<T> = scratch(n)
+  let m: UnsafeMutablePointer<T> = scratch(n)
+  defer {
+    syn.deallocate()
+    m.deallocate()
+  }
+  currents.value.withUnsafeBufferPointer { pi in
+    spikes.withUnsafeMutableBufferPointer { ps in
+      mem.withUnsafeMutableBufferPointer { pm in
+        for t in 0..<steps {
+          let o = t * n
+          let it = pi.baseAddress! + o
+          let st = ps.baseAddress! + o
+          if keep { (pm.baseAddress! + o).update(from: m, count: n) }
+          switch reset {
+          case .zero:
+            for i in 0..<n {
+              let s: T = m[i] - threshold >= 0 ? 1 : 0
+              st[i] = s
+              let oldSyn = syn[i]
+              syn[i] = alpha * oldSyn + it[i]
+              m[i] = (beta * m[i] + oldSyn) * (1 - s)
+            }
+          case .subtract:
+            for i in 0..<n {
+              let s: T = m[i] - threshold >= 0 ? 1 : 0
+              st[i] = s
+              let oldSyn = syn[i]
+              syn[i] = alpha * oldSyn + it[i]
+              m[i] = beta * m[i] + oldSyn - threshold * s
+            }
+          }
+        }
+      }
+    }
+  }
+  if !keep { return Variable(spikes) }
+  return .record(spikes, parents: [currents]) { g in
+    var dI = Tensor<T>(uninitializedShape: shape)
+    let gs: UnsafeMutablePointer<T> = scratch(n)  // dL/dsyn_{t+1}
+    let gm: UnsafeMutablePointer<T> = scratch(n)  // dL/dmem_{t+1}
+    let x: UnsafeMutablePointer<T> = scratch(n)
+    let d: UnsafeMutablePointer<T> = scratch(n)
+    defer {
+      gs.deallocate()
+      gm.deallocate()
+      x.deallocate()
+      d.deallocate()
+    }
+    g.withUnsafeBufferPointer { pg in
+      mem.withUnsafeBufferPointer { pm in
+        dI.withUnsafeMutableBufferPointer { pd in
+          for t in stride(from: steps - 1, through: 0, by: -1) {
+            let o = t * n
+            let mt = pm.baseAddress! + o
+            let gt = pg.baseAddress! + o
+            let dt = pd.baseAddress! + o
+            for i in 0..<n { x[i] = mt[i] - threshold }
+            surrogate.derivative(UnsafePointer(x), into: d, count: n)
+            switch reset {
+            case .zero:
+              for i in 0..<n {
+                dt[i] = gs[i]
+                let k: T = x[i] >= 0 ? 0 : 1
+                let gmi = gm[i] * k
+                gm[i] = gt[i] * d[i] + beta * gmi
+                gs[i] = alpha * gs[i] + gmi
+              }
+            case .subtract:
+              for i in 0..<n {
+                dt[i] = gs[i]
+                let gmi = gm[i]
+                gm[i] = gt[i] * d[i] + beta * gmi
+                gs[i] = alpha * gs[i] + gmi
+              }
+            }
+          }
+        }
+      }
+    }
+    return [dI]
+  }
+}
+
+/// The fused non-spiking leaky integrator over currents [T, …] → membrane [T, …].
+/// Without `alpha`: v_t = β·v_{t−1} + I_t. With `alpha` (SpyTorch's readout, two states):
+/// (flt, out) ← (α·flt + I_t, β·out + flt_old), recording `out`. Linear, so nothing is stored.
+@inlinable
+public func fusedLeakyIntegrator<T: TensorScalar>(_ currents: Variable<T>, beta: T, alpha: T?)
+  -> Variable<T>
+{
+  let (steps, n) = checkSequence(currents, layer: "LeakyIntegrator")
+  let shape = currents.shape
+  var out = Tensor<T>(uninitializedShape: shape)
+  let a: UnsafeMutablePointer<T> = scratch(n)
+  let b: UnsafeMutablePointer<T> = scratch(n)
+  defer {
+    a.deallocate()
+    b.deallocate()
+  }
+  currents.value.withUnsafeBufferPointer { pi in
+    out.withUnsafeMutableBufferPointer { po in
+      for t in 0..<steps {
+        let it = pi.baseAddress! + t * n
+        let ot = po.baseAddress! + t * n
+        if let alpha {
+          for i in 0..<n {
+            let f = a[i]
+            a[i] = alpha * f + it[i]
+            b[i] = beta * b[i] + f
+            ot[i] = b[i]
+          }
+        } else {
+          for i in 0..<n {
+            a[i] = beta * a[i] + it[i]
+            ot[i] = a[i]
+          }
+        }
+      }
+    }
+  }
+  return .record(out, parents: [currents]) { g in
+    var dI = Tensor<T>(uninitializedShape: shape)
+    let ga: UnsafeMutablePointer<T> = scratch(n)
+    let gb: UnsafeMutablePointer<T> = scratch(n)
+    defer {
+      ga.deallocate()
+      gb.deallocate()
+    }
+    g.withUnsafeBufferPointer { pg in
+      dI.withUnsafeMutableBufferPointer { pd in
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+          let gt = pg.baseAddress! + t * n
+          let dt = pd.baseAddress! + t * n
+          if let alpha {
+            // ga = dL/dflt_{t+2}, gb = dL/dout_{t+2} on entry.
+            for i in 0..<n {
+              let f = alpha * ga[i] + gb[i]
+              gb[i] = gt[i] + beta * gb[i]
+              ga[i] = f
+              dt[i] = f
+            }
+          } else {
+            for i in 0..<n {
+              let gvi = gt[i] + beta * ga[i]
+              ga[i] = gvi
+              dt[i] = gvi
+            }
+          }
+        }
+      }
+    }
+    return [dI]
+  }
+}
