@@ -193,7 +193,7 @@ public struct FashionMNIST: Sendable {
     if fileExists(base + ".gz") { return base + ".gz" }
     throw SomaDataError(
       .missing, path: base,
-      "\(base)[.gz] is missing; the dataset in \(directory) is incomplete (reinstall it with"
-        + " `\(FashionMNIST.installCommand)`).")
+      "\(base)[.gz] is missing: \(directory) does not hold a complete MNIST-style dataset (for"
+        + " Fashion-MNIST, run `\(FashionMNIST.installCommand)`).")
   }
 }
