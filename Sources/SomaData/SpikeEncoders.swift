@@ -47,8 +47,7 @@ extension SpikeEncoder {
   }
 }
 
-/// Makes `output` a [timeSteps, b, f] tensor, keeping its storage when it already has that shape.
-@usableFromInline
+/// Makes `output` a tensor of `shape`, keeping its storage when it already has that shape.
 func prepareOutput(_ output: inout Tensor<Float>, _ shape: [Int]) {
   if output.shape != shape || !output.isContiguous {
     output = Tensor<Float>(uninitializedShape: shape)
@@ -68,7 +67,7 @@ func prepareOutput(_ output: inout Tensor<Float>, _ shape: [Int]) {
 /// the result equals the float64 result for pixel/255.
 ///
 /// ```swift
-/// var encoder = LatencyEncoder(timeSteps: 100)
+/// let encoder = LatencyEncoder(timeSteps: 100)
 /// let out = encoder.encode(Tensor<Float>([1, 0.5, 0.1], shape: [1, 3]))
 /// // out.spikes is [100, 1, 3]: input 0 fires at step 4, input 1 at step 10, input 2 never.
 /// ```
@@ -291,7 +290,7 @@ public struct PoissonEncoder: SpikeEncoder, Sendable {
 /// integrates it as a constant current).
 ///
 /// ```swift
-/// var encoder = DirectCurrentEncoder(timeSteps: 25)
+/// let encoder = DirectCurrentEncoder(timeSteps: 25)
 /// let out = encoder.encode(images)   // [25, batch, 784], out.spikes[t] == images for every t
 /// ```
 public struct DirectCurrentEncoder: SpikeEncoder, Sendable {
