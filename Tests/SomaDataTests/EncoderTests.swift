@@ -119,7 +119,7 @@ import Testing
     let x2 = Tensor<Float>.uniform([3, 20], using: &g)
     let x3 = Tensor<Float>.uniform([2, 20], using: &g)
     var buffer = Tensor<Float>.zeros([0])
-    var latency = LatencyEncoder(timeSteps: 40)
+    let latency = LatencyEncoder(timeSteps: 40)
     for x in [x1, x2, x3] {
       let n = latency.encode(x, into: &buffer)
       let fresh = latency.encode(x)
@@ -132,7 +132,7 @@ import Testing
       #expect(buffer == p2.encode(x).spikes)
       #expect(n == Int(buffer.scalars.reduce(0, +)))
     }
-    var dc = DirectCurrentEncoder(timeSteps: 4)
+    let dc = DirectCurrentEncoder(timeSteps: 4)
     for x in [x1, x3] {
       _ = dc.encode(x, into: &buffer)
       #expect(buffer == dc.encode(x).spikes)
@@ -141,7 +141,7 @@ import Testing
 
   @Test func directCurrentRepeatsTheInput() {
     let x = Tensor<Float>([0.5, 0, 0.25, 1], shape: [2, 2])
-    var e = DirectCurrentEncoder(timeSteps: 3)
+    let e = DirectCurrentEncoder(timeSteps: 3)
     let out = e.encode(x)
     #expect(out.spikes.shape == [3, 2, 2])
     for t in 0..<3 { #expect(out.spikes[t].scalars == x.scalars) }
