@@ -81,9 +81,9 @@ public struct IDXArray: Sendable, Equatable {
     }
     let have = raw.count - headerSize
     guard have == total else {
-      let verb = have < total ? "is truncated" : "has trailing bytes"
+      let why = have < total ? "truncated" : "trailing bytes"
       throw SomaDataError.malformed(
-        path, "it \(verb): dimensions \(dims) need \(total) data bytes, the file holds \(have)")
+        path, "its dimensions \(dims) need \(total) data bytes but it holds \(have) (\(why))")
     }
     var bytes = raw
     bytes.removeSubrange(0..<headerSize)

@@ -164,6 +164,13 @@ public struct FashionMNIST: Sendable {
     let r = results.withLock { $0 }
     self.train = try r["train"]!.get()
     self.test = try r["t10k"]!.get()
+    guard test.rows == train.rows && test.columns == train.columns else {
+      let path = (try? FashionMNIST.locate("t10k-images-idx3-ubyte", in: directory)) ?? directory
+      throw SomaDataError(
+        .malformed, path: path,
+        "\(path) holds \(test.rows)×\(test.columns) images but the training images are"
+          + " \(train.rows)×\(train.columns).")
+    }
   }
 
   /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]`.
@@ -193,7 +200,7 @@ public struct FashionMNIST: Sendable {
     if fileExists(base + ".gz") { return base + ".gz" }
     throw SomaDataError(
       .missing, path: base,
-      "\(base)[.gz] is missing; the dataset in \(directory) is incomplete (reinstall it with"
-        + " `\(FashionMNIST.installCommand)`).")
+      "\(base)[.gz] is missing: \(directory) does not hold a complete MNIST-style dataset (for"
+        + " Fashion-MNIST, run `\(FashionMNIST.installCommand)`).")
   }
 }

@@ -32,27 +32,38 @@ public enum SafeTensors {
   public struct File: Sendable, Equatable {
     public var tensors: [String: AnyTensor]
     public var metadata: [String: String]
+    /// Where the file was read from, for error messages (empty for files built in memory).
+    public var source: String
 
-    public init(tensors: [String: AnyTensor], metadata: [String: String] = [:]) {
+    public init(tensors: [String: AnyTensor], metadata: [String: String] = [:], source: String = "") {
       self.tensors = tensors
       self.metadata = metadata
+      self.source = source
     }
 
     /// The tensor called `name` as a `Tensor<S>`.
-    /// - Throws: `SomaDataError` when there is no such tensor or it is stored with another dtype.
+    /// - Parameter path: names the file in errors instead of `source`, if given.
+    /// - Throws: `SomaDataError` naming the file when there is no such tensor or it is stored
+    ///   with another dtype.
     public func tensor<S: TensorScalar>(_ name: String, as: S.Type = S.self, path: String = "")
       throws(SomaDataError) -> Tensor<S>
     {
-      let source = path.isEmpty ? "the checkpoint" : path
+      let source = path.isEmpty ? self.source : path
+      let what = source.isEmpty ? "The checkpoint" : source
       guard let t = tensors[name] else {
-        throw SomaDataError(.malformed, path: path, "\(source) has no tensor named \"\(name)\".")
+        throw SomaDataError(.malformed, path: source, "\(what) has no tensor named \"\(name)\".")
       }
       guard let typed = t.as(S.self) else {
         throw SomaDataError(
-          .unsupported, path: path,
-          "\(source) stores \"\(name)\" as \(t.dtype.rawValue), not \(S.safetensorsDType).")
+          .unsupported, path: source,
+          "\(what) stores \"\(name)\" as \(t.dtype.rawValue), not \(S.safetensorsDType).")
       }
       return typed
+    }
+
+    /// Same tensors (bit for bit) and metadata; `source` is not compared.
+    public static func == (a: File, b: File) -> Bool {
+      a.tensors == b.tensors && a.metadata == b.metadata
     }
   }
 
@@ -142,7 +153,7 @@ public enum SafeTensors {
     let entries = try parseHeader(header, dataSize: file.size - 8 - Int(n), path: path)
     // Every length is now checked against the file size: reading the data is safe.
     let data = try file.bytes(at: 8 + Int(n), count: file.size - 8 - Int(n))
-    return makeFile(entries, data: data[...])
+    return makeFile(entries, data: data[...], source: path)
   }
 
   /// Decodes the bytes of a whole file; `path` only names it in errors.
@@ -158,7 +169,7 @@ public enum SafeTensors {
     let h = Int(n)
     let entries = try parseHeader(
       Array(bytes[8..<(8 + h)]), dataSize: bytes.count - 8 - h, path: path)
-    return makeFile(entries, data: bytes[(8 + h)...])
+    return makeFile(entries, data: bytes[(8 + h)...], source: path)
   }
 
   struct Entry {
@@ -304,13 +315,13 @@ public enum SafeTensors {
     return Parsed(entries: entries, metadata: metadata)
   }
 
-  static func makeFile(_ parsed: Parsed, data: ArraySlice<UInt8>) -> File {
+  static func makeFile(_ parsed: Parsed, data: ArraySlice<UInt8>, source: String) -> File {
     var tensors: [String: AnyTensor] = [:]
     let base = data.startIndex
     for e in parsed.entries {
       tensors[e.name] = AnyTensor.fromLittleEndian(
         data[(base + e.begin)..<(base + e.end)], dtype: e.dtype, shape: e.shape)
     }
-    return File(tensors: tensors, metadata: parsed.metadata)
+    return File(tensors: tensors, metadata: parsed.metadata, source: source)
   }
 }

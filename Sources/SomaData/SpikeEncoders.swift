@@ -47,25 +47,10 @@ extension SpikeEncoder {
   }
 }
 
-/// Makes `output` a [timeSteps, b, f] tensor, keeping its storage when it already has that shape.
-@usableFromInline
+/// Makes `output` a tensor of `shape`, keeping its storage when it already has that shape.
 func prepareOutput(_ output: inout Tensor<Float>, _ shape: [Int]) {
   if output.shape != shape || !output.isContiguous {
     output = Tensor<Float>(uninitializedShape: shape)
-  }
-}
-
-/// One spike of an event-form spike train: at time step `step`, input `index` fires.
-public struct SpikeEvent: Hashable, Sendable, Comparable {
-  public var step: Int32
-  public var index: Int32
-  public init(step: Int, index: Int) {
-    self.step = Int32(step)
-    self.index = Int32(index)
-  }
-  /// Ordered by time step, then by input index.
-  public static func < (a: SpikeEvent, b: SpikeEvent) -> Bool {
-    (a.step, a.index) < (b.step, b.index)
   }
 }
 
@@ -82,7 +67,7 @@ public struct SpikeEvent: Hashable, Sendable, Comparable {
 /// the result equals the float64 result for pixel/255.
 ///
 /// ```swift
-/// var encoder = LatencyEncoder(timeSteps: 100)
+/// let encoder = LatencyEncoder(timeSteps: 100)
 /// let out = encoder.encode(Tensor<Float>([1, 0.5, 0.1], shape: [1, 3]))
 /// // out.spikes is [100, 1, 3]: input 0 fires at step 4, input 1 at step 10, input 2 never.
 /// ```
@@ -160,44 +145,73 @@ public struct LatencyEncoder: SpikeEncoder, Sendable {
     return n
   }
 
-  /// The same spikes as `encode(_:)`, as events: for each sample, its (step, input) pairs
-  /// ordered by step and then input. For event-driven simulation, where the dense [T, B, F]
-  /// tensor (≈ 0.4 % ones on Fashion-MNIST) is mostly zeros.
+  /// The same spikes as `encode(_:)`, as events: row t · batch + b of the result is sample b
+  /// at step t (the dense [T, batch, features] tensor reshaped to [T · batch, features]). For
+  /// event-driven simulation, where the dense tensor (≈ 0.4 % ones on Fashion-MNIST) is mostly
+  /// zeros.
   ///
   /// ```swift
-  /// let events = LatencyEncoder().events(Tensor<Float>([0.1, 1, 0.5], shape: [1, 3]))
-  /// // [[SpikeEvent(step: 4, index: 1), SpikeEvent(step: 10, index: 2)]]
+  /// let events = LatencyEncoder(timeSteps: 100).spikeEvents(Tensor<Float>([0.1, 1, 0.5], shape: [1, 3]))
+  /// // rows 0..<100; row 4 holds input 1, row 10 holds input 2
   /// ```
-  public func events(_ inputs: Tensor<Float>) -> [[SpikeEvent]] {
-    let (b, f) = Self.checkInputs(inputs, "LatencyEncoder.events")
+  public func spikeEvents(_ inputs: Tensor<Float>) -> SpikeEvents {
+    let (b, f) = Self.checkInputs(inputs, "LatencyEncoder.spikeEvents")
     return inputs.withUnsafeBufferPointer { src in
       withStepTable { step in
-        var stepOf = [Int32](repeating: -1, count: f)
-        var perStep = [Int](repeating: 0, count: timeSteps + 1)
-        return (0..<b).map { s in
-          // A counting sort by step; inputs stay in index order within a step.
-          for k in perStep.indices { perStep[k] = 0 }
-          var total = 0
-          for j in 0..<f {
-            if let t = step(src[s * f + j]) {
-              stepOf[j] = Int32(t)
-              perStep[t + 1] += 1
-              total += 1
-            } else {
-              stepOf[j] = -1
-            }
-          }
-          for k in 1...timeSteps { perStep[k] += perStep[k - 1] }
-          var row = [SpikeEvent](repeating: SpikeEvent(step: 0, index: 0), count: total)
-          for j in 0..<f where stepOf[j] >= 0 {
-            let t = Int(stepOf[j])
-            row[perStep[t]] = SpikeEvent(step: t, index: j)
-            perStep[t] += 1
-          }
-          return row
+        makeEvents(batch: b, features: f) { s, j in step(src[s * f + j]) ?? -1 }
+      }
+    }
+  }
+
+  /// The events of `images.images(at: indices)` straight from the pixel bytes, without the
+  /// `Float` images or the dense spike tensor; rows as in `spikeEvents(_:)`.
+  ///
+  /// ```swift
+  /// for indices in BatchIterator(count: data.train.count, batchSize: 256, seed: 1, epoch: e) {
+  ///   let input = encoder.spikeEvents(data.train, at: indices)   // [T · batch, 784] events
+  /// }
+  /// ```
+  public func spikeEvents<C: Collection<Int>>(_ images: LabeledImages, at indices: C)
+    -> SpikeEvents
+  {
+    let f = images.featureCount
+    let table = LabeledImages.byteToUnit.map { spikeStep(Double($0)) ?? -1 }
+    let order = Array(indices)
+    for i in order {
+      precondition(i >= 0 && i < images.count, "LatencyEncoder: index \(i) out of 0..<\(images.count)")
+    }
+    return images.pixels.withUnsafeBufferPointer { px in
+      table.withUnsafeBufferPointer { t in
+        makeEvents(batch: order.count, features: f) { s, j in t[Int(px[order[s] * f + j])] }
+      }
+    }
+  }
+
+  /// Compressed rows (t · batch + b) from `step(b, j)` (−1: no spike), by a counting sort.
+  func makeEvents(batch: Int, features f: Int, _ step: (Int, Int) -> Int) -> SpikeEvents {
+    let rows = timeSteps * batch
+    var starts = [Int32](repeating: 0, count: rows + 1)
+    var stepOf = [Int32](repeating: -1, count: batch * f)
+    for s in 0..<batch {
+      for j in 0..<f {
+        let t = step(s, j)
+        if t >= 0 {
+          stepOf[s * f + j] = Int32(t)
+          starts[t * batch + s + 1] += 1
         }
       }
     }
+    for r in 0..<rows { starts[r + 1] += starts[r] }
+    var fill = starts
+    var indices = [Int32](repeating: 0, count: Int(starts[rows]))
+    for s in 0..<batch {
+      for j in 0..<f where stepOf[s * f + j] >= 0 {
+        let r = Int(stepOf[s * f + j]) * batch + s
+        indices[Int(fill[r])] = Int32(j)
+        fill[r] += 1
+      }
+    }
+    return SpikeEvents(rows: rows, columns: f, rowStart: starts, indices: indices)
   }
 
   static func checkInputs(_ inputs: Tensor<Float>, _ who: String) -> (Int, Int) {
@@ -276,7 +290,7 @@ public struct PoissonEncoder: SpikeEncoder, Sendable {
 /// integrates it as a constant current).
 ///
 /// ```swift
-/// var encoder = DirectCurrentEncoder(timeSteps: 25)
+/// let encoder = DirectCurrentEncoder(timeSteps: 25)
 /// let out = encoder.encode(images)   // [25, batch, 784], out.spikes[t] == images for every t
 /// ```
 public struct DirectCurrentEncoder: SpikeEncoder, Sendable {

@@ -51,9 +51,9 @@ public enum SpikeRaster {
     // Raster.
     let (nTicks, _) = niceTicks(0, Double(max(neurons - 1, 1)), count: 6)
     let raster = PlotArea(
-      x: 80, y: 70, width: 640, height: 330, xRange: xRange,
+      x: 80, y: 84, width: 640, height: 316, xRange: xRange,
       yRange: -0.5...(Double(neurons) - 0.5))
-    doc.text(raster.x + raster.width / 2, 64, "Hidden layer spikes", size: 13, weight: "bold")
+    doc.text(raster.x + raster.width / 2, 76, "Hidden layer spikes", size: 13, weight: "bold")
     raster.drawAxes(
       into: &doc, xTicks: xTicks.filter { $0 < Double(steps) }, yTicks: nTicks.filter {
         $0 < Double(neurons)

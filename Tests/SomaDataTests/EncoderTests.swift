@@ -41,11 +41,17 @@ import Testing
     #expect(out.spikes[27, 1, 0] == 1)
     #expect(out.spikes[79, 1, 2] == 1)
 
-    let events = LatencyEncoder(timeSteps: 100).events(x)
-    #expect(events == [
-      [SpikeEvent(step: 4, index: 0), SpikeEvent(step: 13, index: 1)],
-      [SpikeEvent(step: 27, index: 0), SpikeEvent(step: 79, index: 2)],
-    ])
+    // Events: row t · batch + b.
+    let events = LatencyEncoder(timeSteps: 100).spikeEvents(x)
+    #expect(events.rows == 200 && events.columns == 3 && events.count == 4)
+    var spikes: [(row: Int, column: Int)] = []
+    for r in 0..<events.rows {
+      for e in Int(events.rowStart[r])..<Int(events.rowStart[r + 1]) {
+        spikes.append((r, Int(events.indices[e])))
+      }
+    }
+    #expect(spikes.map(\.row) == [4 * 2 + 0, 13 * 2 + 0, 27 * 2 + 1, 79 * 2 + 1])
+    #expect(spikes.map(\.column) == [0, 1, 0, 2])
   }
 
   @Test func latencyTensorAgreesWithSpikeStepForEveryByteAndOddValues() {
@@ -62,17 +68,27 @@ import Testing
     }
   }
 
-  @Test func latencyEventsMatchDenseSpikes() {
+  @Test func latencyEventsMatchDenseSpikes() throws {
     var g = SomaRandom(seed: 3)
     let x = Tensor<Float>.uniform([4, 50], using: &g)
     let e = LatencyEncoder(timeSteps: 30)
     let dense = e.encode(x).spikes
-    var fromEvents = Tensor<Float>.zeros([30, 4, 50])
-    for (s, list) in e.events(x).enumerated() {
-      #expect(list == list.sorted())
-      for ev in list { fromEvents[Int(ev.step), s, Int(ev.index)] = 1 }
-    }
-    #expect(fromEvents == dense)
+    let reference = SpikeEvents(dense: dense.reshaped([30 * 4, 50]))
+    let events = e.spikeEvents(x)
+    #expect(events.rowStart == reference.rowStart)
+    #expect(events.indices == reference.indices)
+    #expect(events.dense(Float.self) == dense.reshaped([120, 50]))
+
+    // From dataset bytes, for a batch picked out of order.
+    let pixels: [UInt8] = (0..<30).map { (i: Int) -> UInt8 in UInt8((i * 37 + 11) % 256) }
+    let images = LabeledImages(pixels: pixels, labels: [0, 1, 2, 3, 4], rows: 2, columns: 3)
+    let indices = [4, 0, 2]
+    let fromBytes = e.spikeEvents(images, at: indices)
+    let fromFloats = e.spikeEvents(images.images(at: indices))
+    #expect(fromBytes.rows == 90)
+    #expect(fromBytes.count > 0)
+    #expect(fromBytes.rowStart == fromFloats.rowStart)
+    #expect(fromBytes.indices == fromFloats.indices)
   }
 
   @Test func poissonIsReproducibleAndHasTheRightRate() {
@@ -103,7 +119,7 @@ import Testing
     let x2 = Tensor<Float>.uniform([3, 20], using: &g)
     let x3 = Tensor<Float>.uniform([2, 20], using: &g)
     var buffer = Tensor<Float>.zeros([0])
-    var latency = LatencyEncoder(timeSteps: 40)
+    let latency = LatencyEncoder(timeSteps: 40)
     for x in [x1, x2, x3] {
       let n = latency.encode(x, into: &buffer)
       let fresh = latency.encode(x)
@@ -116,7 +132,7 @@ import Testing
       #expect(buffer == p2.encode(x).spikes)
       #expect(n == Int(buffer.scalars.reduce(0, +)))
     }
-    var dc = DirectCurrentEncoder(timeSteps: 4)
+    let dc = DirectCurrentEncoder(timeSteps: 4)
     for x in [x1, x3] {
       _ = dc.encode(x, into: &buffer)
       #expect(buffer == dc.encode(x).spikes)
@@ -125,7 +141,7 @@ import Testing
 
   @Test func directCurrentRepeatsTheInput() {
     let x = Tensor<Float>([0.5, 0, 0.25, 1], shape: [2, 2])
-    var e = DirectCurrentEncoder(timeSteps: 3)
+    let e = DirectCurrentEncoder(timeSteps: 3)
     let out = e.encode(x)
     #expect(out.spikes.shape == [3, 2, 2])
     for t in 0..<3 { #expect(out.spikes[t].scalars == x.scalars) }

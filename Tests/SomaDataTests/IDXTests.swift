@@ -122,6 +122,16 @@ func writeTinyDataset(
     #expect(error?.description.contains("5 images") == true)
   }
 
+  @Test func rejectsTestImagesOfAnotherSize() throws {
+    let dir = try TemporaryDirectory()
+    try writeTinyDataset(in: dir, gzip: false)
+    try dir.write(idxBytes([3, 3, 2], [UInt8](repeating: 1, count: 18)), to: "t10k-images-idx3-ubyte")
+    let error = #expect(throws: SomaDataError.self) { try FashionMNIST(directory: dir.path) }
+    #expect(error?.description.contains(dir.file("t10k-images-idx3-ubyte")) == true)
+    #expect(error?.description.contains("3×2") == true)
+    #expect(error?.description.contains("2×3") == true)
+  }
+
   @Test func missingDirectoryNamesTheInstallCommand() throws {
     let path = "/nonexistent/soma-fashion-mnist"
     let error = #expect(throws: SomaDataError.self) { try FashionMNIST(directory: path) }

@@ -18,7 +18,7 @@ func npyBytes(_ dict: String, data: [UInt8], version: UInt8 = 1) -> [UInt8] {
 @Suite struct NPYTests {
   @Test func roundTripFloatAndDouble() throws {
     let dir = try TemporaryDirectory()
-    let f = Tensor<Float>([1, -0.0, .nan, 3.5, 1e-40, -7], shape: [2, 3])
+    let f = Tensor<Float>([1, -0.0, .nan, 3.5, Float(bitPattern: 0x0001_16c2), -7], shape: [2, 3])
     try NPY.write(f, to: dir.file("f.npy"))
     let back = try NPY.read(dir.file("f.npy"), as: Float.self)
     #expect(back.shape == [2, 3])

@@ -53,8 +53,11 @@ func safetensorsBytes(header: String, data: [UInt8]) -> [UInt8] {
     }
     let w: Tensor<Float> = try file.tensor("layer1.weight")
     #expect(w.scalars.map(\.bitPattern) == (Self.awkwardFloats + [7, 8, 9]).map(\.bitPattern))
-    #expect(throws: SomaDataError.self) { try file.tensor("layer1.bias", as: Float.self) }
-    #expect(throws: SomaDataError.self) { try file.tensor("missing", as: Float.self) }
+    let wrongType = #expect(throws: SomaDataError.self) { try file.tensor("layer1.bias", as: Float.self) }
+    #expect(wrongType?.description.contains(path) == true)
+    #expect(wrongType?.description.contains("F64") == true)
+    let missing = #expect(throws: SomaDataError.self) { try file.tensor("missing", as: Float.self) }
+    #expect(missing?.description.contains(path) == true)
     // Deterministic bytes; the header is padded to a multiple of 8.
     let bytes = try dir.read("model.safetensors")
     #expect(bytes == SafeTensors.encode(tensors, metadata: metadata))
