@@ -39,6 +39,12 @@ func lifForwardStep<T: TensorScalar>(
   current: UnsafePointer<T>, v: UnsafeMutablePointer<T>, hOut: UnsafeMutablePointer<T>?,
   spikes: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset
 ) {
+  if _cLIFForward(
+    current: current, v: v, hOut: hOut, spikes: spikes, n: n, beta: beta, threshold: threshold,
+    zeroReset: reset == .zero)
+  {
+    return
+  }
   switch (reset, hOut) {
   case (.subtract, let hp?):
     for i in 0..<n {
@@ -82,8 +88,16 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   d: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset, detachReset: Bool,
   surrogate: S
 ) {
-  for i in 0..<n { x[i] = h[i] - threshold }
+  if !_cShift(h, into: x, count: n, minus: threshold) {
+    for i in 0..<n { x[i] = h[i] - threshold }
+  }
   surrogate.derivative(UnsafePointer(x), into: d, count: n)
+  if _cLIFBackward(
+    gradSpikes: gradSpikes, h: h, d: UnsafePointer(d), gv: gv, gradCurrent: gradCurrent, n: n,
+    beta: beta, threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset)
+  {
+    return
+  }
   switch (reset, detachReset) {
   case (.subtract, false):
     for i in 0..<n {
