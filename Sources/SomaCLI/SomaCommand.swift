@@ -10,6 +10,7 @@ public struct SomaCommand: ParsableCommand {
     version: version,
     subcommands: [
       InfoCommand.self,
+      SurrogateCommand.self,
       TrainCommand.self,
       BenchCommand.self,
     ]

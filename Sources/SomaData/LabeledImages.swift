@@ -54,15 +54,18 @@ public struct LabeledImages: Sendable {
   public func images<C: Collection<Int>>(at indices: C) -> Tensor<Float> {
     let f = featureCount
     var out = Tensor<Float>(uninitializedShape: [indices.count, f])
+    let table = LabeledImages.byteToUnit
     out.withUnsafeMutableBufferPointer { dst in
       pixels.withUnsafeBufferPointer { src in
-        var row = 0
-        for i in indices {
-          precondition(i >= 0 && i < count, "LabeledImages: index \(i) out of 0..<\(count)")
-          let s = src.baseAddress! + i * f
-          let d = dst.baseAddress! + row * f
-          for j in 0..<f { d[j] = Float(s[j]) * (1 / 255 as Float) }
-          row += 1
+        table.withUnsafeBufferPointer { t in
+          var row = 0
+          for i in indices {
+            precondition(i >= 0 && i < count, "LabeledImages: index \(i) out of 0..<\(count)")
+            let s = src.baseAddress! + i * f
+            let d = dst.baseAddress! + row * f
+            for j in 0..<f { d[j] = t[Int(s[j])] }
+            row += 1
+          }
         }
       }
     }
@@ -80,11 +83,13 @@ public struct LabeledImages: Sendable {
       columns: columns)
   }
 
+  /// `Float(b) / 255` for every byte b, by a table: the correctly rounded quotient (a multiply
+  /// by 1/255 is off by an ulp for some bytes), and cheap.
+  static let byteToUnit: [Float] = (0..<256).map { Float($0) / 255 }
+
   static func floats(_ bytes: [UInt8], shape: [Int]) -> Tensor<Float> {
     var out = Tensor<Float>(uninitializedShape: shape)
-    // pixel / 255 by a table: exactly the correctly rounded quotient, and vectorisable.
-    var table = [Float](repeating: 0, count: 256)
-    for b in 0..<256 { table[b] = Float(b) / 255 }
+    let table = byteToUnit
     out.withUnsafeMutableBufferPointer { dst in
       bytes.withUnsafeBufferPointer { src in
         table.withUnsafeBufferPointer { t in

@@ -1,19 +1,25 @@
+// Vectorised surrogate-gradient derivatives over contiguous arrays. The per-type kernels are
+// written once in surrogate_kernels.inc.h and instantiated for float (suffix f32) and double
+// (f64) on top of branch-free polynomial exp, log and sin(π·s) helpers, so every loop
+// vectorises (AVX-512, AVX2 or baseline SSE2, chosen at load time by target_clones).
 #include "SomaKernels.h"
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #define SOMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
-// exp(z) for z ≤ 88 by range reduction z = n·ln2 + r, |r| ≤ ln2/2, and a degree-6 polynomial
-// for e^r (the Cephes expf coefficients), then scaling by 2^n through the exponent bits.
-// Below −87 (where 2^n would leave the normal range) the result is 0. Written branch-free with
-// selects so that the loops calling it vectorise.
-static inline float soma_exp_poly(float z) {
-  const float lo = -87.0f, hi = 88.0f;
-  float zc = z < lo ? lo : (z > hi ? hi : z);
+// MARK: float helpers
+
+// exp(z) for z ≤ 0: z = n·ln2 + r with |r| ≤ ln2/2, e^r by the Cephes expf polynomial
+// (relative error ~1e-7), 2^n through the exponent bits; 0 below −87, where 2^n would leave the
+// normal range.
+static inline float soma_exp_neg_f32(float z) {
+  const float lo = -87.0f;
+  float zc = z < lo ? lo : z;
   float n = zc * 1.44269504088896341f;
-  n = (n + 12582912.0f) - 12582912.0f;  // round to nearest integer (|n| < 2^22)
-  float r = zc - n * 0.693359375f;      // ln2 split in two parts, the first exact in n·c
+  n = (n + 12582912.0f) - 12582912.0f;  // round to nearest (|n| < 2^22)
+  float r = zc - n * 0.693359375f;      // ln 2 in two parts; n·0.693359375 is exact
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -25,60 +31,133 @@ static inline float soma_exp_poly(float z) {
   int32_t bits = ((int32_t)n + 127) << 23;
   float scale;
   memcpy(&scale, &bits, sizeof scale);
-  y = y * scale;
-  return z < lo ? 0.0f : y;
+  return z < lo ? 0.0f : y * scale;
 }
 
-SOMA_CLONES
-void soma_surrogate_s2nn_f32(const float *restrict x, float *restrict out, size_t n, float alpha,
-                             float beta) {
-  for (size_t i = 0; i < n; i++) {
-    float v = x[i];
-    int below = v < 0.0f;
-    float z = alpha * v;
-    z = z < 0.0f ? z : -z;  // −|αx|, so exp never overflows
-    float e = soma_exp_poly(z);
-    float d = 1.0f + e;
-    // One division, each branch's operands chosen before it: the x ≥ 0 branch's 1/(x+1) is
-    // never formed for x < 0 (x = −1 would make it infinite).
-    float num = below ? alpha * e : beta;
-    float den = below ? d * d : v + 1.0f;
-    out[i] = num / den;
-  }
+// ln(y) for finite y ≥ 1: y = m·2^e with m in [√½, √2), ln m = 2·atanh(t), t = (m−1)/(m+1).
+static inline float soma_log_ge1_f32(float y) {
+  int32_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  int32_t e = (bits >> 23) - 127;
+  int32_t mbits = (bits & 0x007fffff) | 0x3f800000;
+  float m;
+  memcpy(&m, &mbits, sizeof m);
+  int big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  float ef = (float)e + (big ? 1.0f : 0.0f);
+  float t = (m - 1.0f) / (m + 1.0f);
+  float t2 = t * t;
+  float s = 1.0f / 9.0f;
+  s = s * t2 + 1.0f / 7.0f;
+  s = s * t2 + 1.0f / 5.0f;
+  s = s * t2 + 1.0f / 3.0f;
+  s = s * t2 + 1.0f;
+  return ef * 0.693147180559945309f + 2.0f * t * s;
 }
 
-SOMA_CLONES
-void soma_surrogate_sigmoid_f32(const float *restrict x, float *restrict out, size_t n,
-                                float alpha) {
-  for (size_t i = 0; i < n; i++) {
-    float z = alpha * x[i];
-    z = z < 0.0f ? z : -z;
-    float e = soma_exp_poly(z);
-    float d = 1.0f + e;
-    out[i] = alpha * e / (d * d);
-  }
+// sin(π·s) for |s| ≤ 1/2 (a little beyond is fine): the Taylor series in π·s to degree 13.
+static inline float soma_sinpi_f32(float s) {
+  float s2 = s * s;
+  float p;
+  p = 0.00046630280576761234f;
+  p = p * s2 + -0.007370430945714348f;
+  p = p * s2 + 0.08214588661112819f;
+  p = p * s2 + -0.5992645293207919f;
+  p = p * s2 + 2.550164039877345f;
+  p = p * s2 + -5.167712780049969f;
+  p = p * s2 + 3.141592653589793f;
+  return s * p;
 }
 
-SOMA_CLONES
-void soma_surrogate_exp_abs_f32(const float *restrict x, float *restrict out, size_t n,
-                                float alpha, float scale) {
-  for (size_t i = 0; i < n; i++) {
-    float z = alpha * x[i];
-    z = z < 0.0f ? z : -z;
-    out[i] = scale * soma_exp_poly(z);
-  }
+// Rounds |v| < 2^22 to the nearest integer.
+static inline float soma_round_small_f32(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+// MARK: double helpers
+
+// exp(z) for z ≤ 0: Cody–Waite reduction by ln 2, Taylor series of e^r to degree 12
+// (relative error < 2e-16), 2^n through the exponent bits; 0 below −708.
+static inline double soma_exp_neg_f64(double z) {
+  const double lo = -708.0;
+  double zc = z < lo ? lo : z;
+  double n = zc * 1.4426950408889634074;
+  n = (n + 6755399441055744.0) - 6755399441055744.0;  // round to nearest (|n| < 2^51)
+  double r = zc - n * 6.93147180369123816490e-01;    // ln 2 high part: n·hi is exact
+  r = r - n * 1.90821492927058770002e-10;
+  double p;
+  p = 2.08767569878681e-09;
+  p = p * r + 2.505210838544172e-08;
+  p = p * r + 2.755731922398589e-07;
+  p = p * r + 2.7557319223985893e-06;
+  p = p * r + 2.48015873015873e-05;
+  p = p * r + 0.0001984126984126984;
+  p = p * r + 0.001388888888888889;
+  p = p * r + 0.008333333333333333;
+  p = p * r + 0.041666666666666664;
+  p = p * r + 0.16666666666666666;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int64_t bits = ((int64_t)n + 1023) << 52;
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return z < lo ? 0.0 : p * scale;
 }
 
-SOMA_CLONES
-void soma_surrogate_gaussian_f32(const float *restrict x, float *restrict out, size_t n, float k,
-                                 float scale) {
-  for (size_t i = 0; i < n; i++) {
-    float z = k * x[i];
-    out[i] = scale * soma_exp_poly(-(z * z));
-  }
+// ln(y) for finite y ≥ 1, as for float with the atanh series to t^22.
+static inline double soma_log_ge1_f64(double y) {
+  int64_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  int64_t e = (bits >> 52) - 1023;
+  int64_t mbits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  double m;
+  memcpy(&m, &mbits, sizeof m);
+  int big = m > 1.4142135623730951;
+  m = big ? m * 0.5 : m;
+  double ef = (double)e + (big ? 1.0 : 0.0);
+  double t = (m - 1.0) / (m + 1.0);
+  double t2 = t * t;
+  double s = 1.0 / 23.0;
+  for (int k = 10; k >= 0; k--) s = s * t2 + 1.0 / (2 * k + 1);
+  return ef * 0.69314718055994530942 + 2.0 * t * s;
 }
 
-SOMA_CLONES
-void soma_surrogate_exp_f32(const float *restrict z, float *restrict out, size_t n) {
-  for (size_t i = 0; i < n; i++) out[i] = soma_exp_poly(z[i]);
+// sin(π·s) for |s| ≤ 1/2: the Taylor series in π·s to degree 23.
+static inline double soma_sinpi_f64(double s) {
+  double s2 = s * s;
+  double p;
+  p = -1.0518471716932054e-11;
+  p = p * s2 + 5.392664662608125e-10;
+  p = p * s2 + -2.2948428997269856e-08;
+  p = p * s2 + 7.952054001475508e-07;
+  p = p * s2 + -2.1915353447830204e-05;
+  p = p * s2 + 0.00046630280576761234;
+  p = p * s2 + -0.007370430945714348;
+  p = p * s2 + 0.08214588661112819;
+  p = p * s2 + -0.5992645293207919;
+  p = p * s2 + 2.550164039877345;
+  p = p * s2 + -5.167712780049969;
+  p = p * s2 + 3.141592653589793;
+  return s * p;
 }
+
+static inline double soma_round_small_f64(double v) {
+  return (v + 6755399441055744.0) - 6755399441055744.0;
+}
+
+// MARK: kernels
+
+#define T float
+#define S(name) name##_f32
+#define FMA fmaf
+#define RINT rintf
+#include "surrogate_kernels.inc.h"
+#undef T
+#undef S
+#undef FMA
+#undef RINT
+
+#define T double
+#define S(name) name##_f64
+#define FMA fma
+#define RINT rint
+#include "surrogate_kernels.inc.h"

@@ -39,4 +39,10 @@ public struct Arctan: SurrogateGradient {
     if z < -1 { return T.atan(-1 / z) / T.pi }
     return T.atan(z) / T.pi + 0.5
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// The Gaussian-error-function surrogate.
 ///
 ///     derivative(x) = (α/√π)·exp(−α²x²)
@@ -36,17 +34,4 @@ public struct ERF: SurrogateGradient {
 
   @inlinable
   public func primitive<T: TensorScalar>(_ x: T) -> T? { T.erfc(-T(alpha) * x) / 2 }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_gaussian_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
-        Float(alpha), Float(alpha / Double.pi.squareRoot()))
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
-  }
 }

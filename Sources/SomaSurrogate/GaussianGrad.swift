@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// A Gaussian surrogate derivative. No primitive.
 ///
 ///     derivative(x) = α·N(x; 0, σ) = α·exp(−x²/(2σ²)) / (√(2π)·σ)
@@ -34,18 +32,5 @@ public struct GaussianGrad: SurrogateGradient {
   public func derivative<T: TensorScalar>(_ x: T) -> T {
     let z = x * T(1 / (2.0.squareRoot() * sigma))
     return T(alpha / ((2 * Double.pi).squareRoot() * sigma)) * T.exp(-z * z)
-  }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_gaussian_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
-        Float(1 / (2.0.squareRoot() * sigma)), Float(alpha / ((2 * Double.pi).squareRoot() * sigma)))
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
   }
 }

@@ -30,4 +30,10 @@ public struct InvSquareGrad: SurrogateGradient {
     let d = T(alpha) * Swift.abs(x) + 1
     return 1 / (d * d)
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

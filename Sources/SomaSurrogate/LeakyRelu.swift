@@ -34,4 +34,10 @@ public struct LeakyRelu: SurrogateGradient {
 
   @inlinable
   public func primitive<T: TensorScalar>(_ x: T) -> T? { x < 0 ? T(alpha) * x : T(beta) * x }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

@@ -37,4 +37,10 @@ public struct LogTailedRelu: SurrogateGradient {
     if x > 1 { return T.log(x) + 1 }
     return x <= 0 ? T(alpha) * x : x
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

@@ -34,4 +34,10 @@ public struct NonzeroSignLog: SurrogateGradient {
     let l = T.log(onePlus: Swift.abs(T(alpha) * x))
     return x < 0 ? -l : l
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// A two-sided exponential (Neftci et al., 2019).
 ///
 ///     derivative(x) = (α/2)·exp(−α·|x|)
@@ -38,18 +36,5 @@ public struct PiecewiseExp: SurrogateGradient {
   public func primitive<T: TensorScalar>(_ x: T) -> T? {
     let a = T(alpha)
     return x < 0 ? T.exp(a * x) / 2 : 1 - T.exp(-a * x) / 2
-  }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_exp_abs_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha),
-        Float(alpha / 2))
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
   }
 }

@@ -43,4 +43,10 @@ public struct PiecewiseLeakyRelu: SurrogateGradient {
     if x > w { return c * x - c * w + 1 }
     return x / (2 * w) + 0.5
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

@@ -42,4 +42,10 @@ public struct PiecewiseQuadratic: SurrogateGradient {
     if x > w { return 1 }
     return -a * a * Swift.abs(x) * x / 2 + a * x + 0.5
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

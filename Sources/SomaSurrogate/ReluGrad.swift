@@ -32,4 +32,10 @@ public struct ReluGrad: SurrogateGradient {
   public func derivative<T: TensorScalar>(_ x: T) -> T {
     T(alpha) * Swift.max(0, T(width) - Swift.abs(x))
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

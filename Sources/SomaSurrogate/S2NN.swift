@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// S2NN (Suetake et al., 2023): a sigmoid derivative below the threshold and a slowly
 /// decaying 1/(x + 1) tail above it.
 ///
@@ -54,18 +52,5 @@ public struct S2NN: SurrogateGradient {
   public func primitive<T: TensorScalar>(_ x: T) -> T? {
     if x < 0 { return SurrogateMath.sigmoid(T(alpha) * x) }
     return T(beta) * T.log(onePlus: x + T(epsilon)) + 0.5
-  }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_s2nn_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count,
-        Float(alpha), Float(beta))
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
   }
 }

@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// The logistic surrogate.
 ///
 ///     derivative(x) = α·σ(αx)·(1 − σ(αx)),  computed as α·e/(1 + e)² with e = exp(−|αx|)
@@ -36,16 +34,4 @@ public struct Sigmoid: SurrogateGradient {
 
   @inlinable
   public func primitive<T: TensorScalar>(_ x: T) -> T? { SurrogateMath.sigmoid(T(alpha) * x) }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_sigmoid_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha))
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
-  }
 }

@@ -1,5 +1,3 @@
-internal import SomaKernels
-
 /// The SLAYER surrogate derivative (Shrestha & Orchard, 2018). No primitive.
 ///
 ///     derivative(x) = exp(−α·|x|)
@@ -29,17 +27,4 @@ public struct SlayerGrad: SurrogateGradient {
 
   @inlinable
   public func derivative<T: TensorScalar>(_ x: T) -> T { T.exp(-T(alpha) * Swift.abs(x)) }
-
-  public func derivative<T: TensorScalar>(
-    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
-  ) {
-    if T.self == Float.self {
-      soma_surrogate_exp_abs_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count, Float(alpha),
-        1)
-    } else {
-      for i in 0..<count { out[i] = derivative(x[i]) }
-    }
-  }
 }

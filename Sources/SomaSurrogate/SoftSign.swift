@@ -39,4 +39,10 @@ public struct SoftSign: SurrogateGradient {
     let h = 0.5 / (1 + Swift.abs(ax))
     return ax < 0 ? h : 1 - h
   }
+
+  public func derivative<T: TensorScalar>(
+    _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+  ) {
+    bulkDerivative(self, x, out, count)
+  }
 }

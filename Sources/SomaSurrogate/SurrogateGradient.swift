@@ -93,3 +93,23 @@ extension SurrogateGradient {
     return x.map { primitive($0)! }
   }
 }
+
+/// The scalar loop behind the built-in types' bulk `derivative(_:into:count:)`, with the
+/// element type made concrete first, so that the loop is specialised (and vectorisable) even
+/// when it is reached through `any SurrogateGradient` or unspecialised generic code.
+@inlinable @inline(__always)
+func bulkDerivative<S: SurrogateGradient, T: TensorScalar>(
+  _ s: S, _ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>, _ count: Int
+) {
+  if T.self == Float.self {
+    let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+    let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+    for i in 0..<count { of[i] = s.derivative(xf[i]) }
+  } else if T.self == Double.self {
+    let xd = UnsafeRawPointer(x).assumingMemoryBound(to: Double.self)
+    let od = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self)
+    for i in 0..<count { od[i] = s.derivative(xd[i]) }
+  } else {
+    for i in 0..<count { out[i] = s.derivative(x[i]) }
+  }
+}

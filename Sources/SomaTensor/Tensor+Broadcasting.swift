@@ -70,13 +70,29 @@ extension Tensor {
     let out = Tensor(uninitializedShape: shape)
     let baseA = a.storage.base
     let baseB = b.storage.base
-    let baseO = out.storage.base
-    var k = 0
-    _forEachRow2(shape: shape, stridesA: sa, offsetA: a._offset, stridesB: sb, offsetB: b._offset)
-    { oa, ob, n, isa, isb in
+    var po = out.storage.base
+    if var tiles = _TileCursor2(
+      shape: shape, stridesA: sa, offsetA: a._offset, stridesB: sb, offsetB: b._offset)
+    {
+      let (ra, ca, rb, cb, ro) = (tiles.rowA, tiles.colA, tiles.rowB, tiles.colB, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pa = baseA + (t.oa &+ i &* ra)
+          let pb = baseB + (t.ob &+ i &* rb)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = op(pa[j &* ca], pb[j &* cb]) }
+        }
+      }
+      return withExtendedLifetime((a, b)) { out }
+    }
+    var cursor = _RunCursor2(
+      shape: shape, stridesA: sa, offsetA: a._offset, stridesB: sb, offsetB: b._offset)
+    let n = cursor.runLength
+    let isa = cursor.strideA
+    let isb = cursor.strideB
+    while let (oa, ob) = cursor.next() {
       let pa = baseA + oa
       let pb = baseB + ob
-      let po = baseO + k
       if isa == 1 && isb == 1 {
         for i in 0..<n { po[i] = op(pa[i], pb[i]) }
       } else if isa == 1 && isb == 0 {
@@ -88,7 +104,7 @@ extension Tensor {
       } else {
         for i in 0..<n { po[i] = op(pa[i &* isa], pb[i &* isb]) }
       }
-      k &+= n
+      po += n
     }
     return withExtendedLifetime((a, b)) { out }
   }
@@ -100,24 +116,39 @@ extension Tensor {
   ) {
     let sb = other.broadcastStrides(to: _shape, op: name)
     if !isContiguous || !isKnownUniquelyReferenced(&storage) { self = copiedContiguous() }
-    let po = storage.base + _offset
+    var po = storage.base + _offset
     let baseB = other.storage.base
-    var k = 0
-    _forEachRow2(
+    if var tiles = _TileCursor2(
       shape: _shape, stridesA: Tensor.contiguousStrides(_shape), offsetA: 0, stridesB: sb,
-      offsetB: other._offset
-    ) { _, ob, n, _, isb in
+      offsetB: other._offset)
+    {
+      let (rb, cb, ro) = (tiles.rowB, tiles.colB, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pb = baseB + (t.ob &+ i &* rb)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = op(pr[j], pb[j &* cb]) }
+        }
+      }
+      withExtendedLifetime(other) {}
+      return
+    }
+    var cursor = _RunCursor2(
+      shape: _shape, stridesA: Tensor.contiguousStrides(_shape), offsetA: 0, stridesB: sb,
+      offsetB: other._offset)
+    let n = cursor.runLength
+    let isb = cursor.strideB
+    while let (_, ob) = cursor.next() {
       let pb = baseB + ob
-      let pk = po + k
       if isb == 1 {
-        for i in 0..<n { pk[i] = op(pk[i], pb[i]) }
+        for i in 0..<n { po[i] = op(po[i], pb[i]) }
       } else if isb == 0 {
         let v = pb[0]
-        for i in 0..<n { pk[i] = op(pk[i], v) }
+        for i in 0..<n { po[i] = op(po[i], v) }
       } else {
-        for i in 0..<n { pk[i] = op(pk[i], pb[i &* isb]) }
+        for i in 0..<n { po[i] = op(po[i], pb[i &* isb]) }
       }
-      k &+= n
+      po += n
     }
     withExtendedLifetime(other) {}
   }

@@ -9,18 +9,34 @@ extension Tensor {
     if isContiguous {
       let pa = storage.base + _offset
       for i in 0..<count { po[i] = transform(pa[i]) }
-    } else {
-      var k = 0
+    } else if var tiles = _TileCursor2(
+      shape: _shape, stridesA: _strides, offsetA: _offset, stridesB: _strides, offsetB: _offset)
+    {
       let base = storage.base
-      _forEachRow(self) { off, n, s in
+      let (ra, ca, ro) = (tiles.rowA, tiles.colA, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pa = base + (t.oa &+ i &* ra)
+          let pr = po + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = transform(pa[j &* ca]) }
+        }
+      }
+    } else {
+      let base = storage.base
+      var pk = po
+      var cursor = _RunCursor2(
+        shape: _shape, stridesA: _strides, offsetA: _offset,
+        stridesB: Tensor.contiguousStrides(_shape), offsetB: 0)
+      let n = cursor.runLength
+      let s = cursor.strideA
+      while let (off, _) = cursor.next() {
         let pa = base + off
-        let pk = po + k
         if s == 1 {
           for i in 0..<n { pk[i] = transform(pa[i]) }
         } else {
           for i in 0..<n { pk[i] = transform(pa[i &* s]) }
         }
-        k &+= n
+        pk += n
       }
     }
     out._offset = 0

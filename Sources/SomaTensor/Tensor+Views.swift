@@ -273,9 +273,17 @@ extension Tensor {
     return (shape, strides, off)
   }
 
-  /// A view of a rectangular (optionally strided) region: `t[1..<3, .all]`, `t[0]`,
-  /// `t[.stride(by: 2)]`. Axes not named are taken whole. Assigning writes through
-  /// copy-on-write; the value assigned broadcasts to the region.
+  /// A view of a rectangular (optionally strided) region: `t[1..<3, .all]`,
+  /// `t[.stride(by: 2)]`, `t[2, 1...]` (an integer drops its axis). Axes not named are taken
+  /// whole. Assigning writes through copy-on-write; the value assigned broadcasts to the region.
+  ///
+  /// ```swift
+  /// var t = Tensor<Float>.zeros([4, 3])
+  /// t[1..<3, .all] = Tensor([1, 2, 3])       // rows 1 and 2 become [1, 2, 3]
+  /// let reversed = t[.stride(by: -1)]         // rows in reverse order, a view
+  /// let row: Tensor<Float> = t[0]             // all integers: annotate to get the view, since
+  ///                                           // t[i, j] with one index per axis is the element
+  /// ```
   @inlinable
   public subscript(ranges: any TensorRangeExpression...) -> Tensor {
     get {

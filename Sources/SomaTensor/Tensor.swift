@@ -225,6 +225,18 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     let dst = out.storage.base
     if isContiguous {
       dst.update(from: storage.base + _offset, count: count)
+    } else if var tiles = _TileCursor2(
+      shape: _shape, stridesA: _strides, offsetA: _offset, stridesB: _strides, offsetB: _offset)
+    {
+      let src = storage.base
+      let (ra, ca, ro) = (tiles.rowA, tiles.colA, tiles.colsTotal)
+      while let t = tiles.next() {
+        for i in 0..<t.rows {
+          let pa = src + (t.oa &+ i &* ra)
+          let pr = dst + (t.oo &+ i &* ro)
+          for j in 0..<t.cols { pr[j] = pa[j &* ca] }
+        }
+      }
     } else {
       var k = 0
       _forEachRow(self) { off, n, stride in

@@ -67,6 +67,15 @@ struct FixtureTests {
     #expect(failures.isEmpty, "\(c.testDescription): \(failures.prefix(5))")
   }
 
+  @Test("SquarewaveFourierSeries in Float stays accurate beyond |x| = 50 too")
+  func squarewaveBeyondFifty() throws {
+    for c in Self.fixture.cases where c.name == "SquarewaveFourierSeries" {
+      let s = try SurrogateRegistry.make(c.name, parameters: c.params)
+      let failures = mismatches(s, c, x: Self.fixture.x, as: Float.self, tolerance: .float)
+      #expect(failures.isEmpty, "\(c.testDescription): \(failures.prefix(5))")
+    }
+  }
+
   @Test("functional names resolve to the same surrogate", arguments: 0..<39)
   func functionalName(_ index: Int) throws {
     let c = Self.fixture.cases[index]

@@ -30,6 +30,11 @@ let broadcastTable: [BroadcastCase] = [
   BroadcastCase(a: [0, 3], b: [3]),  // empty
   BroadcastCase(a: [2, 0, 3], b: [1, 3]),
   BroadcastCase(a: [5, 1, 6], la: .strided, b: [1, 7, 6], lb: .strided),
+  // Large enough for the tiled walk over transposed operands.
+  BroadcastCase(a: [40, 33], la: .transposed, b: [33]),
+  BroadcastCase(a: [20, 18], la: .transposed, b: [20, 18], lb: .transposed),
+  BroadcastCase(a: [3, 20, 17], la: .transposed, b: [20, 1]),
+  BroadcastCase(a: [2, 1, 9], b: [2, 70, 9], lb: .transposed),
 ]
 
 /// The binary operations under test, each with its scalar definition.
@@ -174,4 +179,29 @@ func checkScalarOperands<S: TensorScalar>(_: S.Type) {
   #expect(view.shape == [4, 3])
   #expect(view.scalars == want)
   #expect(source.scalars == quantized([3, 4], seed: 9, Float.self).scalars)
+}
+
+@Test func largeTransposedLayoutsCopyAndMapCorrectly() {
+  let t = Tensor<Float>((0..<(3 * 40 * 50)).map { Float($0) }, shape: [3, 40, 50])
+  func v(_ i: Int, _ j: Int, _ k: Int) -> Float { Float(2000 * i + 50 * j + k) }
+  let perms: [[Int]] = [[0, 2, 1], [2, 1, 0], [1, 2, 0], [2, 0, 1]]
+  for p in perms {
+    let view = t.permuted(p)
+    let want = TestSupport.indices(view.shape).map { idx -> Float in
+      var src = [0, 0, 0]
+      for (a, axis) in p.enumerated() { src[axis] = idx[a] }
+      return v(src[0], src[1], src[2])
+    }
+    #expect(view.copiedContiguous().scalars == want, "copy \(p)")
+    #expect(view.map { $0 * 2 }.scalars == want.map { $0 * 2 }, "map \(p)")
+    var acc = Tensor<Float>.ones(view.shape)
+    acc += view
+    #expect(acc.scalars == want.map { $0 + 1 }, "+= \(p)")
+    #expect((view - Tensor<Float>.ones(view.shape)).scalars == want.map { $0 - 1 }, "- \(p)")
+  }
+  // A reversed transposed view: negative strides in the tiles.
+  let r = t[1].transposed()[.stride(by: -1), .stride(by: -1)]
+  let want = TestSupport.indices([50, 40]).map { v(1, 39 - $0[1], 49 - $0[0]) }
+  #expect(r.copiedContiguous().scalars == want)
+  #expect((r + Tensor<Float>(0)).scalars == want)
 }

@@ -19,7 +19,7 @@ func random<S: TensorScalar>(_ shape: [Int], seed: UInt64, _: S.Type = S.self) -
 enum Layout: String, Sendable, CustomStringConvertible {
   /// Freshly allocated, row-major.
   case contiguous
-  /// The transpose of a [n, m] tensor (2-D shapes only).
+  /// The last two axes swapped in storage (a transposed view; rank ≥ 2).
   case transposed
   /// Axis 0 broadcast from length 1 with stride 0.
   case expanded
@@ -39,9 +39,11 @@ func operand<S: TensorScalar>(_ shape: [Int], _ layout: Layout, seed: UInt64, _:
   switch layout {
   case .contiguous:
     return dense
-  case .transposed:
-    precondition(shape.count == 2)
-    return dense.transposed().copiedContiguous().transposed()
+  case .transposed:  // the last two axes swapped in storage
+    precondition(shape.count >= 2)
+    var axes = Array(0..<shape.count)
+    axes.swapAt(shape.count - 2, shape.count - 1)
+    return dense.permuted(axes).copiedContiguous().permuted(axes)
   case .expanded:
     precondition(!shape.isEmpty)
     var one = shape

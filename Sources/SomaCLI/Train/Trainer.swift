@@ -23,10 +23,12 @@ struct Trainer {
   /// Trains and returns the per-epoch metrics.
   @discardableResult
   func run() throws -> [EpochMetrics] {
-    try run(surrogate)
+    try withConcreteSurrogate(surrogate, self)
   }
+}
 
-  private func run<S: SurrogateGradient>(_ s: S) throws -> [EpochMetrics] {
+extension Trainer: SurrogateVisitor {
+  func visit<S: SurrogateGradient>(_ s: S) throws -> [EpochMetrics] {
     let o = options
     let net = try CurrentBasedSNN<Float, S>(
       inputs: dataset.train.featureCount, hidden: o.hidden, outputs: 10, surrogate: s,
@@ -114,7 +116,9 @@ struct Trainer {
     }
     return metrics
   }
+}
 
+extension Trainer {
   static func allFinite(_ t: Tensor<Float>) -> Bool {
     t.withUnsafeBufferPointer { p in
       var ok = true

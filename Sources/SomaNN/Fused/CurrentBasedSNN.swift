@@ -72,22 +72,30 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     public var gradW2: Tensor<T>
     public var hiddenSpikes: Int
     public var correct: Int
+
+    @inlinable
+    init(loss: T, logits: Tensor<T>, gradW1: Tensor<T>, gradW2: Tensor<T>, hiddenSpikes: Int, correct: Int) {
+      (self.loss, self.logits, self.gradW1, self.gradW2) = (loss, logits, gradW1, gradW2)
+      (self.hiddenSpikes, self.correct) = (hiddenSpikes, correct)
+    }
   }
 
   /// Reused buffers: a steady-state step allocates nothing large.
+  @usableFromInline
   final class Workspace {
-    var steps = 0, batch = 0
-    var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
-    var mem: [T] = []  // [T, B, H] mem_t (pre-spike)
-    var spikes: [T] = []  // [T, B, H]
-    var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
-    var gradSpikes: [T] = []  // [T, B, H]
-    var w1t: [T] = []  // [I, H]
-    var gw1t: [T] = []  // per-thread partials, [parts, I, H]
-    var parts = 0
-    var peak: [T] = []  // [B, O]
-    var peakStep: [Int32] = []  // [B, O]
+    @usableFromInline var steps = 0, batch = 0
+    @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
+    @usableFromInline var mem: [T] = []  // [T, B, H] mem_t (pre-spike)
+    @usableFromInline var spikes: [T] = []  // [T, B, H]
+    @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
+    @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
+    @usableFromInline var w1t: [T] = []  // [I, H]
+    @usableFromInline var gw1t: [T] = []  // per-thread partials, [parts, I, H]
+    @usableFromInline var parts = 0
+    @usableFromInline var peak: [T] = []  // [B, O]
+    @usableFromInline var peakStep: [Int32] = []  // [B, O]
 
+    @usableFromInline
     func prepare(steps: Int, batch: Int, inputs: Int, hidden: Int, outputs: Int, threads: Int) {
       if self.steps == steps && self.batch == batch && parts == threads { return }
       parts = threads
@@ -105,11 +113,12 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       peakStep = Array(repeating: 0, count: batch * outputs)
     }
   }
-  let ws = Workspace()
+  @usableFromInline let ws = Workspace()
 
 
   /// The forward pass alone: logits [batch, outputs] and hidden spike raster [T, batch, hidden]
   /// plus readout membrane [T, batch, outputs] (for plots and evaluation).
+  @inlinable
   public func forward(events: SpikeEvents, steps: Int, batch: Int) -> (
     logits: Tensor<T>, hiddenSpikes: Tensor<T>, readout: Tensor<T>
   ) {
@@ -122,7 +131,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   }
 
   /// Fills ws.current (I), ws.mem, ws.spikes, ws.readIn (J), ws.peak, ws.peakStep.
-  @discardableResult
+  @inlinable @discardableResult
   func runForward(events: SpikeEvents, steps: Int, batch: Int, recordReadout: Bool) -> [T] {
     precondition(
       events.columns == inputs && events.rows == steps * batch,
@@ -239,6 +248,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
 
   /// Forward over all steps, NLL of log-softmax of the max-over-time readout, and BPTT
   /// gradients of W1 and W2. `events` is the input spikes [steps·batch rows (t-major), inputs].
+  @inlinable
   public func lossAndGradients(events: SpikeEvents, steps: Int, batch: Int, labels: [Int]) -> Step
   {
     precondition(steps >= 1, "CurrentBasedSNN: T must be ≥ 1, got \(steps)")

@@ -18,6 +18,7 @@ public enum EventPolicy: Sendable, Equatable {
   /// The crossover measured on this machine's class (AVX-512 event kernels vs OpenBLAS sgemm).
   public static let automatic = EventPolicy.auto(threshold: 0.3)
 
+  @inlinable
   func useEvents(density: Double) -> Bool {
     switch self {
     case .auto(let th): return density < th
@@ -45,7 +46,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   public let readout: Readout
   public let hasBias: Bool
   public var surrogate: S
-  public var eventPolicy: EventPolicy = .automatic
+  public var eventPolicy: EventPolicy = EventPolicy.automatic
 
   /// Builds the network with PyTorch's default Linear init, U(±1/√fan_in), from `seed`.
   public init(
@@ -92,10 +93,20 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     public var spikeCounts: [Int]
     /// Samples whose largest logit is the label.
     public var correct: Int
+
+    @inlinable
+    init(
+      loss: T, logits: Tensor<T>, gradWeights: [Tensor<T>], gradBiases: [Tensor<T>],
+      spikeCounts: [Int], correct: Int
+    ) {
+      (self.loss, self.logits, self.gradWeights, self.gradBiases) = (loss, logits, gradWeights, gradBiases)
+      (self.spikeCounts, self.correct) = (spikeCounts, correct)
+    }
   }
 
   /// Forward over all steps, cross-entropy loss, and BPTT gradients of every parameter.
   /// `input` is [T, batch, sizes[0]] (0/1 spikes for the event path; any values otherwise).
+  @inlinable
   public func lossAndGradients(input: Tensor<T>, labels: [Int]) -> Step {
     precondition(
       input.rank == 3 && input.shape[2] == sizes[0],
@@ -291,6 +302,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       spikeCounts: spikeCounts, correct: correct)
   }
 
+  @inlinable
   func eventsIfSparse(_ x: Tensor<T>) -> SpikeEvents? {
     guard T.self == Float.self, eventPolicy != .never else { return nil }
     // Events only make sense for 0/1 input.
@@ -299,6 +311,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     return eventPolicy.useEvents(density: ev.density) && isBinary(x) ? ev : nil
   }
 
+  @inlinable
   func isBinary(_ x: Tensor<T>) -> Bool {
     x.withUnsafeBufferPointer { p in
       for v in p where v != 0 && v != 1 { return false }

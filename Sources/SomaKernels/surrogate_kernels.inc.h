@@ -1,0 +1,103 @@
+// The surrogate kernels, instantiated by kernels.c for T = float and T = double with S(name)
+// appending the type suffix. No include guard: it is meant to be included twice.
+
+SOMA_CLONES
+void S(soma_surrogate_s2nn)(const T *restrict x, T *restrict out, size_t n, T alpha, T beta) {
+  for (size_t i = 0; i < n; i++) {
+    T v = x[i];
+    int below = v < 0;
+    T z = alpha * v;
+    z = z < 0 ? z : -z;  // −|αx|: exp never overflows
+    T e = S(soma_exp_neg)(z);
+    T d = 1 + e;
+    // One division whose operands are chosen per branch first: β/(x+1) is never formed for
+    // x < 0, where x = −1 would make it infinite.
+    T num = below ? alpha * e : beta;
+    T den = below ? d * d : v + 1;
+    out[i] = num / den;
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_sigmoid)(const T *restrict x, T *restrict out, size_t n, T alpha) {
+  for (size_t i = 0; i < n; i++) {
+    T z = alpha * x[i];
+    z = z < 0 ? z : -z;
+    T e = S(soma_exp_neg)(z);
+    T d = 1 + e;
+    out[i] = alpha * e / (d * d);
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_exp_abs)(const T *restrict x, T *restrict out, size_t n, T alpha,
+                               T scale) {
+  for (size_t i = 0; i < n; i++) {
+    T z = alpha * x[i];
+    z = z < 0 ? z : -z;
+    out[i] = scale * S(soma_exp_neg)(z);
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_gaussian)(const T *restrict x, T *restrict out, size_t n, T k, T scale) {
+  for (size_t i = 0; i < n; i++) {
+    T z = k * x[i];
+    out[i] = scale * S(soma_exp_neg)(-(z * z));
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_multi_gaussian)(const T *restrict x, T *restrict out, size_t n, T center,
+                                      T side, T k0, T k1, T mu) {
+  for (size_t i = 0; i < n; i++) {
+    T v = x[i];
+    T z0 = v * k0;
+    T zp = (v - mu) * k1;
+    T zm = (v + mu) * k1;
+    out[i] = center * S(soma_exp_neg)(-(z0 * z0)) -
+             side * (S(soma_exp_neg)(-(zp * zp)) + S(soma_exp_neg)(-(zm * zm)));
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_q_pseudo_spike)(const T *restrict x, T *restrict out, size_t n, T c,
+                                      T alpha) {
+  for (size_t i = 0; i < n; i++) {
+    T a = x[i] < 0 ? -x[i] : x[i];
+    out[i] = S(soma_exp_neg)(-alpha * S(soma_log_ge1)(1 + c * a));
+  }
+}
+
+SOMA_CLONES
+void S(soma_surrogate_squarewave)(const T *restrict x, T *restrict out, size_t n, T period,
+                                  int harmonics, T scale) {
+  enum { block = 256 };
+  T hi[block], lo[block];
+  const T half = period / 2;
+  for (size_t start = 0; start < n; start += block) {
+    size_t m = n - start < block ? n - start : block;
+    const T *xb = x + start;
+    T *ob = out + start;
+    // x reduced exactly into [−T/2, T/2], in half-turns as hi + lo.
+    for (size_t i = 0; i < m; i++) {
+      T k = RINT(xb[i] / period);
+      T r = FMA(-k, period, xb[i]);
+      T h = r / half;
+      hi[i] = h;
+      lo[i] = FMA(-h, half, r) / half;
+      ob[i] = 0;
+    }
+    for (int j = 0; j < harmonics; j++) {
+      T c = (T)(2 * j + 1);
+      for (size_t i = 0; i < m; i++) {
+        T v = c * hi[i];
+        T err = FMA(c, hi[i], -v);
+        T w = (v - 2 * S(soma_round_small)(v / 2)) + (err + c * lo[i]);
+        T a = w < 0 ? -w : w;
+        ob[i] += S(soma_sinpi)((T)0.5 - a);  // cos(π·w)
+      }
+    }
+    for (size_t i = 0; i < m; i++) ob[i] *= scale;
+  }
+}
