@@ -66,6 +66,24 @@ struct LayerTests {
     #expect(relativeDifference(ga, gb) < 1e-12, "\(n.name)")
   }
 
+  @Test("Float: the C time-step kernels equal the composed ops bit for bit", arguments: [
+    Reset.subtract, .zero,
+  ])
+  func floatFusedMatchesComposed(_ reset: Reset) throws {
+    var rng = SomaRandom(seed: 12)
+    let lif = try LIF(beta: 0.9, threshold: 0.5, reset: reset, surrogate: S2NN())
+    let currents = Tensor<Float>.normal([12, 4, 33], mean: 0.3, std: 0.7, using: &rng)
+    let w = Tensor<Float>.normal([12, 4, 33], using: &rng)
+    let a = Variable(currents, requiresGrad: true)
+    let b = Variable(currents, requiresGrad: true)
+    let ya = lif(a)
+    let yb = lif.composed(b)
+    #expect(ya.value == yb.value)
+    (ya * w).sum().backward()
+    (yb * w).sum().backward()
+    #expect(relativeDifference(a.grad!, b.grad!) < 1e-5)
+  }
+
   @Test func recurrentLIFFusedMatchesComposed() throws {
     var rng = SomaRandom(seed: 5)
     let rec = try RecurrentLIF<TestS2NN, Double>(
