@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 /// A neuron layer's fused and composed paths, behind one interface for the table below.
@@ -17,18 +18,21 @@ func neuronCases() -> [NeuronCase] {
         beta: 0.85, threshold: 0.7, reset: reset, detachReset: detach, surrogate: TestS2NN())
       c.append(
         NeuronCase(
-          name: "LIF \(reset) detach \(detach)", fused: { lif($0) }, composed: { lif.composed($0) }))
+          name: "LIF \(reset) detach \(detach)", fused: { lif($0) }, composed: { lif.composed($0) })
+      )
     }
   }
   let ifn = try! IF(threshold: 1.2, surrogate: TestSigmoid(alpha: 3))
   c.append(NeuronCase(name: "IF", fused: { ifn($0) }, composed: { ifn.lif.composed($0) }))
   for reset in [Reset.zero, .subtract] {
-    let cuba = try! CUBALIF(alpha: 0.8, beta: 0.9, threshold: 0.6, reset: reset, surrogate: TestArctan(alpha: 2))
+    let cuba = try! CUBALIF(
+      alpha: 0.8, beta: 0.9, threshold: 0.6, reset: reset, surrogate: TestArctan(alpha: 2))
     c.append(
       NeuronCase(name: "CUBALIF \(reset)", fused: { cuba($0) }, composed: { cuba.composed($0) }))
   }
   let leaky = try! LeakyIntegrator(beta: 0.9)
-  c.append(NeuronCase(name: "LeakyIntegrator", fused: { leaky($0) }, composed: { leaky.composed($0) }))
+  c.append(
+    NeuronCase(name: "LeakyIntegrator", fused: { leaky($0) }, composed: { leaky.composed($0) }))
   let filter = try! LeakyIntegrator(beta: 0.9, alpha: 0.7)
   c.append(
     NeuronCase(
@@ -66,9 +70,11 @@ struct LayerTests {
     #expect(relativeDifference(ga, gb) < 1e-12, "\(n.name)")
   }
 
-  @Test("Float: the C time-step kernels equal the composed ops bit for bit", arguments: [
-    Reset.subtract, .zero,
-  ])
+  @Test(
+    "Float: the C time-step kernels equal the composed ops bit for bit",
+    arguments: [
+      Reset.subtract, .zero,
+    ])
   func floatFusedMatchesComposed(_ reset: Reset) throws {
     var rng = SomaRandom(seed: 12)
     let lif = try LIF(beta: 0.9, threshold: 0.5, reset: reset, surrogate: S2NN())
