@@ -85,5 +85,57 @@
     }                                                                                          \
   }
 
+#define DEFINE_CUBA(T, SUFFIX)                                                                  \
+  CLONES void soma_cuba_forward_##SUFFIX(const T *restrict current, T *restrict syn,           \
+                                         T *restrict mem, T *restrict mem_out,                 \
+                                         T *restrict spikes, size_t n, T alpha, T beta,        \
+                                         T threshold, int zero_reset) {                        \
+    if (mem_out)                                                                               \
+      for (size_t i = 0; i < n; i++) mem_out[i] = mem[i];                                      \
+    if (zero_reset) {                                                                          \
+      for (size_t i = 0; i < n; i++) {                                                         \
+        T m = mem[i];                                                                          \
+        T s = (m - threshold >= 0) ? (T)1 : (T)0;                                              \
+        T old = syn[i];                                                                        \
+        spikes[i] = s;                                                                         \
+        syn[i] = alpha * old + current[i];                                                     \
+        mem[i] = (beta * m + old) * ((T)1 - s);                                                \
+      }                                                                                        \
+    } else {                                                                                   \
+      for (size_t i = 0; i < n; i++) {                                                         \
+        T m = mem[i];                                                                          \
+        T s = (m - threshold >= 0) ? (T)1 : (T)0;                                              \
+        T old = syn[i];                                                                        \
+        spikes[i] = s;                                                                         \
+        syn[i] = alpha * old + current[i];                                                     \
+        mem[i] = beta * m + old - threshold * s;                                               \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
+                                                                                               \
+  CLONES void soma_cuba_backward_##SUFFIX(const T *restrict grad_spikes, const T *restrict mem, \
+                                          const T *restrict d, T *restrict gs, T *restrict gm,  \
+                                          T *restrict grad_current, size_t n, T alpha, T beta,  \
+                                          T threshold, int zero_reset) {                        \
+    if (zero_reset) {                                                                          \
+      for (size_t i = 0; i < n; i++) {                                                         \
+        grad_current[i] = gs[i];                                                               \
+        T k = (mem[i] - threshold >= 0) ? (T)0 : (T)1;                                         \
+        T g = gm[i] * k;                                                                       \
+        gm[i] = grad_spikes[i] * d[i] + beta * g;                                              \
+        gs[i] = alpha * gs[i] + g;                                                             \
+      }                                                                                        \
+    } else {                                                                                   \
+      for (size_t i = 0; i < n; i++) {                                                         \
+        grad_current[i] = gs[i];                                                               \
+        T g = gm[i];                                                                           \
+        gm[i] = grad_spikes[i] * d[i] + beta * g;                                              \
+        gs[i] = alpha * gs[i] + g;                                                             \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
 DEFINE_LIF(float, f32)
 DEFINE_LIF(double, f64)
+DEFINE_CUBA(float, f32)
+DEFINE_CUBA(double, f64)

@@ -78,3 +78,59 @@ func _cLIFBackward<T: TensorScalar>(
   }
   return false
 }
+
+@inline(__always)
+private func cast<T, U>(_ p: UnsafePointer<T>, _: U.Type) -> UnsafePointer<U> {
+  UnsafeRawPointer(p).assumingMemoryBound(to: U.self)
+}
+
+@inline(__always)
+private func cast<T, U>(_ p: UnsafeMutablePointer<T>, _: U.Type) -> UnsafeMutablePointer<U> {
+  UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self)
+}
+
+@usableFromInline
+func _cCUBAForward<T: TensorScalar>(
+  current: UnsafePointer<T>, syn: UnsafeMutablePointer<T>, mem: UnsafeMutablePointer<T>,
+  memOut: UnsafeMutablePointer<T>?, spikes: UnsafeMutablePointer<T>, n: Int, alpha: T,
+  beta: T, threshold: T, zeroReset: Bool
+) -> Bool {
+  if T.self == Float.self {
+    soma_cuba_forward_f32(
+      cast(current, Float.self), cast(syn, Float.self), cast(mem, Float.self),
+      memOut.map { cast($0, Float.self) }, cast(spikes, Float.self), n, Float(alpha),
+      Float(beta), Float(threshold), zeroReset ? 1 : 0)
+    return true
+  }
+  if T.self == Double.self {
+    soma_cuba_forward_f64(
+      cast(current, Double.self), cast(syn, Double.self), cast(mem, Double.self),
+      memOut.map { cast($0, Double.self) }, cast(spikes, Double.self), n, Double(alpha),
+      Double(beta), Double(threshold), zeroReset ? 1 : 0)
+    return true
+  }
+  return false
+}
+
+@usableFromInline
+func _cCUBABackward<T: TensorScalar>(
+  gradSpikes: UnsafePointer<T>, mem: UnsafePointer<T>, d: UnsafePointer<T>,
+  gs: UnsafeMutablePointer<T>, gm: UnsafeMutablePointer<T>, gradCurrent: UnsafeMutablePointer<T>,
+  n: Int, alpha: T, beta: T, threshold: T, zeroReset: Bool
+) -> Bool {
+  if T.self == Float.self {
+    soma_cuba_backward_f32(
+      cast(gradSpikes, Float.self), cast(mem, Float.self), cast(d, Float.self),
+      cast(gs, Float.self), cast(gm, Float.self), cast(gradCurrent, Float.self), n,
+      Float(alpha), Float(beta), Float(threshold), zeroReset ? 1 : 0)
+    return true
+  }
+  if T.self == Double.self {
+    soma_cuba_backward_f64(
+      cast(gradSpikes, Double.self), cast(mem, Double.self), cast(d, Double.self),
+      cast(gs, Double.self), cast(gm, Double.self), cast(gradCurrent, Double.self), n,
+      Double(alpha), Double(beta), Double(threshold), zeroReset ? 1 : 0)
+    return true
+  }
+  return false
+}
