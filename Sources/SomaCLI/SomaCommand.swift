@@ -12,6 +12,8 @@ public struct SomaCommand: ParsableCommand {
       InfoCommand.self,
       SurrogateCommand.self,
       TrainCommand.self,
+      EvaluateCommand.self,
+      RasterCommand.self,
       BenchCommand.self,
     ]
   )

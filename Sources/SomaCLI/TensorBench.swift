@@ -73,7 +73,8 @@ public enum TensorBench {
       BenchResult(
         name: "tensor.matmul [1024,784]x[256,784]^T", msPerCall: t.a, calls: t.calls,
         throughput: (flop / t.a / 1e6, "GFLOP/s"),
-        note: "\(percent(ratio)) of raw cblas_sgemm by median, \(percent(t.bestB / t.bestA)) by best call"
+        note:
+          "\(percent(ratio)) of raw cblas_sgemm by median, \(percent(t.bestB / t.bestA)) by best call"
           + " (bar: >= 95 %)"),
       BenchResult(
         name: "raw cblas_sgemm [1024,784]x[256,784]^T", msPerCall: t.b, calls: t.calls,
@@ -160,7 +161,8 @@ public enum TensorBench {
       BenchResult(
         name: "tensor.add row broadcast [1024,1024]+[1024]", msPerCall: t.a, calls: t.calls,
         throughput: (elems / t.a / 1e6, "G elem/s"),
-        note: "\(times(slowdown))x the contiguous add by median, \(times(t.bestA / t.bestB))x by best"
+        note:
+          "\(times(slowdown))x the contiguous add by median, \(times(t.bestA / t.bestB))x by best"
           + " call (bar: <= 1.5x)"),
       BenchResult(
         name: "tensor.add contiguous [1024,1024]+[1024,1024]", msPerCall: t.b, calls: t.calls,

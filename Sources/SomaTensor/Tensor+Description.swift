@@ -1,4 +1,5 @@
 import RealModule
+
 // Printing in the style of NumPy/PyTorch: nested brackets, values aligned to a common width,
 // and `...` in place of the middle of every axis once the tensor has more than 1000 elements.
 
@@ -75,7 +76,9 @@ struct TensorFormatter<Scalar: TensorScalar> {
     let minAbs = finite.filter { $0 > 0 }.min() ?? 0
     if finite.allSatisfy({ $0 == $0.rounded(.towardZero) }) && maxAbs < 1e16 {
       style = .integral
-    } else if maxAbs < 1e8 && (minAbs >= 1e-4 || minAbs == 0) && maxAbs / Swift.max(minAbs, 1e-300) < 1e8 {
+    } else if maxAbs < 1e8 && (minAbs >= 1e-4 || minAbs == 0)
+      && maxAbs / Swift.max(minAbs, 1e-300) < 1e8
+    {
       style = .fixed
     } else {
       style = .scientific

@@ -1,4 +1,5 @@
 import RealModule
+
 // Strided iteration: every elementwise kernel walks its operands as runs along the innermost
 // axis, after merging axes that are laid out back to back (so a contiguous tensor is one run).
 //

@@ -1,4 +1,5 @@
 import RealModule
+
 // Dense linear algebra through LAPACKE (row-major), reached through the `TensorScalar` hooks.
 // Every routine works on a fresh contiguous copy, so the operands are never modified.
 

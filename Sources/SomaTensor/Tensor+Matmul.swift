@@ -1,4 +1,5 @@
 import RealModule
+
 // Matrix products through BLAS. A transposed view reaches BLAS as a transpose flag.
 
 extension Tensor {

@@ -55,10 +55,70 @@ extension Tensor {
     return out
   }
 
-  /// Sum over `axes` (nil = all).
+  /// Sum over `axes` (nil = all). Long sums are pairwise, so the rounding error grows like
+  /// log n rather than n.
+  ///
+  /// ```swift
+  /// let t = Tensor<Float>([1, 2, 3, 4, 5, 6], shape: [2, 3])
+  /// t.sum(axes: [1])                  // [6, 15]
+  /// t.sum(axes: [0], keepDims: true)  // [[5, 7, 9]]
+  /// ```
   @inlinable
   public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-    reduce(axes: axes, keepDims: keepDims, op: "sum", initial: 0, +)
+    _sum(axes: axes, keepDims: keepDims, op: "sum")
+  }
+
+  @inlinable
+  func _sum(axes: [Int]?, keepDims: Bool, op: String) -> Tensor {
+    let red = normalizedAxes(axes, op: op)
+    let kept = (0..<rank).filter { !red.contains($0) }
+    var outCount = 1
+    for a in kept { outCount *= _shape[a] }
+    // Leading axes of a contiguous tensor, many outputs: accumulate whole rows (vectorised
+    // across the outputs).
+    if isContiguous && red == Array(0..<red.count) && outCount >= 16 {
+      return reduce(axes: axes, keepDims: keepDims, op: op, initial: 0, +)
+    }
+    var groupSize = 1
+    for a in red { groupSize *= _shape[a] }
+    let t = permuted(kept + red).contiguous()
+    var out = Tensor(uninitializedShape: kept.map { _shape[$0] })
+    let pa = t.storage.base + t._offset
+    let po = out.storage.base
+    for j in 0..<outCount { po[j] = Tensor.pairwiseSum(pa + j &* groupSize, groupSize) }
+    withExtendedLifetime(t) {}
+    if keepDims { out = out.reshaped((0..<rank).map { red.contains($0) ? 1 : _shape[$0] }) }
+    return out
+  }
+
+  /// Σ of `n` contiguous elements by pairwise summation, with eight independent accumulators
+  /// in each leaf of at most 256 elements (NumPy's scheme).
+  @inlinable
+  static func pairwiseSum(_ p: UnsafePointer<Scalar>, _ n: Int) -> Scalar {
+    if n > 256 {
+      let half = (n / 2) & ~7
+      return pairwiseSum(p, half) + pairwiseSum(p + half, n - half)
+    }
+    var (s0, s1, s2, s3): (Scalar, Scalar, Scalar, Scalar) = (0, 0, 0, 0)
+    var (s4, s5, s6, s7): (Scalar, Scalar, Scalar, Scalar) = (0, 0, 0, 0)
+    var i = 0
+    while i &+ 8 <= n {
+      s0 += p[i]
+      s1 += p[i &+ 1]
+      s2 += p[i &+ 2]
+      s3 += p[i &+ 3]
+      s4 += p[i &+ 4]
+      s5 += p[i &+ 5]
+      s6 += p[i &+ 6]
+      s7 += p[i &+ 7]
+      i &+= 8
+    }
+    var s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    while i < n {
+      s += p[i]
+      i &+= 1
+    }
+    return s
   }
   /// Sum over one axis.
   @inlinable
@@ -68,7 +128,12 @@ extension Tensor {
   /// Mean over `axes` (nil = all).
   @inlinable
   public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-    reduce(axes: axes, keepDims: keepDims, op: "mean", initial: 0, +) { s, n in s / Scalar(n) }
+    var n = 1
+    for a in normalizedAxes(axes, op: "mean") { n *= _shape[a] }
+    var s = _sum(axes: axes, keepDims: keepDims, op: "mean")
+    let scale = Scalar(n)
+    s.updateEach { $0 / scale }
+    return s
   }
   /// Mean over one axis.
   @inlinable

@@ -126,7 +126,8 @@ func checkBroadcast<S: TensorScalar>(_ c: BroadcastCase, _: S.Type) {
   let shape = want.shape
   let ref = TestSupport.indices(shape).map { i in
     let m = mask[at: broadcastIndex(i, into: mask.shape)]
-    return m != 0 ? a[at: broadcastIndex(i, into: a.shape)] : b[at: broadcastIndex(i, into: b.shape)]
+    return m != 0
+      ? a[at: broadcastIndex(i, into: a.shape)] : b[at: broadcastIndex(i, into: b.shape)]
   }
   #expect(picked.shape == shape)
   expectClose(picked.scalars, ref, "where")

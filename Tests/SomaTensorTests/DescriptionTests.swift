@@ -19,7 +19,8 @@ import Testing
   // A view prints its own values, in its own order.
   let t = Tensor<Float>([1, 2, 3, 4, 5, 6], shape: [2, 3]).transposed()
   #expect(
-    t.description == "tensor([[1., 4.],\n        [2., 5.],\n        [3., 6.]], shape=[3, 2], dtype=float32)")
+    t.description
+      == "tensor([[1., 4.],\n        [2., 5.],\n        [3., 6.]], shape=[3, 2], dtype=float32)")
   // Rank 3: a blank line between blocks.
   let r3 = Tensor<Float>.arange(0, 8).reshaped([2, 2, 2]).description
   #expect(r3.contains("[2., 3.]]],\n\n") || r3.contains("[2., 3.]],\n\n"))
@@ -29,7 +30,8 @@ import Testing
 @Test func largeTensorsAreAbbreviated() {
   let v = Tensor<Float>.arange(0, 2000)
   #expect(
-    v.description == "tensor([   0.,    1.,    2., ..., 1997., 1998., 1999.], shape=[2000], dtype=float32)")
+    v.description
+      == "tensor([   0.,    1.,    2., ..., 1997., 1998., 1999.], shape=[2000], dtype=float32)")
   let m = Tensor<Double>.arange(0, 40 * 50).reshaped([40, 50]).description
   let lines = m.split(separator: "\n")
   #expect(lines.count == 7)  // 3 rows, "...", 3 rows

@@ -59,7 +59,9 @@ func naiveReduce<S: TensorScalar>(
   return (shape, groups.map(f))
 }
 
-let axisSets: [[Int]] = [[], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2], [-1], [2, 0], [-3, -2]]
+let axisSets: [[Int]] = [
+  [], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2], [-1], [2, 0], [-3, -2],
+]
 
 func checkReductions<S: TensorScalar>(_ axes: [Int], _: S.Type) {
   let dense: Tensor<S> = random([3, 4, 5], seed: 21)
@@ -101,7 +103,8 @@ func checkArgmaxAndSoftmax<S: TensorScalar>(_: S.Type) {
       S(g.firstIndex(of: g.max()!)!)
     }
     #expect(got.scalars == want.values, "argmax axis \(axis)")
-    #expect(t.argmax(axis: axis, keepDims: true).shape == (0..<3).map { $0 == axis ? 1 : t.shape[$0] })
+    #expect(
+      t.argmax(axis: axis, keepDims: true).shape == (0..<3).map { $0 == axis ? 1 : t.shape[$0] })
   }
 
   let x = random([3, 7], seed: 32, S.self) * 4
@@ -145,4 +148,18 @@ extension Tensor {
     axes.swapAt(a, b)
     return permuted(axes)
   }
+}
+
+@Test func longFloatSumsStayAccurate() {
+  // 2²⁰ copies of 0.1: a running Float sum drifts by about 1 %; a pairwise one stays close.
+  let n = 1 << 20
+  let t = Tensor<Float>(repeating: 0.1, shape: [n])
+  let exact = Double(Float(0.1)) * Double(n)
+  #expect(Swift.abs(Double(t.sum().scalar) - exact) / exact < 1e-5)
+  #expect(Swift.abs(Double(t.mean().scalar) - Double(Float(0.1))) < 1e-6)
+  // Along the last axis of a matrix, and over a strided view.
+  let m = Tensor<Float>(repeating: 0.1, shape: [4, n / 4])
+  for v in m.sum(axes: [1]).scalars { #expect(Swift.abs(Double(v) - exact / 4) / exact < 1e-5) }
+  let strided = Tensor<Float>(repeating: 0.1, shape: [n])[.stride(by: 2)]
+  #expect(Swift.abs(Double(strided.sum().scalar) - exact / 2) / exact < 1e-5)
 }

@@ -88,7 +88,10 @@ func checkBatched<S: TensorScalar>(_: S.Type) {
     (random([2, 5, 7], seed: 3), random([7, 3], seed: 4)),  // 2-D b broadcasts
     (random([5, 7], seed: 5), random([4, 7, 3], seed: 6)),  // 2-D a broadcasts
     (random([3, 1, 5, 7], seed: 7), random([1, 2, 7, 3], seed: 8)),  // both broadcast
-    (random([2, 7, 5], seed: 9).permuted([0, 2, 1]), random([2, 3, 7], seed: 10).permuted([0, 2, 1])),
+    (
+      random([2, 7, 5], seed: 9).permuted([0, 2, 1]),
+      random([2, 3, 7], seed: 10).permuted([0, 2, 1])
+    ),
     (random([5, 2, 7], seed: 11).permuted([1, 0, 2]), random([2, 7, 3], seed: 12)),  // batch not outermost
     (random([1, 5, 7], seed: 13).expanded(to: [3, 5, 7]), random([3, 7, 3], seed: 14)),  // stride 0
     (random([2, 5, 14], seed: 15)[.all, .all, .stride(by: 2)], random([2, 7, 3], seed: 16)),

@@ -38,16 +38,19 @@ func viewCases<S: TensorScalar>(_: S.Type) -> (Tensor<S>, [ViewCase<S>]) {
       values: (0..<120).map { S($0) }))
   cases.append(
     ViewCase(
-      name: "reshaped strided view (split last axis)", view: t[.stride(by: 2)].reshaped([2, 5, 2, 3]),
+      name: "reshaped strided view (split last axis)",
+      view: t[.stride(by: 2)].reshaped([2, 5, 2, 3]),
       shape: [2, 5, 2, 3], values: grid([0, 2], Array(0..<5), Array(0..<6), v)))
   cases.append(
     ViewCase(
-      name: "reshaped strided view (merge leading axes)", view: t[.all, .all, 1..<3].reshaped([20, 2]),
+      name: "reshaped strided view (merge leading axes)",
+      view: t[.all, .all, 1..<3].reshaped([20, 2]),
       shape: [20, 2], values: grid(Array(0..<4), Array(0..<5), [1, 2], v)))
   cases.append(
     ViewCase(
       name: "reshaped permuted (copy)", view: t.permuted([1, 0, 2]).reshaped([20, 6]),
-      shape: [20, 6], values: grid(Array(0..<5), Array(0..<4), Array(0..<6)) { j, i, k in v(i, j, k) },
+      shape: [20, 6],
+      values: grid(Array(0..<5), Array(0..<4), Array(0..<6)) { j, i, k in v(i, j, k) },
       sharesStorage: false))
   cases.append(
     ViewCase(
@@ -63,7 +66,8 @@ func viewCases<S: TensorScalar>(_: S.Type) -> (Tensor<S>, [ViewCase<S>]) {
       values: grid([2], [1, 2, 3], Array(0..<6), v)))
   cases.append(
     ViewCase(
-      name: "steps", view: t[.stride(from: 1, by: 2), .stride(by: 3), .stride(from: 1, to: 6, by: 2)],
+      name: "steps",
+      view: t[.stride(from: 1, by: 2), .stride(by: 3), .stride(from: 1, to: 6, by: 2)],
       shape: [2, 2, 3], values: grid([1, 3], [0, 3], [1, 3, 5], v)))
   cases.append(
     ViewCase(
@@ -75,7 +79,8 @@ func viewCases<S: TensorScalar>(_: S.Type) -> (Tensor<S>, [ViewCase<S>]) {
       shape: [3], values: [5, 4, 3].map { v(0, 0, $0) }))
   cases.append(
     ViewCase(
-      name: "negative step, end -1 is the last element", view: t[0, 0, .stride(from: 4, to: -1, by: -1)],
+      name: "negative step, end -1 is the last element",
+      view: t[0, 0, .stride(from: 4, to: -1, by: -1)],
       shape: [0], values: []))
   cases.append(
     ViewCase(

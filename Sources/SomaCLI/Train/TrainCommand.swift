@@ -62,11 +62,6 @@ struct TrainCommand: ParsableCommand {
     let dataset: FashionMNIST
     do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
     let outDir = out ?? "runs/" + Self.timestamp()
-    do {
-      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-    } catch {
-      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
-    }
     var trainer = try Trainer(
       surrogate: s, options: options, dataset: dataset, outDir: outDir)
     installInterruptHandler()
@@ -95,13 +90,4 @@ struct TrainOptions {
   var threads: Int
   var hidden: Int
   var timeSteps: Int
-}
-
-/// One epoch's figures, as written to metrics.csv.
-struct EpochMetrics {
-  var epoch: Int
-  var trainLoss: Double
-  var trainAccuracy: Double
-  var testAccuracy: Double
-  var seconds: Double
 }

@@ -9,7 +9,10 @@ struct Trainer {
   let dataset: FashionMNIST
   let outDir: String
   /// Where log lines go (stdout by default; tests capture them).
-  var log: (String) -> Void = { print($0) }
+  var log: (String) -> Void = {
+    print($0)
+    fflush(nil)  // one line per epoch even when stdout is a pipe or a file
+  }
 
   init(
     surrogate: any SurrogateGradient, options: TrainOptions, dataset: FashionMNIST, outDir: String
@@ -23,7 +26,12 @@ struct Trainer {
   /// Trains and returns the per-epoch metrics.
   @discardableResult
   func run() throws -> [EpochMetrics] {
-    try withConcreteSurrogate(surrogate, self)
+    do {
+      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+    } catch {
+      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
+    }
+    return try withConcreteSurrogate(surrogate, self)
   }
 }
 
@@ -44,6 +52,7 @@ extension Trainer: SurrogateVisitor {
     let finalPath = outDir + "/final.safetensors"
     let bestPath = outDir + "/best.safetensors"
     var metrics: [EpochMetrics] = []
+    var metricsLog = MetricsLog(path: outDir + "/metrics.csv")
     var best = -1.0
     let stepsPerEpoch = (dataset.train.count + o.batchSize - 1) / o.batchSize
     log(
@@ -107,8 +116,10 @@ extension Trainer: SurrogateVisitor {
         best = testAcc
         try ModelCheckpoint.write(net, config: config, extra: extra, to: bestPath)
       }
-      try TrainingReport.writeMetrics(metrics, to: outDir + "/metrics.csv")
-      try TrainingReport.writeCurves(metrics, to: outDir + "/curves.svg")
+      try metricsLog.append(m)
+      try AtomicFile.write(
+        Array(TrainingCurves.svg(metrics, title: "soma train: \(config.surrogate)").utf8),
+        to: outDir + "/curves.svg")
       log(
         String(
           format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s", epoch,

@@ -1,0 +1,109 @@
+import Foundation
+import Soma
+import SomaData
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@testable import SomaCLI
+
+/// `soma train` / `evaluate` on a small synthetic dataset written as IDX files: class k lights
+/// up its own block of pixels (plus noise), so a working trainer must beat chance by far.
+@Suite(.serialized)
+struct TrainTests {
+  final class Dataset {
+    let path = NSTemporaryDirectory() + "soma-train-tests-" + UUID().uuidString
+    init(train: Int = 600, test: Int = 200, side: Int = 10, seed: UInt64 = 1) throws {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+      var g = SomaRandom(seed: seed)
+      func split(_ n: Int, _ prefix: String) throws {
+        var pixels = [UInt8](repeating: 0, count: n * side * side)
+        var labels = [UInt8](repeating: 0, count: n)
+        for s in 0..<n {
+          let k = Int(g.next() % 10)
+          labels[s] = UInt8(k)
+          for p in 0..<(side * side) {
+            let inBlock = p / 10 == k
+            let noise = g.unitInterval(Double.self)
+            pixels[s * side * side + p] = inBlock ? UInt8(150 + noise * 105) : (noise < 0.1 ? 200 : 0)
+          }
+        }
+        try Data(IDXArray(dimensions: [n, side, side], bytes: pixels).encoded())
+          .write(to: URL(fileURLWithPath: "\(path)/\(prefix)-images-idx3-ubyte"))
+        try Data(IDXArray(dimensions: [n], bytes: labels).encoded())
+          .write(to: URL(fileURLWithPath: "\(path)/\(prefix)-labels-idx1-ubyte"))
+      }
+      try split(train, "train")
+      try split(test, "t10k")
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+  }
+
+  func train(_ data: Dataset, out: String, seed: UInt64 = 3) throws -> [EpochMetrics] {
+    var trainer = try Trainer(
+      surrogate: S2NN(),
+      options: TrainOptions(
+        epochs: 2, batchSize: 32, lr: 5e-3, seed: seed, threads: 2, hidden: 32, timeSteps: 20),
+      dataset: FashionMNIST(directory: data.path), outDir: out)
+    trainer.log = { _ in }
+    return try trainer.run()
+  }
+
+  @Test func twoEpochsLearnAndWriteEverything() throws {
+    let data = try Dataset()
+    let out = data.path + "/run"
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let metrics = try train(data, out: out)
+    #expect(metrics.count == 2)
+    #expect(metrics[1].testAccuracy > 0.6, "10 classes: chance is 0.1, got \(metrics[1].testAccuracy)")
+    #expect(metrics[1].trainLoss < metrics[0].trainLoss)
+    for name in ["final.safetensors", "best.safetensors", "metrics.csv", "curves.svg"] {
+      #expect(FileManager.default.fileExists(atPath: out + "/" + name), "\(name) missing")
+    }
+    let csv = try MetricsLog.read(out + "/metrics.csv")
+    #expect(csv.map(\.epoch) == [1, 2])
+    let svg = try String(contentsOfFile: out + "/curves.svg", encoding: .utf8)
+    #expect(XMLParser(data: Data(svg.utf8)).parse())
+
+    // The checkpoint alone rebuilds the network: same test accuracy as the last epoch.
+    let model = try LoadedModel(path: out + "/final.safetensors", threads: 1)
+    #expect(model.config.hidden == 32 && model.config.timeSteps == 20 && model.config.inputs == 100)
+    let test = try FashionMNIST.readSplit("t10k", in: data.path)
+    let eval = try model.evaluate(test)
+    #expect(Swift.abs(eval.accuracy - metrics[1].testAccuracy) < 1e-12)
+    #expect(eval.confusion.flatMap { $0 }.reduce(0, +) == test.count)
+  }
+
+  @Test func sameSeedSameLosses() throws {
+    let data = try Dataset(train: 200, test: 50)
+    let a = try train(data, out: data.path + "/a")
+    let b = try train(data, out: data.path + "/b")
+    let c = try train(data, out: data.path + "/c", seed: 4)
+    #expect(a.map(\.trainLoss) == b.map(\.trainLoss))
+    #expect(a.map(\.testAccuracy) == b.map(\.testAccuracy))
+    #expect(a.map(\.trainLoss) != c.map(\.trainLoss))
+  }
+
+  @Test func badInputGivesOneSentence() throws {
+    #expect(throws: CLIError.self) { _ = try SurrogateSpec(parsing: "S2NN:alpha") }
+    #expect(throws: CLIError.self) { _ = try SurrogateSpec(parsing: "NoSuchSurrogate").make() }
+    #expect(throws: CLIError.self) { _ = try SurrogateSpec(parsing: "S2NN:alpha=-1").make() }
+    #expect(throws: CLIError.self) { _ = try LoadedModel(path: "/no/such/file.safetensors", threads: 1) }
+    let spec = try SurrogateSpec(parsing: "InvSquareGrad:alpha=100")
+    #expect(spec.name == "InvSquareGrad" && spec.parameters == ["alpha": 100])
+    #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--epochs", "0"]) }
+    #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--model", "cnn"]) }
+  }
+
+  @Test func missingDatasetNamesTheInstallCommand() throws {
+    let cmd = try SomaCommand.parseAsRoot(["train", "--data", "/no/such/dir", "--out", NSTemporaryDirectory() + "soma-x"])
+    do {
+      var c = cmd
+      try c.run()
+      Issue.record("training without data must fail")
+    } catch {
+      #expect("\(error)".contains("apt-get install"), "\(error)")
+    }
+  }
+}
