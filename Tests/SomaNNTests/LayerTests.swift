@@ -200,6 +200,29 @@ struct LayerTests {
     #expect(relativeDifference(Variable.stack(outs).value, outer(Variable(x)).value) < 1e-6)
   }
 
+  @Test func builderLoopsAndStreamingWithDetachedState() throws {
+    let sizes = [5, 8, 8, 3]
+    let net = try Sequential<Double> {
+      for i in 0..<(sizes.count - 1) {
+        Linear(sizes[i], sizes[i + 1], seed: UInt64(i))
+        try LIF(beta: 0.9, threshold: 0.2, surrogate: S2NN())
+      }
+    }
+    #expect(net.layers.count == 6)
+    #expect(net.parameters.map(\.name).last == "4.bias")
+    // Truncated BPTT: with the state detached between steps, the gradient of the last step's
+    // output reaches the first layer only through that step's own input.
+    var rng = SomaRandom(seed: 2)
+    let x0 = Tensor<Double>.bernoulli([2, 5], p: 0.8, using: &rng)
+    let x1 = Tensor<Double>.zeros([2, 5])
+    var state: [LayerState<Double>] = []
+    _ = net.step(Variable(x0), state: &state)
+    state = state.map { $0.detached() }
+    net.step(Variable(x1), state: &state).sum().backward()
+    // x1 is all zeros, so dL/dW1 = dL/dI1ᵀ · x1 = 0 once the history is cut.
+    #expect(net.parameters[0].variable.grad!.abs().max().scalar == 0)
+  }
+
   @Test func loadReplacesParametersByName() {
     let fc = Linear<Float>(3, 2, seed: 1)
     let w = Tensor<Float>([1, 2, 3, 4, 5, 6], shape: [2, 3])
