@@ -51,6 +51,12 @@ struct ValidationTests {
     }
   }
 
+  @Test func backwardOnAConstantTraps() async {
+    await #expect(processExitsWith: .failure) {
+      Variable(Tensor<Float>([1, 2])).sum().backward()
+    }
+  }
+
   @Test func mismatchedInputWidthTraps() async {
     await #expect(processExitsWith: .failure) {
       let fc = Linear<Float>(4, 2, seed: 1)
