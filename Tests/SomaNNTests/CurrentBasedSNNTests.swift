@@ -138,3 +138,37 @@ struct CurrentBasedSNNTests {
     }
   }
 }
+
+/// The Float C kernels (event-driven hidden spikes, fused dJ·W2 and scatters) against the
+/// generic Swift path of the same network.
+struct CurrentBasedKernelTests {
+  func run(useKernels: Bool, threads: Int, surrogate: some SurrogateGradient) throws
+    -> (step: CurrentBasedSNN<Float, TestSuperSpike>.Step, raster: Tensor<Float>)
+  {
+    let (steps, batch) = (40, 5)
+    let net = try CurrentBasedSNN<Float, TestSuperSpike>(
+      inputs: 30, hidden: 20, outputs: 4, surrogate: TestSuperSpike(), seed: 11)
+    net.w1 = net.w1 * 12
+    net.w2 = net.w2 * 3
+    net.threads = threads
+    net.useKernels = useKernels
+    let ev = CurrentBasedSNNTests.randomEvents(steps: steps, batch: batch, inputs: 30, density: 0.1, seed: 12)
+    let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1])
+    let raster = net.forward(events: ev, steps: steps, batch: batch).hiddenSpikes
+    return (step, raster)
+  }
+
+  @Test(arguments: [1, 2]) func kernelsMatchTheSwiftPath(threads: Int) throws {
+    let k = try run(useKernels: true, threads: threads, surrogate: TestSuperSpike())
+    let s = try run(useKernels: false, threads: 1, surrogate: TestSuperSpike())
+    #expect(s.step.hiddenSpikes > 20, "the test network must spike")
+    #expect(k.step.hiddenSpikes == s.step.hiddenSpikes)
+    #expect(k.raster == s.raster)
+    #expect(Swift.abs(k.step.loss - s.step.loss) <= 1e-6 * Swift.abs(s.step.loss))
+    for (a, b) in [(k.step.gradW1, s.step.gradW1), (k.step.gradW2, s.step.gradW2)] {
+      let scale = b.abs().max().scalar
+      #expect(scale > 0)
+      #expect((a - b).abs().max().scalar <= 1e-5 * scale)
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import Dispatch
 import RealModule
+import SomaKernels
 
 /// The SpyTorch tutorial-2 network (shared/BENCHMARKS.md `fmnist-spytorch`): input spikes →
 /// W1 → current-based LIF hidden layer → W2 → non-spiking two-state leaky readout, logits =
@@ -34,6 +35,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   public var surrogate: S
   /// Parallel lanes for the fused loops (OpenBLAS runs between them, never alongside).
   public var threads: Int = 2
+  /// Float runs the AVX-512/AVX2 C kernels of SomaKernels; false forces the generic Swift
+  /// loops (the reference the kernels are tested against).
+  public var useKernels = true
 
   /// Builds the network with SpyTorch's init: weights N(0, (0.2/√fan_in)²) from `seed`.
   public init(
@@ -83,54 +87,91 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// Reused buffers: a steady-state step allocates nothing large.
   @usableFromInline
   final class Workspace {
-    @usableFromInline var steps = 0, batch = 0
-    @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
-    @usableFromInline var mem: [T] = []  // [T, B, H] mem_t (pre-spike)
-    @usableFromInline var spikes: [T] = []  // [T, B, H]
+    @usableFromInline var steps = 0, batch = 0, parts = 0, kernels = false
+    // Both paths.
+    @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
     @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
-    @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
     @usableFromInline var w1t: [T] = []  // [I, H]
-    @usableFromInline var gw1t: [T] = []  // per-thread partials, [parts, I, H]
-    @usableFromInline var parts = 0
+    @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
     @usableFromInline var peak: [T] = []  // [B, O]
     @usableFromInline var peakStep: [Int32] = []  // [B, O]
+    @usableFromInline var stateA: [T] = []  // [B, H] scratch (syn / dL/dmem)
+    @usableFromInline var stateB: [T] = []  // [B, H] scratch (mem / dL/dsyn)
+    // Swift path.
+    @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
+    @usableFromInline var spikes: [T] = []  // [T, B, H]
+    @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
+    // Kernel path.
+    @usableFromInline var dsur: [T] = []  // [T, B, H] surrogate'(x)
+    @usableFromInline var spikeCount: [Int32] = []  // [T·B]
+    @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
+    @usableFromInline var w2t: [T] = []  // [H, O]
+    @usableFromInline var gw2t: [T] = []  // [parts, H, O]
+    @usableFromInline var rowScratch: [T] = []  // [parts, 2H]
 
     @usableFromInline
-    func prepare(steps: Int, batch: Int, inputs: Int, hidden: Int, outputs: Int, threads: Int) {
-      if self.steps == steps && self.batch == batch && parts == threads { return }
-      parts = threads
-      self.steps = steps
-      self.batch = batch
+    func prepare(
+      steps: Int, batch: Int, inputs: Int, hidden: Int, outputs: Int, threads: Int,
+      kernels: Bool
+    ) {
+      if self.steps == steps && self.batch == batch && parts == threads
+        && self.kernels == kernels
+      {
+        return
+      }
+      (self.steps, self.batch, parts, self.kernels) = (steps, batch, threads, kernels)
       let n = steps * batch
-      current = Array(repeating: 0, count: n * hidden)
-      mem = Array(repeating: 0, count: n * hidden)
-      spikes = Array(repeating: 0, count: n * hidden)
-      gradSpikes = Array(repeating: 0, count: n * hidden)
+      x = Array(repeating: 0, count: n * hidden)
       readIn = Array(repeating: 0, count: n * outputs)
       w1t = Array(repeating: 0, count: inputs * hidden)
       gw1t = Array(repeating: 0, count: threads * inputs * hidden)
       peak = Array(repeating: 0, count: batch * outputs)
       peakStep = Array(repeating: 0, count: batch * outputs)
+      stateA = Array(repeating: 0, count: batch * hidden)
+      stateB = Array(repeating: 0, count: batch * hidden)
+      if kernels {
+        (current, spikes, gradSpikes) = ([], [], [])
+        dsur = Array(repeating: 0, count: n * hidden)
+        spikeCount = Array(repeating: 0, count: n)
+        spikeIndex = Array(repeating: 0, count: n * hidden)
+        w2t = Array(repeating: 0, count: hidden * outputs)
+        gw2t = Array(repeating: 0, count: threads * hidden * outputs)
+        rowScratch = Array(repeating: 0, count: threads * 2 * hidden)
+      } else {
+        (dsur, spikeCount, spikeIndex, w2t, gw2t, rowScratch) = ([], [], [], [], [], [])
+        current = Array(repeating: 0, count: n * hidden)
+        spikes = Array(repeating: 0, count: n * hidden)
+        gradSpikes = Array(repeating: 0, count: n * hidden)
+      }
     }
   }
   @usableFromInline let ws = Workspace()
 
+  @inlinable
+  var kernelPath: Bool { useKernels && T.self == Float.self }
 
-  /// The forward pass alone: logits [batch, outputs] and hidden spike raster [T, batch, hidden]
-  /// plus readout membrane [T, batch, outputs] (for plots and evaluation).
+  /// The forward pass alone: logits [batch, outputs], the hidden spike raster
+  /// [T, batch, hidden] and the readout membrane [T, batch, outputs] (for plots and evaluation).
   @inlinable
   public func forward(events: SpikeEvents, steps: Int, batch: Int) -> (
     logits: Tensor<T>, hiddenSpikes: Tensor<T>, readout: Tensor<T>
   ) {
     let outs = runForward(events: events, steps: steps, batch: batch, recordReadout: true)
-    return (
-      Tensor(ws.peak, shape: [batch, outputs]),
-      Tensor(ws.spikes, shape: [steps, batch, hidden]),
-      Tensor(outs, shape: [steps, batch, outputs])
-    )
+    var raster = Tensor<T>.zeros([steps, batch, hidden])
+    if kernelPath {
+      raster.withUnsafeMutableBufferPointer { rp in
+        for r in 0..<(steps * batch) {
+          for j in 0..<Int(ws.spikeCount[r]) { rp[r * hidden + Int(ws.spikeIndex[r * hidden + j])] = 1 }
+        }
+      }
+    } else {
+      raster = Tensor(ws.spikes, shape: [steps, batch, hidden])
+    }
+    return (Tensor(ws.peak, shape: [batch, outputs]), raster, Tensor(outs, shape: [steps, batch, outputs]))
   }
 
-  /// Fills ws.current (I), ws.mem, ws.spikes, ws.readIn (J), ws.peak, ws.peakStep.
+  /// Hidden layer and readout forward: fills ws.x, the spikes, ws.readIn (J), ws.peak and
+  /// ws.peakStep; returns the readout membrane [T, B, O] when `recordReadout`.
   @inlinable @discardableResult
   func runForward(events: SpikeEvents, steps: Int, batch: Int, recordReadout: Bool) -> [T] {
     precondition(
@@ -139,11 +180,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     )
     let parts = Swift.max(1, Swift.min(threads, batch))
     ws.prepare(
-      steps: steps, batch: batch, inputs: inputs, hidden: hidden, outputs: outputs, threads: parts)
+      steps: steps, batch: batch, inputs: inputs, hidden: hidden, outputs: outputs,
+      threads: parts, kernels: kernelPath)
     let H = hidden
-    let O = outputs
-    let B = batch
-    let rows = steps * batch
     // W1ᵀ [I, H] for row gathers.
     w1.withUnsafeBufferPointer { wp in
       ws.w1t.withUnsafeMutableBufferPointer { tp in
@@ -153,48 +192,87 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         }
       }
     }
-    let alpha = self.alpha
-    let beta = self.beta
-    let th = self.threshold
+    if kernelPath {
+      hiddenForwardKernel(events: events, steps: steps, batch: batch, parts: parts)
+    } else {
+      hiddenForwardSwift(events: events, steps: steps, batch: batch, parts: parts)
+    }
+    return readoutForward(steps: steps, batch: batch, record: recordReadout)
+  }
+
+  @inlinable
+  func hiddenForwardKernel(events: SpikeEvents, steps: Int, batch: Int, parts: Int) {
+    let (I, H, O) = (inputs, hidden, outputs)
+    w2.withUnsafeBufferPointer { wp in
+      ws.w2t.withUnsafeMutableBufferPointer { tp in
+        for o in 0..<O { for h in 0..<H { tp[h * O + o] = wp[o * H + h] } }
+      }
+    }
+    let (alpha, beta, th) = (Float(self.alpha), Float(self.beta), Float(threshold))
+    events.rowStart.withUnsafeBufferPointer { rs in
+      events.indices.withUnsafeBufferPointer { ix in
+        ws.w1t.withUnsafeBufferPointer { w1p in
+          ws.w2t.withUnsafeBufferPointer { w2p in
+            ws.stateA.withUnsafeMutableBufferPointer { syn in
+              ws.stateB.withUnsafeMutableBufferPointer { mem in
+                ws.x.withUnsafeMutableBufferPointer { xp in
+                  ws.spikeCount.withUnsafeMutableBufferPointer { sc in
+                    ws.spikeIndex.withUnsafeMutableBufferPointer { si in
+                      ws.readIn.withUnsafeMutableBufferPointer { jp in
+                        let f = { (p: UnsafeMutableBufferPointer<T>) in
+                          UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        }
+                        let (synP, memP, xP, jP) = (f(syn), f(mem), f(xp), f(jp))
+                        let w1f = UnsafeRawPointer(w1p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        let w2f = UnsafeRawPointer(w2p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                        parallel(parts) { part in
+                          soma_cuba_forward_f32(
+                            steps, batch, I, H, O, part * batch / parts, (part + 1) * batch / parts,
+                            rsP, ixP, w1f, w2f, alpha, beta, th, synP, memP, xP, scP, siP, jP)
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @inlinable
+  func hiddenForwardSwift(events: SpikeEvents, steps: Int, batch: Int, parts: Int) {
+    let (H, O, B) = (hidden, outputs, batch)
+    let (alpha, beta, th) = (self.alpha, self.beta, self.threshold)
     let lanes = B * H
     ws.w1t.withUnsafeBufferPointer { wt in
       ws.current.withUnsafeMutableBufferPointer { cur in
-        ws.mem.withUnsafeMutableBufferPointer { mem in
+        ws.x.withUnsafeMutableBufferPointer { xb in
           ws.spikes.withUnsafeMutableBufferPointer { spk in
-            let curP = cur.baseAddress!
-            let memP = mem.baseAddress!
-            let spkP = spk.baseAddress!
-            let wtP = wt.baseAddress!
+            let (curP, xP, spkP, wtP) = (cur.baseAddress!, xb.baseAddress!, spk.baseAddress!, wt.baseAddress!)
             parallel(parts) { part in
               let b0 = part * B / parts
               let b1 = (part + 1) * B / parts
-              // I_t for this part's samples: rows t·B + b.
               for t in 0..<steps {
-                events.matmul(
-                  transposedWeight: wtP, nOut: H, into: curP, rows: t * B + b0, t * B + b1)
+                events.matmul(transposedWeight: wtP, nOut: H, into: curP, rows: t * B + b0, t * B + b1)
               }
-              // Current-based LIF over time for lanes [b0·H, b1·H).
-              let k0 = b0 * H
-              let k1 = b1 * H
-              var syn = [T](repeating: 0, count: k1 - k0)
-              var m = [T](repeating: 0, count: k1 - k0)
-              syn.withUnsafeMutableBufferPointer { sy in
-                m.withUnsafeMutableBufferPointer { mv in
-                  for t in 0..<steps {
-                    let base = t * lanes + k0
-                    let ip = curP + base
-                    let mp = memP + base
-                    let sp = spkP + base
-                    for k in 0..<(k1 - k0) {
-                      let mk = mv[k]
-                      let s: T = mk - th >= 0 ? 1 : 0
-                      mp[k] = mk
-                      sp[k] = s
-                      let sk = sy[k]
-                      sy[k] = alpha * sk + ip[k]
-                      mv[k] = (beta * mk + sk) * (1 - s)
-                    }
-                  }
+              let (k0, n) = (b0 * H, (b1 - b0) * H)
+              var syn = [T](repeating: 0, count: n)
+              var m = [T](repeating: 0, count: n)
+              for t in 0..<steps {
+                let base = t * lanes + k0
+                for k in 0..<n {
+                  let mk = m[k]
+                  let x = mk - th
+                  let s: T = x >= 0 ? 1 : 0
+                  xP[base + k] = x
+                  spkP[base + k] = s
+                  let sk = syn[k]
+                  syn[k] = alpha * sk + curP[base + k]
+                  m[k] = (beta * mk + sk) * (1 - s)
                 }
               }
             }
@@ -207,14 +285,19 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       ws.readIn.withUnsafeMutableBufferPointer { jp in
         w2.withUnsafeBufferPointer { wp in
           T._gemm(
-            transA: false, transB: true, m: rows, n: O, k: H, alpha: 1, a: sp.baseAddress!,
+            transA: false, transB: true, m: steps * B, n: O, k: H, alpha: 1, a: sp.baseAddress!,
             lda: H, b: wp.baseAddress!, ldb: H, beta: 0, c: jp.baseAddress!, ldc: O)
         }
       }
     }
-    // Readout filter and running max over time.
-    var record: [T] = recordReadout ? Array(repeating: 0, count: rows * O) : []
-    let lanesO = B * O
+  }
+
+  /// flt_{t+1} = α·flt_t + J_t; out_{t+1} = β·out_t + flt_t; running max and its step.
+  @inlinable
+  func readoutForward(steps: Int, batch: Int, record: Bool) -> [T] {
+    let lanesO = batch * outputs
+    let (alpha, beta) = (self.alpha, self.beta)
+    var trace: [T] = record ? Array(repeating: 0, count: steps * lanesO) : []
     ws.readIn.withUnsafeBufferPointer { jp in
       ws.peak.withUnsafeMutableBufferPointer { pk in
         ws.peakStep.withUnsafeMutableBufferPointer { ps in
@@ -236,14 +319,14 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                 ps[k] = Int32(t)
               }
             }
-            if recordReadout {
-              for k in 0..<lanesO { record[t * lanesO + k] = out[k] }
+            if record {
+              for k in 0..<lanesO { trace[t * lanesO + k] = out[k] }
             }
           }
         }
       }
     }
-    return record
+    return trace
   }
 
   /// Forward over all steps, NLL of log-softmax of the max-over-time readout, and BPTT
@@ -255,24 +338,18 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     precondition(
       labels.count == batch, "CurrentBasedSNN: \(labels.count) labels for a batch of \(batch)")
     runForward(events: events, steps: steps, batch: batch, recordReadout: false)
-    let H = hidden
-    let O = outputs
-    let B = batch
-    let rows = steps * batch
-    let alpha = self.alpha
-    let beta = self.beta
-    let th = self.threshold
+    let (O, B) = (outputs, batch)
+    let (alpha, beta) = (self.alpha, self.beta)
     let lanesO = B * O
 
-    // Loss and dL/dlogits.
+    // Loss and dL/dlogits = (softmax − onehot) / B.
     let logits = Tensor(ws.peak, shape: [B, O])
     let logp = logits.logSoftmax(axis: -1)
-    let probs = logp.exp().scalars
     let lp = logp.scalars
     let predicted = logits.argmaxIndices(axis: -1)
     var loss: T = 0
     var correct = 0
-    var dlogits = probs
+    var dlogits = logp.exp().scalars
     for b in 0..<B {
       let y = labels[b]
       precondition(y >= 0 && y < O, "CurrentBasedSNN: label \(y) outside 0..<\(O)")
@@ -301,6 +378,125 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         }
       }
     }
+    let grads =
+      kernelPath
+      ? hiddenBackwardKernel(events: events, steps: steps, batch: batch)
+      : hiddenBackwardSwift(events: events, steps: steps, batch: batch)
+    return Step(
+      loss: loss, logits: logits, gradW1: grads.w1, gradW2: grads.w2, hiddenSpikes: grads.spikes,
+      correct: correct)
+  }
+
+  /// Sums the per-part dW1ᵀ partials and transposes to [H, I].
+  @inlinable
+  func reduceGradW1(parts: Int) -> Tensor<T> {
+    let (I, H) = (inputs, hidden)
+    let IH = I * H
+    var gradW1 = Tensor<T>(uninitializedShape: [H, I])
+    gradW1.withUnsafeMutableBufferPointer { gp in
+      ws.gw1t.withUnsafeMutableBufferPointer { pp in
+        for p in 1..<Swift.max(parts, 1) {
+          for i in 0..<IH { pp[i] += pp[p * IH + i] }
+        }
+        for i in 0..<I {
+          for h in 0..<H { gp[h * I + i] = pp[i * H + h] }
+        }
+      }
+    }
+    return gradW1
+  }
+
+  @inlinable
+  func hiddenBackwardKernel(events: SpikeEvents, steps: Int, batch: Int) -> (
+    w1: Tensor<T>, w2: Tensor<T>, spikes: Int
+  ) {
+    let (I, H, O) = (inputs, hidden, outputs)
+    let parts = ws.parts
+    let n = steps * batch * H
+    let surrogate = self.surrogate
+    // surrogate'(mem − θ) for every neuron and step, through the surrogate's bulk kernel.
+    ws.x.withUnsafeBufferPointer { xp in
+      ws.dsur.withUnsafeMutableBufferPointer { dp in
+        let (xP, dP) = (xp.baseAddress!, dp.baseAddress!)
+        parallel(parts) { part in
+          let lo = part * n / parts
+          let hi = (part + 1) * n / parts
+          surrogate.derivative(xP + lo, into: dP + lo, count: hi - lo)
+        }
+      }
+    }
+    let (alpha, beta) = (Float(self.alpha), Float(self.beta))
+    let IH = I * H
+    let HO = H * O
+    events.rowStart.withUnsafeBufferPointer { rs in
+      events.indices.withUnsafeBufferPointer { ix in
+        w2.withUnsafeBufferPointer { w2p in
+          ws.x.withUnsafeBufferPointer { xp in
+            ws.dsur.withUnsafeBufferPointer { dp in
+              ws.spikeCount.withUnsafeBufferPointer { sc in
+                ws.spikeIndex.withUnsafeBufferPointer { si in
+                  ws.readIn.withUnsafeBufferPointer { jp in
+                    ws.stateA.withUnsafeMutableBufferPointer { gm in
+                      ws.stateB.withUnsafeMutableBufferPointer { gy in
+                        ws.rowScratch.withUnsafeMutableBufferPointer { row in
+                          ws.gw1t.withUnsafeMutableBufferPointer { g1 in
+                            ws.gw2t.withUnsafeMutableBufferPointer { g2 in
+                              let c = { (p: UnsafeBufferPointer<T>) in
+                                UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                              }
+                              let m = { (p: UnsafeMutableBufferPointer<T>) in
+                                UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                              }
+                              let (w2f, xf, df, jf) = (c(w2p), c(xp), c(dp), c(jp))
+                              let (gmf, gyf, rowf, g1f, g2f) = (m(gm), m(gy), m(row), m(g1), m(g2))
+                              let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                              parallel(parts) { part in
+                                (g1f + part * IH).update(repeating: 0, count: IH)
+                                (g2f + part * HO).update(repeating: 0, count: HO)
+                                soma_cuba_backward_f32(
+                                  steps, batch, I, H, O, part * batch / parts,
+                                  (part + 1) * batch / parts, rsP, ixP, w2f, alpha, beta, xf, df,
+                                  scP, siP, jf, gmf, gyf, rowf + part * 2 * H, g1f + part * IH,
+                                  g2f + part * HO)
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    let gradW1 = reduceGradW1(parts: parts)
+    var gradW2 = Tensor<T>(uninitializedShape: [O, H])
+    gradW2.withUnsafeMutableBufferPointer { gp in
+      ws.gw2t.withUnsafeBufferPointer { pp in
+        for h in 0..<H {
+          for o in 0..<O {
+            var s: T = 0
+            for p in 0..<parts { s += pp[p * HO + h * O + o] }
+            gp[o * H + h] = s
+          }
+        }
+      }
+    }
+    var spikes = 0
+    for v in ws.spikeCount { spikes += Int(v) }
+    return (gradW1, gradW2, spikes)
+  }
+
+  @inlinable
+  func hiddenBackwardSwift(events: SpikeEvents, steps: Int, batch: Int) -> (
+    w1: Tensor<T>, w2: Tensor<T>, spikes: Int
+  ) {
+    let (I, H, O, B) = (inputs, hidden, outputs, batch)
+    let rows = steps * B
+    let (alpha, beta) = (self.alpha, self.beta)
     // dW2 = dJᵀ·S  [O, H];  dS = dJ·W2  [rows, H].
     var gradW2 = Tensor<T>(uninitializedShape: [O, H])
     ws.readIn.withUnsafeBufferPointer { jp in
@@ -319,48 +515,36 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         }
       }
     }
-    // Hidden layer backward in reverse time (dL/dI_t into ws.current), then the dW1 scatter.
+    // Reverse-time recurrence (dL/dI_t into ws.current), then the dW1 scatter.
     let parts = ws.parts
     let lanes = B * H
-    let IH = inputs * H
+    let IH = I * H
     let surrogate = self.surrogate
     ws.gradSpikes.withUnsafeBufferPointer { gsb in
-      ws.mem.withUnsafeBufferPointer { memb in
+      ws.x.withUnsafeBufferPointer { xb in
         ws.current.withUnsafeMutableBufferPointer { curb in
-          let gsP = gsb.baseAddress!
-          let memP = memb.baseAddress!
-          let curP = curb.baseAddress!
           ws.gw1t.withUnsafeMutableBufferPointer { parr in
-            let pbase = parr.baseAddress!
+            let (gsP, xP, curP, pbase) = (gsb.baseAddress!, xb.baseAddress!, curb.baseAddress!, parr.baseAddress!)
             parallel(parts) { part in
               let b0 = part * B / parts
               let b1 = (part + 1) * B / parts
-              let k0 = b0 * H
-              let n = (b1 - b0) * H
+              let (k0, n) = (b0 * H, (b1 - b0) * H)
               var gMem = [T](repeating: 0, count: n)
               var gSyn = [T](repeating: 0, count: n)
-              gMem.withUnsafeMutableBufferPointer { gm in
-                gSyn.withUnsafeMutableBufferPointer { gy in
-                  var t = steps - 1
-                  while t >= 0 {
-                    let base = t * lanes + k0
-                    let mp = memP + base
-                    let gs = gsP + base
-                    let ip = curP + base
-                    for k in 0..<n {
-                      let x = mp[k] - th
-                      let keep: T = x >= 0 ? 0 : 1
-                      let gmNext = gm[k]
-                      let gyNext = gy[k]
-                      ip[k] = gyNext
-                      gm[k] = gs[k] * surrogate.derivative(x) + beta * keep * gmNext
-                      gy[k] = alpha * gyNext + keep * gmNext
-                    }
-                    t -= 1
-                  }
+              var t = steps - 1
+              while t >= 0 {
+                let base = t * lanes + k0
+                for k in 0..<n {
+                  let x = xP[base + k]
+                  let keep: T = x >= 0 ? 0 : 1
+                  let gmNext = gMem[k]
+                  let gyNext = gSyn[k]
+                  curP[base + k] = gyNext
+                  gMem[k] = gsP[base + k] * surrogate.derivative(x) + beta * keep * gmNext
+                  gSyn[k] = alpha * gyNext + keep * gmNext
                 }
+                t -= 1
               }
-              // Scatter dI rows of this part's samples into its own partial dW1ᵀ.
               let dw = pbase + part * IH
               dw.update(repeating: 0, count: IH)
               for t in 0..<steps {
@@ -372,24 +556,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         }
       }
     }
-    // Sum the partials and transpose to [H, I].
-    var gradW1 = Tensor<T>(uninitializedShape: [H, inputs])
-    gradW1.withUnsafeMutableBufferPointer { gp in
-      ws.gw1t.withUnsafeMutableBufferPointer { pp in
-        for p in 1..<Swift.max(parts, 1) {
-          for i in 0..<IH { pp[i] += pp[p * IH + i] }
-        }
-        for i in 0..<inputs {
-          for h in 0..<H { gp[h * inputs + i] = pp[i * H + h] }
-        }
-      }
-    }
     var spikes = 0
-    ws.spikes.withUnsafeBufferPointer { sp in
-      for v in sp where v != 0 { spikes += 1 }
-    }
-    return Step(
-      loss: loss, logits: logits, gradW1: gradW1, gradW2: gradW2, hiddenSpikes: spikes,
-      correct: correct)
+    for v in ws.spikes where v != 0 { spikes += 1 }
+    return (reduceGradW1(parts: parts), gradW2, spikes)
   }
 }

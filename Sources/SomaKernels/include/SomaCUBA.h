@@ -1,0 +1,32 @@
+#ifndef SOMA_CUBA_H
+#define SOMA_CUBA_H
+#include <stddef.h>
+#include <stdint.h>
+
+// Fused kernels of the current-based LIF network (SpyTorch's Fashion-MNIST SNN), Float.
+// Rows are r = t * batch + b. A call handles samples [b0, b1) for all steps, so two threads
+// can split the batch. Input spikes arrive as compressed rows (row_start/idx); hidden spikes
+// leave as per-row lists (spike_count[r], spike_idx[r * hidden + j]).
+
+/// Forward over all steps: I = events · W1ᵀ, the current-based LIF recurrence
+///   s_t = H(mem_t − θ); syn ← α·syn + I_t; mem ← (β·mem + syn_old)·(1 − s_t),
+/// x_out[r, h] = mem_t − θ (what the backward needs), hidden spike lists, and the readout
+/// current j_out[r, :] = Σ over spiking h of w2t[h, :]. `syn`/`mem` are [batch, hidden] scratch.
+void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
+                           size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
+                           const int32_t *in_idx, const float *w1t, const float *w2t,
+                           float alpha, float beta, float threshold, float *syn, float *mem,
+                           float *x_out, int32_t *spike_count, uint16_t *spike_idx,
+                           float *j_out);
+
+/// Backward in reverse time, given dsur[r, h] = surrogate'(x[r, h]) and dj = dL/dJ [rows, O]:
+/// dL/dspike = dj · W2 formed on the fly, the reverse recurrence, and the weight gradients
+/// scattered into per-thread partials dw1t [inputs, hidden] and dw2t [hidden, outputs]
+/// (accumulated). `gm`/`gy` are [batch, hidden] scratch, `row` is [2 * hidden] scratch.
+void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
+                            size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
+                            const int32_t *in_idx, const float *w2, float alpha, float beta,
+                            const float *x, const float *dsur, const int32_t *spike_count,
+                            const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
+                            float *row, float *dw1t, float *dw2t);
+#endif
