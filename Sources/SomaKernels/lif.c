@@ -86,7 +86,7 @@
   }
 
 #define DEFINE_CUBA(T, SUFFIX)                                                                  \
-  CLONES void soma_cuba_forward_##SUFFIX(const T *restrict current, T *restrict syn,           \
+  CLONES void soma_lif_cuba_forward_##SUFFIX(const T *restrict current, T *restrict syn,           \
                                          T *restrict mem, T *restrict mem_out,                 \
                                          T *restrict spikes, size_t n, T alpha, T beta,        \
                                          T threshold, int zero_reset) {                        \
@@ -113,7 +113,7 @@
     }                                                                                          \
   }                                                                                            \
                                                                                                \
-  CLONES void soma_cuba_backward_##SUFFIX(const T *restrict grad_spikes, const T *restrict mem, \
+  CLONES void soma_lif_cuba_backward_##SUFFIX(const T *restrict grad_spikes, const T *restrict mem, \
                                           const T *restrict d, T *restrict gs, T *restrict gm,  \
                                           T *restrict grad_current, size_t n, T alpha, T beta,  \
                                           T threshold, int zero_reset) {                        \

@@ -1,5 +1,7 @@
-internal import SomaKernels
+import SomaKernels
 
+// (A plain import: CurrentBasedSNN.swift imports the module the same way, and Swift 6 rejects
+// mixed access levels for one module.)
 // Bridges from the generic fused kernels to the vectorised C time-step kernels
 // (Sources/SomaKernels/lif.c). One call per time step, so these stay non-inlinable and the C
 // module stays an implementation detail. They return false for a scalar type without a C
@@ -96,14 +98,14 @@ func _cCUBAForward<T: TensorScalar>(
   beta: T, threshold: T, zeroReset: Bool
 ) -> Bool {
   if T.self == Float.self {
-    soma_cuba_forward_f32(
+    soma_lif_cuba_forward_f32(
       cast(current, Float.self), cast(syn, Float.self), cast(mem, Float.self),
       memOut.map { cast($0, Float.self) }, cast(spikes, Float.self), n, Float(alpha),
       Float(beta), Float(threshold), zeroReset ? 1 : 0)
     return true
   }
   if T.self == Double.self {
-    soma_cuba_forward_f64(
+    soma_lif_cuba_forward_f64(
       cast(current, Double.self), cast(syn, Double.self), cast(mem, Double.self),
       memOut.map { cast($0, Double.self) }, cast(spikes, Double.self), n, Double(alpha),
       Double(beta), Double(threshold), zeroReset ? 1 : 0)
@@ -119,14 +121,14 @@ func _cCUBABackward<T: TensorScalar>(
   n: Int, alpha: T, beta: T, threshold: T, zeroReset: Bool
 ) -> Bool {
   if T.self == Float.self {
-    soma_cuba_backward_f32(
+    soma_lif_cuba_backward_f32(
       cast(gradSpikes, Float.self), cast(mem, Float.self), cast(d, Float.self),
       cast(gs, Float.self), cast(gm, Float.self), cast(gradCurrent, Float.self), n,
       Float(alpha), Float(beta), Float(threshold), zeroReset ? 1 : 0)
     return true
   }
   if T.self == Double.self {
-    soma_cuba_backward_f64(
+    soma_lif_cuba_backward_f64(
       cast(gradSpikes, Double.self), cast(mem, Double.self), cast(d, Double.self),
       cast(gs, Double.self), cast(gm, Double.self), cast(gradCurrent, Double.self), n,
       Double(alpha), Double(beta), Double(threshold), zeroReset ? 1 : 0)

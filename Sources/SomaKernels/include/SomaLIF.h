@@ -30,19 +30,19 @@ void soma_lif_backward_f64(const double *grad_spikes, const double *h, const dou
 // Current-based LIF (SpyTorch's neuron), one step: s = (mem − θ ≥ 0); syn ← α·syn + current;
 // mem ← (β·mem + syn_old)·(1 − s) (zero reset) or β·mem + syn_old − θ·s. Stores the membrane
 // before the step in `mem_out` when it is not NULL.
-void soma_cuba_forward_f32(const float *current, float *syn, float *mem, float *mem_out,
+void soma_lif_cuba_forward_f32(const float *current, float *syn, float *mem, float *mem_out,
                            float *spikes, size_t n, float alpha, float beta, float threshold,
                            int zero_reset);
-void soma_cuba_forward_f64(const double *current, double *syn, double *mem, double *mem_out,
+void soma_lif_cuba_forward_f64(const double *current, double *syn, double *mem, double *mem_out,
                            double *spikes, size_t n, double alpha, double beta, double threshold,
                            int zero_reset);
 
 /// One reverse step: from dL/ds_t, the stored mem_t (`mem`), d = σ'(mem_t − θ), and the carried
 /// gs = dL/dsyn_{t+1}, gm = dL/dmem_{t+1} (both updated to step t), writes dL/dI_t.
-void soma_cuba_backward_f32(const float *grad_spikes, const float *mem, const float *d,
+void soma_lif_cuba_backward_f32(const float *grad_spikes, const float *mem, const float *d,
                             float *gs, float *gm, float *grad_current, size_t n, float alpha,
                             float beta, float threshold, int zero_reset);
-void soma_cuba_backward_f64(const double *grad_spikes, const double *mem, const double *d,
+void soma_lif_cuba_backward_f64(const double *grad_spikes, const double *mem, const double *d,
                             double *gs, double *gm, double *grad_current, size_t n, double alpha,
                             double beta, double threshold, int zero_reset);
 
