@@ -71,6 +71,17 @@ public struct LIF<S: SurrogateGradient>: NeuronLayer {
   }
 }
 
+extension LIF where S == S2NN {
+  /// LIF neurons with S2NN's default surrogate (alpha 4, beta 1): `try LIF<S2NN>(beta: 0.9)`.
+  public init(
+    beta: Double = 0.9, threshold: Double = 1, reset: Reset = .subtract, detachReset: Bool = false
+  ) throws(SomaNNError) {
+    try self.init(
+      beta: beta, threshold: threshold, reset: reset, detachReset: detachReset,
+      surrogate: S2NN())
+  }
+}
+
 /// Integrate-and-fire neurons: `LIF` with β = 1 (no leak).
 public struct IF<S: SurrogateGradient>: NeuronLayer {
   public let lif: LIF<S>

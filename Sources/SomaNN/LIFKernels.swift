@@ -39,6 +39,12 @@ func lifForwardStep<T: TensorScalar>(
   current: UnsafePointer<T>, v: UnsafeMutablePointer<T>, hOut: UnsafeMutablePointer<T>?,
   spikes: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset
 ) {
+  if _cLIFForward(
+    current: current, v: v, hOut: hOut, spikes: spikes, n: n, beta: beta, threshold: threshold,
+    zeroReset: reset == .zero)
+  {
+    return
+  }
   switch (reset, hOut) {
   case (.subtract, let hp?):
     for i in 0..<n {
@@ -82,8 +88,16 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   d: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset, detachReset: Bool,
   surrogate: S
 ) {
-  for i in 0..<n { x[i] = h[i] - threshold }
+  if !_cShift(h, into: x, count: n, minus: threshold) {
+    for i in 0..<n { x[i] = h[i] - threshold }
+  }
   surrogate.derivative(UnsafePointer(x), into: d, count: n)
+  if _cLIFBackward(
+    gradSpikes: gradSpikes, h: h, d: UnsafePointer(d), gv: gv, gradCurrent: gradCurrent, n: n,
+    beta: beta, threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset)
+  {
+    return
+  }
   switch (reset, detachReset) {
   case (.subtract, false):
     for i in 0..<n {
@@ -195,6 +209,12 @@ public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
           let o = t * n
           let it = pi.baseAddress! + o
           let st = ps.baseAddress! + o
+          if _cCUBAForward(
+            current: it, syn: syn, mem: m, memOut: keep ? pm.baseAddress! + o : nil, spikes: st,
+            n: n, alpha: alpha, beta: beta, threshold: threshold, zeroReset: reset == .zero)
+          {
+            continue
+          }
           if keep { (pm.baseAddress! + o).update(from: m, count: n) }
           switch reset {
           case .zero:
@@ -239,8 +259,16 @@ public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
             let mt = pm.baseAddress! + o
             let gt = pg.baseAddress! + o
             let dt = pd.baseAddress! + o
-            for i in 0..<n { x[i] = mt[i] - threshold }
+            if !_cShift(mt, into: x, count: n, minus: threshold) {
+              for i in 0..<n { x[i] = mt[i] - threshold }
+            }
             surrogate.derivative(UnsafePointer(x), into: d, count: n)
+            if _cCUBABackward(
+              gradSpikes: gt, mem: mt, d: UnsafePointer(d), gs: gs, gm: gm, gradCurrent: dt, n: n,
+              alpha: alpha, beta: beta, threshold: threshold, zeroReset: reset == .zero)
+            {
+              continue
+            }
             switch reset {
             case .zero:
               for i in 0..<n {

@@ -34,8 +34,7 @@ public protocol Layer<Scalar> {
 
 extension Layer {
   /// A stateless layer's step is its ordinary forward pass.
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     callAsFunction(input)
   }
   public var parameters: [(name: String, variable: Variable<Scalar>)] { [] }
@@ -101,8 +100,7 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
   @inlinable
   public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> { _forward(input) }
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     _step(input, &state)
   }
   public var parameters: [(name: String, variable: Variable<Scalar>)] { _parameters() }
@@ -184,8 +182,7 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
   /// `Layer` conformance (a `Sequential` nested in another): the per-layer states are kept
   /// in `state.children`.
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     step(input, state: &state.children)
   }
 

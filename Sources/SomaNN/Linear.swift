@@ -136,7 +136,9 @@ public func linear<Scalar>(
   y.withUnsafeMutableBufferPointer { py in
     if let b = bias?.value {
       b.withUnsafeBufferPointer { pb in
-        for r in 0..<rows { (py.baseAddress! + r * outF).update(from: pb.baseAddress!, count: outF) }
+        for r in 0..<rows {
+          (py.baseAddress! + r * outF).update(from: pb.baseAddress!, count: outF)
+        }
       }
     }
     Tensor.gemm(

@@ -61,7 +61,8 @@ public func spikeCountCrossEntropy<T: TensorScalar>(_ spikes: Variable<T>, label
   -> Variable<T>
 {
   precondition(
-    spikes.rank == 3, "spikeCountCrossEntropy: spikes must be [T, batch, classes], got \(spikes.shape)")
+    spikes.rank == 3,
+    "spikeCountCrossEntropy: spikes must be [T, batch, classes], got \(spikes.shape)")
   return crossEntropy(logits: spikes.sum(axis: 0), labels: labels)
 }
 
@@ -79,8 +80,7 @@ public func meanMembraneCrossEntropy<T: TensorScalar>(_ membrane: Variable<T>, l
 /// NLL of log-softmax of the maximum over time of a readout membrane [T, batch, classes]
 /// (SpyTorch's loss).
 @inlinable
-public func maxMembraneNLL<T: TensorScalar>(_ membrane: Variable<T>, labels: [Int]) -> Variable<T>
-{
+public func maxMembraneNLL<T: TensorScalar>(_ membrane: Variable<T>, labels: [Int]) -> Variable<T> {
   precondition(
     membrane.rank == 3,
     "maxMembraneNLL: membrane must be [T, batch, classes], got \(membrane.shape)")

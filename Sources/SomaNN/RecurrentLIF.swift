@@ -57,8 +57,7 @@ public struct RecurrentLIF<S: SurrogateGradient, Scalar: TensorScalar>: Layer {
 
   /// One step; `state` = [v, previous spikes].
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     let zero = Variable(Tensor<Scalar>.zeros(input.shape))
     let v = state.tensors.count == 2 ? state.tensors[0] : zero
     let prev = state.tensors.count == 2 ? state.tensors[1] : zero

@@ -118,7 +118,8 @@ extension Variable {
         "concatenate: shapes \(parts[0].shape) and \(p.shape) differ in rank")
       a[ax] = 0
       b[ax] = 0
-      precondition(a == b, "concatenate: shapes \(parts[0].shape) and \(p.shape) differ off axis \(ax)")
+      precondition(
+        a == b, "concatenate: shapes \(parts[0].shape) and \(p.shape) differ off axis \(ax)")
       total += p.shape[ax]
     }
     shape[ax] = total

@@ -103,7 +103,10 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   /// `grad`.
   @inlinable
   public func backward(seed: Tensor<Scalar>? = nil) {
-    guard requiresGrad else { return }
+    precondition(
+      requiresGrad,
+      "backward(): this variable of shape \(value.shape) does not depend on any variable that "
+        + "requires a gradient (or it was computed inside noGrad)")
     if let seed {
       precondition(
         seed.shape == value.shape,

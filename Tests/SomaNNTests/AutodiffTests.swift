@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 /// One differentiable operation to check: input shapes, how to draw inputs, and the function.
@@ -15,85 +16,85 @@ let opCases: [OpCase] = makeOpCases()
 func makeOpCases() -> [OpCase] {
   var c: [OpCase] = []
   c.append(
-  OpCase(name: "add broadcast", shapes: [[2, 3, 4], [3, 1]]) { $0[0] + $0[1] })
+    OpCase(name: "add broadcast", shapes: [[2, 3, 4], [3, 1]]) { $0[0] + $0[1] })
   c.append(
-  OpCase(name: "sub broadcast", shapes: [[4], [2, 3, 4]]) { $0[0] - $0[1] })
+    OpCase(name: "sub broadcast", shapes: [[4], [2, 3, 4]]) { $0[0] - $0[1] })
   c.append(
-  OpCase(name: "mul broadcast", shapes: [[2, 1, 4], [3, 1]]) { $0[0] * $0[1] })
+    OpCase(name: "mul broadcast", shapes: [[2, 1, 4], [3, 1]]) { $0[0] * $0[1] })
   c.append(
-  OpCase(name: "div broadcast", shapes: [[2, 3], [3]], positive: true) { $0[0] / $0[1] })
+    OpCase(name: "div broadcast", shapes: [[2, 3], [3]], positive: true) { $0[0] / $0[1] })
   c.append(
-  OpCase(name: "scalar ops", shapes: [[3, 2]], positive: true) {
-    let a: Variable<Double> = (2 - $0[0] * 3 + 1.5) / 2
-    let b: Variable<Double> = 4 / $0[0]
-    return a + b - (-$0[0])
-  })
+    OpCase(name: "scalar ops", shapes: [[3, 2]], positive: true) {
+      let a: Variable<Double> = (2 - $0[0] * 3 + 1.5) / 2
+      let b: Variable<Double> = 4 / $0[0]
+      return a + b - (-$0[0])
+    })
   c.append(
-  OpCase(name: "exp", shapes: [[3, 4]]) { $0[0].exp() })
+    OpCase(name: "exp", shapes: [[3, 4]]) { $0[0].exp() })
   c.append(
-  OpCase(name: "log", shapes: [[3, 4]], positive: true) { $0[0].log() })
+    OpCase(name: "log", shapes: [[3, 4]], positive: true) { $0[0].log() })
   c.append(
-  OpCase(name: "relu", shapes: [[3, 4]]) { $0[0].relu() })
+    OpCase(name: "relu", shapes: [[3, 4]]) { $0[0].relu() })
   c.append(
-  OpCase(name: "sigmoid", shapes: [[3, 4]]) { $0[0].sigmoid() })
+    OpCase(name: "sigmoid", shapes: [[3, 4]]) { $0[0].sigmoid() })
   c.append(
-  OpCase(name: "tanh", shapes: [[3, 4]]) { $0[0].tanh() })
+    OpCase(name: "tanh", shapes: [[3, 4]]) { $0[0].tanh() })
   c.append(
-  OpCase(name: "square", shapes: [[3, 4]]) { $0[0].square() })
+    OpCase(name: "square", shapes: [[3, 4]]) { $0[0].square() })
   c.append(
-  OpCase(name: "sqrt", shapes: [[3, 4]], positive: true) { $0[0].sqrt() })
+    OpCase(name: "sqrt", shapes: [[3, 4]], positive: true) { $0[0].sqrt() })
   c.append(
-  OpCase(name: "abs", shapes: [[3, 4]]) { $0[0].abs() })
+    OpCase(name: "abs", shapes: [[3, 4]]) { $0[0].abs() })
   c.append(
-  OpCase(name: "where", shapes: [[2, 3], [3]]) { v in
-    Variable.where(Tensor([1, 0, 1, 0, 0, 1], shape: [2, 3]), v[0], v[1])
-  })
+    OpCase(name: "where", shapes: [[2, 3], [3]]) { v in
+      Variable.where(Tensor([1, 0, 1, 0, 0, 1], shape: [2, 3]), v[0], v[1])
+    })
   c.append(
-  OpCase(name: "reshape", shapes: [[2, 6]]) { $0[0].reshaped(3, -1) * $0[0].reshaped(3, 4) })
+    OpCase(name: "reshape", shapes: [[2, 6]]) { $0[0].reshaped(3, -1) * $0[0].reshaped(3, 4) })
   c.append(
-  OpCase(name: "transpose", shapes: [[2, 3], [3, 2]]) { $0[0].transposed() * $0[1] })
+    OpCase(name: "transpose", shapes: [[2, 3], [3, 2]]) { $0[0].transposed() * $0[1] })
   c.append(
-  OpCase(name: "permute", shapes: [[2, 3, 4]]) { $0[0].permuted([2, 0, 1]).square() })
+    OpCase(name: "permute", shapes: [[2, 3, 4]]) { $0[0].permuted([2, 0, 1]).square() })
   c.append(
-  OpCase(name: "expand", shapes: [[3, 1]]) { $0[0].expanded(to: [2, 3, 4]).square() })
+    OpCase(name: "expand", shapes: [[3, 1]]) { $0[0].expanded(to: [2, 3, 4]).square() })
   c.append(
-  OpCase(name: "slice", shapes: [[3, 5, 2]]) { $0[0].slice(axis: 1, 1..<4).square() })
+    OpCase(name: "slice", shapes: [[3, 5, 2]]) { $0[0].slice(axis: 1, 1..<4).square() })
   c.append(
-  OpCase(name: "select", shapes: [[4, 3]]) { $0[0][2] * $0[0].select(axis: 1, 0).sum() })
+    OpCase(name: "select", shapes: [[4, 3]]) { $0[0][2] * $0[0].select(axis: 1, 0).sum() })
   c.append(
-  OpCase(name: "concat", shapes: [[2, 3], [2, 1]]) {
-    Variable.concatenate([$0[0], $0[1], $0[0]], axis: 1).square()
-  })
+    OpCase(name: "concat", shapes: [[2, 3], [2, 1]]) {
+      Variable.concatenate([$0[0], $0[1], $0[0]], axis: 1).square()
+    })
   c.append(
-  OpCase(name: "stack", shapes: [[2, 3], [2, 3]]) { Variable.stack([$0[0], $0[1]]).square() })
+    OpCase(name: "stack", shapes: [[2, 3], [2, 3]]) { Variable.stack([$0[0], $0[1]]).square() })
   c.append(
-  OpCase(name: "sum axes", shapes: [[2, 3, 4]]) { $0[0].sum(axes: [0, 2]).square() })
+    OpCase(name: "sum axes", shapes: [[2, 3, 4]]) { $0[0].sum(axes: [0, 2]).square() })
   c.append(
-  OpCase(name: "sum keepDims", shapes: [[2, 3]]) { $0[0] * $0[0].sum(axis: 1, keepDims: true) })
+    OpCase(name: "sum keepDims", shapes: [[2, 3]]) { $0[0] * $0[0].sum(axis: 1, keepDims: true) })
   c.append(
-  OpCase(name: "sum all", shapes: [[2, 3]]) { $0[0].sum().square() })
+    OpCase(name: "sum all", shapes: [[2, 3]]) { $0[0].sum().square() })
   c.append(
-  OpCase(name: "mean", shapes: [[2, 3, 4]]) { $0[0].mean(axes: [1]).square() + $0[0].mean() })
+    OpCase(name: "mean", shapes: [[2, 3, 4]]) { $0[0].mean(axes: [1]).square() + $0[0].mean() })
   c.append(
-  OpCase(name: "max over axis", shapes: [[5, 2, 3]]) { $0[0].max(axis: 0).square() })
+    OpCase(name: "max over axis", shapes: [[5, 2, 3]]) { $0[0].max(axis: 0).square() })
   c.append(
-  OpCase(name: "logSoftmax", shapes: [[3, 5]]) { $0[0].logSoftmax(axis: 1) })
+    OpCase(name: "logSoftmax", shapes: [[3, 5]]) { $0[0].logSoftmax(axis: 1) })
   c.append(
-  OpCase(name: "softmax", shapes: [[3, 5]]) { $0[0].softmax(axis: 0) })
+    OpCase(name: "softmax", shapes: [[3, 5]]) { $0[0].softmax(axis: 0) })
   c.append(
-  OpCase(name: "matmul 2-D", shapes: [[3, 4], [4, 2]]) { $0[0].matmul($0[1]) })
+    OpCase(name: "matmul 2-D", shapes: [[3, 4], [4, 2]]) { $0[0].matmul($0[1]) })
   c.append(
-  OpCase(name: "matmul transposed", shapes: [[4, 3], [2, 4]]) {
-    $0[0].transposed().matmul($0[1].transposed())
-  })
+    OpCase(name: "matmul transposed", shapes: [[4, 3], [2, 4]]) {
+      $0[0].transposed().matmul($0[1].transposed())
+    })
   c.append(
-  OpCase(name: "matmul batched", shapes: [[2, 3, 4], [4, 5]]) { $0[0].matmul($0[1]) })
+    OpCase(name: "matmul batched", shapes: [[2, 3, 4], [4, 5]]) { $0[0].matmul($0[1]) })
   c.append(
-  OpCase(name: "matmul batch broadcast", shapes: [[2, 1, 3, 4], [3, 4, 2]]) {
-    $0[0].matmul($0[1])
-  })
+    OpCase(name: "matmul batch broadcast", shapes: [[2, 1, 3, 4], [3, 4, 2]]) {
+      $0[0].matmul($0[1])
+    })
   c.append(
-  OpCase(name: "reused operand", shapes: [[3]]) { v in (v[0] * v[0] + v[0].exp()) * v[0] })
+    OpCase(name: "reused operand", shapes: [[3]]) { v in (v[0] * v[0] + v[0].exp()) * v[0] })
   return c
 }
 

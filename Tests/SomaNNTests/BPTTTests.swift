@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 /// What one bptt.json case produced through the public layer API.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 /// The layer API and the hand-fused `CurrentBasedSNN` (SpyTorch's network) are two independent

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import SomaNN
 
 // bptt.json: copied from ../shared/reference (generated in float64 by braintools 0.3.0 on

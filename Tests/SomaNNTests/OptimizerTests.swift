@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 @Suite("Optimizers")
@@ -53,7 +54,10 @@ struct OptimizerTests {
   }
 
   func adamReference(decoupled: Bool, wd: Double) -> [Double] {
-    let lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8
+    let lr = 0.01
+    let b1 = 0.9
+    let b2 = 0.999
+    let eps = 1e-8
     var p = p0
     var m = [0.0, 0, 0]
     var v = [0.0, 0, 0]

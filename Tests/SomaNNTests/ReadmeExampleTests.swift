@@ -8,7 +8,7 @@ struct ReadmeExampleTests {
     let spikes = Tensor<Float>.bernoulli([8, 4, 784], p: 0.2, using: &rng)  // [T, batch, 784]
     let labels = [3, 1, 4, 1]
     // The README's three lines:
-    let net = try Sequential<Float> { Linear(784, 256); try LIF(beta: 0.9, surrogate: S2NN()); Linear(256, 10); try LIF(beta: 0.9, surrogate: S2NN()) }
+    let net = try Sequential<Float> { Linear(784, 256); try LIF<S2NN>(beta: 0.9); Linear(256, 10); try LIF<S2NN>(beta: 0.9) }
     let loss = spikeCountCrossEntropy(net(Variable(spikes)), labels: labels)
     loss.backward()  // every net.parameters[i].variable.grad is now filled
     #expect(net.parameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias"])

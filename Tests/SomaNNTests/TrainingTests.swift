@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SomaNN
 
 /// A surrogate the library does not ship: the fast sigmoid 1/(1 + k|x|)², written by a user.

@@ -1,16 +1,21 @@
 import Testing
+
 @testable import SomaNN
 
 @Suite("Hyperparameter validation")
 struct ValidationTests {
   @Test func badBetaAndThresholdAreRejectedWithTheValueAndRange() {
-    #expect(throws: SomaNNError.invalidHyperparameter(
-      layer: "LIF", name: "beta", value: 1.5, allowed: "in [0, 1]")) {
+    #expect(
+      throws: SomaNNError.invalidHyperparameter(
+        layer: "LIF", name: "beta", value: 1.5, allowed: "in [0, 1]")
+    ) {
       try LIF(beta: 1.5, surrogate: TestS2NN())
     }
     #expect(throws: SomaNNError.self) { try LIF(beta: -0.1, surrogate: TestS2NN()) }
-    #expect(throws: SomaNNError.invalidHyperparameter(
-      layer: "LIF", name: "threshold", value: 0, allowed: "> 0")) {
+    #expect(
+      throws: SomaNNError.invalidHyperparameter(
+        layer: "LIF", name: "threshold", value: 0, allowed: "> 0")
+    ) {
       try LIF(threshold: 0, surrogate: TestS2NN())
     }
     #expect(throws: SomaNNError.self) { try IF(threshold: -1, surrogate: TestS2NN()) }
@@ -43,6 +48,12 @@ struct ValidationTests {
     await #expect(processExitsWith: .failure) {
       let lif = try! LIF(surrogate: TestS2NN())
       _ = lif(Variable(Tensor<Float>.zeros([0, 2, 3])))
+    }
+  }
+
+  @Test func backwardOnAConstantTraps() async {
+    await #expect(processExitsWith: .failure) {
+      Variable(Tensor<Float>([1, 2])).sum().backward()
     }
   }
 
