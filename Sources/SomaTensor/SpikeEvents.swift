@@ -16,6 +16,9 @@ public struct SpikeEvents: Sendable {
   public private(set) var rowStart: [Int32]
   /// Column index of each event, row by row.
   public private(set) var indices: [Int32]
+  /// False when built from a dense tensor holding values other than 0 and 1 (its events then
+  /// mark the non-zero entries but lose their values).
+  public private(set) var isBinary = true
 
   /// Events per row and column index, given directly (rows in order).
   public init(rows: Int, columns: Int, rowStart: [Int32], indices: [Int32]) {
@@ -36,13 +39,15 @@ public struct SpikeEvents: Sendable {
     let cols = x.shape[1]
     var starts = [Int32](repeating: 0, count: rows + 1)
     var idx: [Int32] = []
+    var binary: Int32 = 1
     x.withUnsafeBufferPointer { p in
       if T.self == Float.self {
         var tmp = [Int32](repeating: 0, count: Swift.max(rows * cols, 1))
         let n = p.withMemoryRebound(to: Float.self) { fp in
           starts.withUnsafeMutableBufferPointer { s in
             tmp.withUnsafeMutableBufferPointer { ib in
-              soma_events_from_dense_f32(fp.baseAddress!, rows, cols, s.baseAddress!, ib.baseAddress!)
+              soma_events_from_dense_f32(
+                fp.baseAddress!, rows, cols, s.baseAddress!, ib.baseAddress!, &binary)
             }
           }
         }
@@ -50,12 +55,16 @@ public struct SpikeEvents: Sendable {
       } else {
         for r in 0..<rows {
           starts[r] = Int32(idx.count)
-          for c in 0..<cols where p[r * cols + c] != 0 { idx.append(Int32(c)) }
+          for c in 0..<cols where p[r * cols + c] != 0 {
+            idx.append(Int32(c))
+            if p[r * cols + c] != 1 { binary = 0 }
+          }
         }
         starts[rows] = Int32(idx.count)
       }
     }
     self.init(rows: rows, columns: cols, rowStart: starts, indices: idx)
+    isBinary = binary != 0
   }
 
   /// Number of spikes.

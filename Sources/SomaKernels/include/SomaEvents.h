@@ -6,10 +6,11 @@
 // Event-driven kernels over spike tensors held as compressed rows: row r's active inputs are
 // idx[row_start[r] ..< row_start[r + 1]]. Work is proportional to the number of spikes.
 
-/// Builds the compressed rows of a dense 0/1 matrix x [rows, n]; returns the number of events.
+/// Builds the compressed rows of a dense matrix x [rows, n] (non-zero entries are events);
+/// returns the number of events and sets *binary (if not NULL) to whether every entry is 0 or 1.
 /// `idx` must hold rows * n entries in the worst case.
 size_t soma_events_from_dense_f32(const float *x, size_t rows, size_t n, int32_t *row_start,
-                                  int32_t *idx);
+                                  int32_t *idx, int *binary);
 
 /// out[r, :] (+)= sum over active i of wt[i, :], for wt stored [n_in, n_out].
 /// When accumulate is 0, out is overwritten.

@@ -92,49 +92,58 @@ public enum FusedLIF {
     let beta = T(p.beta)
     let th = T(p.threshold)
     for k in laneBegin..<laneEnd { gv[k] = 0 }
-    var t = steps - 1
-    while t >= 0 {
-      let base = t * lanes
-      let hp = h + base
-      let gs = gradSpikes + base
-      let gi = gradCurrent + base
-      switch (p.reset, p.detachReset) {
-      case (.subtract, false):
-        for k in laneBegin..<laneEnd {
-          let d = surrogate.derivative(hp[k] - th)
-          let g = gv[k]
-          let dh = d * (gs[k] - th * g) + g
-          gi[k] = dh
-          gv[k] = beta * dh
-        }
-      case (.subtract, true):
-        for k in laneBegin..<laneEnd {
-          let d = surrogate.derivative(hp[k] - th)
-          let dh = d * gs[k] + gv[k]
-          gi[k] = dh
-          gv[k] = beta * dh
-        }
-      case (.zero, false):
-        for k in laneBegin..<laneEnd {
-          let hk = hp[k]
-          let d = surrogate.derivative(hk - th)
-          let sk: T = hk >= th ? 1 : 0
-          let g = gv[k]
-          let dh = d * (gs[k] - hk * g) + g * (1 - sk)
-          gi[k] = dh
-          gv[k] = beta * dh
-        }
-      case (.zero, true):
-        for k in laneBegin..<laneEnd {
-          let hk = hp[k]
-          let d = surrogate.derivative(hk - th)
-          let sk: T = hk >= th ? 1 : 0
-          let dh = d * gs[k] + gv[k] * (1 - sk)
-          gi[k] = dh
-          gv[k] = beta * dh
+    // surrogate'(h − θ) for one step's lanes at a time, through the surrogate's bulk
+    // (vectorised) kernel, then the recurrence.
+    let n = laneEnd - laneBegin
+    var shifted = [T](repeating: 0, count: n)
+    var slope = [T](repeating: 0, count: n)
+    shifted.withUnsafeMutableBufferPointer { xb in
+      slope.withUnsafeMutableBufferPointer { db in
+        let xs = xb.baseAddress!
+        let ds = db.baseAddress!
+        var t = steps - 1
+        while t >= 0 {
+          let base = t * lanes + laneBegin
+          let hp = h + base
+          let gs = gradSpikes + base
+          let gi = gradCurrent + base
+          let g = gv + laneBegin
+          for k in 0..<n { xs[k] = hp[k] - th }
+          surrogate.derivative(UnsafePointer(xs), into: ds, count: n)
+          switch (p.reset, p.detachReset) {
+          case (.subtract, false):
+            for k in 0..<n {
+              let gk = g[k]
+              let dh = ds[k] * (gs[k] - th * gk) + gk
+              gi[k] = dh
+              g[k] = beta * dh
+            }
+          case (.subtract, true):
+            for k in 0..<n {
+              let dh = ds[k] * gs[k] + g[k]
+              gi[k] = dh
+              g[k] = beta * dh
+            }
+          case (.zero, false):
+            for k in 0..<n {
+              let hk = hp[k]
+              let sk: T = xs[k] >= 0 ? 1 : 0
+              let gk = g[k]
+              let dh = ds[k] * (gs[k] - hk * gk) + gk * (1 - sk)
+              gi[k] = dh
+              g[k] = beta * dh
+            }
+          case (.zero, true):
+            for k in 0..<n {
+              let sk: T = xs[k] >= 0 ? 1 : 0
+              let dh = ds[k] * gs[k] + g[k] * (1 - sk)
+              gi[k] = dh
+              g[k] = beta * dh
+            }
+          }
+          t -= 1
         }
       }
-      t -= 1
     }
   }
 }

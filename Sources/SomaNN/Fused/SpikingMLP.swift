@@ -47,6 +47,8 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   public let hasBias: Bool
   public var surrogate: S
   public var eventPolicy: EventPolicy = EventPolicy.automatic
+  /// Parallel parts for the event and LIF loops (run between BLAS calls, never alongside).
+  public var threads = 2
 
   /// Builds the network with PyTorch's default Linear init, U(±1/√fan_in), from `seed`.
   public init(
@@ -132,20 +134,30 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       var current = Tensor<T>(uninitializedShape: [rows, nOut])
       let ev = eventsIfSparse(xs[l])
       events.append(ev)
+      let parts = Swift.max(1, Swift.min(threads, rows))
       current.withUnsafeMutableBufferPointer { cp in
+        let cP = cp.baseAddress!
         if let ev {
           let wt = weights[l].transposed().contiguous()
           wt.withUnsafeBufferPointer { wp in
-            ev.matmul(transposedWeight: wp.baseAddress!, nOut: nOut, into: cp.baseAddress!, rows: 0, rows)
+            let wP = wp.baseAddress!
+            parallel(parts) { part in
+              ev.matmul(
+                transposedWeight: wP, nOut: nOut, into: cP, rows: part * rows / parts,
+                (part + 1) * rows / parts)
+            }
           }
         } else {
-          Tensor.gemm(xs[l], weights[l].transposed(), into: cp.baseAddress!, ldc: nOut)
+          Tensor.gemm(xs[l], weights[l].transposed(), into: cP, ldc: nOut)
         }
         if hasBias {
           biases[l].withUnsafeBufferPointer { bp in
-            for r in 0..<rows {
-              let row = cp.baseAddress! + r * nOut
-              for j in 0..<nOut { row[j] += bp[j] }
+            let bP = bp.baseAddress!
+            parallel(parts) { part in
+              for r in (part * rows / parts)..<((part + 1) * rows / parts) {
+                let row = cP + r * nOut
+                for j in 0..<nOut { row[j] += bP[j] }
+              }
             }
           }
         }
@@ -174,21 +186,35 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       var h = Tensor<T>(uninitializedShape: [rows, nOut])
       var s = Tensor<T>(uninitializedShape: [rows, nOut])
       let lanes = batch * nOut
-      var count = 0
+      let lifParts = Swift.max(1, Swift.min(threads, lanes))
+      var partCounts = [Int](repeating: 0, count: lifParts)
       h.withUnsafeMutableBufferPointer { hp in
         s.withUnsafeMutableBufferPointer { sp in
           current.withUnsafeBufferPointer { cp in
             var v = [T](repeating: 0, count: lanes)
             v.withUnsafeMutableBufferPointer { vp in
-              FusedLIF.forward(
-                lif[l], steps: steps, lanes: lanes, laneBegin: 0, laneEnd: lanes,
-                current: cp.baseAddress!, h: hp.baseAddress!, s: sp.baseAddress!,
-                v: vp.baseAddress!)
+              partCounts.withUnsafeMutableBufferPointer { pc in
+                let (cP, hP, sP, vP, pcP) = (cp.baseAddress!, hp.baseAddress!, sp.baseAddress!, vp.baseAddress!, pc.baseAddress!)
+                let p = lif[l]
+                parallel(lifParts) { part in
+                  let k0 = part * lanes / lifParts
+                  let k1 = (part + 1) * lanes / lifParts
+                  FusedLIF.forward(
+                    p, steps: steps, lanes: lanes, laneBegin: k0, laneEnd: k1, current: cP, h: hP,
+                    s: sP, v: vP)
+                  var c = 0
+                  for t in 0..<steps {
+                    let row = sP + t * lanes
+                    for k in k0..<k1 where row[k] != 0 { c += 1 }
+                  }
+                  pcP[part] = c
+                }
+              }
             }
           }
-          for i in 0..<(rows * nOut) where sp[i] != 0 { count += 1 }
         }
       }
+      let count = partCounts.reduce(0, +)
       spikeCounts.append(count)
       hs.append(h)
       xs.append(s)
@@ -241,16 +267,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           for t in 0..<steps {
             (gp.baseAddress! + t * lanesOut).update(from: dp.baseAddress!, count: lanesOut)
           }
-          hs[layers - 1].withUnsafeBufferPointer { hp in
-            var gv = [T](repeating: 0, count: lanesOut)
-            gv.withUnsafeMutableBufferPointer { gvp in
-              FusedLIF.backward(
-                lif[layers - 1], surrogate: surrogate, steps: steps, lanes: lanesOut,
-                laneBegin: 0, laneEnd: lanesOut, h: hp.baseAddress!,
-                gradSpikes: UnsafePointer(gp.baseAddress!), gradCurrent: gp.baseAddress!,
-                gv: gvp.baseAddress!)
-            }
-          }
+          lifBackward(layer: layers - 1, h: hs[layers - 1], grad: gp.baseAddress!, lanes: lanesOut, steps: steps)
         }
       }
     }
@@ -263,13 +280,24 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       // dW = dIᵀ · x
       var gw = Tensor<T>(uninitializedShape: [nOutL, nIn])
       if let ev = events[l] {
-        var gwt = Tensor<T>.zeros([nIn, nOutL])
-        gwt.withUnsafeMutableBufferPointer { gtp in
+        // Each part scatters its rows into its own dWᵀ partial; then sum and transpose.
+        let parts = Swift.max(1, Swift.min(threads, rows))
+        let size = nIn * nOutL
+        var partials = [T](repeating: 0, count: parts * size)
+        partials.withUnsafeMutableBufferPointer { pp in
           gradCurrent.withUnsafeBufferPointer { gp in
-            ev.scatterGradient(gp.baseAddress!, nOut: nOutL, into: gtp.baseAddress!, rows: 0, rows)
+            let (pP, gP) = (pp.baseAddress!, gp.baseAddress!)
+            parallel(parts) { part in
+              ev.scatterGradient(
+                gP, nOut: nOutL, into: pP + part * size, rows: part * rows / parts,
+                (part + 1) * rows / parts)
+            }
+          }
+          for p in 1..<parts { for i in 0..<size { pp[i] += pp[p * size + i] } }
+          gw.withUnsafeMutableBufferPointer { gwp in
+            for i in 0..<nIn { for o in 0..<nOutL { gwp[o * nIn + i] = pp[i * nOutL + o] } }
           }
         }
-        gw = gwt.transposed().contiguous()
       } else {
         gw.withUnsafeMutableBufferPointer { gwp in
           Tensor.gemm(gradCurrent.transposed(), xs[l], into: gwp.baseAddress!, ldc: nIn)
@@ -282,16 +310,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         var gs = Tensor<T>(uninitializedShape: [rows, nIn])
         gs.withUnsafeMutableBufferPointer { gsp in
           Tensor.gemm(gradCurrent, weights[l], into: gsp.baseAddress!, ldc: nIn)
-          hs[l - 1].withUnsafeBufferPointer { hp in
-            let lanes = batch * nIn
-            var gv = [T](repeating: 0, count: lanes)
-            gv.withUnsafeMutableBufferPointer { gvp in
-              FusedLIF.backward(
-                lif[l - 1], surrogate: surrogate, steps: steps, lanes: lanes, laneBegin: 0,
-                laneEnd: lanes, h: hp.baseAddress!, gradSpikes: UnsafePointer(gsp.baseAddress!),
-                gradCurrent: gsp.baseAddress!, gv: gvp.baseAddress!)
-            }
-          }
+          lifBackward(layer: l - 1, h: hs[l - 1], grad: gsp.baseAddress!, lanes: batch * nIn, steps: steps)
         }
         gradCurrent = gs
       }
@@ -302,20 +321,35 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       spikeCounts: spikeCounts, correct: correct)
   }
 
+  /// The reverse-time LIF pass of `layer`, lanes split over `threads` parts; `grad` holds
+  /// dL/ds on entry and dL/dI on return.
+  @inlinable
+  func lifBackward(layer: Int, h: Tensor<T>, grad: UnsafeMutablePointer<T>, lanes: Int, steps: Int) {
+    let parts = Swift.max(1, Swift.min(threads, lanes))
+    let p = lif[layer]
+    let surrogate = self.surrogate
+    h.withUnsafeBufferPointer { hp in
+      var gv = [T](repeating: 0, count: lanes)
+      gv.withUnsafeMutableBufferPointer { gvp in
+        let (hP, gvP) = (hp.baseAddress!, gvp.baseAddress!)
+        parallel(parts) { part in
+          FusedLIF.backward(
+            p, surrogate: surrogate, steps: steps, lanes: lanes, laneBegin: part * lanes / parts,
+            laneEnd: (part + 1) * lanes / parts, h: hP, gradSpikes: UnsafePointer(grad),
+            gradCurrent: grad, gv: gvP)
+        }
+      }
+    }
+  }
+
   @inlinable
   func eventsIfSparse(_ x: Tensor<T>) -> SpikeEvents? {
     guard T.self == Float.self, eventPolicy != .never else { return nil }
     // Events only make sense for 0/1 input.
     let ev = SpikeEvents(dense: x)
-    if eventPolicy == .always { return ev }
-    return eventPolicy.useEvents(density: ev.density) && isBinary(x) ? ev : nil
+    // Events carry no values: only 0/1 input can take the event path.
+    guard ev.isBinary else { return nil }
+    return eventPolicy.useEvents(density: ev.density) ? ev : nil
   }
 
-  @inlinable
-  func isBinary(_ x: Tensor<T>) -> Bool {
-    x.withUnsafeBufferPointer { p in
-      for v in p where v != 0 && v != 1 { return false }
-      return true
-    }
-  }
 }
