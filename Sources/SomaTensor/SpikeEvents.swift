@@ -114,6 +114,53 @@ public struct SpikeEvents: Sendable {
     }
   }
 
+  /// The same events by column: `rows[colStart[c] ..< colStart[c + 1]]` are the rows (in
+  /// order) where column c spiked.
+  public func byColumn() -> (colStart: [Int32], rows: [Int32]) {
+    var start = [Int32](repeating: 0, count: columns + 1)
+    for i in indices { start[Int(i) + 1] += 1 }
+    for c in 0..<columns { start[c + 1] += start[c] }
+    var fill = start
+    var rowList = [Int32](repeating: 0, count: indices.count)
+    for r in 0..<rows {
+      for e in Int(rowStart[r])..<Int(rowStart[r + 1]) {
+        let c = Int(indices[e])
+        rowList[Int(fill[c])] = Int32(r)
+        fill[c] += 1
+      }
+    }
+    return (start, rowList)
+  }
+
+  /// dwt[c, :] = Σ grad[r, :] over the rows r where column c spiked, for columns
+  /// `[begin, end)` — the weight gradient dense(self)ᵀ · grad, overwriting `dwt` [columns, nOut]
+  /// in that column range. `byColumn` is `self.byColumn()`.
+  @inlinable
+  public func columnGradient<T: TensorScalar>(
+    _ grad: UnsafePointer<T>, nOut: Int, into dwt: UnsafeMutablePointer<T>,
+    byColumn: (colStart: [Int32], rows: [Int32]), columns begin: Int, _ end: Int
+  ) {
+    byColumn.colStart.withUnsafeBufferPointer { cs in
+      byColumn.rows.withUnsafeBufferPointer { rs in
+        if T.self == Float.self {
+          soma_events_column_grad_f32(
+            cs.baseAddress!, rs.baseAddress, begin, end,
+            UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self), nOut,
+            UnsafeMutableRawPointer(dwt).assumingMemoryBound(to: Float.self))
+        } else {
+          for c in begin..<end {
+            let d = dwt + c * nOut
+            for j in 0..<nOut { d[j] = 0 }
+            for e in Int(cs[c])..<Int(cs[c + 1]) {
+              let g = grad + Int(rs[e]) * nOut
+              for j in 0..<nOut { d[j] += g[j] }
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// dwt[i, :] += grad[r, :] for every event (r, i) with r in `[begin, end)`: the weight
   /// gradient dense(self)ᵀ · grad, as a scatter. `dwt` is [columns, nOut].
   @inlinable

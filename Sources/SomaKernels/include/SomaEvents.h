@@ -22,6 +22,13 @@ void soma_events_matmul_f32(const int32_t *row_start, const int32_t *idx, size_t
 void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
                                  size_t row_end, const float *grad, size_t n_out, float *dwt);
 
+/// dwt[c, :] = sum of grad[r, :] over the rows r listed for column c (compressed columns:
+/// rows[col_start[c] ..< col_start[c + 1]]), for c in [col_begin, col_end). The weight gradient
+/// dense(events)ᵀ · grad without scatter conflicts, so columns split cleanly over threads.
+void soma_events_column_grad_f32(const int32_t *col_start, const int32_t *rows,
+                                 size_t col_begin, size_t col_end, const float *grad,
+                                 size_t n_out, float *dwt);
+
 /// y[i] += x[i] for n elements (used to combine per-thread partial gradients).
 void soma_add_inplace_f32(float *y, const float *x, size_t n);
 

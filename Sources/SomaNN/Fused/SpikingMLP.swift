@@ -280,22 +280,21 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       // dW = dIᵀ · x
       var gw = Tensor<T>(uninitializedShape: [nOutL, nIn])
       if let ev = events[l] {
-        // Each part scatters its rows into its own dWᵀ partial; then sum and transpose.
-        let parts = Swift.max(1, Swift.min(threads, rows))
-        let size = nIn * nOutL
-        var partials = [T](repeating: 0, count: parts * size)
-        partials.withUnsafeMutableBufferPointer { pp in
+        // dWᵀ column by column (each input's active rows summed), columns split over threads.
+        let parts = Swift.max(1, Swift.min(threads, nIn))
+        let cols = ev.byColumn()
+        var gwt = [T](repeating: 0, count: nIn * nOutL)
+        gwt.withUnsafeMutableBufferPointer { tp in
           gradCurrent.withUnsafeBufferPointer { gp in
-            let (pP, gP) = (pp.baseAddress!, gp.baseAddress!)
+            let (tP, gP) = (tp.baseAddress!, gp.baseAddress!)
             parallel(parts) { part in
-              ev.scatterGradient(
-                gP, nOut: nOutL, into: pP + part * size, rows: part * rows / parts,
-                (part + 1) * rows / parts)
+              ev.columnGradient(
+                gP, nOut: nOutL, into: tP, byColumn: cols, columns: part * nIn / parts,
+                (part + 1) * nIn / parts)
             }
           }
-          for p in 1..<parts { for i in 0..<size { pp[i] += pp[p * size + i] } }
           gw.withUnsafeMutableBufferPointer { gwp in
-            for i in 0..<nIn { for o in 0..<nOutL { gwp[o * nIn + i] = pp[i * nOutL + o] } }
+            for i in 0..<nIn { for o in 0..<nOutL { gwp[o * nIn + i] = tp[i * nOutL + o] } }
           }
         }
       } else {
