@@ -96,6 +96,11 @@ struct TrainTests {
     #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--model", "cnn"]) }
   }
 
+  @Test func learningRateDefaultsFollowTheSurrogate() throws {
+    #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 5e-4)
+    #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)
+  }
+
   @Test func missingDatasetNamesTheInstallCommand() throws {
     let cmd = try SomaCommand.parseAsRoot(["train", "--data", "/no/such/dir", "--out", NSTemporaryDirectory() + "soma-x"])
     do {
