@@ -96,6 +96,32 @@ struct TrainTests {
     #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--model", "cnn"]) }
   }
 
+  /// A surrogate whose derivative is NaN poisons the first step's gradients.
+  struct PoisonSurrogate: SurrogateGradient {
+    func derivative<T: TensorScalar>(_ x: T) -> T { .nan }
+  }
+
+  @Test func nanStopsNamingTheStepAndKeepsGoodWeights() throws {
+    let data = try Dataset(train: 100, test: 20)
+    let out = data.path + "/nan"
+    var trainer = try Trainer(
+      surrogate: PoisonSurrogate(),
+      options: TrainOptions(
+        epochs: 1, batchSize: 32, lr: 1e-3, seed: 1, threads: 1, hidden: 16, timeSteps: 10),
+      dataset: FashionMNIST(directory: data.path), outDir: out)
+    trainer.log = { _ in }
+    do {
+      try trainer.run()
+      Issue.record("training with NaN gradients must stop")
+    } catch {
+      #expect("\(error)".contains("step 1"), "\(error)")
+    }
+    let file = try SafeTensors.read(out + "/final.safetensors")
+    let w1 = try file.tensor("hidden.weight", as: Float.self)
+    let finite = w1.scalars.allSatisfy { $0.isFinite }
+    #expect(finite)
+  }
+
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
     #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 5e-4)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)
