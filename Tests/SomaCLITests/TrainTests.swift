@@ -123,7 +123,7 @@ struct TrainTests {
   }
 
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
-    #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 5e-4)
+    #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 1e-3)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)
   }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SomaData
 import SomaNN
@@ -100,7 +101,7 @@ extension Trainer: SurrogateVisitor {
             net, config: config, extra: ["epoch": "\(epoch - 1)", "interrupted_at_step": "\(step)"],
             to: finalPath)
           log("interrupted at epoch \(epoch), step \(step); checkpoint written to \(finalPath)")
-          return metrics
+          throw ExitCode(130)
         }
       }
       bar.finish()
