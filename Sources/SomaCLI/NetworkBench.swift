@@ -6,6 +6,10 @@ enum NetworkBench {
   static let workloads = ["mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch"]
 
   static func run(_ workload: String, seconds: Double, threads: Int) throws -> [BenchResult] {
+    // Soma splits the work itself (GEMM rows, events, neurons) over `threads` parts; OpenBLAS
+    // runs single-threaded inside each part, so spinning BLAS workers never compete with them.
+    BLASInfo.setThreads(1)
+    defer { BLASInfo.setThreads(threads) }
     switch workload {
     case "mlp-small": return [try mlp(workload, sizes: [784, 256, 10], steps: 8, batch: 128, seconds: seconds, threads: threads)]
     case "mlp-single-step": return [try mlp(workload, sizes: [784, 512, 10], steps: 1, batch: 256, seconds: seconds, threads: threads)]
@@ -19,6 +23,7 @@ enum NetworkBench {
     _ name: String, sizes: [Int], steps: Int, batch: Int, seconds: Double, threads: Int
   ) throws -> BenchResult {
     let net = try SpikingMLP<Float, S2NN>(sizes: sizes, surrogate: S2NN(), seed: 0)
+    net.threads = threads
     var g = SomaRandom(seed: 1)
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
     let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }

@@ -98,3 +98,31 @@ SOMA_CLONES
 void soma_add_inplace_f32(float *restrict y, const float *restrict x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
+
+SOMA_CLONES
+void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) {
+  // 32×32 tiles: both the reads and the strided writes stay within a few cache lines.
+  for (size_t r0 = 0; r0 < rows; r0 += 32) {
+    const size_t r1 = r0 + 32 < rows ? r0 + 32 : rows;
+    for (size_t c0 = 0; c0 < cols; c0 += 32) {
+      const size_t c1 = c0 + 32 < cols ? c0 + 32 : cols;
+      for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+  }
+}
+
+SOMA_CLONES
+void soma_adam_f32(float *restrict p, const float *restrict g, float *restrict m,
+                   float *restrict v, size_t n, float lr, float b1, float b2, float c1, float c2,
+                   float eps) {
+  const float a = lr / c1;
+  const float ic2 = 1.0f / c2;
+  for (size_t i = 0; i < n; i++) {
+    const float mi = b1 * m[i] + (1.0f - b1) * g[i];
+    const float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= a * mi / (__builtin_sqrtf(vi * ic2) + eps);
+  }
+}

@@ -42,16 +42,41 @@ public struct SpikeEvents: Sendable {
     var binary: Int32 = 1
     x.withUnsafeBufferPointer { p in
       if T.self == Float.self {
+        // Two halves of the rows in parallel, each into its own index buffer, then joined.
+        let parts = rows >= 64 ? 2 : 1
         var tmp = [Int32](repeating: 0, count: Swift.max(rows * cols, 1))
-        let n = p.withMemoryRebound(to: Float.self) { fp in
-          starts.withUnsafeMutableBufferPointer { s in
+        var counts = [Int](repeating: 0, count: parts)
+        var flags = [Int32](repeating: 1, count: parts)
+        // Part p's row starts (rows r0...r1, inclusive end) live at partStarts[r0 + p ...].
+        var partStarts = [Int32](repeating: 0, count: rows + parts)
+        p.withMemoryRebound(to: Float.self) { fp in
+          partStarts.withUnsafeMutableBufferPointer { s in
             tmp.withUnsafeMutableBufferPointer { ib in
-              soma_events_from_dense_f32(
-                fp.baseAddress!, rows, cols, s.baseAddress!, ib.baseAddress!, &binary)
+              counts.withUnsafeMutableBufferPointer { cb in
+                flags.withUnsafeMutableBufferPointer { fb in
+                  let (xP, sP, iP, cP, fP) = (fp.baseAddress!, s.baseAddress!, ib.baseAddress!, cb.baseAddress!, fb.baseAddress!)
+                  parallel(parts) { part in
+                    let r0 = part * rows / parts
+                    let r1 = (part + 1) * rows / parts
+                    cP[part] = soma_events_from_dense_f32(
+                      xP + r0 * cols, r1 - r0, cols, sP + r0 + part, iP + r0 * cols, fP + part)
+                  }
+                }
+              }
             }
           }
         }
-        idx = Array(tmp[0..<n])
+        // Join: shift the second part's row starts and move its indices down.
+        var offset = 0
+        for part in 0..<parts {
+          let r0 = part * rows / parts
+          let r1 = (part + 1) * rows / parts
+          for r in r0..<r1 { starts[r] = partStarts[r + part] + Int32(offset) }
+          idx.append(contentsOf: tmp[(r0 * cols)..<(r0 * cols + counts[part])])
+          offset += counts[part]
+          if flags[part] == 0 { binary = 0 }
+        }
+        starts[rows] = Int32(offset)
       } else {
         for r in 0..<rows {
           starts[r] = Int32(idx.count)

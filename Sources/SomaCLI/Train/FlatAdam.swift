@@ -1,12 +1,14 @@
+import SomaKernels
 import SomaNN
 
 /// Adam over a fixed list of Float tensors (β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected), with
-/// its moment buffers allocated once.
+/// its moment buffers allocated once; the update is a vectorised kernel split over `threads`.
 struct FlatAdam {
   var m: [[Float]]
   var v: [[Float]]
   var t = 0
   var lr: Float
+  var threads = 2
 
   init(shapes: [[Int]], lr: Float) {
     m = shapes.map { Array(repeating: 0, count: $0.reduce(1, *)) }
@@ -18,16 +20,23 @@ struct FlatAdam {
     t += 1
     let c1 = 1 - Float.pow(0.9, Float(t))
     let c2 = 1 - Float.pow(0.999, Float(t))
-    let lr = self.lr
+    let (lr, threads) = (self.lr, self.threads)
     for i in 0..<params.count {
+      precondition(
+        params[i].shape == grads[i].shape,
+        "FlatAdam: parameter \(params[i].shape) and gradient \(grads[i].shape) differ")
       params[i].withUnsafeMutableBufferPointer { p in
         grads[i].withUnsafeBufferPointer { g in
           m[i].withUnsafeMutableBufferPointer { mm in
             v[i].withUnsafeMutableBufferPointer { vv in
-              for k in 0..<p.count {
-                mm[k] = 0.9 * mm[k] + 0.1 * g[k]
-                vv[k] = 0.999 * vv[k] + 0.001 * g[k] * g[k]
-                p[k] -= lr * (mm[k] / c1) / ((vv[k] / c2).squareRoot() + 1e-8)
+              let n = p.count
+              let parts = n >= 65_536 ? threads : 1
+              let (pP, gP, mP, vP) = (p.baseAddress!, g.baseAddress!, mm.baseAddress!, vv.baseAddress!)
+              parallel(parts) { part in
+                let lo = part * n / parts
+                let hi = (part + 1) * n / parts
+                soma_adam_f32(
+                  pP + lo, gP + lo, mP + lo, vP + lo, hi - lo, lr, 0.9, 0.999, c1, c2, 1e-8)
               }
             }
           }

@@ -68,7 +68,9 @@ struct TrainCommand: ParsableCommand {
   func run() throws {
     let spec = try SurrogateSpec(parsing: surrogate)
     let s = try spec.make()
-    BLASInfo.setThreads(threads)
+    // The network splits its own loops over --threads; OpenBLAS stays at one thread so the
+    // two never oversubscribe the cores.
+    BLASInfo.setThreads(1)
     let dataset: FashionMNIST
     do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
     let outDir = out ?? "runs/" + Self.timestamp()

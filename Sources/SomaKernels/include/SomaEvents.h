@@ -32,4 +32,11 @@ void soma_events_column_grad_f32(const int32_t *col_start, const int32_t *rows,
 /// y[i] += x[i] for n elements (used to combine per-thread partial gradients).
 void soma_add_inplace_f32(float *y, const float *x, size_t n);
 
+/// dst [cols, rows] = transpose of src [rows, cols], in cache-sized tiles.
+void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst);
+
+/// One bias-corrected Adam step over n parameters: c1 = 1 − b1^t, c2 = 1 − b2^t.
+void soma_adam_f32(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                   float b2, float c1, float c2, float eps);
+
 #endif

@@ -186,10 +186,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // W1ᵀ [I, H] for row gathers.
     w1.withUnsafeBufferPointer { wp in
       ws.w1t.withUnsafeMutableBufferPointer { tp in
-        for h in 0..<H {
-          let src = wp.baseAddress! + h * inputs
-          for i in 0..<inputs { tp[i * H + h] = src[i] }
-        }
+        transpose(wp.baseAddress!, rows: H, cols: inputs, into: tp.baseAddress!)
       }
     }
     if kernelPath {
@@ -398,9 +395,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         for p in 1..<Swift.max(parts, 1) {
           for i in 0..<IH { pp[i] += pp[p * IH + i] }
         }
-        for i in 0..<I {
-          for h in 0..<H { gp[h * I + i] = pp[i * H + h] }
-        }
+        transpose(UnsafePointer(pp.baseAddress!), rows: I, cols: H, into: gp.baseAddress!)
       }
     }
     return gradW1

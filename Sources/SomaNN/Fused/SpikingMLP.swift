@@ -47,7 +47,8 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   public let hasBias: Bool
   public var surrogate: S
   public var eventPolicy: EventPolicy = EventPolicy.automatic
-  /// Parallel parts for the event and LIF loops (run between BLAS calls, never alongside).
+  /// Parallel parts for the GEMM, event and LIF loops. Run OpenBLAS at one thread beside
+  /// this (`soma bench` and `soma train` do) so the two never oversubscribe the cores.
   public var threads = 2
 
   /// Builds the network with PyTorch's default Linear init, U(±1/√fan_in), from `seed`.
@@ -138,7 +139,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       current.withUnsafeMutableBufferPointer { cp in
         let cP = cp.baseAddress!
         if let ev {
-          let wt = weights[l].transposed().contiguous()
+          let wt = weights[l].transposedCopy()
           wt.withUnsafeBufferPointer { wp in
             let wP = wp.baseAddress!
             parallel(parts) { part in
@@ -148,7 +149,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
             }
           }
         } else {
-          Tensor.gemm(xs[l], weights[l].transposed(), into: cP, ldc: nOut)
+          splitGemm(xs[l], weights[l].transposed(), into: cP, ldc: nOut)
         }
         if hasBias {
           biases[l].withUnsafeBufferPointer { bp in
@@ -294,12 +295,12 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
             }
           }
           gw.withUnsafeMutableBufferPointer { gwp in
-            for i in 0..<nIn { for o in 0..<nOutL { gwp[o * nIn + i] = tp[i * nOutL + o] } }
+            transpose(UnsafePointer(tp.baseAddress!), rows: nIn, cols: nOutL, into: gwp.baseAddress!)
           }
         }
       } else {
         gw.withUnsafeMutableBufferPointer { gwp in
-          Tensor.gemm(gradCurrent.transposed(), xs[l], into: gwp.baseAddress!, ldc: nIn)
+          splitGemm(gradCurrent.transposed(), xs[l], into: gwp.baseAddress!, ldc: nIn)
         }
       }
       gradWeights[l] = gw
@@ -308,7 +309,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         // dL/ds_{l−1} = dI · W, then the previous LIF layer's reverse pass.
         var gs = Tensor<T>(uninitializedShape: [rows, nIn])
         gs.withUnsafeMutableBufferPointer { gsp in
-          Tensor.gemm(gradCurrent, weights[l], into: gsp.baseAddress!, ldc: nIn)
+          splitGemm(gradCurrent, weights[l], into: gsp.baseAddress!, ldc: nIn)
           lifBackward(layer: l - 1, h: hs[l - 1], grad: gsp.baseAddress!, lanes: batch * nIn, steps: steps)
         }
         gradCurrent = gs
@@ -318,6 +319,20 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     return Step(
       loss: loss, logits: logits, gradWeights: gradWeights, gradBiases: gradBiases,
       spikeCounts: spikeCounts, correct: correct)
+  }
+
+  /// `C = A·B` with A's rows split over `threads` parts, each a single BLAS call. With
+  /// OpenBLAS itself at one thread, Soma owns all parallelism and nothing oversubscribes.
+  @inlinable
+  func splitGemm(_ a: Tensor<T>, _ b: Tensor<T>, into c: UnsafeMutablePointer<T>, ldc: Int) {
+    let m = a.shape[0]
+    let parts = Swift.max(1, Swift.min(threads, m / 32))
+    parallel(parts) { part in
+      let m0 = part * m / parts
+      let m1 = (part + 1) * m / parts
+      let rows: Tensor<T> = a[m0..<m1]
+      Tensor.gemm(rows, b, into: c + m0 * ldc, ldc: ldc)
+    }
   }
 
   /// The reverse-time LIF pass of `layer`, lanes split over `threads` parts; `grad` holds

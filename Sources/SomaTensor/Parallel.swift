@@ -1,5 +1,6 @@
 import Dispatch
 
+
 /// Runs `body(part)` for `parts` parts on Dispatch's pool and waits for all of them. The
 /// fused kernels call it between BLAS calls, never alongside them, so Soma's threads and
 /// OpenBLAS's threads do not oversubscribe the cores.
