@@ -1,3 +1,4 @@
+import SomaKernels
 // Fused leaky integrate-and-fire kernels over all T steps: one forward pass that stores only
 // the pre-reset membrane h, and one reverse-time backward pass with the surrogate derivative
 // inlined (generic over the surrogate, so the call is specialised, never an existential).
@@ -54,6 +55,18 @@ public enum FusedLIF {
     let beta = T(p.beta)
     let th = T(p.threshold)
     for k in laneBegin..<laneEnd { v[k] = 0 }
+    if T.self == Float.self {
+      // The vectorised step kernel of SomaKernels (restrict pointers, AVX-512/AVX2).
+      let f = { (q: UnsafeMutablePointer<T>) in UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
+      let n = laneEnd - laneBegin
+      for t in 0..<steps {
+        let base = t * lanes + laneBegin
+        soma_lif_forward_f32(
+          UnsafeRawPointer(current + base).assumingMemoryBound(to: Float.self), f(v + laneBegin),
+          f(h + base), f(s + base), n, Float(p.beta), Float(p.threshold), p.reset == .zero ? 1 : 0)
+      }
+      return
+    }
     for t in 0..<steps {
       let base = t * lanes
       let ip = current + base
@@ -110,6 +123,16 @@ public enum FusedLIF {
           let g = gv + laneBegin
           for k in 0..<n { xs[k] = hp[k] - th }
           surrogate.derivative(UnsafePointer(xs), into: ds, count: n)
+          if T.self == Float.self {
+            // Elementwise in place (gi may be gs): each index is read before it is written.
+            let c = { (q: UnsafePointer<T>) in UnsafeRawPointer(q).assumingMemoryBound(to: Float.self) }
+            let m = { (q: UnsafeMutablePointer<T>) in UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
+            soma_lif_backward_f32(
+              c(gs), c(hp), c(UnsafePointer(ds)), m(g), m(gi), n, Float(p.beta), Float(p.threshold),
+              p.reset == .zero ? 1 : 0, p.detachReset ? 1 : 0)
+            t -= 1
+            continue
+          }
           switch (p.reset, p.detachReset) {
           case (.subtract, false):
             for k in 0..<n {
