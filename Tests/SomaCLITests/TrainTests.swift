@@ -122,6 +122,18 @@ struct TrainTests {
     #expect(finite)
   }
 
+  @Test(arguments: [1, 2]) func latencyEventsEqualTheDenseEncoder(threads: Int) throws {
+    let data = try Dataset(train: 40, test: 10)
+    let split = try FashionMNIST.readSplit("train", in: data.path)
+    let indices = Array([5, 0, 17, 33, 2, 9, 11])[...]
+    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
+    let events = coder.events(split, indices: indices, threads: threads)
+    var encoder = LatencyEncoder(timeSteps: 30)
+    let dense = encoder.encode(split.images(at: indices)).spikes  // [T, batch, features]
+    #expect(dense.sum().scalar > 0)
+    #expect(events.dense(Float.self) == dense.reshaped([30 * 7, 100]))
+  }
+
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
     #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 1e-3)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)

@@ -15,33 +15,51 @@ struct LatencyEventCoder {
     }
   }
 
-  /// Events for the images at `indices` of `split` (counting sort by row).
-  func events(_ split: LabeledImages, indices: ArraySlice<Int>) -> SpikeEvents {
+  /// Events for the images at `indices` of `split` (counting sort by row). Samples split over
+  /// `threads` parts: each part counts and fills the rows of its own samples.
+  func events(_ split: LabeledImages, indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
     let batch = indices.count
     let f = split.featureCount
     let rows = timeSteps * batch
+    let parts = Swift.max(1, Swift.min(threads, batch))
+    let order = Array(indices)
     var counts = [Int32](repeating: 0, count: rows + 1)
+    var idx: [Int32] = []
     split.pixels.withUnsafeBufferPointer { px in
-      for (b, i) in indices.enumerated() {
-        let img = px.baseAddress! + i * f
-        for j in 0..<f {
-          let t = stepForByte[Int(img[j])]
-          if t >= 0 { counts[Int(t) * batch + b + 1] += 1 }
+      stepForByte.withUnsafeBufferPointer { table in
+        counts.withUnsafeMutableBufferPointer { cb in
+          let (pxP, tP, cP) = (px.baseAddress!, table.baseAddress!, cb.baseAddress!)
+          parallel(parts) { part in
+            for b in (part * batch / parts)..<((part + 1) * batch / parts) {
+              let img = pxP + order[b] * f
+              for j in 0..<f {
+                let t = tP[Int(img[j])]
+                if t >= 0 { cP[Int(t) * batch + b + 1] += 1 }
+              }
+            }
+          }
         }
       }
-    }
-    for r in 0..<rows { counts[r + 1] += counts[r] }
-    var fill = counts
-    var idx = [Int32](repeating: 0, count: Int(counts[rows]))
-    split.pixels.withUnsafeBufferPointer { px in
-      for (b, i) in indices.enumerated() {
-        let img = px.baseAddress! + i * f
-        for j in 0..<f {
-          let t = stepForByte[Int(img[j])]
-          if t >= 0 {
-            let r = Int(t) * batch + b
-            idx[Int(fill[r])] = Int32(j)
-            fill[r] += 1
+      for r in 0..<rows { counts[r + 1] += counts[r] }
+      idx = [Int32](repeating: 0, count: Int(counts[rows]))
+      var fill = counts
+      stepForByte.withUnsafeBufferPointer { table in
+        fill.withUnsafeMutableBufferPointer { fb in
+          idx.withUnsafeMutableBufferPointer { ib in
+            let (pxP, tP, fP, iP) = (px.baseAddress!, table.baseAddress!, fb.baseAddress!, ib.baseAddress!)
+            parallel(parts) { part in
+              for b in (part * batch / parts)..<((part + 1) * batch / parts) {
+                let img = pxP + order[b] * f
+                for j in 0..<f {
+                  let t = tP[Int(img[j])]
+                  if t >= 0 {
+                    let r = Int(t) * batch + b
+                    iP[Int(fP[r])] = Int32(j)
+                    fP[r] += 1
+                  }
+                }
+              }
+            }
           }
         }
       }
