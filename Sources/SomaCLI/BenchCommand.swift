@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Print one JSON object per result.")
   var json = false
 
-  @Option(help: "OpenBLAS threads (default 2).")
+  @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
   var threads: Int = 2
 
   @Option(help: "Seconds to time each measurement (after warm-up).")

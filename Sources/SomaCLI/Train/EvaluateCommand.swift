@@ -11,7 +11,8 @@ struct EvaluateCommand: ParsableCommand {
 
   @Option(help: "A .safetensors checkpoint written by soma train.") var checkpoint: String
   @Option(help: "Directory with the IDX files.") var data = FashionMNIST.defaultDirectory
-  @Option(help: "Threads for OpenBLAS and Soma's own loops.") var threads = 2
+  @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
+  var threads = 2
 
   func validate() throws {
     guard threads >= 1 && threads <= 64 else {
@@ -20,7 +21,7 @@ struct EvaluateCommand: ParsableCommand {
   }
 
   func run() throws {
-    BLASInfo.setThreads(threads)
+    BLASInfo.setThreads(1)
     let loaded = try LoadedModel(path: checkpoint, threads: threads)
     let test: LabeledImages
     do { test = try FashionMNIST.readSplit("t10k", in: data) } catch { throw CLIError("\(error)") }

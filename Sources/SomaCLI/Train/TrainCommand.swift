@@ -20,7 +20,8 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Adam learning rate (default 1e-3 with S2NN, 2e-4, SpyTorch's, otherwise).")
   var lr: Double?
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
-  @Option(help: "Threads for OpenBLAS and Soma's own loops.") var threads = 2
+  @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
+  var threads = 2
   @Option(help: "Hidden neurons.") var hidden = 100
   @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample.") var timeSteps = 100
   @Option(help: "Surrogate NAME[:key=value,...], e.g. S2NN or InvSquareGrad:alpha=100.")
