@@ -25,7 +25,7 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Small C kernels compiled with target_clones so hot loops get AVX2/AVX-512 code paths
-    // without unsafeFlags.
+    // without any unsafe compiler flags.
     .target(name: "SomaKernels", path: "Sources/SomaKernels"),
     .target(
       name: "SomaTensor",
