@@ -126,11 +126,9 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     var hs: [Tensor<T>] = []
     var spikeCounts: [Int] = []
     var logits = Tensor<T>.zeros([batch, sizes[layers]])
-    var lastCurrent = Tensor<T>.zeros([0])
 
     // Forward.
     for l in 0..<layers {
-      let nIn = sizes[l]
       let nOut = sizes[l + 1]
       var current = Tensor<T>(uninitializedShape: [rows, nOut])
       let ev = eventsIfSparse(xs[l])
@@ -163,7 +161,6 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           }
         }
       }
-      _ = nIn
       if l == layers - 1 && readout == .meanMembrane {
         // Leaky integrator readout: logits = mean_t v_t.
         let beta = T(lif[l].beta)
@@ -180,7 +177,6 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
             for k in 0..<(batch * nOut) { lp[k] /= T(steps) }
           }
         }
-        lastCurrent = current
         hs.append(Tensor<T>.zeros([0]))
         continue
       }
@@ -272,7 +268,6 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         }
       }
     }
-    _ = lastCurrent
 
     var l = layers - 1
     while l >= 0 {
