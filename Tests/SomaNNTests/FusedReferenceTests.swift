@@ -40,7 +40,7 @@ struct FusedReferenceTests {
         return try LIFParameters(
           beta: (d["beta"] as! NSNumber).doubleValue,
           threshold: (d["threshold"] as! NSNumber).doubleValue,
-          reset: ResetMode(rawValue: d["reset"] as! String)!,
+          reset: Reset(rawValue: d["reset"] as! String)!,
           detachReset: d["detachReset"] as! Bool)
       }
       let grad = c["grad"] as! [String: Any]

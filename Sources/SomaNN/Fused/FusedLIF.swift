@@ -1,26 +1,17 @@
-import SomaKernels
 // Fused leaky integrate-and-fire kernels over all T steps: one forward pass that stores only
 // the pre-reset membrane h, and one reverse-time backward pass with the surrogate derivative
 // inlined (generic over the surrogate, so the call is specialised, never an existential).
-
-/// How a LIF neuron resets after a spike.
-public enum ResetMode: String, Sendable, Codable {
-  /// v ← h − θ·s
-  case subtract
-  /// v ← h·(1 − s)
-  case zero
-}
 
 /// Parameters of one LIF layer: h_t = β·v_{t−1} + I_t, s_t = H(h_t − θ), reset.
 public struct LIFParameters: Sendable, Equatable {
   public var beta: Double
   public var threshold: Double
-  public var reset: ResetMode
+  public var reset: Reset
   public var detachReset: Bool
 
   /// Validated parameters: β in [0, 1], θ > 0.
   public init(
-    beta: Double = 0.9, threshold: Double = 1, reset: ResetMode = .subtract,
+    beta: Double = 0.9, threshold: Double = 1, reset: Reset = .subtract,
     detachReset: Bool = false
   ) throws(HyperparameterError) {
     guard beta >= 0 && beta <= 1 else {
@@ -52,44 +43,14 @@ public enum FusedLIF {
     current: UnsafePointer<T>, h: UnsafeMutablePointer<T>, s: UnsafeMutablePointer<T>,
     v: UnsafeMutablePointer<T>
   ) {
-    let beta = T(p.beta)
-    let th = T(p.threshold)
+    let (beta, th) = (T(p.beta), T(p.threshold))
+    let n = laneEnd - laneBegin
     for k in laneBegin..<laneEnd { v[k] = 0 }
-    if T.self == Float.self {
-      // The vectorised step kernel of SomaKernels (restrict pointers, AVX-512/AVX2).
-      let f = { (q: UnsafeMutablePointer<T>) in UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
-      let n = laneEnd - laneBegin
-      for t in 0..<steps {
-        let base = t * lanes + laneBegin
-        soma_lif_forward_f32(
-          UnsafeRawPointer(current + base).assumingMemoryBound(to: Float.self), f(v + laneBegin),
-          f(h + base), f(s + base), n, Float(p.beta), Float(p.threshold), p.reset == .zero ? 1 : 0)
-      }
-      return
-    }
     for t in 0..<steps {
-      let base = t * lanes
-      let ip = current + base
-      let hp = h + base
-      let sp = s + base
-      switch p.reset {
-      case .subtract:
-        for k in laneBegin..<laneEnd {
-          let hk = beta * v[k] + ip[k]
-          let sk: T = hk >= th ? 1 : 0
-          hp[k] = hk
-          sp[k] = sk
-          v[k] = hk - th * sk
-        }
-      case .zero:
-        for k in laneBegin..<laneEnd {
-          let hk = beta * v[k] + ip[k]
-          let sk: T = hk >= th ? 1 : 0
-          hp[k] = hk
-          sp[k] = sk
-          v[k] = hk - hk * sk
-        }
-      }
+      let base = t * lanes + laneBegin
+      lifForwardStep(
+        current: current + base, v: v + laneBegin, hOut: h + base, spikes: s + base, n: n,
+        beta: beta, threshold: th, reset: p.reset)
     }
   }
 
@@ -102,71 +63,30 @@ public enum FusedLIF {
     h: UnsafePointer<T>, gradSpikes: UnsafePointer<T>, gradCurrent: UnsafeMutablePointer<T>,
     gv: UnsafeMutablePointer<T>
   ) {
-    let beta = T(p.beta)
-    let th = T(p.threshold)
-    for k in laneBegin..<laneEnd { gv[k] = 0 }
-    // surrogate'(h − θ) for one step's lanes at a time, through the surrogate's bulk
-    // (vectorised) kernel, then the recurrence.
+    let (beta, th) = (T(p.beta), T(p.threshold))
     let n = laneEnd - laneBegin
-    var shifted = [T](repeating: 0, count: n)
-    var slope = [T](repeating: 0, count: n)
-    shifted.withUnsafeMutableBufferPointer { xb in
-      slope.withUnsafeMutableBufferPointer { db in
-        let xs = xb.baseAddress!
-        let ds = db.baseAddress!
-        var t = steps - 1
-        while t >= 0 {
-          let base = t * lanes + laneBegin
-          let hp = h + base
-          let gs = gradSpikes + base
-          let gi = gradCurrent + base
-          let g = gv + laneBegin
-          for k in 0..<n { xs[k] = hp[k] - th }
-          surrogate.derivative(UnsafePointer(xs), into: ds, count: n)
-          if T.self == Float.self {
-            // Elementwise in place (gi may be gs): each index is read before it is written.
-            let c = { (q: UnsafePointer<T>) in UnsafeRawPointer(q).assumingMemoryBound(to: Float.self) }
-            let m = { (q: UnsafeMutablePointer<T>) in UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
-            soma_lif_backward_f32(
-              c(gs), c(hp), c(UnsafePointer(ds)), m(g), m(gi), n, Float(p.beta), Float(p.threshold),
-              p.reset == .zero ? 1 : 0, p.detachReset ? 1 : 0)
-            t -= 1
-            continue
-          }
-          switch (p.reset, p.detachReset) {
-          case (.subtract, false):
-            for k in 0..<n {
-              let gk = g[k]
-              let dh = ds[k] * (gs[k] - th * gk) + gk
-              gi[k] = dh
-              g[k] = beta * dh
-            }
-          case (.subtract, true):
-            for k in 0..<n {
-              let dh = ds[k] * gs[k] + g[k]
-              gi[k] = dh
-              g[k] = beta * dh
-            }
-          case (.zero, false):
-            for k in 0..<n {
-              let hk = hp[k]
-              let sk: T = xs[k] >= 0 ? 1 : 0
-              let gk = g[k]
-              let dh = ds[k] * (gs[k] - hk * gk) + gk * (1 - sk)
-              gi[k] = dh
-              g[k] = beta * dh
-            }
-          case (.zero, true):
-            for k in 0..<n {
-              let sk: T = xs[k] >= 0 ? 1 : 0
-              let dh = ds[k] * gs[k] + g[k] * (1 - sk)
-              gi[k] = dh
-              g[k] = beta * dh
-            }
-          }
-          t -= 1
-        }
-      }
+    for k in laneBegin..<laneEnd { gv[k] = 0 }
+    let x: UnsafeMutablePointer<T> = scratch(n)
+    let d: UnsafeMutablePointer<T> = scratch(n)
+    // The step kernel's pointers are restrict: when gradCurrent is gradSpikes, write each
+    // step into `out` and copy it back.
+    let inPlace = UnsafePointer(gradCurrent) == gradSpikes
+    let out: UnsafeMutablePointer<T> = inPlace ? scratch(n) : gradCurrent
+    defer {
+      x.deallocate()
+      d.deallocate()
+      if inPlace { out.deallocate() }
+    }
+    var t = steps - 1
+    while t >= 0 {
+      let base = t * lanes + laneBegin
+      let dst = inPlace ? out : gradCurrent + base
+      lifBackwardStep(
+        gradSpikes: gradSpikes + base, h: h + base, gv: gv + laneBegin, gradCurrent: dst, x: x,
+        d: d, n: n, beta: beta, threshold: th, reset: p.reset, detachReset: p.detachReset,
+        surrogate: surrogate)
+      if inPlace { (gradCurrent + base).update(from: out, count: n) }
+      t -= 1
     }
   }
 }
