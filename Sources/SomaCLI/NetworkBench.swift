@@ -31,10 +31,7 @@ enum NetworkBench {
     var adam = FlatAdam(shapes: net.weights.map(\.shape) + net.biases.map(\.shape), lr: 1e-3)
     let timing = BenchTimer.measure(seconds: seconds) {
       let step = net.lossAndGradients(input: x, labels: labels)
-      var params = net.weights + net.biases
-      adam.step(&params, grads: step.gradWeights + step.gradBiases)
-      net.weights = Array(params[0..<net.weights.count])
-      net.biases = Array(params[net.weights.count...])
+      net.withParameters { adam.step(&$0, grads: step.gradWeights + step.gradBiases) }
     }
     return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
   }

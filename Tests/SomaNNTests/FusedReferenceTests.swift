@@ -63,9 +63,10 @@ struct FusedReferenceTests {
     let net = try SpikingMLP<T, S>(
       sizes: c.sizes, lif: c.lif, readout: c.readout, hasBias: true, surrogate: surrogate)
     net.eventPolicy = policy
+    // The fixtures hold W as [out, in] (PyTorch); SpikingMLP stores [in, out].
     net.weights = [
-      Tensor(c.w1.map { T($0) }, shape: [c.sizes[1], c.sizes[0]]),
-      Tensor(c.w2.map { T($0) }, shape: [c.sizes[2], c.sizes[1]]),
+      Tensor(c.w1.map { T($0) }, shape: [c.sizes[1], c.sizes[0]]).transposed().contiguous(),
+      Tensor(c.w2.map { T($0) }, shape: [c.sizes[2], c.sizes[1]]).transposed().contiguous(),
     ]
     net.biases = [Tensor(c.b1.map { T($0) }), Tensor(c.b2.map { T($0) })]
     let input = Tensor(c.input.map { T($0) }, shape: [c.steps, c.batch, c.sizes[0]])
@@ -78,8 +79,8 @@ struct FusedReferenceTests {
       #expect(Swift.abs(Double(got) - want) <= 1e-5 * Swift.max(1, Swift.abs(want)), "\(c.name) logits")
     }
     let pairs: [(String, Tensor<T>)] = [
-      ("W1", step.gradWeights[0]), ("b1", step.gradBiases[0]),
-      ("W2", step.gradWeights[1]), ("b2", step.gradBiases[1]),
+      ("W1", step.gradWeights[0].transposed()), ("b1", step.gradBiases[0]),
+      ("W2", step.gradWeights[1].transposed()), ("b2", step.gradBiases[1]),
     ]
     for (key, got) in pairs {
       let want = try #require(c.grad[key])

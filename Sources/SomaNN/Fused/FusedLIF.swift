@@ -56,27 +56,26 @@ public enum FusedLIF {
 
   /// Reverse-time backward: given dL/ds_t in `gradSpikes` [steps, lanes] and the stored `h`,
   /// writes dL/dI_t to `gradCurrent` [steps, lanes] (which may alias `gradSpikes`). `gv` is
-  /// scratch of `lanes` elements.
+  /// scratch of `lanes` elements. `workspace`, if given, is scratch of 3 × (laneEnd − laneBegin)
+  /// elements (then the pass allocates nothing).
   @inlinable
   public static func backward<T: TensorScalar, S: SurrogateGradient>(
     _ p: LIFParameters, surrogate: S, steps: Int, lanes: Int, laneBegin: Int, laneEnd: Int,
     h: UnsafePointer<T>, gradSpikes: UnsafePointer<T>, gradCurrent: UnsafeMutablePointer<T>,
-    gv: UnsafeMutablePointer<T>
+    gv: UnsafeMutablePointer<T>, workspace: UnsafeMutablePointer<T>? = nil
   ) {
     let (beta, th) = (T(p.beta), T(p.threshold))
     let n = laneEnd - laneBegin
     for k in laneBegin..<laneEnd { gv[k] = 0 }
-    let x: UnsafeMutablePointer<T> = scratch(n)
-    let d: UnsafeMutablePointer<T> = scratch(n)
+    let owned = workspace == nil
+    let base: UnsafeMutablePointer<T> = workspace ?? scratch(3 * n)
+    let x = base
+    let d = base + n
     // The step kernel's pointers are restrict: when gradCurrent is gradSpikes, write each
     // step into `out` and copy it back.
     let inPlace = UnsafePointer(gradCurrent) == gradSpikes
-    let out: UnsafeMutablePointer<T> = inPlace ? scratch(n) : gradCurrent
-    defer {
-      x.deallocate()
-      d.deallocate()
-      if inPlace { out.deallocate() }
-    }
+    let out: UnsafeMutablePointer<T> = inPlace ? base + 2 * n : gradCurrent
+    defer { if owned { base.deallocate() } }
     var t = steps - 1
     while t >= 0 {
       let base = t * lanes + laneBegin

@@ -1,4 +1,5 @@
 import Dispatch
+import SomaKernels
 
 /// How a fused network's last layer turns into logits.
 public enum Readout: String, Sendable, Codable {
@@ -32,12 +33,19 @@ public enum EventPolicy: Sendable, Equatable {
 /// event-driven pass) per layer for all T steps, one forward and one reverse-time pass per LIF
 /// layer, spike-count or mean-membrane readout and cross-entropy loss.
 ///
+/// Weights are stored `[in, out]` (a layer computes `x · W + b`, the layout JAX and Flax use):
+/// an event-fed layer then sums rows of `W`, and its weight gradient comes out in the same
+/// layout, so a training step never transposes a weight. Buffers live in a workspace that is
+/// reused while T and the batch size stay the same; a steady-state step allocates no buffers
+/// (the returned gradients are reused too, unless the caller still holds the previous step).
+///
 /// ```swift
 /// let net = try SpikingMLP<Float, S2NN>(sizes: [784, 256, 10], surrogate: S2NN(), seed: 0)
 /// let step = net.lossAndGradients(input: spikes, labels: labels)   // spikes [T, B, 784]
+/// net.withParameters { params in adam.step(&params, grads: step.gradWeights + step.gradBiases) }
 /// ```
 public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
-  /// Weights [out, in] per layer (PyTorch layout).
+  /// Weights [in, out] per layer.
   public var weights: [Tensor<T>]
   /// Biases [out] per layer (zeros and untrained when `hasBias` is false).
   public var biases: [Tensor<T>]
@@ -50,6 +58,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   /// Parallel parts for the GEMM, event and LIF loops. Run OpenBLAS at one thread beside
   /// this (`soma bench` and `soma train` do) so the two never oversubscribe the cores.
   public var threads = 2
+  @usableFromInline var workspace: MLPWorkspace<T>?
 
   /// Builds the network with PyTorch's default Linear init, U(±1/√fan_in), from `seed`.
   public init(
@@ -78,7 +87,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     biases = []
     for l in 0..<(sizes.count - 1) {
       let bound = T(1) / T(sizes[l]).squareRoot()
-      weights.append(Tensor.uniform([sizes[l + 1], sizes[l]], low: -bound, high: bound, using: &g))
+      weights.append(Tensor.uniform([sizes[l], sizes[l + 1]], low: -bound, high: bound, using: &g))
       biases.append(
         hasBias
           ? Tensor.uniform([sizes[l + 1]], low: -bound, high: bound, using: &g)
@@ -90,11 +99,12 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   public struct Step {
     public var loss: T
     public var logits: Tensor<T>
+    /// dL/dW per layer, [in, out] like `weights`.
     public var gradWeights: [Tensor<T>]
     public var gradBiases: [Tensor<T>]
     /// Spikes emitted by each LIF layer (all steps, all samples).
     public var spikeCounts: [Int]
-    /// Samples whose largest logit is the label.
+    /// Samples whose largest logit is the label (ties go to the lowest class index).
     public var correct: Int
 
     @inlinable
@@ -105,6 +115,24 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       (self.loss, self.logits, self.gradWeights, self.gradBiases) = (loss, logits, gradWeights, gradBiases)
       (self.spikeCounts, self.correct) = (spikeCounts, correct)
     }
+  }
+
+  /// Calls `body` with the parameters (all weights, then all biases) moved out of the network,
+  /// so an optimizer can update them in place without copy-on-write copies; they are moved
+  /// back afterwards. The shapes must not change.
+  @inlinable
+  public func withParameters<R>(_ body: (inout [Tensor<T>]) throws -> R) rethrows -> R {
+    let layers = weights.count
+    var params = weights + biases
+    weights = []
+    biases = []
+    defer {
+      precondition(
+        params.count == 2 * layers, "SpikingMLP.withParameters: \(params.count) parameters returned, expected \(2 * layers)")
+      weights = Array(params[0..<layers])
+      biases = Array(params[layers...])
+    }
+    return try body(&params)
   }
 
   /// Forward over all steps, cross-entropy loss, and BPTT gradients of every parameter.
@@ -119,246 +147,481 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     precondition(steps >= 1, "SpikingMLP: T must be ≥ 1, got shape \(input.shape)")
     precondition(
       labels.count == batch, "SpikingMLP: \(labels.count) labels for a batch of \(batch)")
-    let rows = steps * batch
     let layers = sizes.count - 1
-    var xs: [Tensor<T>] = [input.reshaped([rows, sizes[0]])]
-    var events: [SpikeEvents?] = []
-    var hs: [Tensor<T>] = []
-    var spikeCounts: [Int] = []
-    var logits = Tensor<T>.zeros([batch, sizes[layers]])
+    for (l, w) in weights.enumerated() {
+      precondition(
+        w.shape == [sizes[l], sizes[l + 1]],
+        "SpikingMLP: weight \(l) has shape \(w.shape), expected [\(sizes[l]), \(sizes[l + 1])] ([in, out])")
+      precondition(
+        biases[l].shape == [sizes[l + 1]],
+        "SpikingMLP: bias \(l) has shape \(biases[l].shape), expected [\(sizes[l + 1])]")
+    }
+    let parts = Swift.max(1, threads)
+    if workspace == nil || !workspace!.fits(steps: steps, batch: batch, sizes: sizes, parts: parts) {
+      workspace = MLPWorkspace(steps: steps, batch: batch, sizes: sizes, parts: parts)
+    }
+    let ws = workspace!
+    let rows = steps * batch
+    // Contiguous parameters, held for the whole step so their base addresses stay valid.
+    let x0 = input.contiguous()
+    let ws_ = weights.map { $0.contiguous() }
+    let bs = biases.map { $0.contiguous() }
+    return withExtendedLifetime((x0, ws_, bs)) {
+      let xP = x0.withUnsafeBufferPointer { $0.baseAddress! }
+      let wP = ws_.map { w in w.withUnsafeBufferPointer { $0.baseAddress! } }
+      let bP = bs.map { b in b.withUnsafeBufferPointer { $0.baseAddress! } }
+      var spikeCounts = [Int](repeating: 0, count: readout == .meanMembrane ? layers - 1 : layers)
 
-    // Forward.
-    for l in 0..<layers {
-      let nOut = sizes[l + 1]
-      var current = Tensor<T>(uninitializedShape: [rows, nOut])
-      let ev = eventsIfSparse(xs[l])
-      events.append(ev)
-      let parts = Swift.max(1, Swift.min(threads, rows))
-      current.withUnsafeMutableBufferPointer { cp in
-        let cP = cp.baseAddress!
-        if let ev {
-          let wt = weights[l].transposedCopy()
-          wt.withUnsafeBufferPointer { wp in
-            let wP = wp.baseAddress!
-            parallel(parts) { part in
-              ev.matmul(
-                transposedWeight: wP, nOut: nOut, into: cP, rows: part * rows / parts,
-                (part + 1) * rows / parts)
-            }
+      // Forward.
+      for l in 0..<layers {
+        let nIn = sizes[l]
+        let nOut = sizes[l + 1]
+        let x: UnsafePointer<T> = l == 0 ? xP : UnsafePointer(ws.s[l - 1])
+        let cur = ws.current
+        ws.usesEvents[l] = extractEvents(x, layer: l, rows: rows, ws: ws)
+        let rowParts = Swift.max(1, Swift.min(parts, rows / 8))
+        if ws.usesEvents[l] {
+          let (b, e, list) = (ws.begin[l], ws.end[l], ws.list[l])
+          let init_: UnsafePointer<T>? = hasBias ? bP[l] : nil
+          let w = wP[l]
+          parallel(rowParts) { part in
+            MLPKernels.gather(
+              begin: b, end: e, list: list, from: part * rows / rowParts,
+              to: (part + 1) * rows / rowParts, source: w, width: nOut, initial: init_,
+              into: cur)
           }
         } else {
-          splitGemm(xs[l], weights[l].transposed(), into: cP, ldc: nOut)
-        }
-        if hasBias {
-          biases[l].withUnsafeBufferPointer { bp in
-            let bP = bp.baseAddress!
-            parallel(parts) { part in
-              for r in (part * rows / parts)..<((part + 1) * rows / parts) {
-                let row = cP + r * nOut
-                for j in 0..<nOut { row[j] += bP[j] }
+          let w = wP[l]
+          let hasBias = self.hasBias
+          let bias = bP[l]
+          parallel(rowParts) { part in
+            let r0 = part * rows / rowParts
+            let r1 = (part + 1) * rows / rowParts
+            guard r1 > r0 else { return }
+            T._gemm(
+              transA: false, transB: false, m: r1 - r0, n: nOut, k: nIn, alpha: 1,
+              a: x + r0 * nIn, lda: nIn, b: w, ldb: nOut, beta: 0, c: cur + r0 * nOut, ldc: nOut)
+            if hasBias {
+              for r in r0..<r1 {
+                let row = cur + r * nOut
+                for j in 0..<nOut { row[j] += bias[j] }
               }
             }
           }
         }
-      }
-      if l == layers - 1 && readout == .meanMembrane {
-        // Leaky integrator readout: logits = mean_t v_t.
-        let beta = T(lif[l].beta)
-        logits.withUnsafeMutableBufferPointer { lp in
-          current.withUnsafeBufferPointer { cp in
-            var v = [T](repeating: 0, count: batch * nOut)
-            for t in 0..<steps {
-              let c = cp.baseAddress! + t * batch * nOut
-              for k in 0..<(batch * nOut) {
-                v[k] = beta * v[k] + c[k]
-                lp[k] += v[k]
-              }
-            }
-            for k in 0..<(batch * nOut) { lp[k] /= T(steps) }
-          }
-        }
-        hs.append(Tensor<T>.zeros([0]))
-        continue
-      }
-      var h = Tensor<T>(uninitializedShape: [rows, nOut])
-      var s = Tensor<T>(uninitializedShape: [rows, nOut])
-      let lanes = batch * nOut
-      let lifParts = Swift.max(1, Swift.min(threads, lanes))
-      var partCounts = [Int](repeating: 0, count: lifParts)
-      h.withUnsafeMutableBufferPointer { hp in
-        s.withUnsafeMutableBufferPointer { sp in
-          current.withUnsafeBufferPointer { cp in
-            var v = [T](repeating: 0, count: lanes)
-            v.withUnsafeMutableBufferPointer { vp in
-              partCounts.withUnsafeMutableBufferPointer { pc in
-                let (cP, hP, sP, vP, pcP) = (cp.baseAddress!, hp.baseAddress!, sp.baseAddress!, vp.baseAddress!, pc.baseAddress!)
-                let p = lif[l]
-                parallel(lifParts) { part in
-                  let k0 = part * lanes / lifParts
-                  let k1 = (part + 1) * lanes / lifParts
-                  FusedLIF.forward(
-                    p, steps: steps, lanes: lanes, laneBegin: k0, laneEnd: k1, current: cP, h: hP,
-                    s: sP, v: vP)
-                  var c = 0
-                  for t in 0..<steps {
-                    let row = sP + t * lanes
-                    for k in k0..<k1 where row[k] != 0 { c += 1 }
-                  }
-                  pcP[part] = c
-                }
-              }
-            }
-          }
-        }
-      }
-      let count = partCounts.reduce(0, +)
-      spikeCounts.append(count)
-      hs.append(h)
-      xs.append(s)
-      if l == layers - 1 {
-        logits = s.reshaped([steps, batch, nOut]).sum(axes: [0])
-      }
-    }
-
-    // Loss: mean cross-entropy; dlogits = (softmax − onehot) / batch.
-    let nOut = sizes[layers]
-    let logSoftmax = logits.logSoftmax(axis: -1)
-    var loss: T = 0
-    var correct = 0
-    var dlogits = logSoftmax.exp()
-    let predicted = logits.argmaxIndices(axis: -1)
-    dlogits.withUnsafeMutableBufferPointer { dp in
-      logSoftmax.withUnsafeBufferPointer { lp in
-        for b in 0..<batch {
-          let y = labels[b]
-          precondition(y >= 0 && y < nOut, "SpikingMLP: label \(y) outside 0..<\(nOut)")
-          loss -= lp[b * nOut + y]
-          dp[b * nOut + y] -= 1
-          if predicted[b] == y { correct += 1 }
-        }
-        for i in 0..<(batch * nOut) { dp[i] /= T(batch) }
-      }
-    }
-    loss /= T(batch)
-
-    // Backward.
-    var gradWeights = [Tensor<T>](repeating: Tensor<T>.zeros([0]), count: layers)
-    var gradBiases = [Tensor<T>](repeating: Tensor<T>.zeros([0]), count: layers)
-    var gradCurrent = Tensor<T>(uninitializedShape: [rows, nOut])
-    let lanesOut = batch * nOut
-    gradCurrent.withUnsafeMutableBufferPointer { gp in
-      dlogits.withUnsafeBufferPointer { dp in
-        if readout == .meanMembrane {
-          let beta = T(lif[layers - 1].beta)
-          var gv = [T](repeating: 0, count: lanesOut)
-          var t = steps - 1
-          while t >= 0 {
-            let g = gp.baseAddress! + t * lanesOut
-            for k in 0..<lanesOut {
-              gv[k] = beta * gv[k] + dp[k] / T(steps)
-              g[k] = gv[k]
-            }
-            t -= 1
-          }
-        } else {
+        let lanes = batch * nOut
+        if l == layers - 1 && readout == .meanMembrane {
+          // Leaky integrator readout: logits = mean_t v_t.
+          let beta = T(lif[l].beta)
+          let lg = ws.logitsPointer
+          let v = ws.v
+          for k in 0..<lanes { v[k] = 0; lg[k] = 0 }
           for t in 0..<steps {
-            (gp.baseAddress! + t * lanesOut).update(from: dp.baseAddress!, count: lanesOut)
-          }
-          lifBackward(layer: layers - 1, h: hs[layers - 1], grad: gp.baseAddress!, lanes: lanesOut, steps: steps)
-        }
-      }
-    }
-
-    var l = layers - 1
-    while l >= 0 {
-      let nIn = sizes[l]
-      let nOutL = sizes[l + 1]
-      // dW = dIᵀ · x
-      var gw = Tensor<T>(uninitializedShape: [nOutL, nIn])
-      if let ev = events[l] {
-        // dWᵀ column by column (each input's active rows summed), columns split over threads.
-        let parts = Swift.max(1, Swift.min(threads, nIn))
-        let cols = ev.byColumn()
-        var gwt = [T](repeating: 0, count: nIn * nOutL)
-        gwt.withUnsafeMutableBufferPointer { tp in
-          gradCurrent.withUnsafeBufferPointer { gp in
-            let (tP, gP) = (tp.baseAddress!, gp.baseAddress!)
-            parallel(parts) { part in
-              ev.columnGradient(
-                gP, nOut: nOutL, into: tP, byColumn: cols, columns: part * nIn / parts,
-                (part + 1) * nIn / parts)
+            let c = cur + t * lanes
+            for k in 0..<lanes {
+              v[k] = beta * v[k] + c[k]
+              lg[k] += v[k]
             }
           }
-          gw.withUnsafeMutableBufferPointer { gwp in
-            transpose(UnsafePointer(tp.baseAddress!), rows: nIn, cols: nOutL, into: gwp.baseAddress!)
+          for k in 0..<lanes { lg[k] /= T(steps) }
+          continue
+        }
+        let lifParts = Swift.max(1, Swift.min(parts, lanes / 16))
+        let (h, s, v, counts) = (ws.h[l], ws.s[l], ws.v, ws.partCounts)
+        let p = lif[l]
+        parallel(lifParts) { part in
+          let k0 = part * lanes / lifParts
+          let k1 = (part + 1) * lanes / lifParts
+          FusedLIF.forward(
+            p, steps: steps, lanes: lanes, laneBegin: k0, laneEnd: k1, current: cur, h: h, s: s,
+            v: v)
+          var c = 0
+          for t in 0..<steps { c += MLPKernels.countNonzero(s + t * lanes + k0, k1 - k0) }
+          counts[part] = c
+        }
+        spikeCounts[l] = (0..<lifParts).reduce(0) { $0 + counts[$1] }
+        if l == layers - 1 {
+          // logits = Σ_t s_t
+          let lg = ws.logitsPointer
+          for k in 0..<lanes { lg[k] = 0 }
+          for t in 0..<steps {
+            let st = s + t * lanes
+            for k in 0..<lanes { lg[k] += st[k] }
           }
+        }
+      }
+
+      // Loss: mean cross-entropy; dlogits = (softmax − onehot) / batch.
+      let nLast = sizes[layers]
+      let (lg, dl) = (ws.logitsPointer, ws.dlogits)
+      var loss: T = 0
+      var correct = 0
+      for b in 0..<batch {
+        let y = labels[b]
+        precondition(y >= 0 && y < nLast, "SpikingMLP: label \(y) outside 0..<\(nLast)")
+        let row = lg + b * nLast
+        var best = 0
+        for j in 1..<Swift.max(nLast, 1) where row[j] > row[best] { best = j }
+        if best == y { correct += 1 }
+        let m = row[best]
+        var z: T = 0
+        for j in 0..<nLast { z += T.exp(row[j] - m) }
+        let lse = m + T.log(z)
+        loss -= row[y] - lse
+        let d = dl + b * nLast
+        for j in 0..<nLast { d[j] = T.exp(row[j] - lse) / T(batch) }
+        d[y] -= 1 / T(batch)
+      }
+      loss /= T(batch)
+
+      // Backward.
+      let gW = (0..<layers).map { l in ws.gradW[l].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+      let gB = (0..<layers).map { l in ws.gradB[l].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+      var g = ws.gradA
+      var gs = ws.gradB2
+      let lanesOut = batch * nLast
+      if readout == .meanMembrane {
+        let beta = T(lif[layers - 1].beta)
+        let gv = ws.v
+        for k in 0..<lanesOut { gv[k] = 0 }
+        var t = steps - 1
+        while t >= 0 {
+          let gt = g + t * lanesOut
+          for k in 0..<lanesOut {
+            gv[k] = beta * gv[k] + dl[k] / T(steps)
+            gt[k] = gv[k]
+          }
+          t -= 1
         }
       } else {
-        gw.withUnsafeMutableBufferPointer { gwp in
-          splitGemm(gradCurrent.transposed(), xs[l], into: gwp.baseAddress!, ldc: nIn)
-        }
+        for t in 0..<steps { (g + t * lanesOut).update(from: dl, count: lanesOut) }
+        lifBackward(layer: layers - 1, ws: ws, grad: g, lanes: lanesOut, steps: steps)
       }
-      gradWeights[l] = gw
-      gradBiases[l] = hasBias ? gradCurrent.sum(axes: [0]) : Tensor<T>.zeros([nOutL])
-      if l > 0 {
-        // dL/ds_{l−1} = dI · W, then the previous LIF layer's reverse pass.
-        var gs = Tensor<T>(uninitializedShape: [rows, nIn])
-        gs.withUnsafeMutableBufferPointer { gsp in
-          splitGemm(gradCurrent, weights[l], into: gsp.baseAddress!, ldc: nIn)
-          lifBackward(layer: l - 1, h: hs[l - 1], grad: gsp.baseAddress!, lanes: batch * nIn, steps: steps)
+
+      var l = layers - 1
+      while l >= 0 {
+        let nIn = sizes[l]
+        let nOut = sizes[l + 1]
+        let x: UnsafePointer<T> = l == 0 ? xP : UnsafePointer(ws.s[l - 1])
+        let dW = gW[l]
+        let gradOut = UnsafePointer(g)
+        if ws.usesEvents[l] {
+          // dW[i, :] = Σ dI[r, :] over the rows r where input i spiked: the row masks
+          // transposed to column bits, then one gather per weight row, split over the threads.
+          let (mask, bits, padded) = (ws.rowMask[l], ws.colBits, ws.rowsPadded)
+          let blocks = (nIn + 15) / 16
+          let blockParts = Swift.max(1, Swift.min(parts, blocks / 4))
+          parallel(blockParts) { part in
+            soma_sparse_transpose_masks(
+              mask, nIn, padded, part * blocks / blockParts, (part + 1) * blocks / blockParts,
+              bits)
+          }
+          let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
+          parallel(colParts) { part in
+            MLPKernels.gatherBits(
+              bits, rowsPadded: padded, from: part * nIn / colParts,
+              to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, into: dW)
+          }
+        } else {
+          // dW = xᵀ · dI, split over the rows of dW.
+          let inParts = Swift.max(1, Swift.min(parts, nIn / 16))
+          parallel(inParts) { part in
+            let i0 = part * nIn / inParts
+            let i1 = (part + 1) * nIn / inParts
+            guard i1 > i0 else { return }
+            T._gemm(
+              transA: true, transB: false, m: i1 - i0, n: nOut, k: rows, alpha: 1, a: x + i0,
+              lda: nIn, b: gradOut, ldb: nOut, beta: 0, c: dW + i0 * nOut, ldc: nOut)
+          }
         }
-        gradCurrent = gs
+        let db = gB[l]
+        if hasBias {
+          let jParts = Swift.max(1, Swift.min(parts, nOut / 64))
+          parallel(jParts) { part in
+            MLPKernels.columnSums(
+              gradOut, rows: rows, width: nOut, from: part * nOut / jParts,
+              to: (part + 1) * nOut / jParts, into: db)
+          }
+        } else {
+          for j in 0..<nOut { db[j] = 0 }
+        }
+        if l > 0 {
+          // dL/ds_{l−1} = dI · Wᵀ, then the previous LIF layer's reverse pass.
+          let w = wP[l]
+          let out = gs
+          let rowParts = Swift.max(1, Swift.min(parts, rows / 32))
+          parallel(rowParts) { part in
+            let r0 = part * rows / rowParts
+            let r1 = (part + 1) * rows / rowParts
+            guard r1 > r0 else { return }
+            T._gemm(
+              transA: false, transB: true, m: r1 - r0, n: nIn, k: nOut, alpha: 1,
+              a: gradOut + r0 * nOut, lda: nOut, b: w, ldb: nOut, beta: 0, c: out + r0 * nIn,
+              ldc: nIn)
+          }
+          lifBackward(layer: l - 1, ws: ws, grad: gs, lanes: batch * nIn, steps: steps)
+          swap(&g, &gs)
+        }
+        l -= 1
       }
-      l -= 1
+      return Step(
+        loss: loss, logits: ws.logits, gradWeights: ws.gradW, gradBiases: ws.gradB,
+        spikeCounts: spikeCounts, correct: correct)
     }
-    return Step(
-      loss: loss, logits: logits, gradWeights: gradWeights, gradBiases: gradBiases,
-      spikeCounts: spikeCounts, correct: correct)
   }
 
-  /// `C = A·B` with A's rows split over `threads` parts, each a single BLAS call. With
-  /// OpenBLAS itself at one thread, Soma owns all parallelism and nothing oversubscribes.
+  /// Builds layer `layer`'s input events from the dense input `x` [rows, sizes[layer]] when
+  /// the policy allows, and says whether the layer should use them.
   @inlinable
-  func splitGemm(_ a: Tensor<T>, _ b: Tensor<T>, into c: UnsafeMutablePointer<T>, ldc: Int) {
-    let m = a.shape[0]
-    let parts = Swift.max(1, Swift.min(threads, m / 32))
+  func extractEvents(_ x: UnsafePointer<T>, layer l: Int, rows: Int, ws: MLPWorkspace<T>) -> Bool {
+    if eventPolicy == .never { return false }
+    let n = sizes[l]
+    let parts = Swift.max(1, Swift.min(ws.parts, rows / 8))
+    let (list, b, e, counts, flags) = (ws.list[l], ws.begin[l], ws.end[l], ws.partCounts, ws.partFlags)
+    let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
     parallel(parts) { part in
-      let m0 = part * m / parts
-      let m1 = (part + 1) * m / parts
-      let rows: Tensor<T> = a[m0..<m1]
-      Tensor.gemm(rows, b, into: c + m0 * ldc, ldc: ldc)
+      let r0 = part * rows / parts
+      let r1 = (part + 1) * rows / parts
+      flags[part] = 1
+      // Each part fills its own region of the list (with 16 spare slots for vector stores).
+      counts[part] = MLPKernels.events(
+        x, rows: r0, r1, width: n, list: list, offset: r0 * n + part * 16, begin: b, end: e,
+        binary: flags + part, rowMask: mask, rowsPadded: padded)
     }
+    var total = 0
+    for part in 0..<parts {
+      total += counts[part]
+      // Events carry no values: only 0/1 input can take the event path.
+      if flags[part] == 0 { return false }
+    }
+    return eventPolicy.useEvents(density: Double(total) / Double(Swift.max(1, rows * n)))
   }
 
-  /// The reverse-time LIF pass of `layer`, lanes split over `threads` parts; `grad` holds
-  /// dL/ds on entry and dL/dI on return.
+  /// The reverse-time LIF pass of `layer`, lanes split over the threads; `grad` holds dL/ds on
+  /// entry and dL/dI on return.
   @inlinable
-  func lifBackward(layer: Int, h: Tensor<T>, grad: UnsafeMutablePointer<T>, lanes: Int, steps: Int) {
-    let parts = Swift.max(1, Swift.min(threads, lanes))
+  func lifBackward(layer: Int, ws: MLPWorkspace<T>, grad: UnsafeMutablePointer<T>, lanes: Int, steps: Int) {
+    let parts = Swift.max(1, Swift.min(ws.parts, lanes / 16))
     let p = lif[layer]
     let surrogate = self.surrogate
-    h.withUnsafeBufferPointer { hp in
-      var gv = [T](repeating: 0, count: lanes)
-      gv.withUnsafeMutableBufferPointer { gvp in
-        let (hP, gvP) = (hp.baseAddress!, gvp.baseAddress!)
-        parallel(parts) { part in
-          FusedLIF.backward(
-            p, surrogate: surrogate, steps: steps, lanes: lanes, laneBegin: part * lanes / parts,
-            laneEnd: (part + 1) * lanes / parts, h: hP, gradSpikes: UnsafePointer(grad),
-            gradCurrent: grad, gv: gvP)
+    let (h, gv, scratch) = (UnsafePointer(ws.h[layer]), ws.v, ws.lifScratch)
+    parallel(parts) { part in
+      let k0 = part * lanes / parts
+      let k1 = (part + 1) * lanes / parts
+      FusedLIF.backward(
+        p, surrogate: surrogate, steps: steps, lanes: lanes, laneBegin: k0, laneEnd: k1, h: h,
+        gradSpikes: UnsafePointer(grad), gradCurrent: grad, gv: gv, workspace: scratch + 3 * k0)
+    }
+  }
+}
+
+/// Buffers of one `SpikingMLP` training step, kept while T, the batch size and the thread
+/// count stay the same.
+@usableFromInline
+final class MLPWorkspace<T: TensorScalar> {
+  @usableFromInline let steps: Int
+  @usableFromInline let batch: Int
+  @usableFromInline let sizes: [Int]
+  @usableFromInline let parts: Int
+  /// Input currents of the layer being run, [rows, out].
+  @usableFromInline let current: UnsafeMutablePointer<T>
+  /// Per LIF layer: pre-reset membrane h and spikes s, [rows, out].
+  @usableFromInline let h: [UnsafeMutablePointer<T>]
+  @usableFromInline let s: [UnsafeMutablePointer<T>]
+  /// Membrane (forward) or its gradient (backward), one row of lanes.
+  @usableFromInline let v: UnsafeMutablePointer<T>
+  /// 3 × lanes scratch for the LIF backward pass.
+  @usableFromInline let lifScratch: UnsafeMutablePointer<T>
+  /// Two [rows, widest] gradient buffers, swapped layer by layer.
+  @usableFromInline let gradA: UnsafeMutablePointer<T>
+  @usableFromInline let gradB2: UnsafeMutablePointer<T>
+  @usableFromInline let dlogits: UnsafeMutablePointer<T>
+  /// Per layer input: events as row ranges into a list.
+  @usableFromInline let list: [UnsafeMutablePointer<Int32>]
+  @usableFromInline let begin: [UnsafeMutablePointer<Int32>]
+  @usableFromInline let end: [UnsafeMutablePointer<Int32>]
+  @usableFromInline var usesEvents: [Bool]
+  /// Per layer input: 16-bit masks of each row's events per block of 16 columns,
+  /// [blocks, rowsPadded] (rows padded to a multiple of 16 with zero masks).
+  @usableFromInline let rowMask: [UnsafeMutablePointer<UInt16>]
+  @usableFromInline let rowsPadded: Int
+  /// The events by column as row bits, [in, rowsPadded / 16] (built during backward).
+  @usableFromInline let colBits: UnsafeMutablePointer<UInt16>
+  @usableFromInline let partCounts: UnsafeMutablePointer<Int>
+  @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
+  /// Outputs handed to the caller (copied on write only if the caller still holds them).
+  @usableFromInline var logits: Tensor<T>
+  @usableFromInline var gradW: [Tensor<T>]
+  @usableFromInline var gradB: [Tensor<T>]
+  @usableFromInline var allocations: [UnsafeMutableRawPointer] = []
+
+  @usableFromInline
+  init(steps: Int, batch: Int, sizes: [Int], parts: Int) {
+    (self.steps, self.batch, self.sizes, self.parts) = (steps, batch, sizes, parts)
+    let rows = steps * batch
+    let layers = sizes.count - 1
+    let widest = sizes.max()!
+    let widestIn = sizes.dropLast().max()!
+    var owned: [UnsafeMutableRawPointer] = []
+    func make<E>(_ n: Int, _ zero: E) -> UnsafeMutablePointer<E> {
+      let p = UnsafeMutablePointer<E>.allocate(capacity: Swift.max(n, 1))
+      p.initialize(repeating: zero, count: Swift.max(n, 1))
+      owned.append(UnsafeMutableRawPointer(p))
+      return p
+    }
+    current = make(rows * widest, T.zero)
+    h = (0..<layers).map { l in make(rows * sizes[l + 1], T.zero) }
+    s = (0..<layers).map { l in make(rows * sizes[l + 1], T.zero) }
+    v = make(batch * widest, T.zero)
+    lifScratch = make(3 * batch * widest, T.zero)
+    gradA = make(rows * widest, T.zero)
+    gradB2 = make(rows * widest, T.zero)
+    dlogits = make(batch * sizes[layers], T.zero)
+    list = (0..<layers).map { l in make(rows * sizes[l] + 16 * parts, Int32(0)) }
+    begin = (0..<layers).map { _ in make(rows, Int32(0)) }
+    end = (0..<layers).map { _ in make(rows, Int32(0)) }
+    usesEvents = Array(repeating: false, count: layers)
+    let padded = (rows + 15) / 16 * 16
+    rowsPadded = padded
+    rowMask = (0..<layers).map { l in make((sizes[l] + 15) / 16 * padded, UInt16(0)) }
+    colBits = make(widestIn * padded / 16, UInt16(0))
+    partCounts = make(parts, 0)
+    partFlags = make(parts, Int32(1))
+    logits = Tensor.zeros([batch, sizes[layers]])
+    gradW = (0..<layers).map { l in Tensor.zeros([sizes[l], sizes[l + 1]]) }
+    gradB = (0..<layers).map { l in Tensor.zeros([sizes[l + 1]]) }
+    allocations = owned
+  }
+
+  @inlinable
+  func fits(steps: Int, batch: Int, sizes: [Int], parts: Int) -> Bool {
+    self.steps == steps && self.batch == batch && self.sizes == sizes && self.parts == parts
+  }
+
+  /// The logits buffer, made unique first (the caller may still hold the last step's).
+  @inlinable
+  var logitsPointer: UnsafeMutablePointer<T> {
+    logits.withUnsafeMutableBufferPointer { $0.baseAddress! }
+  }
+
+  deinit {
+    for p in allocations { p.deallocate() }
+  }
+}
+
+/// Element kernels of `SpikingMLP`: C (AVX-512 where the CPU has it) for Float, Swift loops
+/// otherwise.
+@usableFromInline
+enum MLPKernels {
+  @inlinable
+  static func events<T: TensorScalar>(
+    _ x: UnsafePointer<T>, rows r0: Int, _ r1: Int, width n: Int,
+    list: UnsafeMutablePointer<Int32>, offset: Int, begin: UnsafeMutablePointer<Int32>,
+    end: UnsafeMutablePointer<Int32>, binary: UnsafeMutablePointer<Int32>,
+    rowMask: UnsafeMutablePointer<UInt16>, rowsPadded: Int
+  ) -> Int {
+    if T.self == Float.self {
+      var flag: Int32 = 1
+      let k = soma_sparse_from_dense_f32(
+        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), r0, r1, n, list, offset, begin,
+        end, &flag, rowMask, rowsPadded)
+      binary.pointee = flag
+      return k
+    }
+    var k = offset
+    for r in r0..<r1 {
+      begin[r] = Int32(k)
+      for cb in 0..<((n + 15) / 16) { rowMask[cb * rowsPadded + r] = 0 }
+      for i in 0..<n {
+        let value = x[r * n + i]
+        if value != 0 {
+          list[k] = Int32(i)
+          k += 1
+          rowMask[(i / 16) * rowsPadded + r] |= UInt16(1) << UInt16(i % 16)
+          if value != 1 { binary.pointee = 0 }
+        }
+      }
+      end[r] = Int32(k)
+    }
+    return k - offset
+  }
+
+  /// dst[c, :] = Σ src[r, :] over the rows r set in column c's bits, for c in [c0, c1).
+  @inlinable
+  static func gatherBits<T: TensorScalar>(
+    _ bits: UnsafePointer<UInt16>, rowsPadded: Int, from c0: Int, to c1: Int,
+    source: UnsafePointer<T>, width n: Int, into dst: UnsafeMutablePointer<T>
+  ) {
+    guard c1 > c0 else { return }
+    if T.self == Float.self {
+      soma_sparse_gather_bits_f32(
+        bits, rowsPadded, c0, c1, UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), n,
+        UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+      return
+    }
+    let words = rowsPadded / 16
+    for c in c0..<c1 {
+      let o = dst + c * n
+      for j in 0..<n { o[j] = 0 }
+      for t in 0..<words {
+        let w = bits[c * words + t]
+        for q in 0..<16 where (w >> UInt16(q)) & 1 != 0 {
+          let src = source + (t * 16 + q) * n
+          for j in 0..<n { o[j] += src[j] }
         }
       }
     }
   }
 
   @inlinable
-  func eventsIfSparse(_ x: Tensor<T>) -> SpikeEvents? {
-    guard T.self == Float.self, eventPolicy != .never else { return nil }
-    // Events only make sense for 0/1 input.
-    let ev = SpikeEvents(dense: x)
-    // Events carry no values: only 0/1 input can take the event path.
-    guard ev.isBinary else { return nil }
-    return eventPolicy.useEvents(density: ev.density) ? ev : nil
+  static func gather<T: TensorScalar>(
+    begin: UnsafePointer<Int32>, end: UnsafePointer<Int32>, list: UnsafePointer<Int32>,
+    from i0: Int, to i1: Int, source: UnsafePointer<T>, width n: Int, initial: UnsafePointer<T>?,
+    into dst: UnsafeMutablePointer<T>
+  ) {
+    guard i1 > i0 else { return }
+    if T.self == Float.self {
+      soma_sparse_gather_f32(
+        begin, end, list, i0, i1, UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), n,
+        initial.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+        UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+      return
+    }
+    for i in i0..<i1 {
+      let o = dst + i * n
+      for j in 0..<n { o[j] = initial?[j] ?? 0 }
+      for e in Int(begin[i])..<Int(end[i]) {
+        let src = source + Int(list[e]) * n
+        for j in 0..<n { o[j] += src[j] }
+      }
+    }
   }
 
+  @inlinable
+  static func columnSums<T: TensorScalar>(
+    _ x: UnsafePointer<T>, rows: Int, width n: Int, from j0: Int, to j1: Int,
+    into out: UnsafeMutablePointer<T>
+  ) {
+    guard j1 > j0 else { return }
+    if T.self == Float.self {
+      soma_column_sums_f32(
+        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), rows, n, j0, j1,
+        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+      return
+    }
+    for j in j0..<j1 { out[j] = 0 }
+    for r in 0..<rows {
+      for j in j0..<j1 { out[j] += x[r * n + j] }
+    }
+  }
+
+  @inlinable
+  static func countNonzero<T: TensorScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
+    if T.self == Float.self {
+      return soma_count_nonzero_f32(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), n)
+    }
+    var c = 0
+    for i in 0..<n where x[i] != 0 { c += 1 }
+    return c
+  }
 }

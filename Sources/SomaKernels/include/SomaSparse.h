@@ -1,0 +1,46 @@
+#ifndef SOMA_SPARSE_H
+#define SOMA_SPARSE_H
+#include <stddef.h>
+#include <stdint.h>
+
+// Allocation-free event kernels for the fused SpikingMLP. A spike matrix is held as per-row
+// ranges into one index buffer: row r's active columns are list[begin[r] ..< end[r]]. Rows
+// need not be contiguous in `list`, so threads can each fill their own region without a join.
+// On x86-64 with AVX-512 the hot loops use it (compress stores, 8 register accumulators);
+// elsewhere portable C.
+
+/// Events of the dense rows [r0, r1) of x [rows, n]: writes row r's non-zero columns to
+/// list[k0 ...] (the region must hold (r1 − r0)·n + 16 entries), sets begin[r]/end[r] and
+/// returns the number written. *binary becomes 0 if any entry is neither 0 nor 1.
+/// If rowmask is not NULL it also gets, for each block of 16 columns cb and row r,
+/// rowmask[cb · rows_padded + r] = the 16-bit mask of that row's non-zero columns in the block.
+size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n,
+                                  int32_t *list, size_t k0, int32_t *begin, int32_t *end,
+                                  int *binary, uint16_t *rowmask, size_t rows_padded);
+
+/// Column bits from row masks, for column blocks [cb0, cb1): colbits[c · (rows_padded / 16) + t]
+/// is the 16-bit mask of the rows 16t ..< 16t + 16 where column c is non-zero. rows_padded is
+/// a multiple of 16 and the row masks of padding rows are 0.
+void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
+                                 size_t cb0, size_t cb1, uint16_t *colbits);
+
+/// dst[c, :] = Σ over the rows r set in column c's bits of src[r, :], for c in [c0, c1): the
+/// event weight gradient dense(x)ᵀ · src, columns split cleanly over threads.
+void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                                 size_t c1, const float *src, size_t n, float *dst);
+
+/// dst[i, :] = init[:] (or 0 if init is NULL; init may be dst's own row i when i0 + 1 == i1) + Σ_{e ∈ begin[i] ..< end[i]} src[list[e], :]
+/// for i in [i0, i1); rows of src and dst have n floats. With a row list this is the event
+/// matmul (src = weight [in, out]); with a column list it is the weight gradient (src = dL/dI).
+void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
+                            size_t i0, size_t i1, const float *src, size_t n, const float *init,
+                            float *dst);
+
+/// out[j] = Σ_r x[r, j] for columns j in [j0, j1) of x [rows, n].
+void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,
+                          float *out);
+
+/// Number of non-zero entries of x[0 ..< n].
+size_t soma_count_nonzero_f32(const float *x, size_t n);
+
+#endif

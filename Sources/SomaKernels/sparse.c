@@ -1,0 +1,325 @@
+// Event kernels for the fused SpikingMLP (see include/SomaSparse.h).
+#include "SomaSparse.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SOMA_X86 1
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,popcnt,bmi2")))
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static int has_avx512(void) {
+  static int cached = -1;
+  if (cached < 0) {
+    __builtin_cpu_init();
+    cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  }
+  return cached;
+}
+#else
+#define CLONES
+static int has_avx512(void) { return 0; }
+#endif
+
+// ---------------------------------------------------------------- events from dense rows
+
+static size_t from_dense_portable(const float *x, size_t r0, size_t r1, size_t n, int32_t *list,
+                                  size_t k0, int32_t *begin, int32_t *end, int *binary,
+                                  uint16_t *rowmask, size_t rows_padded) {
+  size_t k = k0;
+  int ok = 1;
+  for (size_t r = r0; r < r1; r++) {
+    begin[r] = (int32_t)k;
+    const float *row = x + r * n;
+    unsigned m = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float v = row[i];
+      list[k] = (int32_t)i;  // branch-free: written always, kept only when v ≠ 0
+      k += (v != 0.0f);
+      ok &= (v == 0.0f) | (v == 1.0f);
+      m |= (unsigned)(v != 0.0f) << (i % 16);
+      if (i % 16 == 15 || i == n - 1) {
+        if (rowmask) rowmask[(i / 16) * rows_padded + r] = (uint16_t)m;
+        m = 0;
+      }
+    }
+    end[r] = (int32_t)k;
+  }
+  if (!ok) *binary = 0;
+  return k - k0;
+}
+
+#ifdef SOMA_X86
+AVX512 static size_t from_dense_avx512(const float *x, size_t r0, size_t r1, size_t n,
+                                       int32_t *list, size_t k0, int32_t *begin, int32_t *end,
+                                       int *binary, uint16_t *rowmask, size_t rows_padded) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
+  const size_t full = n - n % 16;
+  __mmask16 bad = 0;
+  size_t k = k0;
+  for (size_t r = r0; r < r1; r++) {
+    begin[r] = (int32_t)k;
+    const float *row = x + r * n;
+    for (size_t i = 0; i < full; i += 16) {
+      const __m512 v = _mm512_loadu_ps(row + i);
+      const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+      bad |= nz & ~_mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+      const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)i));
+      // Register compress + full store: the memory form of vpcompressd is slow on Intel.
+      _mm512_storeu_si512((void *)(list + k), _mm512_maskz_compress_epi32(nz, ids));
+      k += (size_t)__builtin_popcount(nz);
+      if (rowmask) rowmask[(i / 16) * rows_padded + r] = nz;
+    }
+    if (tail) {
+      const __m512 v = _mm512_maskz_loadu_ps(tail, row + full);
+      const __mmask16 nz = _mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_NEQ_UQ);
+      bad |= nz & ~_mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+      const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)full));
+      _mm512_storeu_si512((void *)(list + k), _mm512_maskz_compress_epi32(nz, ids));
+      k += (size_t)__builtin_popcount(nz);
+      if (rowmask) rowmask[(full / 16) * rows_padded + r] = nz;
+    }
+    end[r] = (int32_t)k;
+  }
+  if (bad) *binary = 0;
+  return k - k0;
+}
+#endif
+
+size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n,
+                                  int32_t *list, size_t k0, int32_t *begin, int32_t *end,
+                                  int *binary, uint16_t *rowmask, size_t rows_padded) {
+#ifdef SOMA_X86
+  if (has_avx512())
+    return from_dense_avx512(x, r0, r1, n, list, k0, begin, end, binary, rowmask, rows_padded);
+#endif
+  return from_dense_portable(x, r0, r1, n, list, k0, begin, end, binary, rowmask, rows_padded);
+}
+
+// ---------------------------------------------------------------- row masks → column bits
+
+static void transpose_masks_portable(const uint16_t *rowmask, size_t n, size_t rows_padded,
+                                     size_t cb0, size_t cb1, uint16_t *colbits) {
+  const size_t words = rows_padded / 16;
+  for (size_t cb = cb0; cb < cb1; cb++) {
+    const size_t width = n - cb * 16 < 16 ? n - cb * 16 : 16;
+    for (size_t t = 0; t < words; t++) {
+      const uint16_t *m = rowmask + cb * rows_padded + t * 16;
+      for (size_t j = 0; j < width; j++) {
+        unsigned w = 0;
+        for (size_t q = 0; q < 16; q++) w |= (unsigned)((m[q] >> j) & 1u) << q;
+        colbits[(cb * 16 + j) * words + t] = (uint16_t)w;
+      }
+    }
+  }
+}
+
+#ifdef SOMA_X86
+// A 16 × 16 bit transpose per tile: shifting bit j of every row's mask into the sign bit and
+// collecting the 16 sign bits gives column j's rows.
+AVX512 static void transpose_masks_avx512(const uint16_t *rowmask, size_t n, size_t rows_padded,
+                                          size_t cb0, size_t cb1, uint16_t *colbits) {
+  const size_t words = rows_padded / 16;
+  for (size_t cb = cb0; cb < cb1; cb++) {
+    const size_t width = n - cb * 16 < 16 ? n - cb * 16 : 16;
+    for (size_t t = 0; t < words; t++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(rowmask + cb * rows_padded + t * 16));
+      __m256i shifted = _mm256_slli_epi16(v, 15);
+      for (size_t j = 0; j < width; j++) {
+        colbits[(cb * 16 + j) * words + t] = _mm256_movepi16_mask(shifted);
+        shifted = _mm256_slli_epi16(_mm256_srli_epi16(v, (int)j + 1), 15);
+      }
+    }
+  }
+}
+#endif
+
+void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
+                                 size_t cb0, size_t cb1, uint16_t *colbits) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    transpose_masks_avx512(rowmask, n, rows_padded, cb0, cb1, colbits);
+    return;
+  }
+#endif
+  transpose_masks_portable(rowmask, n, rows_padded, cb0, cb1, colbits);
+}
+
+// ---------------------------------------------------------------- gather-sum of listed rows
+
+// Rows expanded from column bits per pass (a stack list of this many entries).
+#define GATHER_CHUNK 4096
+
+CLONES static void gather_portable(const int32_t *begin, const int32_t *end,
+                                   const int32_t *list, size_t i0, size_t i1,
+                                   const float *src, size_t n, const float *init, float *dst) {
+  for (size_t i = i0; i < i1; i++) {
+    float *o = dst + i * n;  // may be `init` (accumulating passes): init is read before o is written
+    for (size_t j0 = 0; j0 < n; j0 += 64) {
+      const size_t w = n - j0 < 64 ? n - j0 : 64;
+      float acc[64];
+      for (size_t j = 0; j < w; j++) acc[j] = init ? init[j0 + j] : 0.0f;
+      for (int32_t e = begin[i]; e < end[i]; e++) {
+        const float *restrict s = src + (size_t)list[e] * n + j0;
+        for (size_t j = 0; j < w; j++) acc[j] += s[j];
+      }
+      for (size_t j = 0; j < w; j++) o[j0 + j] = acc[j];
+    }
+  }
+}
+
+#ifdef SOMA_X86
+// 128 columns per pass: eight independent accumulator chains hide the add latency, and each
+// event costs eight loads from the (cache-resident) source row.
+AVX512 static inline void gather_block128(const int32_t *l, int32_t count, const float *src,
+                                          size_t n, size_t j0, const float *init, float *o) {
+  __m512 a0, a1, a2, a3, a4, a5, a6, a7;
+  if (init) {
+    a0 = _mm512_loadu_ps(init + j0), a1 = _mm512_loadu_ps(init + j0 + 16);
+    a2 = _mm512_loadu_ps(init + j0 + 32), a3 = _mm512_loadu_ps(init + j0 + 48);
+    a4 = _mm512_loadu_ps(init + j0 + 64), a5 = _mm512_loadu_ps(init + j0 + 80);
+    a6 = _mm512_loadu_ps(init + j0 + 96), a7 = _mm512_loadu_ps(init + j0 + 112);
+  } else {
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm512_setzero_ps();
+  }
+  for (int32_t e = 0; e < count; e++) {
+    const float *s = src + (size_t)l[e] * n + j0;
+    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(s));
+    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(s + 16));
+    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(s + 32));
+    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(s + 48));
+    a4 = _mm512_add_ps(a4, _mm512_loadu_ps(s + 64));
+    a5 = _mm512_add_ps(a5, _mm512_loadu_ps(s + 80));
+    a6 = _mm512_add_ps(a6, _mm512_loadu_ps(s + 96));
+    a7 = _mm512_add_ps(a7, _mm512_loadu_ps(s + 112));
+  }
+  _mm512_storeu_ps(o + j0, a0), _mm512_storeu_ps(o + j0 + 16, a1);
+  _mm512_storeu_ps(o + j0 + 32, a2), _mm512_storeu_ps(o + j0 + 48, a3);
+  _mm512_storeu_ps(o + j0 + 64, a4), _mm512_storeu_ps(o + j0 + 80, a5);
+  _mm512_storeu_ps(o + j0 + 96, a6), _mm512_storeu_ps(o + j0 + 112, a7);
+}
+
+// One 16-column slice (masked at the edge); events in fours so four chains run at once.
+AVX512 static inline void gather_slice16(const int32_t *l, int32_t count, const float *src,
+                                         size_t n, size_t j0, __mmask16 m, const float *init,
+                                         float *o) {
+  __m512 a0 = init ? _mm512_maskz_loadu_ps(m, init + j0) : _mm512_setzero_ps();
+  __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+  int32_t e = 0;
+  for (; e + 4 <= count; e += 4) {
+    a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(m, src + (size_t)l[e] * n + j0));
+    a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps(m, src + (size_t)l[e + 1] * n + j0));
+    a2 = _mm512_add_ps(a2, _mm512_maskz_loadu_ps(m, src + (size_t)l[e + 2] * n + j0));
+    a3 = _mm512_add_ps(a3, _mm512_maskz_loadu_ps(m, src + (size_t)l[e + 3] * n + j0));
+  }
+  for (; e < count; e++) a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(m, src + (size_t)l[e] * n + j0));
+  _mm512_mask_storeu_ps(o + j0, m, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+AVX512 static inline void gather_one_avx512(const int32_t *l, int32_t count, const float *src,
+                                           size_t n, const float *init, float *o) {
+  size_t j0 = 0;
+  for (; j0 + 128 <= n; j0 += 128) gather_block128(l, count, src, n, j0, init, o);
+  for (; j0 < n; j0 += 16) {
+    const size_t w = n - j0 < 16 ? n - j0 : 16;
+    gather_slice16(l, count, src, n, j0, (__mmask16)((1u << w) - 1u), init, o);
+  }
+}
+
+AVX512 static void gather_avx512(const int32_t *begin, const int32_t *end, const int32_t *list,
+                                 size_t i0, size_t i1, const float *src, size_t n,
+                                 const float *init, float *dst) {
+  for (size_t i = i0; i < i1; i++)
+    gather_one_avx512(list + begin[i], end[i] - begin[i], src, n, init, dst + i * n);
+}
+
+AVX512 static void gather_bits_avx512(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                                      size_t c1, const float *src, size_t n, float *dst) {
+  const size_t words = rows_padded / 16;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int32_t l[GATHER_CHUNK + 16];
+  for (size_t c = c0; c < c1; c++) {
+    const uint16_t *bits = colbits + c * words;
+    float *o = dst + c * n;
+    int first = 1;
+    for (size_t t0 = 0; t0 < words; t0 += GATHER_CHUNK / 16) {
+      const size_t t1 = t0 + GATHER_CHUNK / 16 < words ? t0 + GATHER_CHUNK / 16 : words;
+      int32_t k = 0;
+      for (size_t t = t0; t < t1; t++) {
+        const __mmask16 m = bits[t];
+        const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(t * 16)));
+        _mm512_storeu_si512((void *)(l + k), _mm512_maskz_compress_epi32(m, ids));
+        k += __builtin_popcount(m);
+      }
+      if (k == 0 && !first) continue;
+      gather_one_avx512(l, k, src, n, first ? NULL : o, o);
+      first = 0;
+    }
+  }
+}
+#endif
+
+void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
+                            size_t i0, size_t i1, const float *src, size_t n, const float *init,
+                            float *dst) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    gather_avx512(begin, end, list, i0, i1, src, n, init, dst);
+    return;
+  }
+#endif
+  gather_portable(begin, end, list, i0, i1, src, n, init, dst);
+}
+
+static void gather_bits_portable(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                                 size_t c1, const float *src, size_t n, float *dst) {
+  const size_t words = rows_padded / 16;
+  int32_t l[GATHER_CHUNK];
+  int32_t b = 0;
+  for (size_t c = c0; c < c1; c++) {
+    const uint16_t *bits = colbits + c * words;
+    float *o = dst + c * n;
+    int first = 1;
+    for (size_t t0 = 0; t0 < words; t0 += GATHER_CHUNK / 16) {
+      const size_t t1 = t0 + GATHER_CHUNK / 16 < words ? t0 + GATHER_CHUNK / 16 : words;
+      int32_t k = 0;
+      for (size_t t = t0; t < t1; t++)
+        for (unsigned q = 0; q < 16; q++)
+          if ((bits[t] >> q) & 1u) l[k++] = (int32_t)(t * 16 + q);
+      if (k == 0 && !first) continue;
+      gather_portable(&b, &k, l, 0, 1, src, n, first ? NULL : o, o);
+      first = 0;
+    }
+  }
+}
+
+void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                                 size_t c1, const float *src, size_t n, float *dst) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    gather_bits_avx512(colbits, rows_padded, c0, c1, src, n, dst);
+    return;
+  }
+#endif
+  gather_bits_portable(colbits, rows_padded, c0, c1, src, n, dst);
+}
+
+// ---------------------------------------------------------------- small reductions
+
+CLONES void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,
+                                 float *out) {
+  for (size_t j = j0; j < j1; j++) out[j] = 0.0f;
+  for (size_t r = 0; r < rows; r++) {
+    const float *restrict row = x + r * n;
+    float *restrict o = out;
+    for (size_t j = j0; j < j1; j++) o[j] += row[j];
+  }
+}
+
+CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; i++) c += (x[i] != 0.0f);
+  return c;
+}

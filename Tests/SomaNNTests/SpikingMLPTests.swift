@@ -1,0 +1,117 @@
+import Testing
+
+@testable import SomaNN
+
+/// The fused `SpikingMLP`: its event-driven path (AVX-512 gathers over spike lists and column
+/// bits) against its dense GEMM path, and its reused workspace against fresh runs.
+struct SpikingMLPTests {
+  struct Config: CustomTestStringConvertible, Sendable {
+    var sizes: [Int]
+    var steps: Int
+    var batch: Int
+    var testDescription: String { "\(sizes) T=\(steps) B=\(batch)" }
+  }
+
+  static let configs = [
+    // Widths and row counts off the 16/128 vector blocks, so every tail path runs.
+    Config(sizes: [100, 70, 45, 13], steps: 5, batch: 9),
+    Config(sizes: [784, 256, 10], steps: 3, batch: 20),
+    Config(sizes: [37, 300, 7], steps: 1, batch: 33),
+  ]
+
+  static func network(_ c: Config, policy: EventPolicy) throws -> SpikingMLP<Float, S2NN> {
+    let net = try SpikingMLP<Float, S2NN>(sizes: c.sizes, surrogate: S2NN(), seed: 3)
+    // Stronger than the default init so every layer spikes.
+    net.weights = net.weights.map { $0 * 4 }
+    net.eventPolicy = policy
+    return net
+  }
+
+  static func input(_ c: Config, seed: UInt64) -> (Tensor<Float>, [Int]) {
+    var g = SomaRandom(seed: seed)
+    let x = Tensor<Float>.bernoulli([c.steps, c.batch, c.sizes[0]], p: 0.3, using: &g)
+    let labels = (0..<c.batch).map { _ in Int(g.next() % UInt64(c.sizes.last!)) }
+    return (x, labels)
+  }
+
+  static func maxDifference(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Float {
+    zip(a.scalars, b.scalars).map { Swift.abs($0 - $1) }.max() ?? 0
+  }
+
+  @Test(arguments: configs)
+  func eventAndDensePathsAgree(_ c: Config) throws {
+    let (x, labels) = Self.input(c, seed: 11)
+    let events = try Self.network(c, policy: .always).lossAndGradients(input: x, labels: labels)
+    let dense = try Self.network(c, policy: .never).lossAndGradients(input: x, labels: labels)
+    #expect(events.spikeCounts == dense.spikeCounts)
+    #expect(events.spikeCounts.allSatisfy { $0 > 0 }, "every layer should spike: \(events.spikeCounts)")
+    #expect(Swift.abs(events.loss - dense.loss) <= 1e-5 * Swift.max(1, Swift.abs(dense.loss)))
+    #expect(events.logits == dense.logits)
+    #expect(events.correct == dense.correct)
+    for l in 0..<(c.sizes.count - 1) {
+      let scaleW = dense.gradWeights[l].abs().max().scalar
+      let scaleB = dense.gradBiases[l].abs().max().scalar
+      #expect(scaleW > 0, "layer \(l) weight gradient is all zero")
+      #expect(events.gradWeights[l].shape == [c.sizes[l], c.sizes[l + 1]])
+      #expect(Self.maxDifference(events.gradWeights[l], dense.gradWeights[l]) <= 1e-5 * scaleW)
+      #expect(Self.maxDifference(events.gradBiases[l], dense.gradBiases[l]) <= 1e-5 * scaleB)
+    }
+  }
+
+  @Test func nonBinaryInputTakesTheDensePath() throws {
+    let c = Self.configs[0]
+    var (x, labels) = Self.input(c, seed: 5)
+    x = x * 0.5  // values 0 and 0.5: events would lose the 0.5
+    let auto = try Self.network(c, policy: .automatic).lossAndGradients(input: x, labels: labels)
+    let dense = try Self.network(c, policy: .never).lossAndGradients(input: x, labels: labels)
+    // (Hidden layers still take events, so allow Float rounding; events on the input would
+    // have doubled its currents.)
+    #expect(Swift.abs(auto.loss - dense.loss) <= 1e-6 * Swift.abs(dense.loss))
+    #expect(auto.logits == dense.logits)
+    let scale = dense.gradWeights[0].abs().max().scalar
+    #expect(Self.maxDifference(auto.gradWeights[0], dense.gradWeights[0]) <= 1e-5 * scale)
+  }
+
+  @Test func reusedWorkspaceNeverChangesAnEarlierStep() throws {
+    let c = Self.configs[0]
+    let net = try Self.network(c, policy: .always)
+    let (x1, y1) = Self.input(c, seed: 1)
+    let (x2, y2) = Self.input(c, seed: 2)
+    let first = net.lossAndGradients(input: x1, labels: y1)
+    let firstW0 = first.gradWeights[0].scalars
+    let firstLogits = first.logits.scalars
+    // The second step reuses the workspace while `first` is still held: `first` must not move.
+    let second = net.lossAndGradients(input: x2, labels: y2)
+    #expect(first.gradWeights[0].scalars == firstW0)
+    #expect(first.logits.scalars == firstLogits)
+    #expect(second.gradWeights[0].scalars != firstW0)
+    // A different batch size rebuilds the workspace; coming back gives the first result again.
+    let small = Config(sizes: c.sizes, steps: c.steps, batch: 4)
+    let (x3, y3) = Self.input(small, seed: 3)
+    _ = net.lossAndGradients(input: x3, labels: y3)
+    let again = net.lossAndGradients(input: x1, labels: y1)
+    #expect(again.gradWeights[0].scalars == firstW0)
+    #expect(again.loss == first.loss)
+    let fresh = try Self.network(c, policy: .always).lossAndGradients(input: x1, labels: y1)
+    #expect(fresh.gradWeights[1] == first.gradWeights[1])
+  }
+
+  @Test func withParametersUpdatesInPlaceAndTrains() throws {
+    let c = Config(sizes: [40, 32, 4], steps: 4, batch: 16)
+    let net = try Self.network(c, policy: .automatic)
+    let (x, labels) = Self.input(c, seed: 8)
+    let before = net.lossAndGradients(input: x, labels: labels).loss
+    for _ in 0..<30 {
+      let step = net.lossAndGradients(input: x, labels: labels)
+      net.withParameters { params in
+        for (i, g) in (step.gradWeights + step.gradBiases).enumerated() {
+          params[i] = params[i] - g * 0.5
+        }
+      }
+    }
+    #expect(net.weights.count == 2 && net.biases.count == 2)
+    #expect(net.weights[0].shape == [40, 32])
+    let after = net.lossAndGradients(input: x, labels: labels).loss
+    #expect(after < before * 0.8, "loss \(before) → \(after)")
+  }
+}
