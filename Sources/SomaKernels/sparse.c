@@ -1,5 +1,9 @@
 // Event kernels for the fused SpikingMLP (see include/SomaSparse.h).
 #include "SomaSparse.h"
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SOMA_X86 1
@@ -218,45 +222,58 @@ AVX512 static inline void gather_slice16(const int32_t *l, int32_t count, const 
   _mm512_mask_storeu_ps(o + j0, m, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-AVX512 static inline void gather_one_avx512(const int32_t *l, int32_t count, const float *src,
-                                           size_t n, const float *init, float *o) {
-  size_t j0 = 0;
-  for (; j0 + 128 <= n; j0 += 128) gather_block128(l, count, src, n, j0, init, o);
-  for (; j0 < n; j0 += 16) {
-    const size_t w = n - j0 < 16 ? n - j0 : 16;
-    gather_slice16(l, count, src, n, j0, (__mmask16)((1u << w) - 1u), init, o);
-  }
-}
-
+// Column blocks outermost: one pass reads a 128-column slab of src (e.g. 784 × 512 B) for all
+// rows, so the slab stays in L2 instead of every row streaming the whole of src.
 AVX512 static void gather_avx512(const int32_t *begin, const int32_t *end, const int32_t *list,
                                  size_t i0, size_t i1, const float *src, size_t n,
                                  const float *init, float *dst) {
-  for (size_t i = i0; i < i1; i++)
-    gather_one_avx512(list + begin[i], end[i] - begin[i], src, n, init, dst + i * n);
+  size_t j0 = 0;
+  for (; j0 + 128 <= n; j0 += 128)
+    for (size_t i = i0; i < i1; i++)
+      gather_block128(list + begin[i], end[i] - begin[i], src, n, j0, init, dst + i * n);
+  for (; j0 < n; j0 += 16) {
+    const size_t w = n - j0 < 16 ? n - j0 : 16;
+    for (size_t i = i0; i < i1; i++)
+      gather_slice16(list + begin[i], end[i] - begin[i], src, n, j0, (__mmask16)((1u << w) - 1u),
+                     init, dst + i * n);
+  }
+}
+
+// Expands rows t0*16 ..< t1*16 of a column's bits into a row list; returns its length.
+AVX512 static inline int32_t expand_bits(const uint16_t *bits, size_t t0, size_t t1, int32_t *l) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int32_t k = 0;
+  for (size_t t = t0; t < t1; t++) {
+    const __mmask16 m = bits[t];
+    const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(t * 16)));
+    _mm512_storeu_si512((void *)(l + k), _mm512_maskz_compress_epi32(m, ids));
+    k += __builtin_popcount(m);
+  }
+  return k;
 }
 
 AVX512 static void gather_bits_avx512(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                      size_t c1, const float *src, size_t n, float *dst) {
+                                      size_t c1, const float *src, size_t n, size_t j_begin,
+                                      size_t j_end, float *dst) {
   const size_t words = rows_padded / 16;
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const size_t chunk = GATHER_CHUNK / 16;
   int32_t l[GATHER_CHUNK + 16];
-  for (size_t c = c0; c < c1; c++) {
-    const uint16_t *bits = colbits + c * words;
-    float *o = dst + c * n;
-    int first = 1;
-    for (size_t t0 = 0; t0 < words; t0 += GATHER_CHUNK / 16) {
-      const size_t t1 = t0 + GATHER_CHUNK / 16 < words ? t0 + GATHER_CHUNK / 16 : words;
-      int32_t k = 0;
-      for (size_t t = t0; t < t1; t++) {
-        const __mmask16 m = bits[t];
-        const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(t * 16)));
-        _mm512_storeu_si512((void *)(l + k), _mm512_maskz_compress_epi32(m, ids));
-        k += __builtin_popcount(m);
+  // Column blocks outermost (see gather_avx512); the bits are re-expanded per block (cheap).
+  for (size_t j0 = j_begin; j0 < j_end;) {
+    const size_t w = j_end - j0 >= 128 ? 128 : (j_end - j0 < 16 ? j_end - j0 : 16);
+    for (size_t c = c0; c < c1; c++) {
+      const uint16_t *bits = colbits + c * words;
+      float *o = dst + c * n;
+      for (size_t t0 = 0; t0 < words; t0 += chunk) {
+        const size_t t1 = t0 + chunk < words ? t0 + chunk : words;
+        const int32_t k = expand_bits(bits, t0, t1, l);
+        const float *init = t0 == 0 ? NULL : o;  // later chunks accumulate
+        if (k == 0 && init) continue;
+        if (w == 128) gather_block128(l, k, src, n, j0, init, o);
+        else gather_slice16(l, k, src, n, j0, (__mmask16)((1u << w) - 1u), init, o);
       }
-      if (k == 0 && !first) continue;
-      gather_one_avx512(l, k, src, n, first ? NULL : o, o);
-      first = 0;
     }
+    j0 += w;
   }
 }
 #endif
@@ -274,7 +291,8 @@ void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int3
 }
 
 static void gather_bits_portable(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, float *dst) {
+                                 size_t c1, const float *src, size_t n, size_t j_begin,
+                                 size_t j_end, float *dst) {
   const size_t words = rows_padded / 16;
   int32_t l[GATHER_CHUNK];
   int32_t b = 0;
@@ -289,21 +307,34 @@ static void gather_bits_portable(const uint16_t *colbits, size_t rows_padded, si
         for (unsigned q = 0; q < 16; q++)
           if ((bits[t] >> q) & 1u) l[k++] = (int32_t)(t * 16 + q);
       if (k == 0 && !first) continue;
-      gather_portable(&b, &k, l, 0, 1, src, n, first ? NULL : o, o);
+      {
+        const float *restrict init = first ? NULL : o;
+        float acc[64];
+        for (size_t j0 = j_begin; j0 < j_end; j0 += 64) {
+          const size_t w = j_end - j0 < 64 ? j_end - j0 : 64;
+          for (size_t j = 0; j < w; j++) acc[j] = init ? init[j0 + j] : 0.0f;
+          for (int32_t e = 0; e < k; e++) {
+            const float *s = src + (size_t)l[e] * n + j0;
+            for (size_t j = 0; j < w; j++) acc[j] += s[j];
+          }
+          for (size_t j = 0; j < w; j++) o[j0 + j] = acc[j];
+        }
+      }
       first = 0;
     }
   }
 }
 
 void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, float *dst) {
+                                 size_t c1, const float *src, size_t n, size_t j0, size_t j1,
+                                 float *dst) {
 #ifdef SOMA_X86
   if (has_avx512()) {
-    gather_bits_avx512(colbits, rows_padded, c0, c1, src, n, dst);
+    gather_bits_avx512(colbits, rows_padded, c0, c1, src, n, j0, j1, dst);
     return;
   }
 #endif
-  gather_bits_portable(colbits, rows_padded, c0, c1, src, n, dst);
+  gather_bits_portable(colbits, rows_padded, c0, c1, src, n, j0, j1, dst);
 }
 
 // ---------------------------------------------------------------- small reductions
@@ -323,3 +354,22 @@ CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) c += (x[i] != 0.0f);
   return c;
 }
+
+// ---------------------------------------------------------------- workspace memory
+
+void *soma_buffer_alloc(size_t bytes) {
+  const size_t huge = (size_t)2 << 20;
+  void *p = NULL;
+  if (bytes >= huge / 2) {
+    const size_t rounded = (bytes + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, rounded) != 0) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    madvise(p, rounded, MADV_HUGEPAGE);  // advisory: ignored where THP is off
+#endif
+    return p;
+  }
+  if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) return NULL;
+  return p;
+}
+
+void soma_buffer_free(void *p) { free(p); }

@@ -1,4 +1,5 @@
 import RealModule
+import SomaKernels
 /// The heap buffer behind one or more tensors. Views share it; writes copy it first when it is
 /// shared (copy-on-write, checked in `Tensor`).
 @usableFromInline
@@ -6,12 +7,15 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
   @usableFromInline let base: UnsafeMutablePointer<Scalar>
   @usableFromInline let count: Int
 
-  /// Allocates `count` uninitialised elements, 64-byte aligned for vector loads.
+  /// Allocates `count` uninitialised elements, 64-byte aligned for vector loads; 1 MiB and
+  /// larger on 2 MiB boundaries offered to transparent huge pages (fewer TLB misses when event
+  /// kernels gather random rows of a weight or gradient).
   @usableFromInline
   init(uninitializedCount count: Int) {
     self.count = count
-    let raw = UnsafeMutableRawPointer.allocate(
-      byteCount: Swift.max(count, 1) * MemoryLayout<Scalar>.stride, alignment: 64)
+    guard let raw = soma_buffer_alloc(Swift.max(count, 1) * MemoryLayout<Scalar>.stride) else {
+      fatalError("Tensor: out of memory allocating \(count) elements")
+    }
     base = raw.bindMemory(to: Scalar.self, capacity: Swift.max(count, 1))
   }
 
@@ -23,6 +27,6 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
 
   deinit {
     // Scalars are trivial (Float/Double): no deinitialisation needed.
-    UnsafeMutableRawPointer(base).deallocate()
+    soma_buffer_free(UnsafeMutableRawPointer(base))
   }
 }

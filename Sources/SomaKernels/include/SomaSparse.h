@@ -24,10 +24,12 @@ size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n
 void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
                                  size_t cb0, size_t cb1, uint16_t *colbits);
 
-/// dst[c, :] = Σ over the rows r set in column c's bits of src[r, :], for c in [c0, c1): the
-/// event weight gradient dense(x)ᵀ · src, columns split cleanly over threads.
+/// dst[c, j0 ..< j1] = Σ over the rows r set in column c's bits of src[r, j0 ..< j1], for c in
+/// [c0, c1) (rows of src and dst have n floats): the event weight gradient dense(x)ᵀ · src.
+/// Split threads over j (each then reads only its slab of src) or over c.
 void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, float *dst);
+                                 size_t c1, const float *src, size_t n, size_t j0, size_t j1,
+                                 float *dst);
 
 /// dst[i, :] = init[:] (or 0 if init is NULL; init may be dst's own row i when i0 + 1 == i1) + Σ_{e ∈ begin[i] ..< end[i]} src[list[e], :]
 /// for i in [i0, i1); rows of src and dst have n floats. With a row list this is the event
@@ -42,5 +44,11 @@ void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size
 
 /// Number of non-zero entries of x[0 ..< n].
 size_t soma_count_nonzero_f32(const float *x, size_t n);
+
+/// A 64-byte aligned buffer (tensor storage, workspaces). Buffers of 1 MiB or more are placed on 2 MiB boundaries
+/// and offered to transparent huge pages (Linux), so random row gathers over them miss the TLB
+/// less. Free with soma_buffer_free. Returns NULL if out of memory.
+void *soma_buffer_alloc(size_t bytes);
+void soma_buffer_free(void *p);
 
 #endif

@@ -316,11 +316,14 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
               mask, nIn, padded, part * blocks / blockParts, (part + 1) * blocks / blockParts,
               bits)
           }
+          // Split over weight rows (input columns). (Splitting over 128-column slabs of dI
+          // instead, so each thread reads half of dI, measured slower on mlp-small/-deep.)
           let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
           parallel(colParts) { part in
             MLPKernels.gatherBits(
               bits, rowsPadded: padded, from: part * nIn / colParts,
-              to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, into: dW)
+              to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, columns: 0, nOut,
+              into: dW)
           }
         } else {
           // dW = xᵀ · dI, split over the rows of dW.
@@ -464,9 +467,10 @@ final class MLPWorkspace<T: TensorScalar> {
     let widestIn = sizes.dropLast().max()!
     var owned: [UnsafeMutableRawPointer] = []
     func make<E>(_ n: Int, _ zero: E) -> UnsafeMutablePointer<E> {
-      let p = UnsafeMutablePointer<E>.allocate(capacity: Swift.max(n, 1))
+      let raw = soma_buffer_alloc(Swift.max(n, 1) * MemoryLayout<E>.stride)!
+      let p = raw.bindMemory(to: E.self, capacity: Swift.max(n, 1))
       p.initialize(repeating: zero, count: Swift.max(n, 1))
-      owned.append(UnsafeMutableRawPointer(p))
+      owned.append(raw)
       return p
     }
     current = make(rows * widest, T.zero)
@@ -505,7 +509,7 @@ final class MLPWorkspace<T: TensorScalar> {
   }
 
   deinit {
-    for p in allocations { p.deallocate() }
+    for p in allocations { soma_buffer_free(p) }
   }
 }
 
@@ -546,28 +550,29 @@ enum MLPKernels {
     return k - offset
   }
 
-  /// dst[c, :] = Σ src[r, :] over the rows r set in column c's bits, for c in [c0, c1).
+  /// dst[c, j0..<j1] = Σ src[r, j0..<j1] over the rows r set in column c's bits, for c in [c0, c1).
   @inlinable
   static func gatherBits<T: TensorScalar>(
     _ bits: UnsafePointer<UInt16>, rowsPadded: Int, from c0: Int, to c1: Int,
-    source: UnsafePointer<T>, width n: Int, into dst: UnsafeMutablePointer<T>
+    source: UnsafePointer<T>, width n: Int, columns j0: Int, _ j1: Int,
+    into dst: UnsafeMutablePointer<T>
   ) {
-    guard c1 > c0 else { return }
+    guard c1 > c0, j1 > j0 else { return }
     if T.self == Float.self {
       soma_sparse_gather_bits_f32(
         bits, rowsPadded, c0, c1, UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), n,
-        UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+        j0, j1, UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
       return
     }
     let words = rowsPadded / 16
     for c in c0..<c1 {
       let o = dst + c * n
-      for j in 0..<n { o[j] = 0 }
+      for j in j0..<j1 { o[j] = 0 }
       for t in 0..<words {
         let w = bits[c * words + t]
         for q in 0..<16 where (w >> UInt16(q)) & 1 != 0 {
           let src = source + (t * 16 + q) * n
-          for j in 0..<n { o[j] += src[j] }
+          for j in j0..<j1 { o[j] += src[j] }
         }
       }
     }
