@@ -69,10 +69,7 @@ enum NetworkBench {
       let (events, labels) = batches[k % batches.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
-      var params = [net.w1, net.w2]
-      adam.step(&params, grads: [step.gradW1, step.gradW2])
-      net.w1 = params[0]
-      net.w2 = params[1]
+      net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
     }
     return BenchResult(
       name: "fmnist-spytorch", msPerCall: timing.ms, calls: timing.calls,

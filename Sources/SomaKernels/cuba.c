@@ -26,8 +26,12 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
       int32_t n = 0;
       uint16_t *restrict si = spike_idx + r * hidden;
       for (size_t h = 0; h < hidden; h++) xo[h] = mv[h] - threshold;
-      for (size_t h = 0; h < hidden; h++)
-        if (xo[h] >= 0.0f) si[n++] = (uint16_t)h;
+      // Branch-free compaction: at a few % spikes a branch here mispredicts on every spike,
+      // which made steps of busier networks measurably slower.
+      for (size_t h = 0; h < hidden; h++) {
+        si[n] = (uint16_t)h;
+        n += xo[h] >= 0.0f;
+      }
       spike_count[r] = n;
       // mem ← (β·mem + syn)·(1 − s), syn ← α·syn (the input current is added below).
       for (size_t h = 0; h < hidden; h++) {

@@ -134,6 +134,21 @@ struct TrainTests {
     #expect(events.dense(Float.self) == dense.reshaped([30 * 7, 100]))
   }
 
+  @Test(arguments: [1, 2]) func precomputedCodesEqualTheCoder(threads: Int) throws {
+    let data = try Dataset(train: 40, test: 10)
+    let split = try FashionMNIST.readSplit("train", in: data.path)
+    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
+    let codes = LatencyCodes(split, coder: coder, threads: threads)
+    for indices in [Array([5, 0, 17, 33, 2, 9, 11])[...], Array(0..<40)[...], [39][...]] {
+      let want = coder.events(split, indices: indices)
+      let got = codes.events(indices: indices, threads: threads)
+      #expect(want.count > 0)
+      #expect(got.rowStart == want.rowStart)
+      #expect(got.indices == want.indices)
+      #expect(got.rows == want.rows && got.columns == want.columns)
+    }
+  }
+
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
     #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 1e-3)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)

@@ -67,3 +67,121 @@ struct LatencyEventCoder {
     return SpikeEvents(rows: rows, columns: f, rowStart: counts, indices: idx)
   }
 }
+
+/// Every image's latency code, computed once per split: each image's spiking pixels sorted by
+/// spike step. A mini-batch is then a few block copies per image and step (no per-pixel table
+/// lookups or branches per training step), so encoding stays well below the step's compute.
+/// Needs images of at most 65 535 pixels (`LatencyCodes.fits`).
+struct LatencyCodes {
+  let timeSteps: Int
+  let featureCount: Int
+  /// Image i's spikes are pixels[imageStart[i] ..< imageStart[i + 1]], in step order; those at
+  /// step t are the offsets stepStart[i·(T+1) + t] ..< stepStart[i·(T+1) + t + 1] within it.
+  let imageStart: [Int]
+  let stepStart: [UInt16]
+  let pixels: [UInt16]
+
+  static func fits(_ split: LabeledImages) -> Bool { split.featureCount <= Int(UInt16.max) }
+
+  init(_ split: LabeledImages, coder: LatencyEventCoder, threads: Int = 2) {
+    precondition(Self.fits(split), "LatencyCodes: \(split.featureCount) pixels per image exceed 65535")
+    let (n, f, T) = (split.count, split.featureCount, coder.timeSteps)
+    timeSteps = T
+    featureCount = f
+    var starts = [Int](repeating: 0, count: n + 1)
+    var offsets = [UInt16](repeating: 0, count: n * (T + 1))
+    split.pixels.withUnsafeBufferPointer { px in
+      coder.stepForByte.withUnsafeBufferPointer { table in
+        for i in 0..<n {
+          var c = 0
+          for j in 0..<f where table[Int(px[i * f + j])] >= 0 { c += 1 }
+          starts[i + 1] = starts[i] + c
+        }
+      }
+    }
+    var codes = [UInt16](repeating: 0, count: starts[n])
+    split.pixels.withUnsafeBufferPointer { px in
+      coder.stepForByte.withUnsafeBufferPointer { table in
+        starts.withUnsafeBufferPointer { sb in
+          offsets.withUnsafeMutableBufferPointer { ob in
+            codes.withUnsafeMutableBufferPointer { cb in
+              let (pxP, tP, sP, oP, cP) = (px.baseAddress!, table.baseAddress!, sb.baseAddress!, ob.baseAddress!, cb.baseAddress)
+              let parts = Swift.max(1, Swift.min(threads, n))
+              parallel(parts) { part in
+                var fill = [Int](repeating: 0, count: T + 1)
+                for i in (part * n / parts)..<((part + 1) * n / parts) {
+                  // Counting sort of the image's spikes by step.
+                  let img = pxP + i * f
+                  let o = oP + i * (T + 1)
+                  for t in 0...T { fill[t] = 0 }
+                  for j in 0..<f {
+                    let t = tP[Int(img[j])]
+                    if t >= 0 { fill[Int(t) + 1] += 1 }
+                  }
+                  for t in 0..<T { fill[t + 1] += fill[t] }
+                  for t in 0...T { o[t] = UInt16(fill[t]) }
+                  let base = cP! + sP[i]
+                  for j in 0..<f {
+                    let t = tP[Int(img[j])]
+                    if t >= 0 {
+                      base[fill[Int(t)]] = UInt16(j)
+                      fill[Int(t)] += 1
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    imageStart = starts
+    stepStart = offsets
+    pixels = codes
+  }
+
+  /// Events for the images at `indices` (rows t·batch + b), as `LatencyEventCoder.events`.
+  func events(indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
+    let batch = indices.count
+    let T = timeSteps
+    let rows = T * batch
+    let order = Array(indices)
+    var rowStart = [Int32](repeating: 0, count: rows + 1)
+    stepStart.withUnsafeBufferPointer { ob in
+      rowStart.withUnsafeMutableBufferPointer { rb in
+        for (b, i) in order.enumerated() {
+          let o = ob.baseAddress! + i * (T + 1)
+          for t in 0..<T { rb[t * batch + b + 1] = Int32(o[t + 1] &- o[t]) }
+        }
+        for r in 0..<rows { rb[r + 1] += rb[r] }
+      }
+    }
+    let total = Int(rowStart[rows])
+    let idx = [Int32](unsafeUninitializedCapacity: total) { ib, count in
+      pixels.withUnsafeBufferPointer { pb in
+        stepStart.withUnsafeBufferPointer { ob in
+          imageStart.withUnsafeBufferPointer { sb in
+            rowStart.withUnsafeBufferPointer { rb in
+              guard let iP = ib.baseAddress, let pP = pb.baseAddress else { return }
+              let (oP, sP, rP) = (ob.baseAddress!, sb.baseAddress!, rb.baseAddress!)
+              let parts = Swift.max(1, Swift.min(threads, batch))
+              parallel(parts) { part in
+                for b in (part * batch / parts)..<((part + 1) * batch / parts) {
+                  let i = order[b]
+                  let o = oP + i * (T + 1)
+                  let src = pP + sP[i]
+                  for t in 0..<T {
+                    let dst = iP + Int(rP[t * batch + b])
+                    for k in Int(o[t])..<Int(o[t + 1]) { dst[k - Int(o[t])] = Int32(src[k]) }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      count = total
+    }
+    return SpikeEvents(rows: rows, columns: featureCount, rowStart: rowStart, indices: idx)
+  }
+}

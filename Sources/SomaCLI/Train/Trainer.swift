@@ -49,6 +49,9 @@ extension Trainer: SurrogateVisitor {
     config.timeSteps = o.timeSteps
     config.surrogate = SurrogateSpec.canonical(s)
     let coder = LatencyEventCoder(timeSteps: o.timeSteps, encoder: LatencyEncoder(timeSteps: o.timeSteps))
+    // Each training image's code once, so a step's batch is block copies (see LatencyCodes).
+    let trainCodes =
+      LatencyCodes.fits(dataset.train) ? LatencyCodes(dataset.train, coder: coder) : nil
     var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: Float(o.lr))
     let finalPath = outDir + "/final.safetensors"
     let bestPath = outDir + "/best.safetensors"
@@ -69,11 +72,28 @@ extension Trainer: SurrogateVisitor {
       let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(epoch)/\(o.epochs)")
       var step = 0
       var batchStart = 0
+      // Wall time of each whole step (batch wait, forward, backward, Adam), for the median.
+      var stepTimes: [Double] = []
+      stepTimes.reserveCapacity(stepsPerEpoch)
+      // The next batch is encoded on a background thread while this step runs (it fills the
+      // step's single-threaded stretches), so encoding adds almost nothing to the step time.
+      let train = dataset.train
+      @Sendable func encode(_ idx: ArraySlice<Int>, threads: Int) -> SpikeEvents {
+        trainCodes?.events(indices: idx, threads: threads)
+          ?? coder.events(train, indices: idx, threads: threads)
+      }
+      var upcoming = EncodedBatch(
+        order[0..<Swift.min(o.batchSize, order.count)], encode: { encode($0, threads: 2) })
       while batchStart < order.count {
         let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
         batchStart += o.batchSize
         step += 1
-        let events = coder.events(dataset.train, indices: idx)
+        let stepStart = BenchTimer.now()
+        let events = upcoming.wait()
+        if batchStart < order.count {
+          let next = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
+          upcoming = EncodedBatch(background: next, encode: { encode($0, threads: 1) })
+        }
         let labels = idx.map { dataset.train.labels[$0] }
         let result = net.lossAndGradients(
           events: events, steps: o.timeSteps, batch: idx.count, labels: labels)
@@ -87,13 +107,11 @@ extension Trainer: SurrogateVisitor {
             "training stopped: the loss or its gradients became NaN or infinite at epoch \(epoch), step \(step); the last good weights are in \(finalPath)"
           )
         }
-        var params = [net.w1, net.w2]
-        adam.step(&params, grads: [result.gradW1, result.gradW2])
-        net.w1 = params[0]
-        net.w2 = params[1]
+        net.withParameters { adam.step(&$0, grads: [result.gradW1, result.gradW2]) }
         lossSum += Double(result.loss) * Double(idx.count)
         correct += result.correct
         seen += idx.count
+        stepTimes.append(BenchTimer.now() - stepStart)
         bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
         if interruptRequested.load(ordering: .relaxed) {
           bar.finish()
@@ -123,8 +141,9 @@ extension Trainer: SurrogateVisitor {
         to: outDir + "/curves.svg")
       log(
         String(
-          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s", epoch,
-          o.epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.seconds))
+          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms)",
+          epoch, o.epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.seconds,
+          stepTimes.isEmpty ? 0 : BenchTimer.median(stepTimes) * 1000))
     }
     return metrics
   }
@@ -161,5 +180,25 @@ extension Trainer {
       }
     }
     return (split.count == 0 ? 0 : Double(correct) / Double(split.count), confusion)
+  }
+}
+
+/// One mini-batch's input events, encoded now or on a background thread.
+final class EncodedBatch: @unchecked Sendable {
+  private var events: SpikeEvents?
+  private let group = DispatchGroup()
+
+  init(_ idx: ArraySlice<Int>, encode: (ArraySlice<Int>) -> SpikeEvents) {
+    events = encode(idx)
+  }
+
+  init(background idx: ArraySlice<Int>, encode: @escaping @Sendable (ArraySlice<Int>) -> SpikeEvents) {
+    DispatchQueue.global().async(group: group) { self.events = encode(idx) }
+  }
+
+  /// The events, once encoded (the group's wait orders the write before this read).
+  func wait() -> SpikeEvents {
+    group.wait()
+    return events!
   }
 }

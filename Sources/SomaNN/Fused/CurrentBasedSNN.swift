@@ -326,6 +326,22 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     return trace
   }
 
+  /// Calls `body` with `[w1, w2]` moved out of the network, so an optimizer updates them in
+  /// place without copy-on-write copies; they are moved back afterwards (same shapes).
+  @inlinable
+  public func withParameters<R>(_ body: (inout [Tensor<T>]) throws -> R) rethrows -> R {
+    var params = [w1, w2]
+    w1 = Tensor.zeros([0])
+    w2 = Tensor.zeros([0])
+    defer {
+      precondition(
+        params.count == 2, "CurrentBasedSNN.withParameters: \(params.count) parameters returned, expected 2")
+      w1 = params[0]
+      w2 = params[1]
+    }
+    return try body(&params)
+  }
+
   /// Forward over all steps, NLL of log-softmax of the max-over-time readout, and BPTT
   /// gradients of W1 and W2. `events` is the input spikes [steps·batch rows (t-major), inputs].
   @inlinable
