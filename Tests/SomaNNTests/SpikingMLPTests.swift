@@ -58,6 +58,30 @@ struct SpikingMLPTests {
     }
   }
 
+  @Test func doubleEventPathMatchesDoubleDensePath() throws {
+    // Double has no C kernels: this checks the portable Swift event loops.
+    let c = Self.configs[0]
+    func run(_ policy: EventPolicy) throws -> SpikingMLP<Double, S2NN>.Step {
+      let net = try SpikingMLP<Double, S2NN>(sizes: c.sizes, surrogate: S2NN(), seed: 3)
+      net.weights = net.weights.map { $0 * 4 }
+      net.eventPolicy = policy
+      let (x, labels) = Self.input(c, seed: 11)
+      return net.lossAndGradients(
+        input: Tensor<Double>(x.scalars.map { Double($0) }, shape: x.shape), labels: labels)
+    }
+    let events = try run(.always)
+    let dense = try run(.never)
+    #expect(events.spikeCounts == dense.spikeCounts)
+    #expect(events.spikeCounts.allSatisfy { $0 > 0 })
+    #expect(Swift.abs(events.loss - dense.loss) <= 1e-12 * Swift.abs(dense.loss))
+    for l in 0..<(c.sizes.count - 1) {
+      let scale = dense.gradWeights[l].abs().max().scalar
+      let worst = zip(events.gradWeights[l].scalars, dense.gradWeights[l].scalars)
+        .map { Swift.abs($0 - $1) }.max() ?? 0
+      #expect(scale > 0 && worst <= 1e-12 * scale)
+    }
+  }
+
   @Test func nonBinaryInputTakesTheDensePath() throws {
     let c = Self.configs[0]
     var (x, labels) = Self.input(c, seed: 5)
