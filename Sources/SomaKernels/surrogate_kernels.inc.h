@@ -1,20 +1,63 @@
 // The surrogate kernels, instantiated by kernels.c for T = float and T = double with S(name)
 // appending the type suffix. No include guard: it is meant to be included twice.
 
+static inline T S(soma_s2nn_derivative)(T v, T alpha, T beta) {
+  int below = v < 0;
+  T z = alpha * v;
+  z = z < 0 ? z : -z;  // −|αx|: exp never overflows
+  T e = S(soma_exp_neg)(z);
+  T d = 1 + e;
+  // One division whose operands are chosen per branch first: β/(x+1) is never formed for
+  // x < 0, where x = −1 would make it infinite.
+  T num = below ? alpha * e : beta;
+  T den = below ? d * d : v + 1;
+  return num / den;
+}
+
 SOMA_CLONES
 void S(soma_surrogate_s2nn)(const T *restrict x, T *restrict out, size_t n, T alpha, T beta) {
-  for (size_t i = 0; i < n; i++) {
-    T v = x[i];
-    int below = v < 0;
-    T z = alpha * v;
-    z = z < 0 ? z : -z;  // −|αx|: exp never overflows
-    T e = S(soma_exp_neg)(z);
-    T d = 1 + e;
-    // One division whose operands are chosen per branch first: β/(x+1) is never formed for
-    // x < 0, where x = −1 would make it infinite.
-    T num = below ? alpha * e : beta;
-    T den = below ? d * d : v + 1;
-    out[i] = num / den;
+  for (size_t i = 0; i < n; i++) out[i] = S(soma_s2nn_derivative)(x[i], alpha, beta);
+}
+
+// One reverse LIF step with the S2NN derivative inlined: the shift, derivative and backward
+// passes of soma_lif_shift / soma_surrogate_s2nn / soma_lif_backward fused into one loop over
+// the neurons, with the same expressions (so the same results bit for bit).
+SOMA_CLONES
+void S(soma_lif_backward_s2nn)(const T *restrict grad_spikes, const T *restrict h,
+                               T *restrict gv, T *restrict grad_current, size_t n, T beta,
+                               T threshold, int zero_reset, int detach_reset, T s_alpha,
+                               T s_beta) {
+#pragma STDC FP_CONTRACT OFF
+  if (!zero_reset && !detach_reset) {
+    for (size_t i = 0; i < n; i++) {
+      T sg = S(soma_s2nn_derivative)(h[i] - threshold, s_alpha, s_beta);
+      T dh = grad_spikes[i] * sg + gv[i] * ((T)1 - threshold * sg);
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else if (!zero_reset) {
+    for (size_t i = 0; i < n; i++) {
+      T sg = S(soma_s2nn_derivative)(h[i] - threshold, s_alpha, s_beta);
+      T dh = grad_spikes[i] * sg + gv[i];
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else if (!detach_reset) {
+    for (size_t i = 0; i < n; i++) {
+      T sg = S(soma_s2nn_derivative)(h[i] - threshold, s_alpha, s_beta);
+      T keep = (h[i] - threshold >= 0) ? (T)0 : (T)1;
+      T dh = grad_spikes[i] * sg + gv[i] * (keep - h[i] * sg);
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      T sg = S(soma_s2nn_derivative)(h[i] - threshold, s_alpha, s_beta);
+      T keep = (h[i] - threshold >= 0) ? (T)0 : (T)1;
+      T dh = grad_spikes[i] * sg + gv[i] * keep;
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
   }
 }
 

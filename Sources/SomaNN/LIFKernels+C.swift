@@ -136,3 +136,33 @@ func _cCUBABackward<T: TensorScalar>(
   }
   return false
 }
+
+/// The S2NN-fused reverse LIF step (see soma_lif_backward_s2nn); false when T has no kernel.
+@usableFromInline
+func _cLIFBackwardS2NN<T: TensorScalar>(
+  gradSpikes: UnsafePointer<T>, h: UnsafePointer<T>, gv: UnsafeMutablePointer<T>,
+  gradCurrent: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, zeroReset: Bool,
+  detachReset: Bool, s2nn: S2NN
+) -> Bool {
+  if T.self == Float.self {
+    soma_lif_backward_s2nn_f32(
+      UnsafeRawPointer(gradSpikes).assumingMemoryBound(to: Float.self),
+      UnsafeRawPointer(h).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Float.self), n,
+      Float(beta), Float(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, Float(s2nn.alpha),
+      Float(s2nn.beta))
+    return true
+  }
+  if T.self == Double.self {
+    soma_lif_backward_s2nn_f64(
+      UnsafeRawPointer(gradSpikes).assumingMemoryBound(to: Double.self),
+      UnsafeRawPointer(h).assumingMemoryBound(to: Double.self),
+      UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Double.self),
+      UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Double.self), n,
+      Double(beta), Double(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, s2nn.alpha,
+      s2nn.beta)
+    return true
+  }
+  return false
+}

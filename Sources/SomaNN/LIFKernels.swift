@@ -88,6 +88,14 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   d: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, reset: Reset, detachReset: Bool,
   surrogate: S
 ) {
+  // S2NN (the default surrogate): one fused pass instead of shift, derivative and update.
+  if let s2nn = surrogate as? S2NN,
+    _cLIFBackwardS2NN(
+      gradSpikes: gradSpikes, h: h, gv: gv, gradCurrent: gradCurrent, n: n, beta: beta,
+      threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset, s2nn: s2nn)
+  {
+    return
+  }
   if !_cShift(h, into: x, count: n, minus: threshold) {
     for i in 0..<n { x[i] = h[i] - threshold }
   }

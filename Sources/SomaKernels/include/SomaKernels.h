@@ -11,6 +11,10 @@
 #define SOMA_SURROGATE_KERNELS(T, S)                                                          \
   /* S2NN: alpha·e/(1+e)² with e = exp(alpha·x) for x < 0, beta/(x+1) for x ≥ 0. */            \
   void soma_surrogate_s2nn_##S(const T *x, T *out, size_t n, T alpha, T beta);                \
+  /* A reverse LIF step (as soma_lif_backward) with the S2NN derivative of h − θ inlined. */     \
+  void soma_lif_backward_s2nn_##S(const T *grad_spikes, const T *h, T *gv, T *grad_current,    \
+                                  size_t n, T beta, T threshold, int zero_reset,               \
+                                  int detach_reset, T s_alpha, T s_beta);                      \
   /* Sigmoid: alpha·e/(1+e)² with e = exp(−|alpha·x|). */                                      \
   void soma_surrogate_sigmoid_##S(const T *x, T *out, size_t n, T alpha);                     \
   /* scale·exp(−alpha·|x|) (PiecewiseExp, SlayerGrad). */                                     \
