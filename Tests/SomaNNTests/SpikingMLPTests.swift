@@ -17,6 +17,9 @@ struct SpikingMLPTests {
     Config(sizes: [100, 70, 45, 13], steps: 5, batch: 9),
     Config(sizes: [784, 256, 10], steps: 3, batch: 20),
     Config(sizes: [37, 300, 7], steps: 1, batch: 33),
+    // Batches of 32 and 64: each of two threads owns whole 16-sample words of the batch.
+    Config(sizes: [100, 70, 45, 13], steps: 3, batch: 32),
+    Config(sizes: [784, 256, 10], steps: 2, batch: 64),
   ]
 
   static func network(_ c: Config, policy: EventPolicy) throws -> SpikingMLP<Float, S2NN> {
@@ -79,6 +82,29 @@ struct SpikingMLPTests {
       let worst = zip(events.gradWeights[l].scalars, dense.gradWeights[l].scalars)
         .map { Swift.abs($0 - $1) }.max() ?? 0
       #expect(scale > 0 && worst <= 1e-12 * scale)
+    }
+  }
+
+  /// Two threads split the samples (or rows) between them and sum partial weight gradients;
+  /// one thread does everything: the results must agree.
+  @Test(arguments: configs, [EventPolicy.always, .never])
+  func twoThreadsMatchOne(_ c: Config, policy: EventPolicy) throws {
+    let (x, labels) = Self.input(c, seed: 21)
+    let one = try Self.network(c, policy: policy)
+    one.threads = 1
+    let two = try Self.network(c, policy: policy)
+    two.threads = 2
+    let a = one.lossAndGradients(input: x, labels: labels)
+    let b = two.lossAndGradients(input: x, labels: labels)
+    #expect(a.spikeCounts == b.spikeCounts)
+    #expect(a.logits == b.logits)
+    #expect(Swift.abs(a.loss - b.loss) <= 1e-6 * Swift.max(1, Swift.abs(a.loss)))
+    for l in 0..<(c.sizes.count - 1) {
+      let scaleW = a.gradWeights[l].abs().max().scalar
+      #expect(scaleW > 0)
+      #expect(Self.maxDifference(a.gradWeights[l], b.gradWeights[l]) <= 1e-5 * scaleW)
+      let scaleB = a.gradBiases[l].abs().max().scalar
+      #expect(Self.maxDifference(a.gradBiases[l], b.gradBiases[l]) <= 1e-5 * Swift.max(scaleB, 1e-12))
     }
   }
 
