@@ -153,8 +153,6 @@ void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_
 
 // ---------------------------------------------------------------- gather-sum of listed rows
 
-// Rows expanded from column bits per pass (a stack list of this many entries).
-#define GATHER_CHUNK 4096
 
 CLONES static void gather_portable(const int32_t *begin, const int32_t *end,
                                    const int32_t *list, size_t i0, size_t i1,
@@ -252,30 +250,6 @@ AVX512 static inline int32_t expand_bits(const uint16_t *bits, size_t t0, size_t
   return k;
 }
 
-AVX512 static void gather_bits_avx512(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                      size_t c1, const float *src, size_t n, size_t j_begin,
-                                      size_t j_end, float *dst) {
-  const size_t words = rows_padded / 16;
-  const size_t chunk = GATHER_CHUNK / 16;
-  int32_t l[GATHER_CHUNK + 16];
-  // Column blocks outermost (see gather_avx512); the bits are re-expanded per block (cheap).
-  for (size_t j0 = j_begin; j0 < j_end;) {
-    const size_t w = j_end - j0 >= 128 ? 128 : (j_end - j0 < 16 ? j_end - j0 : 16);
-    for (size_t c = c0; c < c1; c++) {
-      const uint16_t *bits = colbits + c * words;
-      float *o = dst + c * n;
-      for (size_t t0 = 0; t0 < words; t0 += chunk) {
-        const size_t t1 = t0 + chunk < words ? t0 + chunk : words;
-        const int32_t k = expand_bits(bits, t0, t1, l);
-        const float *init = t0 == 0 ? NULL : o;  // later chunks accumulate
-        if (k == 0 && init) continue;
-        if (w == 128) gather_block128(l, k, src, n, j0, init, o);
-        else gather_slice16(l, k, src, n, j0, (__mmask16)((1u << w) - 1u), init, o);
-      }
-    }
-    j0 += w;
-  }
-}
 #endif
 
 void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
@@ -290,52 +264,28 @@ void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int3
   gather_portable(begin, end, list, i0, i1, src, n, init, dst);
 }
 
-static void gather_bits_portable(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, size_t j_begin,
-                                 size_t j_end, float *dst) {
+
+void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                               size_t c1, int32_t *list, size_t k0, int32_t *begin,
+                               int32_t *end) {
   const size_t words = rows_padded / 16;
-  int32_t l[GATHER_CHUNK];
-  int32_t b = 0;
+  size_t k = k0;
   for (size_t c = c0; c < c1; c++) {
-    const uint16_t *bits = colbits + c * words;
-    float *o = dst + c * n;
-    int first = 1;
-    for (size_t t0 = 0; t0 < words; t0 += GATHER_CHUNK / 16) {
-      const size_t t1 = t0 + GATHER_CHUNK / 16 < words ? t0 + GATHER_CHUNK / 16 : words;
-      int32_t k = 0;
-      for (size_t t = t0; t < t1; t++)
-        for (unsigned q = 0; q < 16; q++)
-          if ((bits[t] >> q) & 1u) l[k++] = (int32_t)(t * 16 + q);
-      if (k == 0 && !first) continue;
-      {
-        const float *restrict init = first ? NULL : o;
-        float acc[64];
-        for (size_t j0 = j_begin; j0 < j_end; j0 += 64) {
-          const size_t w = j_end - j0 < 64 ? j_end - j0 : 64;
-          for (size_t j = 0; j < w; j++) acc[j] = init ? init[j0 + j] : 0.0f;
-          for (int32_t e = 0; e < k; e++) {
-            const float *s = src + (size_t)l[e] * n + j0;
-            for (size_t j = 0; j < w; j++) acc[j] += s[j];
-          }
-          for (size_t j = 0; j < w; j++) o[j0 + j] = acc[j];
-        }
-      }
-      first = 0;
+    begin[c] = (int32_t)k;
+#ifdef SOMA_X86
+    if (has_avx512()) {
+      k += (size_t)expand_bits(colbits + c * words, 0, words, list + k);
+      end[c] = (int32_t)k;
+      continue;
     }
+#endif
+    for (size_t t = 0; t < words; t++)
+      for (unsigned q = 0; q < 16; q++)
+        if ((colbits[c * words + t] >> q) & 1u) list[k++] = (int32_t)(t * 16 + q);
+    end[c] = (int32_t)k;
   }
 }
 
-void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, size_t j0, size_t j1,
-                                 float *dst) {
-#ifdef SOMA_X86
-  if (has_avx512()) {
-    gather_bits_avx512(colbits, rows_padded, c0, c1, src, n, j0, j1, dst);
-    return;
-  }
-#endif
-  gather_bits_portable(colbits, rows_padded, c0, c1, src, n, j0, j1, dst);
-}
 
 // ---------------------------------------------------------------- small reductions
 

@@ -24,12 +24,6 @@ size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n
 void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
                                  size_t cb0, size_t cb1, uint16_t *colbits);
 
-/// dst[c, j0 ..< j1] = Σ over the rows r set in column c's bits of src[r, j0 ..< j1], for c in
-/// [c0, c1) (rows of src and dst have n floats): the event weight gradient dense(x)ᵀ · src.
-/// Split threads over j (each then reads only its slab of src) or over c.
-void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, size_t c0,
-                                 size_t c1, const float *src, size_t n, size_t j0, size_t j1,
-                                 float *dst);
 
 /// dst[i, :] = init[:] (or 0 if init is NULL; init may be dst's own row i when i0 + 1 == i1) + Σ_{e ∈ begin[i] ..< end[i]} src[list[e], :]
 /// for i in [i0, i1); rows of src and dst have n floats. With a row list this is the event
@@ -37,6 +31,12 @@ void soma_sparse_gather_bits_f32(const uint16_t *colbits, size_t rows_padded, si
 void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
                             size_t i0, size_t i1, const float *src, size_t n, const float *init,
                             float *dst);
+
+/// Column c's rows as a list: list[begin[c] ..< end[c]] for c in [c0, c1), written from
+/// list[k0] on (room for the events plus 16).
+void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,
+                               size_t c1, int32_t *list, size_t k0, int32_t *begin,
+                               int32_t *end);
 
 /// out[j] = Σ_r x[r, j] for columns j in [j0, j1) of x [rows, n].
 void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,

@@ -319,11 +319,23 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           // Split over weight rows (input columns). (Splitting over 128-column slabs of dI
           // instead, so each thread reads half of dI, measured slower on mlp-small/-deep.)
           let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
-          parallel(colParts) { part in
-            MLPKernels.gatherBits(
-              bits, rowsPadded: padded, from: part * nIn / colParts,
-              to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, columns: 0, nOut,
-              into: dW)
+          if T.self == Float.self {
+            // Bits → per-column row lists, then the forward's gather kernel over them.
+            let (cl, cb, ce) = (ws.colList, ws.colBegin, ws.colEnd)
+            parallel(colParts) { part in
+              let c0 = part * nIn / colParts
+              let c1 = (part + 1) * nIn / colParts
+              soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
+              MLPKernels.gather(
+                begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
+                initial: nil, into: dW)
+            }
+          } else {
+            parallel(colParts) { part in
+              MLPKernels.gatherBits(
+                bits, rowsPadded: padded, from: part * nIn / colParts,
+                to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, into: dW)
+            }
           }
         } else {
           // dW = xᵀ · dI, split over the rows of dW.
@@ -450,6 +462,10 @@ final class MLPWorkspace<T: TensorScalar> {
   @usableFromInline let rowsPadded: Int
   /// The events by column as row bits, [in, rowsPadded / 16] (built during backward).
   @usableFromInline let colBits: UnsafeMutablePointer<UInt16>
+  /// The same events as row lists per column: colList[colBegin[c] ..< colEnd[c]].
+  @usableFromInline let colList: UnsafeMutablePointer<Int32>
+  @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
+  @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
   @usableFromInline let partCounts: UnsafeMutablePointer<Int>
   @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
   /// Outputs handed to the caller (copied on write only if the caller still holds them).
@@ -489,6 +505,9 @@ final class MLPWorkspace<T: TensorScalar> {
     rowsPadded = padded
     rowMask = (0..<layers).map { l in make((sizes[l] + 15) / 16 * padded, UInt16(0)) }
     colBits = make(widestIn * padded / 16, UInt16(0))
+    colList = make(rows * widestIn + 16 * parts, Int32(0))
+    colBegin = make(widestIn, Int32(0))
+    colEnd = make(widestIn, Int32(0))
     partCounts = make(parts, 0)
     partFlags = make(parts, Int32(1))
     logits = Tensor.zeros([batch, sizes[layers]])
@@ -550,29 +569,22 @@ enum MLPKernels {
     return k - offset
   }
 
-  /// dst[c, j0..<j1] = Σ src[r, j0..<j1] over the rows r set in column c's bits, for c in [c0, c1).
+  /// dst[c, :] = Σ src[r, :] over the rows r set in column c's bits, for c in [c0, c1)
+  /// (the portable path; Float turns the bits into lists and runs the C gather).
   @inlinable
   static func gatherBits<T: TensorScalar>(
     _ bits: UnsafePointer<UInt16>, rowsPadded: Int, from c0: Int, to c1: Int,
-    source: UnsafePointer<T>, width n: Int, columns j0: Int, _ j1: Int,
-    into dst: UnsafeMutablePointer<T>
+    source: UnsafePointer<T>, width n: Int, into dst: UnsafeMutablePointer<T>
   ) {
-    guard c1 > c0, j1 > j0 else { return }
-    if T.self == Float.self {
-      soma_sparse_gather_bits_f32(
-        bits, rowsPadded, c0, c1, UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), n,
-        j0, j1, UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
-      return
-    }
     let words = rowsPadded / 16
     for c in c0..<c1 {
       let o = dst + c * n
-      for j in j0..<j1 { o[j] = 0 }
+      for j in 0..<n { o[j] = 0 }
       for t in 0..<words {
         let w = bits[c * words + t]
         for q in 0..<16 where (w >> UInt16(q)) & 1 != 0 {
           let src = source + (t * 16 + q) * n
-          for j in j0..<j1 { o[j] += src[j] }
+          for j in 0..<n { o[j] += src[j] }
         }
       }
     }
