@@ -1,5 +1,4 @@
 import RealModule
-import SomaKernels
 /// The heap buffer behind one or more tensors. Views share it; writes copy it first when it is
 /// shared (copy-on-write, checked in `Tensor`).
 @usableFromInline
@@ -7,15 +6,15 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
   @usableFromInline let base: UnsafeMutablePointer<Scalar>
   @usableFromInline let count: Int
 
-  /// Allocates `count` uninitialised elements, 64-byte aligned for vector loads; 1 MiB and
-  /// larger on 2 MiB boundaries offered to transparent huge pages (fewer TLB misses when event
-  /// kernels gather random rows of a weight or gradient).
+  /// Allocates `count` uninitialised elements, 64-byte aligned for vector loads. (Not on huge
+  /// pages: a fresh 2 MiB-aligned buffer for every temporary cost page faults, and adding two
+  /// 1M-float tensors ran at 75 % of a raw loop instead of 100 %. The fused models' reused
+  /// workspaces use huge pages instead.)
   @usableFromInline
   init(uninitializedCount count: Int) {
     self.count = count
-    guard let raw = soma_buffer_alloc(Swift.max(count, 1) * MemoryLayout<Scalar>.stride) else {
-      fatalError("Tensor: out of memory allocating \(count) elements")
-    }
+    let raw = UnsafeMutableRawPointer.allocate(
+      byteCount: Swift.max(count, 1) * MemoryLayout<Scalar>.stride, alignment: 64)
     base = raw.bindMemory(to: Scalar.self, capacity: Swift.max(count, 1))
   }
 
@@ -27,6 +26,6 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
 
   deinit {
     // Scalars are trivial (Float/Double): no deinitialisation needed.
-    soma_buffer_free(UnsafeMutableRawPointer(base))
+    UnsafeMutableRawPointer(base).deallocate()
   }
 }

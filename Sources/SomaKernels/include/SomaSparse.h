@@ -45,7 +45,7 @@ void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size
 /// Number of non-zero entries of x[0 ..< n].
 size_t soma_count_nonzero_f32(const float *x, size_t n);
 
-/// A 64-byte aligned buffer (tensor storage, workspaces). Buffers of 1 MiB or more are placed on 2 MiB boundaries
+/// A 64-byte aligned workspace buffer. Buffers of 1 MiB or more are placed on 2 MiB boundaries
 /// and offered to transparent huge pages (Linux), so random row gathers over them miss the TLB
 /// less. Free with soma_buffer_free. Returns NULL if out of memory.
 void *soma_buffer_alloc(size_t bytes);
