@@ -7,27 +7,6 @@
 #define SOMA_CLONES
 #endif
 
-SOMA_CLONES
-size_t soma_events_from_dense_f32(const float *x, size_t rows, size_t n, int32_t *row_start,
-                                  int32_t *idx, int *binary) {
-  size_t k = 0;
-  int ok = 1;
-  for (size_t r = 0; r < rows; r++) {
-    row_start[r] = (int32_t)k;
-    const float *row = x + r * n;
-    for (size_t i = 0; i < n; i++) {
-      // Branch-free: at 20 % density a branch here mispredicts constantly.
-      const float v = row[i];
-      idx[k] = (int32_t)i;
-      k += (v != 0.0f);
-      ok &= (v == 0.0f) | (v == 1.0f);
-    }
-  }
-  row_start[rows] = (int32_t)k;
-  if (binary) *binary = ok;
-  return k;
-}
-
 // Sums rows of `src` (row length `n`) picked by `list[0 ..< count]` into `dst[0 ..< n]`,
 // 64 columns at a time so the running sums stay in registers.
 static inline void soma_gather_sum(const float *restrict src, size_t n, const int32_t *list,

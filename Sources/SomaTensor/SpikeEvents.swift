@@ -42,37 +42,41 @@ public struct SpikeEvents: Sendable {
     var binary: Int32 = 1
     x.withUnsafeBufferPointer { p in
       if T.self == Float.self {
-        // Two halves of the rows in parallel, each into its own index buffer, then joined.
+        // Two halves of the rows in parallel, each into its own region of one index buffer
+        // (16 spare slots each for the kernel's vector stores), then joined.
         let parts = rows >= 64 ? 2 : 1
-        var tmp = [Int32](repeating: 0, count: Swift.max(rows * cols, 1))
+        var tmp = [Int32](repeating: 0, count: rows * cols + 16 * parts)
+        var begin = [Int32](repeating: 0, count: Swift.max(rows, 1))
+        var end = [Int32](repeating: 0, count: Swift.max(rows, 1))
         var counts = [Int](repeating: 0, count: parts)
         var flags = [Int32](repeating: 1, count: parts)
-        // Part p's row starts (rows r0...r1, inclusive end) live at partStarts[r0 + p ...].
-        var partStarts = [Int32](repeating: 0, count: rows + parts)
         p.withMemoryRebound(to: Float.self) { fp in
-          partStarts.withUnsafeMutableBufferPointer { s in
-            tmp.withUnsafeMutableBufferPointer { ib in
-              counts.withUnsafeMutableBufferPointer { cb in
-                flags.withUnsafeMutableBufferPointer { fb in
-                  let (xP, sP, iP, cP, fP) = (fp.baseAddress!, s.baseAddress!, ib.baseAddress!, cb.baseAddress!, fb.baseAddress!)
-                  parallel(parts) { part in
-                    let r0 = part * rows / parts
-                    let r1 = (part + 1) * rows / parts
-                    cP[part] = soma_events_from_dense_f32(
-                      xP + r0 * cols, r1 - r0, cols, sP + r0 + part, iP + r0 * cols, fP + part)
+          tmp.withUnsafeMutableBufferPointer { ib in
+            begin.withUnsafeMutableBufferPointer { bb in
+              end.withUnsafeMutableBufferPointer { eb in
+                counts.withUnsafeMutableBufferPointer { cb in
+                  flags.withUnsafeMutableBufferPointer { fb in
+                    let (xP, iP, bP, eP, cP, fP) = (fp.baseAddress!, ib.baseAddress!, bb.baseAddress!, eb.baseAddress!, cb.baseAddress!, fb.baseAddress!)
+                    parallel(parts) { part in
+                      let r0 = part * rows / parts
+                      let r1 = (part + 1) * rows / parts
+                      cP[part] = soma_sparse_from_dense_f32(
+                        xP, r0, r1, cols, iP, r0 * cols + part * 16, bP, eP, fP + part, nil, 0)
+                    }
                   }
                 }
               }
             }
           }
         }
-        // Join: shift the second part's row starts and move its indices down.
+        // Join: row starts relative to the joined buffer, each part's indices moved down.
         var offset = 0
         for part in 0..<parts {
           let r0 = part * rows / parts
           let r1 = (part + 1) * rows / parts
-          for r in r0..<r1 { starts[r] = partStarts[r + part] + Int32(offset) }
-          idx.append(contentsOf: tmp[(r0 * cols)..<(r0 * cols + counts[part])])
+          let region = r0 * cols + part * 16
+          for r in r0..<r1 { starts[r] = begin[r] - Int32(region) + Int32(offset) }
+          idx.append(contentsOf: tmp[region..<(region + counts[part])])
           offset += counts[part]
           if flags[part] == 0 { binary = 0 }
         }

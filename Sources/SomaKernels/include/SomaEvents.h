@@ -6,12 +6,6 @@
 // Event-driven kernels over spike tensors held as compressed rows: row r's active inputs are
 // idx[row_start[r] ..< row_start[r + 1]]. Work is proportional to the number of spikes.
 
-/// Builds the compressed rows of a dense matrix x [rows, n] (non-zero entries are events);
-/// returns the number of events and sets *binary (if not NULL) to whether every entry is 0 or 1.
-/// `idx` must hold rows * n entries in the worst case.
-size_t soma_events_from_dense_f32(const float *x, size_t rows, size_t n, int32_t *row_start,
-                                  int32_t *idx, int *binary);
-
 /// out[r, :] (+)= sum over active i of wt[i, :], for wt stored [n_in, n_out].
 /// When accumulate is 0, out is overwritten.
 void soma_events_matmul_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,

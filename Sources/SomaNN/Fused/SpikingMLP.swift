@@ -326,23 +326,15 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           // Split over weight rows (input columns). (Splitting over 128-column slabs of dI
           // instead, so each thread reads half of dI, measured slower on mlp-small/-deep.)
           let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
-          if T.self == Float.self {
-            // Bits → per-column row lists, then the forward's gather kernel over them.
-            let (cl, cb, ce) = (ws.colList, ws.colBegin, ws.colEnd)
-            parallel(colParts) { part in
-              let c0 = part * nIn / colParts
-              let c1 = (part + 1) * nIn / colParts
-              soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
-              MLPKernels.gather(
-                begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
-                initial: nil, into: dW)
-            }
-          } else {
-            parallel(colParts) { part in
-              MLPKernels.gatherBits(
-                bits, rowsPadded: padded, from: part * nIn / colParts,
-                to: (part + 1) * nIn / colParts, source: gradOut, width: nOut, into: dW)
-            }
+          // Bits → per-column row lists, then the forward's gather kernel over them.
+          let (cl, cb, ce) = (ws.colList, ws.colBegin, ws.colEnd)
+          parallel(colParts) { part in
+            let c0 = part * nIn / colParts
+            let c1 = (part + 1) * nIn / colParts
+            soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
+            MLPKernels.gather(
+              begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
+              initial: nil, into: dW)
           }
         } else {
           // dW = xᵀ · dI, split over the rows of dW.
@@ -577,26 +569,6 @@ enum MLPKernels {
     return k - offset
   }
 
-  /// dst[c, :] = Σ src[r, :] over the rows r set in column c's bits, for c in [c0, c1)
-  /// (the portable path; Float turns the bits into lists and runs the C gather).
-  @inlinable
-  static func gatherBits<T: TensorScalar>(
-    _ bits: UnsafePointer<UInt16>, rowsPadded: Int, from c0: Int, to c1: Int,
-    source: UnsafePointer<T>, width n: Int, into dst: UnsafeMutablePointer<T>
-  ) {
-    let words = rowsPadded / 16
-    for c in c0..<c1 {
-      let o = dst + c * n
-      for j in 0..<n { o[j] = 0 }
-      for t in 0..<words {
-        let w = bits[c * words + t]
-        for q in 0..<16 where (w >> UInt16(q)) & 1 != 0 {
-          let src = source + (t * 16 + q) * n
-          for j in 0..<n { o[j] += src[j] }
-        }
-      }
-    }
-  }
 
   @inlinable
   static func gather<T: TensorScalar>(
