@@ -1,0 +1,20 @@
+#!/bin/bash
+# Soma beside JAX and PyTorch on the BENCHMARKS.md workloads, each peer right before and after
+# Soma's run of the same workload (ms/step medians, 2 threads), plus the fmnist peak RSS.
+#   PEERS=/path/with/peers-jax,peers-torch venvs  scripts/side-by-side.sh [SOMA]
+# Build SOMA with `swift build -c release` after touching all sources (see README's notes).
+set -uo pipefail
+SOMA=${1:-$(pwd)/.build/release/soma}
+PEERS=${PEERS:-/work/peers}
+cd "$(dirname "$0")/../../shared/peers"
+echo "== $(date)"
+for w in mlp-small mlp-single-step mlp-deep; do
+  "$PEERS/peers-jax/bin/python" jax_peer.py "$w" 2>&1 | tail -1
+  "$SOMA" bench "$w" --seconds 5 --json
+  THREADS=2 "$PEERS/peers-torch/bin/python" torch_peers.py "$w" 2>&1 | tail -3
+done
+"$PEERS/peers-jax/bin/python" fmnist_peers.py jax 20 2>&1 | tail -1
+"$SOMA" bench fmnist-spytorch --seconds 5 --json
+"$PEERS/peers-torch/bin/python" fmnist_peers.py torch 10 2>&1 | tail -1
+/usr/bin/time -v "$SOMA" bench fmnist-spytorch --seconds 3 2>&1 | grep -E "Maximum resident|ms"
+echo "== $(date)"
