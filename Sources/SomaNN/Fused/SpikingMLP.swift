@@ -151,10 +151,14 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       "SpikingMLP: input shape \(input.shape) does not match [T, batch, \(sizes[0])]")
     let steps = input.shape[0]
     let batch = input.shape[1]
-    precondition(steps >= 1, "SpikingMLP: T must be ≥ 1, got shape \(input.shape)")
+    precondition(
+      steps >= 1 && batch >= 1, "SpikingMLP: T and the batch must be ≥ 1, got shape \(input.shape)")
     precondition(
       labels.count == batch, "SpikingMLP: \(labels.count) labels for a batch of \(batch)")
     let layers = sizes.count - 1
+    precondition(
+      weights.count == layers && biases.count == layers,
+      "SpikingMLP: \(weights.count) weights and \(biases.count) biases for \(layers) layers")
     for (l, w) in weights.enumerated() {
       precondition(
         w.shape == [sizes[l], sizes[l + 1]],
@@ -171,11 +175,11 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     let rows = steps * batch
     // Contiguous parameters, held for the whole step so their base addresses stay valid.
     let x0 = input.contiguous()
-    let ws_ = weights.map { $0.contiguous() }
+    let wc = weights.map { $0.contiguous() }
     let bs = biases.map { $0.contiguous() }
-    return withExtendedLifetime((x0, ws_, bs)) {
+    return withExtendedLifetime((x0, wc, bs)) {
       let xP = x0.withUnsafeBufferPointer { $0.baseAddress! }
-      let wP = ws_.map { w in w.withUnsafeBufferPointer { $0.baseAddress! } }
+      let wP = wc.map { w in w.withUnsafeBufferPointer { $0.baseAddress! } }
       let bP = bs.map { b in b.withUnsafeBufferPointer { $0.baseAddress! } }
       var spikeCounts = [Int](repeating: 0, count: readout == .meanMembrane ? layers - 1 : layers)
 
