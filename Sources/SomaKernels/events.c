@@ -7,60 +7,6 @@
 #define SOMA_CLONES
 #endif
 
-// Sums rows of `src` (row length `n`) picked by `list[0 ..< count]` into `dst[0 ..< n]`,
-// 64 columns at a time so the running sums stay in registers.
-static inline void soma_gather_sum(const float *restrict src, size_t n, const int32_t *list,
-                                   int32_t count, float *restrict dst) {
-  size_t j0 = 0;
-  for (; j0 + 64 <= n; j0 += 64) {
-    float acc[64];
-    for (size_t j = 0; j < 64; j++) acc[j] = 0.0f;
-    for (int32_t e = 0; e < count; e++) {
-      const float *restrict w = src + (size_t)list[e] * n + j0;
-      for (size_t j = 0; j < 64; j++) acc[j] += w[j];
-    }
-    for (size_t j = 0; j < 64; j++) dst[j0 + j] = acc[j];
-  }
-  if (j0 < n) {
-    float acc[64];
-    const size_t rest = n - j0;
-    for (size_t j = 0; j < rest; j++) acc[j] = 0.0f;
-    for (int32_t e = 0; e < count; e++) {
-      const float *restrict w = src + (size_t)list[e] * n + j0;
-      for (size_t j = 0; j < rest; j++) acc[j] += w[j];
-    }
-    for (size_t j = 0; j < rest; j++) dst[j0 + j] = acc[j];
-  }
-}
-
-SOMA_CLONES
-void soma_events_matmul_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
-                            size_t row_end, const float *wt, size_t n_out, float *out,
-                            int accumulate) {
-  if (accumulate) {
-    for (size_t r = row_begin; r < row_end; r++) {
-      float *restrict o = out + r * n_out;
-      for (int32_t e = row_start[r]; e < row_start[r + 1]; e++) {
-        const float *restrict w = wt + (size_t)idx[e] * n_out;
-        for (size_t j = 0; j < n_out; j++) o[j] += w[j];
-      }
-    }
-    return;
-  }
-  for (size_t r = row_begin; r < row_end; r++)
-    soma_gather_sum(wt, n_out, idx + row_start[r], row_start[r + 1] - row_start[r],
-                    out + r * n_out);
-}
-
-SOMA_CLONES
-void soma_events_column_grad_f32(const int32_t *col_start, const int32_t *rows,
-                                 size_t col_begin, size_t col_end, const float *grad,
-                                 size_t n_out, float *dwt) {
-  for (size_t c = col_begin; c < col_end; c++)
-    soma_gather_sum(grad, n_out, rows + col_start[c], col_start[c + 1] - col_start[c],
-                    dwt + c * n_out);
-}
-
 SOMA_CLONES
 void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
                                  size_t row_end, const float *grad, size_t n_out, float *dwt) {
@@ -71,11 +17,6 @@ void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, s
       for (size_t j = 0; j < n_out; j++) d[j] += g[j];
     }
   }
-}
-
-SOMA_CLONES
-void soma_add_inplace_f32(float *restrict y, const float *restrict x, size_t n) {
-  for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 SOMA_CLONES

@@ -125,10 +125,12 @@ public struct SpikeEvents: Sendable {
     rowStart.withUnsafeBufferPointer { rs in
       indices.withUnsafeBufferPointer { ix in
         if T.self == Float.self {
-          soma_events_matmul_f32(
-            rs.baseAddress!, ix.baseAddress!, begin, end,
-            UnsafeRawPointer(wt).assumingMemoryBound(to: Float.self), nOut,
-            UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), 0)
+          // Row r's events are indices[rowStart[r] ..< rowStart[r + 1]]: begin = rowStart,
+          // end = rowStart + 1 for the shared gather kernel.
+          soma_sparse_gather_f32(
+            rs.baseAddress!, rs.baseAddress! + 1, ix.baseAddress, begin, end,
+            UnsafeRawPointer(wt).assumingMemoryBound(to: Float.self), nOut, nil,
+            UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
         } else {
           for r in begin..<end {
             let o = out + r * nOut
@@ -172,9 +174,9 @@ public struct SpikeEvents: Sendable {
     byColumn.colStart.withUnsafeBufferPointer { cs in
       byColumn.rows.withUnsafeBufferPointer { rs in
         if T.self == Float.self {
-          soma_events_column_grad_f32(
-            cs.baseAddress!, rs.baseAddress, begin, end,
-            UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self), nOut,
+          soma_sparse_gather_f32(
+            cs.baseAddress!, cs.baseAddress! + 1, rs.baseAddress, begin, end,
+            UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self), nOut, nil,
             UnsafeMutableRawPointer(dwt).assumingMemoryBound(to: Float.self))
         } else {
           for c in begin..<end {
