@@ -228,7 +228,7 @@ struct PyLiteralParser {
     switch word {
     case "True": return .bool(true)
     case "False": return .bool(false)
-    case "None": return .none
+    case "None": return Value.none  // (a bare `.none` would be Optional's: a parse failure)
     default:
       // Python 2 headers may write 3L.
       let digits = word.hasSuffix("L") ? String(word.dropLast()) : word

@@ -54,6 +54,9 @@ func npyBytes(_ dict: String, data: [UInt8], version: UInt8 = 1) -> [UInt8] {
     #expect(a.as(Float.self) == Tensor<Float>([1, 2]))
     let b = try NPY.decode(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2)}", data: data, version: 2))
     #expect(b.as(Float.self) == Tensor<Float>([1, 2], shape: [1, 2]))
+    // Extra keys may hold None.
+    let c = try NPY.decode(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': None}", data: data))
+    #expect(c.as(Float.self) == Tensor<Float>([1, 2]))
   }
 
   @Test func rejectsWhatItCannotRead() throws {
