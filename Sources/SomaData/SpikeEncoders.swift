@@ -317,7 +317,7 @@ public struct DirectCurrentEncoder: SpikeEncoder, Sendable {
         let m = b * f
         for i in 0..<m where src[i] != 0 { nonzero += 1 }
         for t in 0..<timeSteps {
-          UnsafeMutableBufferPointer(rebasing: dst[(t * m)..<((t + 1) * m)]).update(
+          _ = UnsafeMutableBufferPointer(rebasing: dst[(t * m)..<((t + 1) * m)]).update(
             fromContentsOf: src)
         }
       }
