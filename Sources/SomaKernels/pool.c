@@ -1,0 +1,135 @@
+// A small spinning thread pool for the fused kernels' parallel loops (see include/SomaPool.h).
+//
+// A training step runs a dozen or more short parallel regions with serial code in between.
+// Dispatch parks its workers between them, and waking a parked worker costs tens of
+// microseconds on a virtual machine, more than many regions take. These workers spin for a
+// while after each region, so the next one starts within a microsecond; after a longer quiet
+// spell they sleep on a condition variable.
+#include "SomaPool.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ volatile("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define MAX_WORKERS 63
+#define SPIN_NS 200000  // how long an idle worker spins before it sleeps
+
+// The current job. `claim` holds the job's generation in its high bits and the next unclaimed
+// part in its low 16 bits; a worker claims a part by a compare-exchange that also checks the
+// generation, so a late worker can never run a part of a job it did not see published.
+static struct {
+  pthread_mutex_t caller;  // one job at a time
+  _Atomic uint64_t claim;
+  soma_pool_task fn;
+  void *ctx;
+  size_t parts;
+  atomic_size_t done;
+  size_t workers;
+  pthread_mutex_t sleep_lock;
+  pthread_cond_t wake;
+  atomic_int sleepers;
+} pool = {
+    .caller = PTHREAD_MUTEX_INITIALIZER,
+    .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+};
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// Claims and runs parts of generation `gen` until none are left.
+static void run_parts(uint64_t gen) {
+  for (;;) {
+    uint64_t s = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    if ((s >> 16) != gen) return;
+    const size_t p = (size_t)(s & 0xffffu);
+    if (p >= pool.parts) return;
+    if (!atomic_compare_exchange_weak_explicit(&pool.claim, &s, s + 1, memory_order_acq_rel,
+                                               memory_order_relaxed))
+      continue;
+    pool.fn(pool.ctx, p);
+    atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+  }
+}
+
+static void *worker_main(void *unused) {
+  (void)unused;
+  uint64_t seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+  for (;;) {
+    uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+    if (gen == seen) {
+      const uint64_t start = now_ns();
+      unsigned spins = 0;
+      while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == seen) {
+        CPU_RELAX();
+        if (++spins % 64 == 0 && now_ns() - start > SPIN_NS) {
+          pthread_mutex_lock(&pool.sleep_lock);
+          atomic_fetch_add(&pool.sleepers, 1);
+          while ((atomic_load(&pool.claim) >> 16) == seen)
+            pthread_cond_wait(&pool.wake, &pool.sleep_lock);
+          atomic_fetch_sub(&pool.sleepers, 1);
+          pthread_mutex_unlock(&pool.sleep_lock);
+        }
+      }
+    }
+    seen = gen;
+    run_parts(gen);
+  }
+  return NULL;
+}
+
+static size_t cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (size_t)n : 1;
+}
+
+int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
+  if (parts < 2 || parts > 0xffffu) return 0;
+  if (pthread_mutex_trylock(&pool.caller) != 0) return 0;  // busy (or called from a part)
+  size_t want = parts - 1;
+  const size_t cap = cpu_count() > 1 ? cpu_count() - 1 : 0;
+  if (want > cap) want = cap;
+  if (want > MAX_WORKERS) want = MAX_WORKERS;
+  while (pool.workers < want) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    const int err = pthread_create(&t, &attr, worker_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) break;
+    pool.workers++;
+  }
+  if (pool.workers == 0) {
+    pthread_mutex_unlock(&pool.caller);
+    return 0;
+  }
+  pool.fn = fn;
+  pool.ctx = ctx;
+  pool.parts = parts;
+  atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+  const uint64_t gen = (atomic_load(&pool.claim) >> 16) + 1;
+  atomic_store(&pool.claim, gen << 16);  // publishes the job (sequentially consistent)
+  if (atomic_load(&pool.sleepers) > 0) {
+    pthread_mutex_lock(&pool.sleep_lock);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.sleep_lock);
+  }
+  run_parts(gen);
+  while (atomic_load_explicit(&pool.done, memory_order_acquire) < parts) CPU_RELAX();
+  pthread_mutex_unlock(&pool.caller);
+  return 1;
+}
