@@ -28,10 +28,9 @@ enum NetworkBench {
     var g = SomaRandom(seed: 1)
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
     let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }
-    var adam = FlatAdam(shapes: net.weights.map(\.shape) + net.biases.map(\.shape), lr: 1e-3)
+    var adam = try FusedAdam<Float>(learningRate: 1e-3)
     let timing = BenchTimer.measure(seconds: seconds) {
-      let step = net.lossAndGradients(input: x, labels: labels)
-      net.withParameters { adam.step(&$0, grads: step.gradWeights + step.gradBiases) }
+      _ = net.trainStep(input: x, labels: labels, optimizer: &adam)
     }
     return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
   }

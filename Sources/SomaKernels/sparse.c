@@ -154,29 +154,71 @@ void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_
 // ---------------------------------------------------------------- gather-sum of listed rows
 
 
+// Adam on one gradient value (the arithmetic of soma_adam_f32): a = lr / c1, ic2 = 1 / c2.
+static inline void adam_scalar(float g, float *p, float *m, float *v, const soma_adam_step *a) {
+  const float mi = a->b1 * *m + (1.0f - a->b1) * g;
+  const float vi = a->b2 * *v + (1.0f - a->b2) * g * g;
+  *m = mi;
+  *v = vi;
+  *p -= a->lr_c1 * mi / (__builtin_sqrtf(vi * a->ic2) + a->eps);
+}
+
+// Row i of the result, 64 columns at a time: stored to dst (if any), and/or applied by Adam
+// to param/m/v (if adam is set).
 CLONES static void gather_portable(const int32_t *begin, const int32_t *end,
                                    const int32_t *list, size_t i0, size_t i1,
-                                   const float *src, size_t n, const float *init, float *dst) {
+                                   const float *src, size_t n, const float *init, float *dst,
+                                   const soma_adam_step *adam, float *param, float *m, float *v) {
   for (size_t i = i0; i < i1; i++) {
-    float *o = dst + i * n;  // may be `init` (accumulating passes): init is read before o is written
     for (size_t j0 = 0; j0 < n; j0 += 64) {
       const size_t w = n - j0 < 64 ? n - j0 : 64;
       float acc[64];
+      // init may be dst's own row i (accumulating passes): it is read before dst is written.
       for (size_t j = 0; j < w; j++) acc[j] = init ? init[j0 + j] : 0.0f;
       for (int32_t e = begin[i]; e < end[i]; e++) {
         const float *restrict s = src + (size_t)list[e] * n + j0;
         for (size_t j = 0; j < w; j++) acc[j] += s[j];
       }
-      for (size_t j = 0; j < w; j++) o[j0 + j] = acc[j];
+      if (dst)
+        for (size_t j = 0; j < w; j++) dst[i * n + j0 + j] = acc[j];
+      if (adam) {
+        const size_t o = i * n + j0;
+        for (size_t j = 0; j < w; j++) adam_scalar(acc[j], param + o + j, m + o + j, v + o + j, adam);
+      }
     }
   }
 }
 
 #ifdef SOMA_X86
+typedef struct {
+  __m512 b1, omb1, b2, omb2, lr_c1, ic2, eps;
+} adam_vec;
+
+AVX512 static inline adam_vec adam_consts(const soma_adam_step *a) {
+  return (adam_vec){_mm512_set1_ps(a->b1),    _mm512_set1_ps(1.0f - a->b1),
+                    _mm512_set1_ps(a->b2),    _mm512_set1_ps(1.0f - a->b2),
+                    _mm512_set1_ps(a->lr_c1), _mm512_set1_ps(a->ic2),
+                    _mm512_set1_ps(a->eps)};
+}
+
+// Adam on 16 (masked) parameters whose gradient is g.
+AVX512 static inline void adam16(__m512 g, float *p, float *m, float *v, __mmask16 k,
+                                 const adam_vec *c) {
+  const __m512 mi = _mm512_fmadd_ps(c->b1, _mm512_maskz_loadu_ps(k, m), _mm512_mul_ps(c->omb1, g));
+  const __m512 vi = _mm512_fmadd_ps(c->b2, _mm512_maskz_loadu_ps(k, v),
+                                    _mm512_mul_ps(_mm512_mul_ps(c->omb2, g), g));
+  const __m512 den = _mm512_add_ps(_mm512_sqrt_ps(_mm512_mul_ps(vi, c->ic2)), c->eps);
+  const __m512 pi = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, p),
+                                  _mm512_div_ps(_mm512_mul_ps(c->lr_c1, mi), den));
+  _mm512_mask_storeu_ps(m, k, mi);
+  _mm512_mask_storeu_ps(v, k, vi);
+  _mm512_mask_storeu_ps(p, k, pi);
+}
+
 // 128 columns per pass: eight independent accumulator chains hide the add latency, and each
 // event costs eight loads from the (cache-resident) source row.
-AVX512 static inline void gather_block128(const int32_t *l, int32_t count, const float *src,
-                                          size_t n, size_t j0, const float *init, float *o) {
+AVX512 static inline void sum_block128(const int32_t *l, int32_t count, const float *src, size_t n,
+                                       size_t j0, const float *init, __m512 acc[8]) {
   __m512 a0, a1, a2, a3, a4, a5, a6, a7;
   if (init) {
     a0 = _mm512_loadu_ps(init + j0), a1 = _mm512_loadu_ps(init + j0 + 16);
@@ -197,16 +239,13 @@ AVX512 static inline void gather_block128(const int32_t *l, int32_t count, const
     a6 = _mm512_add_ps(a6, _mm512_loadu_ps(s + 96));
     a7 = _mm512_add_ps(a7, _mm512_loadu_ps(s + 112));
   }
-  _mm512_storeu_ps(o + j0, a0), _mm512_storeu_ps(o + j0 + 16, a1);
-  _mm512_storeu_ps(o + j0 + 32, a2), _mm512_storeu_ps(o + j0 + 48, a3);
-  _mm512_storeu_ps(o + j0 + 64, a4), _mm512_storeu_ps(o + j0 + 80, a5);
-  _mm512_storeu_ps(o + j0 + 96, a6), _mm512_storeu_ps(o + j0 + 112, a7);
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
 
 // One 16-column slice (masked at the edge); events in fours so four chains run at once.
-AVX512 static inline void gather_slice16(const int32_t *l, int32_t count, const float *src,
-                                         size_t n, size_t j0, __mmask16 m, const float *init,
-                                         float *o) {
+AVX512 static inline __m512 sum_slice16(const int32_t *l, int32_t count, const float *src,
+                                        size_t n, size_t j0, __mmask16 m, const float *init) {
   __m512 a0 = init ? _mm512_maskz_loadu_ps(m, init + j0) : _mm512_setzero_ps();
   __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
   int32_t e = 0;
@@ -217,23 +256,49 @@ AVX512 static inline void gather_slice16(const int32_t *l, int32_t count, const 
     a3 = _mm512_add_ps(a3, _mm512_maskz_loadu_ps(m, src + (size_t)l[e + 3] * n + j0));
   }
   for (; e < count; e++) a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(m, src + (size_t)l[e] * n + j0));
-  _mm512_mask_storeu_ps(o + j0, m, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  return _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
 }
 
 // Column blocks outermost: one pass reads a 128-column slab of src (e.g. 784 × 512 B) for all
-// rows, so the slab stays in L2 instead of every row streaming the whole of src.
+// rows, so the slab stays in L2 instead of every row streaming the whole of src. Each block of
+// sums is stored to dst (if any) and/or applied by Adam (if adam is set) while in registers.
 AVX512 static void gather_avx512(const int32_t *begin, const int32_t *end, const int32_t *list,
                                  size_t i0, size_t i1, const float *src, size_t n,
-                                 const float *init, float *dst) {
+                                 const float *init, float *dst, const soma_adam_step *adam,
+                                 float *param, float *m, float *v) {
+  const adam_vec c = adam ? adam_consts(adam) : (adam_vec){0};
   size_t j0 = 0;
   for (; j0 + 128 <= n; j0 += 128)
-    for (size_t i = i0; i < i1; i++)
-      gather_block128(list + begin[i], end[i] - begin[i], src, n, j0, init, dst + i * n);
+    for (size_t i = i0; i < i1; i++) {
+      __m512 acc[8];
+      sum_block128(list + begin[i], end[i] - begin[i], src, n, j0, init, acc);
+      const size_t o = i * n + j0;
+      if (dst)
+        for (int q = 0; q < 8; q++) _mm512_storeu_ps(dst + o + 16 * q, acc[q]);
+      if (adam)
+        for (int q = 0; q < 8; q++)
+          adam16(acc[q], param + o + 16 * q, m + o + 16 * q, v + o + 16 * q, 0xffff, &c);
+    }
   for (; j0 < n; j0 += 16) {
     const size_t w = n - j0 < 16 ? n - j0 : 16;
-    for (size_t i = i0; i < i1; i++)
-      gather_slice16(list + begin[i], end[i] - begin[i], src, n, j0, (__mmask16)((1u << w) - 1u),
-                     init, dst + i * n);
+    const __mmask16 k = (__mmask16)((1u << w) - 1u);
+    for (size_t i = i0; i < i1; i++) {
+      const __m512 sum = sum_slice16(list + begin[i], end[i] - begin[i], src, n, j0, k, init);
+      const size_t o = i * n + j0;
+      if (dst) _mm512_mask_storeu_ps(dst + o, k, sum);
+      if (adam) adam16(sum, param + o, m + o, v + o, k, &c);
+    }
+  }
+}
+
+AVX512 static void adam_avx512(float *p, const float *g, float *m, float *v, size_t n,
+                               const soma_adam_step *a) {
+  const adam_vec c = adam_consts(a);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) adam16(_mm512_loadu_ps(g + i), p + i, m + i, v + i, 0xffff, &c);
+  if (i < n) {
+    const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+    adam16(_mm512_maskz_loadu_ps(k, g + i), p + i, m + i, v + i, k, &c);
   }
 }
 
@@ -257,13 +322,36 @@ void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int3
                             float *dst) {
 #ifdef SOMA_X86
   if (has_avx512()) {
-    gather_avx512(begin, end, list, i0, i1, src, n, init, dst);
+    gather_avx512(begin, end, list, i0, i1, src, n, init, dst, NULL, NULL, NULL, NULL);
     return;
   }
 #endif
-  gather_portable(begin, end, list, i0, i1, src, n, init, dst);
+  gather_portable(begin, end, list, i0, i1, src, n, init, dst, NULL, NULL, NULL, NULL);
 }
 
+void soma_sparse_gather_adam_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
+                                 size_t i0, size_t i1, const float *src, size_t n, float *grad,
+                                 const soma_adam_step *adam, float *param, float *m, float *v) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    gather_avx512(begin, end, list, i0, i1, src, n, NULL, grad, adam, param, m, v);
+    return;
+  }
+#endif
+  gather_portable(begin, end, list, i0, i1, src, n, NULL, grad, adam, param, m, v);
+}
+
+
+void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, size_t n,
+                          const soma_adam_step *adam) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    adam_avx512(param, grad, m, v, n, adam);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; i++) adam_scalar(grad[i], param + i, m + i, v + i, adam);
+}
 
 void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,
                                size_t c1, int32_t *list, size_t k0, int32_t *begin,

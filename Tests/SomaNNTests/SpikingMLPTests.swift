@@ -164,4 +164,112 @@ struct SpikingMLPTests {
     let after = net.lossAndGradients(input: x, labels: labels).loss
     #expect(after < before * 0.8, "loss \(before) → \(after)")
   }
+
+  /// Adam on `params` from `grads` in Double, as PyTorch's: the composed reference for
+  /// `trainStep`'s fused update.
+  struct ReferenceAdam {
+    var m: [[Double]] = []
+    var v: [[Double]] = []
+    var t = 0
+    let lr: Double
+
+    mutating func step<T: TensorScalar>(_ params: inout [Tensor<T>], grads: [Tensor<T>]) {
+      if m.isEmpty {
+        m = params.map { Array(repeating: 0, count: $0.count) }
+        v = m
+      }
+      t += 1
+      let c1 = 1 - Double.pow(0.9, Double(t))
+      let c2 = 1 - Double.pow(0.999, Double(t))
+      for k in params.indices {
+        var w = params[k].scalars.map { Double($0) }
+        for (i, gi) in grads[k].scalars.enumerated() {
+          let g = Double(gi)
+          m[k][i] = 0.9 * m[k][i] + 0.1 * g
+          v[k][i] = 0.999 * v[k][i] + 0.001 * g * g
+          w[i] -= lr / c1 * m[k][i] / ((v[k][i] / c2).squareRoot() + 1e-8)
+        }
+        params[k] = Tensor(w.map { T($0) }, shape: params[k].shape)
+      }
+    }
+  }
+
+  /// trainStep (Adam fused into the first layer's event gather, separate elsewhere) against
+  /// lossAndGradients followed by a reference Adam, step by step over three steps. Each step
+  /// starts the composed side from the fused side's parameters and moments: Adam divides by
+  /// √v, so a gradient near 0 turns a rounding-level difference into one of order lr, and
+  /// comparing whole runs would measure that, not the fused update.
+  @Test(arguments: configs, [EventPolicy.always, .never])
+  func trainStepEqualsGradientsThenAdam(_ c: Config, policy: EventPolicy) throws {
+    let fused = try Self.network(c, policy: policy)
+    let composed = try Self.network(c, policy: policy)
+    let initial = fused.weights[0]
+    var adam = try FusedAdam<Float>(learningRate: 1e-2)
+    var reference = ReferenceAdam(lr: 1e-2)
+    for step in 1...3 {
+      composed.weights = fused.weights
+      composed.biases = fused.biases
+      if step > 1 {
+        reference.m = adam.moments.m.map { $0.scalars.map { Double($0) } }
+        reference.v = adam.moments.v.map { $0.scalars.map { Double($0) } }
+      }
+      let (x, labels) = Self.input(c, seed: UInt64(40 + step))
+      let a = fused.trainStep(input: x, labels: labels, optimizer: &adam)
+      let b = composed.lossAndGradients(input: x, labels: labels)
+      composed.withParameters { reference.step(&$0, grads: b.gradWeights + b.gradBiases) }
+      #expect(a.gradWeights.isEmpty && a.gradBiases.isEmpty)
+      #expect(a.loss == b.loss, "step \(step)")
+      #expect(a.spikeCounts == b.spikeCounts)
+      // Float against Double Adam arithmetic: a few ulps of the weights (|w| < 1).
+      for l in 0..<(c.sizes.count - 1) {
+        #expect(Self.maxDifference(fused.weights[l], composed.weights[l]) <= 3e-7, "step \(step) weight \(l)")
+        #expect(Self.maxDifference(fused.biases[l], composed.biases[l]) <= 3e-7, "step \(step) bias \(l)")
+      }
+    }
+    #expect(adam.stepCount == 3)
+    #expect(Self.maxDifference(fused.weights[0], initial) > 2e-2, "the first layer should train")
+  }
+
+  @Test func doubleTrainStepEqualsGradientsThenAdam() throws {
+    let c = Self.configs[0]
+    func network() throws -> SpikingMLP<Double, S2NN> {
+      let net = try SpikingMLP<Double, S2NN>(sizes: c.sizes, surrogate: S2NN(), seed: 3)
+      net.weights = net.weights.map { $0 * 4 }
+      return net
+    }
+    let (fused, composed) = (try network(), try network())
+    var adam = try FusedAdam<Double>(learningRate: 1e-2)
+    var reference = ReferenceAdam(lr: 1e-2)
+    for step in 1...3 {
+      composed.weights = fused.weights
+      composed.biases = fused.biases
+      if step > 1 { (reference.m, reference.v) = (adam.moments.m.map(\.scalars), adam.moments.v.map(\.scalars)) }
+      let (x32, labels) = Self.input(c, seed: UInt64(step))
+      let x = Tensor<Double>(x32.scalars.map { Double($0) }, shape: x32.shape)
+      _ = fused.trainStep(input: x, labels: labels, optimizer: &adam)
+      let b = composed.lossAndGradients(input: x, labels: labels)
+      composed.withParameters { reference.step(&$0, grads: b.gradWeights + b.gradBiases) }
+      for l in 0..<(c.sizes.count - 1) {
+        let worst = zip(fused.weights[l].scalars, composed.weights[l].scalars)
+          .map { Swift.abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-15, "step \(step) weight \(l)")
+      }
+    }
+  }
+
+  @Test func trainStepKeepsValueSemanticsAndRejectsBadHyperparameters() throws {
+    let c = Self.configs[1]
+    let net = try Self.network(c, policy: .automatic)
+    let held = net.weights[0]  // a copy the caller keeps: the update must not write into it
+    let heldScalars = held.scalars
+    var adam = try FusedAdam<Float>()
+    let (x, labels) = Self.input(c, seed: 9)
+    _ = net.trainStep(input: x, labels: labels, optimizer: &adam)
+    #expect(held.scalars == heldScalars)
+    #expect(net.weights[0] != held)
+    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(learningRate: 0) }
+    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(learningRate: .nan) }
+    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(beta1: 1) }
+    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(epsilon: -1) }
+  }
 }

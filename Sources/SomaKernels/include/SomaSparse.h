@@ -32,6 +32,23 @@ void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int3
                             size_t i0, size_t i1, const float *src, size_t n, const float *init,
                             float *dst);
 
+/// One bias-corrected Adam step's constants: lr_c1 = lr / (1 − b1^t), ic2 = 1 / (1 − b2^t).
+typedef struct {
+  float lr_c1, b1, b2, ic2, eps;
+} soma_adam_step;
+
+/// The gather above (without init) fused with an Adam step on its result: for each row i in
+/// [i0, i1) and column j, g = Σ src[list[e], j] is applied to param[i, j] with the moments
+/// m[i, j], v[i, j] (the arithmetic of soma_adam_f32) while still in registers, and is also
+/// stored to grad[i, j] if grad is not NULL. All of param, m, v, grad are [·, n].
+void soma_sparse_gather_adam_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
+                                 size_t i0, size_t i1, const float *src, size_t n, float *grad,
+                                 const soma_adam_step *adam, float *param, float *m, float *v);
+
+/// The same Adam step on param[0 ..< n] from grad (bit-identical to the fused gather's update).
+void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, size_t n,
+                          const soma_adam_step *adam);
+
 /// Column c's rows as a list: list[begin[c] ..< end[c]] for c in [c0, c1), written from
 /// list[k0] on (room for the events plus 16).
 void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,

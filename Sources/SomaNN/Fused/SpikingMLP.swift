@@ -146,6 +146,27 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   /// `input` is [T, batch, sizes[0]] (0/1 spikes for the event path; any values otherwise).
   @inlinable
   public func lossAndGradients(input: Tensor<T>, labels: [Int]) -> Step {
+    run(input: input, labels: labels, adam: nil)
+  }
+
+  /// One training step: forward, loss, BPTT and an Adam update of every parameter, with the
+  /// update fused into the backward pass (an event-driven layer's weight gradient goes from
+  /// registers straight into Adam). Equals `lossAndGradients` followed by the same Adam step
+  /// on each parameter. The returned step's `gradWeights` and `gradBiases` are empty: the
+  /// gradients were applied, not kept.
+  @inlinable
+  public func trainStep(input: Tensor<T>, labels: [Int], optimizer: inout FusedAdam<T>) -> Step {
+    // Unique, contiguous parameters: the update writes through their pointers.
+    for l in weights.indices {
+      weights[l].withUnsafeMutableBufferPointer { _ in }
+      biases[l].withUnsafeMutableBufferPointer { _ in }
+    }
+    let adam = optimizer.begin(shapes: weights.map(\.shape) + biases.map(\.shape))
+    return withExtendedLifetime(optimizer) { run(input: input, labels: labels, adam: adam) }
+  }
+
+  @inlinable
+  func run(input: Tensor<T>, labels: [Int], adam: AdamStep<T>?) -> Step {
     precondition(
       input.rank == 3 && input.shape[2] == sizes[0],
       "SpikingMLP: input shape \(input.shape) does not match [T, batch, \(sizes[0])]")
@@ -316,6 +337,13 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         let x: UnsafePointer<T> = l == 0 ? xP : UnsafePointer(ws.s[l - 1])
         let dW = gW[l]
         let gradOut = UnsafePointer(g)
+        // The parameters themselves, for an Adam step (made unique by trainStep).
+        let wMut = UnsafeMutablePointer(mutating: wP[l])
+        let bMut = UnsafeMutablePointer(mutating: bP[l])
+        // Adam fuses into the weight-gradient gather of the first layer only: any other
+        // layer's old W is still needed for dI · Wᵀ, and computing that first would push dI
+        // out of cache before the gather reads it.
+        let fusedEvents = adam != nil && T.self == Float.self && l == 0
         if ws.usesEvents[l] {
           // dW[i, :] = Σ dI[r, :] over the rows r where input i spiked: the row masks
           // transposed to column bits, then one gather per weight row, split over the threads.
@@ -332,13 +360,26 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
           // Bits → per-column row lists, then the forward's gather kernel over them.
           let (cl, cb, ce) = (ws.colList, ws.colBegin, ws.colEnd)
+          let adamConstants = adam?.constants
+          let (mW, vW) = (adam?.m[l], adam?.v[l])
           parallel(colParts) { part in
             let c0 = part * nIn / colParts
             let c1 = (part + 1) * nIn / colParts
             soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
-            MLPKernels.gather(
-              begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
-              initial: nil, into: dW)
+            if fusedEvents, var c = adamConstants, let mW, let vW {
+              func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
+                UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+              }
+              func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+              }
+              soma_sparse_gather_adam_f32(
+                cb, ce, cl, c0, c1, f(gradOut), nOut, nil, &c, f(wMut), f(mW), f(vW))
+            } else {
+              MLPKernels.gather(
+                begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
+                initial: nil, into: dW)
+            }
           }
         } else {
           // dW = xᵀ · dI, split over the rows of dW.
@@ -360,11 +401,12 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
               gradOut, rows: rows, width: nOut, from: part * nOut / jParts,
               to: (part + 1) * nOut / jParts, into: db)
           }
+          adam?.apply(index: layers + l, param: bMut, grad: db, from: 0, to: nOut)
         } else {
           for j in 0..<nOut { db[j] = 0 }
         }
         if l > 0 {
-          // dL/ds_{l−1} = dI · Wᵀ, then the previous LIF layer's reverse pass.
+          // dL/ds_{l−1} = dI · Wᵀ (with the old W), then the previous LIF layer's reverse pass.
           let w = wP[l]
           let out = gs
           let rowParts = Swift.max(1, Swift.min(parts, rows / 32))
@@ -377,14 +419,24 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
               a: gradOut + r0 * nOut, lda: nOut, b: w, ldb: nOut, beta: 0, c: out + r0 * nIn,
               ldc: nIn)
           }
+        }
+        if let adam, !(ws.usesEvents[l] && fusedEvents) {
+          // The weight gradient is in dW: the same Adam step, split over the threads.
+          let n = nIn * nOut
+          let p = Swift.max(1, Swift.min(parts, n / 16_384))
+          parallel(p) { part in
+            adam.apply(index: l, param: wMut, grad: dW, from: part * n / p, to: (part + 1) * n / p)
+          }
+        }
+        if l > 0 {
           lifBackward(layer: l - 1, ws: ws, grad: gs, lanes: batch * nIn, steps: steps)
           swap(&g, &gs)
         }
         l -= 1
       }
       return Step(
-        loss: loss, logits: ws.logits, gradWeights: ws.gradW, gradBiases: ws.gradB,
-        spikeCounts: spikeCounts, correct: correct)
+        loss: loss, logits: ws.logits, gradWeights: adam == nil ? ws.gradW : [],
+        gradBiases: adam == nil ? ws.gradB : [], spikeCounts: spikeCounts, correct: correct)
     }
   }
 

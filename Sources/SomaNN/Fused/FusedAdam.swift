@@ -1,0 +1,112 @@
+import SomaKernels
+
+/// Adam (bias-corrected, as `torch.optim.Adam` without weight decay) for the fused networks'
+/// `trainStep`, which applies it inside the backward pass: an event-driven layer's weight
+/// gradient is never written to memory, each block goes from registers straight into the update.
+///
+/// ```swift
+/// var adam = try FusedAdam<Float>(learningRate: 1e-3)
+/// for (x, y) in batches { _ = net.trainStep(input: x, labels: y, optimizer: &adam) }
+/// ```
+/// The moments are allocated on the first step for the network's parameter shapes; one
+/// optimizer belongs to one network.
+public struct FusedAdam<T: TensorScalar> {
+  public let learningRate: Double
+  public let beta1: Double
+  public let beta2: Double
+  public let epsilon: Double
+  /// Steps taken so far (the t of the bias corrections).
+  @inlinable public var stepCount: Int { _stepCount }
+  /// First and second moments per parameter, in the order the network lists its parameters
+  /// (empty before the first step).
+  @inlinable public var moments: (m: [Tensor<T>], v: [Tensor<T>]) { (m, v) }
+  @usableFromInline var _stepCount = 0
+  @usableFromInline var m: [Tensor<T>] = []
+  @usableFromInline var v: [Tensor<T>] = []
+
+  public init(
+    learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
+  ) throws(HyperparameterError) {
+    guard learningRate.isFinite && learningRate > 0 else {
+      throw HyperparameterError("Adam's learning rate must be a positive number, got \(learningRate)")
+    }
+    guard (0..<1).contains(beta1) && (0..<1).contains(beta2) else {
+      throw HyperparameterError("Adam's betas must lie in [0, 1), got \(beta1) and \(beta2)")
+    }
+    guard epsilon.isFinite && epsilon > 0 else {
+      throw HyperparameterError("Adam's epsilon must be a positive number, got \(epsilon)")
+    }
+    (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
+  }
+
+  /// Starts a step for parameters of `shapes`: allocates the moments on the first call, checks
+  /// the shapes afterwards, and returns the step's constants and moment pointers (valid while
+  /// `self` is not mutated again).
+  @inlinable
+  mutating func begin(shapes: [[Int]]) -> AdamStep<T> {
+    if m.isEmpty {
+      m = shapes.map { Tensor.zeros($0) }
+      v = m
+    }
+    precondition(
+      m.map(\.shape) == shapes,
+      "FusedAdam: moments for shapes \(m.map(\.shape)), parameters are \(shapes) (one optimizer per network)")
+    _stepCount += 1
+    let t = Double(_stepCount)
+    let c1 = 1 - Double.pow(beta1, t)
+    let c2 = 1 - Double.pow(beta2, t)
+    let mp = (0..<m.count).map { i in m[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+    let vp = (0..<v.count).map { i in v[i].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+    return AdamStep(
+      lrC1: T(learningRate / c1), b1: T(beta1), b2: T(beta2), ic2: T(1 / c2), eps: T(epsilon),
+      m: mp, v: vp)
+  }
+}
+
+/// One Adam step's constants (lrC1 = lr / (1 − β1^t), ic2 = 1 / (1 − β2^t)) and moments.
+@usableFromInline
+struct AdamStep<T: TensorScalar> {
+  @usableFromInline let lrC1: T, b1: T, b2: T, ic2: T, eps: T
+  @usableFromInline let m: [UnsafeMutablePointer<T>]
+  @usableFromInline let v: [UnsafeMutablePointer<T>]
+
+  @inlinable
+  init(
+    lrC1: T, b1: T, b2: T, ic2: T, eps: T, m: [UnsafeMutablePointer<T>],
+    v: [UnsafeMutablePointer<T>]
+  ) {
+    (self.lrC1, self.b1, self.b2, self.ic2, self.eps, self.m, self.v) = (lrC1, b1, b2, ic2, eps, m, v)
+  }
+
+  @inlinable
+  var constants: soma_adam_step {
+    soma_adam_step(
+      lr_c1: Float(lrC1), b1: Float(b1), b2: Float(b2), ic2: Float(ic2), eps: Float(eps))
+  }
+
+  /// Updates param[lo ..< hi] of parameter `index` from its gradient `grad`.
+  @inlinable
+  func apply(
+    index: Int, param: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, from lo: Int, to hi: Int
+  ) {
+    guard hi > lo else { return }
+    let (mp, vp) = (m[index], v[index])
+    if T.self == Float.self {
+      var c = constants
+      soma_sparse_adam_f32(
+        UnsafeMutableRawPointer(param + lo).assumingMemoryBound(to: Float.self),
+        UnsafeRawPointer(grad + lo).assumingMemoryBound(to: Float.self),
+        UnsafeMutableRawPointer(mp + lo).assumingMemoryBound(to: Float.self),
+        UnsafeMutableRawPointer(vp + lo).assumingMemoryBound(to: Float.self), hi - lo, &c)
+      return
+    }
+    for i in lo..<hi {
+      let g = grad[i]
+      let mi = b1 * mp[i] + (1 - b1) * g
+      let vi = b2 * vp[i] + (1 - b2) * g * g
+      mp[i] = mi
+      vp[i] = vi
+      param[i] -= lrC1 * mi / ((vi * ic2).squareRoot() + eps)
+    }
+  }
+}
