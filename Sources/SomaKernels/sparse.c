@@ -154,13 +154,21 @@ void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_
 // ---------------------------------------------------------------- gather-sum of listed rows
 
 
+// sqrt without errno (libm's sqrtf must set it for negative input, which keeps loops scalar);
+// the argument here is never negative.
+#if defined(__clang__) && __has_builtin(__builtin_elementwise_sqrt)
+#define SOMA_SQRT(x) __builtin_elementwise_sqrt(x)
+#else
+#define SOMA_SQRT(x) __builtin_sqrtf(x)
+#endif
+
 // Adam on one gradient value (the arithmetic of soma_adam_f32): a = lr / c1, ic2 = 1 / c2.
 static inline void adam_scalar(float g, float *p, float *m, float *v, const soma_adam_step *a) {
   const float mi = a->b1 * *m + (1.0f - a->b1) * g;
   const float vi = a->b2 * *v + (1.0f - a->b2) * g * g;
   *m = mi;
   *v = vi;
-  *p -= a->lr_c1 * mi / (__builtin_sqrtf(vi * a->ic2) + a->eps);
+  *p -= a->lr_c1 * mi / (SOMA_SQRT(vi * a->ic2) + a->eps);
 }
 
 // Row i of the result, 64 columns at a time: stored to dst (if any), and/or applied by Adam
@@ -259,36 +267,56 @@ AVX512 static inline __m512 sum_slice16(const int32_t *l, int32_t count, const f
   return _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
 }
 
-// Column blocks outermost: one pass reads a 128-column slab of src (e.g. 784 × 512 B) for all
-// rows, so the slab stays in L2 instead of every row streaming the whole of src. Each block of
-// sums is stored to dst (if any) and/or applied by Adam (if adam is set) while in registers.
+// Row i's 128-column block at j0 (or 16-column slice when j0 + 128 > n): stored to dst (if
+// any) and/or applied by Adam (if c is set) while in registers.
+AVX512 static inline void gather_row_block(const int32_t *begin, const int32_t *end,
+                                           const int32_t *list, size_t i, const float *src,
+                                           size_t n, size_t j0, const float *init, float *dst,
+                                           const adam_vec *c, float *param, float *m, float *v) {
+  const size_t o = i * n + j0;
+  if (j0 + 128 <= n) {
+    __m512 acc[8];
+    sum_block128(list + begin[i], end[i] - begin[i], src, n, j0, init, acc);
+    if (dst)
+      for (int q = 0; q < 8; q++) _mm512_storeu_ps(dst + o + 16 * q, acc[q]);
+    if (c)
+      for (int q = 0; q < 8; q++)
+        adam16(acc[q], param + o + 16 * q, m + o + 16 * q, v + o + 16 * q, 0xffff, c);
+    return;
+  }
+  const size_t w = n - j0 < 16 ? n - j0 : 16;
+  const __mmask16 k = (__mmask16)((1u << w) - 1u);
+  const __m512 sum = sum_slice16(list + begin[i], end[i] - begin[i], src, n, j0, k, init);
+  if (dst) _mm512_mask_storeu_ps(dst + o, k, sum);
+  if (c) adam16(sum, param + o, m + o, v + o, k, c);
+}
+
+// Plain gathers run column blocks outermost: one pass reads a 128-column slab of src (e.g.
+// 784 × 512 B) for all rows, so the slab stays in L2 instead of every row streaming the whole
+// of src. With Adam, rows go outermost instead: param, m and v are then read as contiguous
+// rows, which the prefetcher follows (11 % faster on a 256 × 512 source; equal on 1024 × 512).
 AVX512 static void gather_avx512(const int32_t *begin, const int32_t *end, const int32_t *list,
                                  size_t i0, size_t i1, const float *src, size_t n,
                                  const float *init, float *dst, const soma_adam_step *adam,
                                  float *param, float *m, float *v) {
   const adam_vec c = adam ? adam_consts(adam) : (adam_vec){0};
-  size_t j0 = 0;
-  for (; j0 + 128 <= n; j0 += 128)
+  const adam_vec *cp = adam ? &c : NULL;
+  size_t full = n / 128 * 128;
+  if (adam) {
     for (size_t i = i0; i < i1; i++) {
-      __m512 acc[8];
-      sum_block128(list + begin[i], end[i] - begin[i], src, n, j0, init, acc);
-      const size_t o = i * n + j0;
-      if (dst)
-        for (int q = 0; q < 8; q++) _mm512_storeu_ps(dst + o + 16 * q, acc[q]);
-      if (adam)
-        for (int q = 0; q < 8; q++)
-          adam16(acc[q], param + o + 16 * q, m + o + 16 * q, v + o + 16 * q, 0xffff, &c);
+      for (size_t j0 = 0; j0 < full; j0 += 128)
+        gather_row_block(begin, end, list, i, src, n, j0, init, dst, cp, param, m, v);
+      for (size_t j0 = full; j0 < n; j0 += 16)
+        gather_row_block(begin, end, list, i, src, n, j0, init, dst, cp, param, m, v);
     }
-  for (; j0 < n; j0 += 16) {
-    const size_t w = n - j0 < 16 ? n - j0 : 16;
-    const __mmask16 k = (__mmask16)((1u << w) - 1u);
-    for (size_t i = i0; i < i1; i++) {
-      const __m512 sum = sum_slice16(list + begin[i], end[i] - begin[i], src, n, j0, k, init);
-      const size_t o = i * n + j0;
-      if (dst) _mm512_mask_storeu_ps(dst + o, k, sum);
-      if (adam) adam16(sum, param + o, m + o, v + o, k, &c);
-    }
+    return;
   }
+  for (size_t j0 = 0; j0 < full; j0 += 128)
+    for (size_t i = i0; i < i1; i++)
+      gather_row_block(begin, end, list, i, src, n, j0, init, dst, NULL, NULL, NULL, NULL);
+  for (size_t j0 = full; j0 < n; j0 += 16)
+    for (size_t i = i0; i < i1; i++)
+      gather_row_block(begin, end, list, i, src, n, j0, init, dst, NULL, NULL, NULL, NULL);
 }
 
 AVX512 static void adam_avx512(float *p, const float *g, float *m, float *v, size_t n,
