@@ -7,6 +7,7 @@
 // spell they sleep on a condition variable.
 #include "SomaPool.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -75,7 +76,10 @@ static void *worker_main(void *unused) {
       unsigned spins = 0;
       while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == seen) {
         CPU_RELAX();
-        if (++spins % 64 == 0 && now_ns() - start > SPIN_NS) {
+        if (++spins % 64 != 0) continue;
+        // Give way to any other runnable thread (e.g. a trainer's batch encoder) while idle.
+        sched_yield();
+        if (now_ns() - start > SPIN_NS) {
           pthread_mutex_lock(&pool.sleep_lock);
           atomic_fetch_add(&pool.sleepers, 1);
           while ((atomic_load(&pool.claim) >> 16) == seen)
