@@ -415,6 +415,24 @@ CLONES void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j
   }
 }
 
+CLONES void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t k,
+                                    const float *wt, size_t n, float *out) {
+  for (size_t r = r0; r < r1; r++) {
+    const float *restrict ar = a + r * k;
+    float *restrict o = out + r * n;
+    if (k == 0) {
+      for (size_t i = 0; i < n; i++) o[i] = 0.0f;
+      continue;
+    }
+    for (size_t i = 0; i < n; i++) o[i] = ar[0] * wt[i];
+    for (size_t j = 1; j < k; j++) {
+      const float aj = ar[j];
+      const float *restrict w = wt + j * n;
+      for (size_t i = 0; i < n; i++) o[i] += aj * w[i];
+    }
+  }
+}
+
 CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
   size_t c = 0;
   for (size_t i = 0; i < n; i++) c += (x[i] != 0.0f);

@@ -1,3 +1,4 @@
+import SomaKernels
 import Testing
 
 @testable import SomaNN
@@ -271,5 +272,21 @@ struct SpikingMLPTests {
     #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(learningRate: .nan) }
     #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(beta1: 1) }
     #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(epsilon: -1) }
+  }
+
+  /// The thin dI · Wᵀ kernel (layers of ≤ 32 outputs) against a BLAS matmul.
+  @Test(arguments: [(1, 37, 300), (10, 33, 512), (13, 45, 45), (32, 7, 100)])
+  func narrowProductMatchesMatmul(_ k: Int, _ rows: Int, _ n: Int) {
+    var g = SomaRandom(seed: UInt64(k * 1000 + n))
+    let a = Tensor<Float>.uniform([rows, k], low: -1, high: 1, using: &g)
+    let w = Tensor<Float>.uniform([n, k], low: -1, high: 1, using: &g)  // [in, out]
+    let expected = a.matmul(w.transposed())
+    let wt = w.transposed().contiguous().scalars
+    var out = [Float](repeating: .nan, count: rows * n)
+    a.scalars.withUnsafeBufferPointer { ap in
+      soma_narrow_product_f32(ap.baseAddress!, 0, rows, k, wt, n, &out)
+    }
+    let worst = zip(out, expected.scalars).map { Swift.abs($0 - $1) }.max() ?? .nan
+    #expect(worst <= 1e-5 * Float(k), "worst \(worst)")
   }
 }

@@ -59,6 +59,11 @@ void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size
 void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,
                           float *out);
 
+/// out[r, :] = Σ_j a[r, j] · wt[j, :] for rows r in [r0, r1): a is [rows, k], wt [k, n], out
+/// [rows, n]. The product dI · Wᵀ of a layer with few (k) outputs, given Wᵀ.
+void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t k, const float *wt,
+                             size_t n, float *out);
+
 /// Number of non-zero entries of x[0 ..< n].
 size_t soma_count_nonzero_f32(const float *x, size_t n);
 

@@ -286,23 +286,44 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       // Loss: mean cross-entropy; dlogits = (softmax − onehot) / batch.
       let nLast = sizes[layers]
       let (lg, dl) = (ws.logitsPointer, ws.dlogits)
+      for y in labels {
+        precondition(y >= 0 && y < nLast, "SpikingMLP: label \(y) outside 0..<\(nLast)")
+      }
+      // Samples split over the threads; one exp per logit.
+      let lossParts = Swift.max(1, Swift.min(parts, batch / 32))
+      let (partLoss, partCorrect) = (ws.partLoss, ws.partCounts)
+      labels.withUnsafeBufferPointer { yl in
+        parallel(lossParts) { part in
+          var loss: T = 0
+          var correct = 0
+          for b in (part * batch / lossParts)..<((part + 1) * batch / lossParts) {
+            let y = yl[b]
+            let row = lg + b * nLast
+            var best = 0
+            for j in 1..<Swift.max(nLast, 1) where row[j] > row[best] { best = j }
+            if best == y { correct += 1 }
+            let m = row[best]
+            let d = dl + b * nLast
+            var z: T = 0
+            for j in 0..<nLast {
+              let e = T.exp(row[j] - m)
+              d[j] = e
+              z += e
+            }
+            loss -= row[y] - (m + T.log(z))
+            let scale = 1 / (z * T(batch))
+            for j in 0..<nLast { d[j] *= scale }
+            d[y] -= 1 / T(batch)
+          }
+          partLoss[part] = loss
+          partCorrect[part] = correct
+        }
+      }
       var loss: T = 0
       var correct = 0
-      for b in 0..<batch {
-        let y = labels[b]
-        precondition(y >= 0 && y < nLast, "SpikingMLP: label \(y) outside 0..<\(nLast)")
-        let row = lg + b * nLast
-        var best = 0
-        for j in 1..<Swift.max(nLast, 1) where row[j] > row[best] { best = j }
-        if best == y { correct += 1 }
-        let m = row[best]
-        var z: T = 0
-        for j in 0..<nLast { z += T.exp(row[j] - m) }
-        let lse = m + T.log(z)
-        loss -= row[y] - lse
-        let d = dl + b * nLast
-        for j in 0..<nLast { d[j] = T.exp(row[j] - lse) / T(batch) }
-        d[y] -= 1 / T(batch)
+      for part in 0..<lossParts {
+        loss += partLoss[part]
+        correct += partCorrect[part]
       }
       loss /= T(batch)
 
@@ -410,14 +431,30 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
           let w = wP[l]
           let out = gs
           let rowParts = Swift.max(1, Swift.min(parts, rows / 32))
-          parallel(rowParts) { part in
-            let r0 = part * rows / rowParts
-            let r1 = (part + 1) * rows / rowParts
-            guard r1 > r0 else { return }
-            T._gemm(
-              transA: false, transB: true, m: r1 - r0, n: nIn, k: nOut, alpha: 1,
-              a: gradOut + r0 * nOut, lda: nOut, b: w, ldb: nOut, beta: 0, c: out + r0 * nIn,
-              ldc: nIn)
+          if T.self == Float.self && nOut <= MLPKernels.narrowProductWidth {
+            // A GEMM this thin (k = nOut) runs far below BLAS's peak: Wᵀ rows as axpys.
+            let wt = ws.narrowTransposed
+            for i in 0..<nIn {
+              for j in 0..<nOut { wt[j * nIn + i] = w[i * nOut + j] }
+            }
+            parallel(rowParts) { part in
+              func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
+                UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+              }
+              soma_narrow_product_f32(
+                f(gradOut), part * rows / rowParts, (part + 1) * rows / rowParts, nOut, f(wt),
+                nIn, UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+            }
+          } else {
+            parallel(rowParts) { part in
+              let r0 = part * rows / rowParts
+              let r1 = (part + 1) * rows / rowParts
+              guard r1 > r0 else { return }
+              T._gemm(
+                transA: false, transB: true, m: r1 - r0, n: nIn, k: nOut, alpha: 1,
+                a: gradOut + r0 * nOut, lda: nOut, b: w, ldb: nOut, beta: 0,
+                c: out + r0 * nIn, ldc: nIn)
+            }
           }
         }
         if let adam, !(ws.usesEvents[l] && fusedEvents) {
@@ -523,6 +560,9 @@ final class MLPWorkspace<T: TensorScalar> {
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
   @usableFromInline let partCounts: UnsafeMutablePointer<Int>
+  @usableFromInline let partLoss: UnsafeMutablePointer<T>
+  /// Wᵀ of a narrow layer (at most `MLPKernels.narrowProductWidth` outputs), [out, in].
+  @usableFromInline let narrowTransposed: UnsafeMutablePointer<T>
   @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
   /// Outputs handed to the caller (copied on write only if the caller still holds them).
   @usableFromInline var logits: Tensor<T>
@@ -565,6 +605,8 @@ final class MLPWorkspace<T: TensorScalar> {
     colBegin = make(widestIn, Int32(0))
     colEnd = make(widestIn, Int32(0))
     partCounts = make(parts, 0)
+    partLoss = make(parts, T.zero)
+    narrowTransposed = make(widestIn * MLPKernels.narrowProductWidth, T.zero)
     partFlags = make(parts, Int32(1))
     logits = Tensor.zeros([batch, sizes[layers]])
     gradW = (0..<layers).map { l in Tensor.zeros([sizes[l], sizes[l + 1]]) }
@@ -667,6 +709,9 @@ enum MLPKernels {
       for j in j0..<j1 { out[j] += x[r * n + j] }
     }
   }
+
+  /// Layers with at most this many outputs form dI · Wᵀ with `soma_narrow_product_f32`.
+  @usableFromInline static let narrowProductWidth = 32
 
   @inlinable
   static func countNonzero<T: TensorScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
