@@ -345,28 +345,28 @@ AVX512 static inline int32_t expand_bits(const uint16_t *bits, size_t t0, size_t
 
 #endif
 
-void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
-                            size_t i0, size_t i1, const float *src, size_t n, const float *init,
-                            float *dst) {
+static void gather(const int32_t *begin, const int32_t *end, const int32_t *list, size_t i0,
+                   size_t i1, const float *src, size_t n, const float *init, float *dst,
+                   const soma_adam_step *adam, float *param, float *m, float *v) {
 #ifdef SOMA_X86
   if (has_avx512()) {
-    gather_avx512(begin, end, list, i0, i1, src, n, init, dst, NULL, NULL, NULL, NULL);
+    gather_avx512(begin, end, list, i0, i1, src, n, init, dst, adam, param, m, v);
     return;
   }
 #endif
-  gather_portable(begin, end, list, i0, i1, src, n, init, dst, NULL, NULL, NULL, NULL);
+  gather_portable(begin, end, list, i0, i1, src, n, init, dst, adam, param, m, v);
+}
+
+void soma_sparse_gather_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
+                            size_t i0, size_t i1, const float *src, size_t n, const float *init,
+                            float *dst) {
+  gather(begin, end, list, i0, i1, src, n, init, dst, NULL, NULL, NULL, NULL);
 }
 
 void soma_sparse_gather_adam_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
                                  size_t i0, size_t i1, const float *src, size_t n, float *grad,
                                  const soma_adam_step *adam, float *param, float *m, float *v) {
-#ifdef SOMA_X86
-  if (has_avx512()) {
-    gather_avx512(begin, end, list, i0, i1, src, n, NULL, grad, adam, param, m, v);
-    return;
-  }
-#endif
-  gather_portable(begin, end, list, i0, i1, src, n, NULL, grad, adam, param, m, v);
+  gather(begin, end, list, i0, i1, src, n, NULL, grad, adam, param, m, v);
 }
 
 

@@ -559,11 +559,12 @@ final class MLPWorkspace<T: TensorScalar> {
   @usableFromInline let colList: UnsafeMutablePointer<Int32>
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
+  /// Per-thread partial results.
   @usableFromInline let partCounts: UnsafeMutablePointer<Int>
   @usableFromInline let partLoss: UnsafeMutablePointer<T>
+  @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
   /// Wᵀ of a narrow layer (at most `MLPKernels.narrowProductWidth` outputs), [out, in].
   @usableFromInline let narrowTransposed: UnsafeMutablePointer<T>
-  @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
   /// Outputs handed to the caller (copied on write only if the caller still holds them).
   @usableFromInline var logits: Tensor<T>
   @usableFromInline var gradW: [Tensor<T>]
