@@ -31,26 +31,3 @@ void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) 
     }
   }
 }
-
-// sqrt without errno: libm's sqrtf must set errno for negative input, so a plain sqrtf call
-// keeps the Adam loop scalar (~3 ns per parameter). The argument here is never negative.
-#if defined(__clang__) && __has_builtin(__builtin_elementwise_sqrt)
-#define SOMA_SQRT(x) __builtin_elementwise_sqrt(x)
-#else
-#define SOMA_SQRT(x) __builtin_sqrtf(x)
-#endif
-
-SOMA_CLONES
-void soma_adam_f32(float *restrict p, const float *restrict g, float *restrict m,
-                   float *restrict v, size_t n, float lr, float b1, float b2, float c1, float c2,
-                   float eps) {
-  const float a = lr / c1;
-  const float ic2 = 1.0f / c2;
-  for (size_t i = 0; i < n; i++) {
-    const float mi = b1 * m[i] + (1.0f - b1) * g[i];
-    const float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= a * mi / (SOMA_SQRT(vi * ic2) + eps);
-  }
-}

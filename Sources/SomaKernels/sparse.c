@@ -162,7 +162,8 @@ void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_
 #define SOMA_SQRT(x) __builtin_sqrtf(x)
 #endif
 
-// Adam on one gradient value (the arithmetic of soma_adam_f32): a = lr / c1, ic2 = 1 / c2.
+// Adam on one gradient value: p −= lr/c1 · m / (√(v/c2) + eps), with lr_c1 = lr / c1 and
+// ic2 = 1 / c2 precomputed.
 static inline void adam_scalar(float g, float *p, float *m, float *v, const soma_adam_step *a) {
   const float mi = a->b1 * *m + (1.0f - a->b1) * g;
   const float vi = a->b2 * *v + (1.0f - a->b2) * g * g;

@@ -20,7 +20,8 @@ struct FlatAdam {
     t += 1
     let c1 = 1 - Float.pow(0.9, Float(t))
     let c2 = 1 - Float.pow(0.999, Float(t))
-    let (lr, threads) = (self.lr, self.threads)
+    let step = soma_adam_step(lr_c1: lr / c1, b1: 0.9, b2: 0.999, ic2: 1 / c2, eps: 1e-8)
+    let threads = self.threads
     for i in 0..<params.count {
       precondition(
         params[i].shape == grads[i].shape,
@@ -35,8 +36,8 @@ struct FlatAdam {
               parallel(parts) { part in
                 let lo = part * n / parts
                 let hi = (part + 1) * n / parts
-                soma_adam_f32(
-                  pP + lo, gP + lo, mP + lo, vP + lo, hi - lo, lr, 0.9, 0.999, c1, c2, 1e-8)
+                var c = step
+                soma_sparse_adam_f32(pP + lo, gP + lo, mP + lo, vP + lo, hi - lo, &c)
               }
             }
           }

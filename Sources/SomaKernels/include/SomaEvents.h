@@ -14,8 +14,4 @@ void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, s
 /// dst [cols, rows] = transpose of src [rows, cols], in cache-sized tiles.
 void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst);
 
-/// One bias-corrected Adam step over n parameters: c1 = 1 − b1^t, c2 = 1 − b2^t.
-void soma_adam_f32(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
-                   float b2, float c1, float c2, float eps);
-
 #endif

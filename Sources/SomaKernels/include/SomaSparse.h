@@ -39,13 +39,14 @@ typedef struct {
 
 /// The gather above (without init) fused with an Adam step on its result: for each row i in
 /// [i0, i1) and column j, g = Σ src[list[e], j] is applied to param[i, j] with the moments
-/// m[i, j], v[i, j] (the arithmetic of soma_adam_f32) while still in registers, and is also
+/// m[i, j], v[i, j] (the arithmetic of soma_sparse_adam_f32) while still in registers, and is also
 /// stored to grad[i, j] if grad is not NULL. All of param, m, v, grad are [·, n].
 void soma_sparse_gather_adam_f32(const int32_t *begin, const int32_t *end, const int32_t *list,
                                  size_t i0, size_t i1, const float *src, size_t n, float *grad,
                                  const soma_adam_step *adam, float *param, float *m, float *v);
 
-/// The same Adam step on param[0 ..< n] from grad (bit-identical to the fused gather's update).
+/// One bias-corrected Adam step (as PyTorch's Adam) on param[0 ..< n] from grad; the fused
+/// gather's update does the same arithmetic, bit for bit.
 void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, size_t n,
                           const soma_adam_step *adam);
 
