@@ -39,6 +39,7 @@ static struct {
   pthread_mutex_t sleep_lock;
   pthread_cond_t wake;
   atomic_int sleepers;
+  atomic_int in_flight;  // a job is running (the caller has not returned yet)
 } pool = {
     .caller = PTHREAD_MUTEX_INITIALIZER,
     .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -72,13 +73,16 @@ static void *worker_main(void *unused) {
   for (;;) {
     uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
     if (gen == seen) {
-      const uint64_t start = now_ns();
+      uint64_t start = now_ns();
       unsigned spins = 0;
       while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == seen) {
         CPU_RELAX();
         if (++spins % 64 != 0) continue;
         // Give way to any other runnable thread (e.g. a trainer's batch encoder) while idle.
         sched_yield();
+        // Idle time counts only once the caller's job has finished: a worker that finished
+        // its part early must not fall asleep while the caller is certain to call again.
+        if (atomic_load_explicit(&pool.in_flight, memory_order_relaxed)) start = now_ns();
         if (now_ns() - start > SPIN_NS) {
           pthread_mutex_lock(&pool.sleep_lock);
           atomic_fetch_add(&pool.sleepers, 1);
@@ -125,6 +129,7 @@ int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
   pool.ctx = ctx;
   pool.parts = parts;
   atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+  atomic_store_explicit(&pool.in_flight, 1, memory_order_relaxed);
   const uint64_t gen = (atomic_load(&pool.claim) >> 16) + 1;
   atomic_store(&pool.claim, gen << 16);  // publishes the job (sequentially consistent)
   if (atomic_load(&pool.sleepers) > 0) {
@@ -133,7 +138,13 @@ int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
     pthread_mutex_unlock(&pool.sleep_lock);
   }
   run_parts(gen);
-  while (atomic_load_explicit(&pool.done, memory_order_acquire) < parts) CPU_RELAX();
+  unsigned spins = 0;
+  while (atomic_load_explicit(&pool.done, memory_order_acquire) < parts) {
+    CPU_RELAX();
+    // As the workers do: let another runnable thread use this CPU while we wait.
+    if (++spins % 64 == 0) sched_yield();
+  }
+  atomic_store_explicit(&pool.in_flight, 0, memory_order_relaxed);
   pthread_mutex_unlock(&pool.caller);
   return 1;
 }
