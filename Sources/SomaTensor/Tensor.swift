@@ -49,6 +49,27 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
       strides: Self.contiguousStrides(shape), offset: 0)
   }
 
+  /// A contiguous copy of this tensor on storage meant to be kept: parameters and optimizer
+  /// state that a training loop updates in place for many steps. From 1 MiB on, the storage is
+  /// 2 MiB-aligned and advised onto huge pages (where the OS offers transparent huge pages), so
+  /// kernels that read its rows in random order miss the TLB far less. Not for temporaries:
+  /// a fresh huge-page buffer costs page faults that a short-lived tensor never earns back.
+  @inlinable
+  public func withLargePageStorage() -> Tensor {
+    let n = count
+    let out = Tensor(
+      storage: TensorStorage(largePageCount: n), shape: _shape,
+      strides: Self.contiguousStrides(_shape), offset: 0)
+    let c = contiguous()
+    out.storage.base.initialize(from: c.storage.base + c._offset, count: n)
+    return out
+  }
+
+  /// True when this tensor's storage came from `withLargePageStorage()`; copies made by
+  /// copy-on-write do not keep it.
+  @inlinable
+  public var hasLargePageStorage: Bool { storage.largePages }
+
   /// A tensor of `shape` filled with `value`.
   @inlinable
   public init(repeating value: Scalar, shape: [Int]) {

@@ -52,3 +52,24 @@ func checkRandom<S: TensorScalar>(_: S.Type) {
   checkRandom(Float.self)
   checkRandom(Double.self)
 }
+
+/// Large-page storage holds the same values as the source (also of a strided view), is its own
+/// storage, survives writes, and a copy-on-write copy of it is ordinary storage.
+@Test func largePageStorageCopiesValues() {
+  var g = SomaRandom(seed: 5)
+  for shape in [[3, 5], [640, 512]] {  // below and above the 1 MiB huge-page size
+    let a = Tensor<Float>.uniform(shape, low: -1, high: 1, using: &g)
+    let t = a.transposed()
+    let big = t.withLargePageStorage()
+    #expect(big.hasLargePageStorage && !a.hasLargePageStorage)
+    #expect(big.shape == t.shape && big.isContiguous && !big.sharesStorage(with: a))
+    #expect(big.scalars == t.contiguous().scalars)
+    var copy = big
+    copy[0, 1] = 42
+    #expect(!copy.hasLargePageStorage && big.hasLargePageStorage)
+    #expect(big[0, 1] == a[1, 0] && copy[0, 1] == 42)
+    var owned = Tensor<Double>.zeros(shape).withLargePageStorage()
+    owned[1, 2] = -3
+    #expect(owned.hasLargePageStorage && owned.sum().scalar == -3)
+  }
+}

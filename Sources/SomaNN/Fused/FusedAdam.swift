@@ -45,8 +45,9 @@ public struct FusedAdam<T: TensorScalar> {
   @inlinable
   mutating func begin(shapes: [[Int]]) -> AdamStep<T> {
     if m.isEmpty {
-      m = shapes.map { Tensor.zeros($0) }
-      v = m
+      // Kept for the whole run and read in the weight-gradient gather's row order.
+      m = shapes.map { Tensor.zeros($0).withLargePageStorage() }
+      v = shapes.map { Tensor.zeros($0).withLargePageStorage() }
     }
     precondition(
       m.map(\.shape) == shapes,

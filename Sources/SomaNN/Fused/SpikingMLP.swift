@@ -146,7 +146,8 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   /// `input` is [T, batch, sizes[0]] (0/1 spikes for the event path; any values otherwise).
   @inlinable
   public func lossAndGradients(input: Tensor<T>, labels: [Int]) -> Step {
-    run(input: input, labels: labels, adam: nil)
+    settleParameters()
+    return run(input: input, labels: labels, adam: nil)
   }
 
   /// One training step: forward, loss, BPTT and an Adam update of every parameter, with the
@@ -157,12 +158,23 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   @inlinable
   public func trainStep(input: Tensor<T>, labels: [Int], optimizer: inout FusedAdam<T>) -> Step {
     // Unique, contiguous parameters: the update writes through their pointers.
+    settleParameters()
     for l in weights.indices {
       weights[l].withUnsafeMutableBufferPointer { _ in }
       biases[l].withUnsafeMutableBufferPointer { _ in }
     }
     let adam = optimizer.begin(shapes: weights.map(\.shape) + biases.map(\.shape))
     return withExtendedLifetime(optimizer) { run(input: input, labels: labels, adam: adam) }
+  }
+
+  /// Moves weights onto large-page storage the first time they are used (and again after the
+  /// caller replaces one): the event gathers read weight rows in random order, and on 4 KiB
+  /// pages a 784 × 512 weight spans more pages than the TLB holds.
+  @inlinable
+  func settleParameters() {
+    for l in weights.indices where !weights[l].hasLargePageStorage {
+      weights[l] = weights[l].withLargePageStorage()
+    }
   }
 
   @inlinable
@@ -610,7 +622,7 @@ final class MLPWorkspace<T: TensorScalar> {
     narrowTransposed = make(widestIn * MLPKernels.narrowProductWidth, T.zero)
     partFlags = make(parts, Int32(1))
     logits = Tensor.zeros([batch, sizes[layers]])
-    gradW = (0..<layers).map { l in Tensor.zeros([sizes[l], sizes[l + 1]]) }
+    gradW = (0..<layers).map { l in Tensor.zeros([sizes[l], sizes[l + 1]]).withLargePageStorage() }
     gradB = (0..<layers).map { l in Tensor.zeros([sizes[l + 1]]) }
     allocations = owned
   }
