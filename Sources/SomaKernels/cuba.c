@@ -59,18 +59,20 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                             const int32_t *in_idx, const float *w2, float alpha, float beta,
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
-                            float *row, float *dw1t, float *dw2t) {
+                            float *row, float *dw1t, float *dw2t, size_t t_begin,
+                            size_t t_end) {
   (void)inputs;
-  for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
+  if (t_end == steps)
+    for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
   float *restrict di = row;
   float *restrict gs = row + hidden;
-  for (size_t tt = steps; tt-- > 0;) {
+  for (size_t tt = t_end; tt-- > t_begin;) {
     for (size_t b = b0; b < b1; b++) {
       const size_t r = tt * batch + b;
       float *restrict m = gm + b * hidden;
       float *restrict y = gy + b * hidden;
       const float *restrict xr = x + r * hidden;
-      const float *restrict dr = dsur + r * hidden;
+      const float *restrict dr = dsur + ((tt - t_begin) * (b1 - b0) + (b - b0)) * hidden;
       const float *restrict jr = dj + r * outputs;
       // dL/dI_t is dL/dsyn_{t+1}, the value carried in from step t + 1.
       memcpy(di, y, hidden * sizeof(float));

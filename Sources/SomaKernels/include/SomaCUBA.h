@@ -19,14 +19,18 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
                            float *x_out, int32_t *spike_count, uint16_t *spike_idx,
                            float *j_out);
 
-/// Backward in reverse time, given dsur[r, h] = surrogate'(x[r, h]) and dj = dL/dJ [rows, O]:
+/// Backward in reverse time over the steps [t_begin, t_end), given dj = dL/dJ [rows, O] and
+/// dsur = surrogate'(x) for those steps and samples, [t_end − t_begin, b1 − b0, hidden]:
 /// dL/dspike = dj · W2 formed on the fly, the reverse recurrence, and the weight gradients
 /// scattered into per-thread partials dw1t [inputs, hidden] and dw2t [hidden, outputs]
-/// (accumulated). `gm`/`gy` are [batch, hidden] scratch, `row` is [2 * hidden] scratch.
+/// (accumulated). `gm`/`gy` are [batch, hidden] and carry the reverse state from one call to
+/// the next (zeroed when t_end == steps); `row` is [2 * hidden] scratch. Called one step at a
+/// time, the caller computes each step's dsur just before, so it never leaves the cache.
 void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
                             size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
                             const int32_t *in_idx, const float *w2, float alpha, float beta,
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
-                            float *row, float *dw1t, float *dw2t);
+                            float *row, float *dw1t, float *dw2t, size_t t_begin,
+                            size_t t_end);
 #endif

@@ -102,7 +102,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var spikes: [T] = []  // [T, B, H]
     @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
     // Kernel path.
-    @usableFromInline var dsur: [T] = []  // [T, B, H] surrogate'(x)
+    @usableFromInline var dsur: [T] = []  // per part, [B / parts, H]: one step's surrogate'(x)
     @usableFromInline var spikeCount: [Int32] = []  // [T·B]
     @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
     @usableFromInline var w2t: [T] = []  // [H, O]
@@ -137,7 +137,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       stateB = Array(repeating: 0, count: batch * hidden)
       if kernels {
         (current, spikes, gradSpikes) = ([], [], [])
-        dsur = Array(repeating: 0, count: n * hidden)
+        dsur = Array(repeating: 0, count: threads * Self.partStride(batch * hidden))
         spikeCount = Array(repeating: 0, count: n)
         spikeIndex = Array(repeating: 0, count: n * hidden)
         w2t = Array(repeating: 0, count: hidden * outputs)
@@ -430,19 +430,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   ) {
     let (I, H, O) = (inputs, hidden, outputs)
     let parts = ws.parts
-    let n = steps * batch * H
     let surrogate = self.surrogate
-    // surrogate'(mem − θ) for every neuron and step, through the surrogate's bulk kernel.
-    ws.x.withUnsafeBufferPointer { xp in
-      ws.dsur.withUnsafeMutableBufferPointer { dp in
-        let (xP, dP) = (xp.baseAddress!, dp.baseAddress!)
-        parallel(parts) { part in
-          let lo = part * n / parts
-          let hi = (part + 1) * n / parts
-          surrogate.derivative(xP + lo, into: dP + lo, count: hi - lo)
-        }
-      }
-    }
     let (alpha, beta) = (Float(self.alpha), Float(self.beta))
     let IH = I * H
     let HO = H * O
@@ -452,7 +440,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       events.indices.withUnsafeBufferPointer { ix in
         w2.withUnsafeBufferPointer { w2p in
           ws.x.withUnsafeBufferPointer { xp in
-            ws.dsur.withUnsafeBufferPointer { dp in
+            ws.dsur.withUnsafeMutableBufferPointer { dp in
               ws.spikeCount.withUnsafeBufferPointer { sc in
                 ws.spikeIndex.withUnsafeBufferPointer { si in
                   ws.readIn.withUnsafeBufferPointer { jp in
@@ -467,17 +455,29 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                               let m = { (p: UnsafeMutableBufferPointer<T>) in
                                 UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
                               }
-                              let (w2f, xf, df, jf) = (c(w2p), c(xp), c(dp), c(jp))
+                              let (w2f, xf, df, jf) = (c(w2p), c(xp), c(UnsafeBufferPointer(dp)), c(jp))
                               let (gmf, gyf, rowf, g1f, g2f) = (m(gm), m(gy), m(row), m(g1), m(g2))
                               let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                              let sDsur = Workspace.partStride(batch * H)
                               parallel(parts) { part in
                                 (g1f + part * sIH).update(repeating: 0, count: IH)
                                 (g2f + part * sHO).update(repeating: 0, count: HO)
-                                soma_cuba_backward_f32(
-                                  steps, batch, I, H, O, part * batch / parts,
-                                  (part + 1) * batch / parts, rsP, ixP, w2f, alpha, beta, xf, df,
-                                  scP, siP, jf, gmf, gyf, rowf + part * sRow, g1f + part * sIH,
-                                  g2f + part * sHO)
+                                let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
+                                let d = dp.baseAddress! + part * sDsur
+                                // One step at a time: surrogate'(mem − θ) for the step through
+                                // the surrogate's bulk kernel (any surrogate, user-written ones
+                                // too), then the step's reverse pass while it is in cache.
+                                var t = steps
+                                while t > 0 {
+                                  t -= 1
+                                  surrogate.derivative(
+                                    xp.baseAddress! + (t * batch + b0) * H, into: d,
+                                    count: (b1 - b0) * H)
+                                  soma_cuba_backward_f32(
+                                    steps, batch, I, H, O, b0, b1, rsP, ixP, w2f, alpha, beta, xf,
+                                    df + part * sDsur, scP, siP, jf, gmf, gyf, rowf + part * sRow,
+                                    g1f + part * sIH, g2f + part * sHO, t, t + 1)
+                                }
                               }
                             }
                           }
