@@ -20,6 +20,12 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Seconds to time each measurement (after warm-up).")
   var seconds: Double = 5
 
+  @Option(
+    help: ArgumentHelp(
+      "For fmnist-spytorch: the surrogate as NAME[:key=value,...] (default: the benchmark's own, InvSquareGrad:alpha=100), to time the same step with another one.",
+      valueName: "spec"))
+  var surrogate: String?
+
   static var workloads: [String] { ["tensor", "surrogate"] + NetworkBench.workloads }
 
   func validate() throws {
@@ -34,6 +40,9 @@ struct BenchCommand: ParsableCommand {
     guard seconds > 0 && seconds.isFinite else {
       throw ValidationError("--seconds must be a positive number, got \(seconds)")
     }
+    if surrogate != nil && workload != "fmnist-spytorch" {
+      throw ValidationError("--surrogate applies to fmnist-spytorch only, not \(workload)")
+    }
   }
 
   func run() throws {
@@ -42,7 +51,9 @@ struct BenchCommand: ParsableCommand {
     switch workload {
     case "tensor": results = TensorBench.run(seconds: seconds)
     case "surrogate": results = SurrogateBench.run(seconds: seconds)
-    default: results = try NetworkBench.run(workload, seconds: seconds, threads: threads)
+    default:
+      let s = try surrogate.map { try SurrogateSpec(parsing: $0).make() }
+      results = try NetworkBench.run(workload, seconds: seconds, threads: threads, surrogate: s)
     }
     for r in results { print(json ? jsonLine(r) : textLine(r)) }
   }

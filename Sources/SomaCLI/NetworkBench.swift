@@ -1,12 +1,15 @@
 import SomaData
 import SomaNN
+import SomaSurrogate
 
 /// Training-step benchmarks of the networks in shared/BENCHMARKS.md: each step is forward over
 /// all T steps, BPTT backward and an Adam update, timed after warm-up (median).
 enum NetworkBench {
   static let workloads = ["mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch"]
 
-  static func run(_ workload: String, seconds: Double, threads: Int) throws -> [BenchResult] {
+  static func run(
+    _ workload: String, seconds: Double, threads: Int, surrogate: (any SurrogateGradient)? = nil
+  ) throws -> [BenchResult] {
     // Soma splits the work itself (GEMM rows, events, neurons) over `threads` parts; OpenBLAS
     // runs single-threaded inside each part, so spinning BLAS workers never compete with them.
     BLASInfo.setThreads(1)
@@ -15,7 +18,9 @@ enum NetworkBench {
     case "mlp-small": return [try mlp(workload, sizes: [784, 256, 10], steps: 8, batch: 128, seconds: seconds, threads: threads)]
     case "mlp-single-step": return [try mlp(workload, sizes: [784, 512, 10], steps: 1, batch: 256, seconds: seconds, threads: threads)]
     case "mlp-deep": return [try mlp(workload, sizes: [784, 512, 512, 10], steps: 16, batch: 64, seconds: seconds, threads: threads)]
-    case "fmnist-spytorch": return [try fmnist(seconds: seconds, threads: threads)]
+    case "fmnist-spytorch":
+      let s: any SurrogateGradient = try surrogate ?? InvSquareGrad(alpha: 100)
+      return [try withConcreteSurrogate(s, FMNISTBench(seconds: seconds, threads: threads))]
     default: throw BenchUnavailable(workload: workload)
     }
   }
@@ -35,10 +40,13 @@ enum NetworkBench {
     return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
   }
 
-  static func fmnist(seconds: Double, threads: Int) throws -> BenchResult {
+  /// The fmnist-spytorch step with surrogate `s` (the benchmark's is InvSquareGrad(alpha: 100)).
+  static func fmnist<S: SurrogateGradient>(seconds: Double, threads: Int, surrogate s: S) throws
+    -> BenchResult
+  {
     let steps = 100
     let batch = 256
-    let net = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100), seed: 0)
+    let net = try CurrentBasedSNN<Float, S>(surrogate: s, seed: 0)
     net.threads = threads
     // As BENCHMARKS.md and the peers' script: 8 latency-coded batches of real Fashion-MNIST
     // training images, cycled. Without the dataset, random events at its density (0.42 %).
@@ -70,9 +78,20 @@ enum NetworkBench {
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
       net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
     }
+    let named = S.self == InvSquareGrad.self && (s as? InvSquareGrad)?.alpha == 100
+      ? "" : ", surrogate \(SurrogateSpec.canonical(s))"
     return BenchResult(
       name: "fmnist-spytorch", msPerCall: timing.ms, calls: timing.calls,
-      note: "s/epoch(235 steps) \(String(format: "%.2f", timing.ms * 235 / 1000)), \(source)")
+      note: "s/epoch(235 steps) \(String(format: "%.2f", timing.ms * 235 / 1000)), \(source)\(named)")
+  }
+}
+
+/// Runs the fmnist-spytorch benchmark specialised for the concrete surrogate type.
+struct FMNISTBench: SurrogateVisitor {
+  var seconds: Double
+  var threads: Int
+  func visit<S: SurrogateGradient>(_ surrogate: S) throws -> BenchResult {
+    try NetworkBench.fmnist(seconds: seconds, threads: threads, surrogate: surrogate)
   }
 }
 
