@@ -81,13 +81,15 @@ func _cLIFBackward<T: TensorScalar>(
   return false
 }
 
-@inline(__always)
-private func cast<T, U>(_ p: UnsafePointer<T>, _: U.Type) -> UnsafePointer<U> {
+/// `p` as a pointer to `U` (T is U, checked by the caller): the generic fused code's way into
+/// the Float/Double C kernels.
+@inlinable @inline(__always)
+func cast<T, U>(_ p: UnsafePointer<T>, _: U.Type) -> UnsafePointer<U> {
   UnsafeRawPointer(p).assumingMemoryBound(to: U.self)
 }
 
-@inline(__always)
-private func cast<T, U>(_ p: UnsafeMutablePointer<T>, _: U.Type) -> UnsafeMutablePointer<U> {
+@inlinable @inline(__always)
+func cast<T, U>(_ p: UnsafeMutablePointer<T>, _: U.Type) -> UnsafeMutablePointer<U> {
   UnsafeMutableRawPointer(p).assumingMemoryBound(to: U.self)
 }
 

@@ -400,14 +400,9 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
             let c1 = (part + 1) * nIn / colParts
             soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
             if fusedEvents, var c = adamConstants, let mW, let vW {
-              func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
-                UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
-              }
-              func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-                UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
-              }
               soma_sparse_gather_adam_f32(
-                cb, ce, cl, c0, c1, f(gradOut), nOut, nil, &c, f(wMut), f(mW), f(vW))
+                cb, ce, cl, c0, c1, cast(gradOut, Float.self), nOut, nil, &c,
+                cast(wMut, Float.self), cast(mW, Float.self), cast(vW, Float.self))
             } else {
               MLPKernels.gather(
                 begin: cb, end: ce, list: cl, from: c0, to: c1, source: gradOut, width: nOut,
@@ -450,12 +445,9 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
               for j in 0..<nOut { wt[j * nIn + i] = w[i * nOut + j] }
             }
             parallel(rowParts) { part in
-              func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
-                UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
-              }
               soma_narrow_product_f32(
-                f(gradOut), part * rows / rowParts, (part + 1) * rows / rowParts, nOut, f(wt),
-                nIn, UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+                cast(gradOut, Float.self), part * rows / rowParts, (part + 1) * rows / rowParts,
+                nOut, cast(UnsafePointer(wt), Float.self), nIn, cast(out, Float.self))
             }
           } else {
             parallel(rowParts) { part in
