@@ -440,6 +440,19 @@ CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
   return c;
 }
 
+CLONES int soma_all_finite_f32(const float *x, size_t n) {
+  // x·0 is 0 for every finite x and NaN for ±inf and NaN; the NaN survives the sum. No
+  // branch, so the loop vectorises.
+  float acc[16] = {0};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (size_t k = 0; k < 16; k++) acc[k] += x[i + k] * 0.0f;
+  float tail = 0.0f;
+  for (; i < n; i++) tail += x[i] * 0.0f;
+  for (size_t k = 0; k < 16; k++) tail += acc[k];
+  return tail == 0.0f;
+}
+
 // ---------------------------------------------------------------- workspace memory
 
 void *soma_buffer_alloc(size_t bytes) {

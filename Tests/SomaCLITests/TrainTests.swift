@@ -149,6 +149,41 @@ struct TrainTests {
     }
   }
 
+  @Test func reusedEventBuffersGiveTheSameEvents() throws {
+    let data = try Dataset(train: 40, test: 10)
+    let split = try FashionMNIST.readSplit("train", in: data.path)
+    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
+    let codes = LatencyCodes(split, coder: coder)
+    var buffers = EventBuffers()
+    // Batches of different sizes and event counts, in both directions, through one buffer pair.
+    for indices in [Array(0..<40)[...], [39][...], Array([5, 0, 17, 33, 2, 9, 11])[...], Array(0..<40)[...]] {
+      let want = coder.events(split, indices: indices)
+      let got = codes.events(indices: indices, reusing: &buffers, threads: 2)
+      #expect(want.count > 0)
+      #expect(got.rowStart == want.rowStart)
+      #expect(got.indices == want.indices)
+    }
+    // An event set still held elsewhere is not overwritten by the next batch.
+    let kept = codes.events(indices: [3, 4][...], reusing: &buffers)
+    _ = codes.events(indices: [7, 8, 9][...], reusing: &buffers)
+    let fresh = coder.events(split, indices: [3, 4][...])
+    #expect(kept.rowStart == fresh.rowStart && kept.indices == fresh.indices)
+  }
+
+  @Test func allFiniteFindsEveryNonFiniteValue() {
+    #expect(Trainer.allFinite(Tensor<Float>.zeros([0])))
+    let n = 37  // two 16-wide blocks and a tail
+    #expect(Trainer.allFinite(Tensor<Float>((0..<n).map { Float($0) - 18 }, shape: [n])))
+    #expect(Trainer.allFinite(Tensor<Float>([Float.greatestFiniteMagnitude, -.greatestFiniteMagnitude], shape: [2])))
+    for bad in [Float.nan, .infinity, -.infinity] {
+      for position in [0, 15, 16, 31, 32, 36] {
+        var x = [Float](repeating: 1, count: n)
+        x[position] = bad
+        #expect(!Trainer.allFinite(Tensor<Float>(x, shape: [n])), "\(bad) at \(position)")
+      }
+    }
+  }
+
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
     #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 1e-3)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)

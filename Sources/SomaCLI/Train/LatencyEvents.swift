@@ -1,4 +1,5 @@
 import SomaData
+import SomaKernels
 import SomaNN
 
 /// Latency-coded input for a mini-batch, straight from the dataset's pixel bytes to events
@@ -79,6 +80,7 @@ struct LatencyCodes {
   /// step t are the offsets stepStart[i·(T+1) + t] ..< stepStart[i·(T+1) + t + 1] within it.
   let imageStart: [Int]
   let stepStart: [UInt16]
+  /// The spiking pixels of all images, then 8 padding entries.
   let pixels: [UInt16]
 
   static func fits(_ split: LabeledImages) -> Bool { split.featureCount <= Int(UInt16.max) }
@@ -99,7 +101,8 @@ struct LatencyCodes {
         }
       }
     }
-    var codes = [UInt16](repeating: 0, count: starts[n])
+    // 8 spare entries: the batch kernel reads whole blocks of 8 past a run's end.
+    var codes = [UInt16](repeating: 0, count: starts[n] + 8)
     split.pixels.withUnsafeBufferPointer { px in
       coder.stepForByte.withUnsafeBufferPointer { table in
         starts.withUnsafeBufferPointer { sb in
@@ -142,46 +145,70 @@ struct LatencyCodes {
 
   /// Events for the images at `indices` (rows t·batch + b), as `LatencyEventCoder.events`.
   func events(indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
+    var buffers = EventBuffers()
+    return events(indices: indices, reusing: &buffers, threads: threads)
+  }
+
+  /// As `events(indices:threads:)`, written into `buffers`' arrays: when the events of the
+  /// previous batch are no longer held elsewhere, no memory is allocated or page-faulted.
+  func events(indices: ArraySlice<Int>, reusing buffers: inout EventBuffers, threads: Int = 2)
+    -> SpikeEvents
+  {
     let batch = indices.count
     let T = timeSteps
     let rows = T * batch
-    let order = Array(indices)
-    var rowStart = [Int32](repeating: 0, count: rows + 1)
-    stepStart.withUnsafeBufferPointer { ob in
-      rowStart.withUnsafeMutableBufferPointer { rb in
-        for (b, i) in order.enumerated() {
-          let o = ob.baseAddress! + i * (T + 1)
-          for t in 0..<T { rb[t * batch + b + 1] = Int32(o[t + 1] &- o[t]) }
-        }
-        for r in 0..<rows { rb[r + 1] += rb[r] }
-      }
+    if buffers.rowStart.count != rows + 1 {
+      buffers.rowStart = [Int32](repeating: 0, count: rows + 1)
     }
-    let total = Int(rowStart[rows])
-    let idx = [Int32](unsafeUninitializedCapacity: total) { ib, count in
-      pixels.withUnsafeBufferPointer { pb in
-        stepStart.withUnsafeBufferPointer { ob in
+    indices.withUnsafeBufferPointer { order in
+      stepStart.withUnsafeBufferPointer { ob in
+        let (oP, stP) = (order.baseAddress, ob.baseAddress!)
+        func before(_ t: Int) -> Int { soma_latency_batch_count(stP, oP, batch, T, t) }
+        let total = before(T)
+        // Resize by the difference only; every slot is overwritten below.
+        let have = buffers.indices.count
+        if have > total {
+          buffers.indices.removeLast(have - total)
+        } else if have < total {
+          buffers.indices.append(contentsOf: repeatElement(0, count: total - have))
+        }
+        // Two step ranges of about equal work (a row costs about as much as an event): the
+        // first step whose rows and events before it reach half the total.
+        let parts = threads >= 2 && T >= 2 && batch >= 16 ? 2 : 1
+        var bounds = [(t: 0, pos: 0), (t: T, pos: total)]
+        if parts == 2 {
+          let half = (rows + total) / 2
+          var (lo, hi) = (1, T - 1)
+          while lo < hi {
+            let mid = (lo + hi) / 2
+            if mid * batch + before(mid) < half { lo = mid + 1 } else { hi = mid }
+          }
+          bounds.insert((t: lo, pos: before(lo)), at: 1)
+        }
+        pixels.withUnsafeBufferPointer { pb in
           imageStart.withUnsafeBufferPointer { sb in
-            rowStart.withUnsafeBufferPointer { rb in
-              guard let iP = ib.baseAddress, let pP = pb.baseAddress else { return }
-              let (oP, sP, rP) = (ob.baseAddress!, sb.baseAddress!, rb.baseAddress!)
-              let parts = Swift.max(1, Swift.min(threads, batch))
-              parallel(parts) { part in
-                for b in (part * batch / parts)..<((part + 1) * batch / parts) {
-                  let i = order[b]
-                  let o = oP + i * (T + 1)
-                  let src = pP + sP[i]
-                  for t in 0..<T {
-                    let dst = iP + Int(rP[t * batch + b])
-                    for k in Int(o[t])..<Int(o[t + 1]) { dst[k - Int(o[t])] = Int32(src[k]) }
-                  }
+            buffers.rowStart.withUnsafeMutableBufferPointer { rb in
+              buffers.indices.withUnsafeMutableBufferPointer { ib in
+                let (pP, sP, rP, iP) = (pb.baseAddress!, sb.baseAddress!, rb.baseAddress!, ib.baseAddress)
+                parallel(parts) { part in
+                  let (a, b) = (bounds[part], bounds[part + 1])
+                  soma_latency_batch_fill(
+                    pP, sP, stP, oP, batch, T, a.t, b.t, a.pos, b.pos, rP, iP)
                 }
               }
             }
           }
         }
       }
-      count = total
     }
-    return SpikeEvents(rows: rows, columns: featureCount, rowStart: rowStart, indices: idx)
+    return SpikeEvents(
+      rows: rows, columns: featureCount, rowStart: buffers.rowStart, indices: buffers.indices)
   }
+}
+
+/// Storage a batch's events are written into, kept across steps (see
+/// `LatencyCodes.events(indices:reusing:threads:)`).
+struct EventBuffers {
+  var rowStart: [Int32] = []
+  var indices: [Int32] = []
 }

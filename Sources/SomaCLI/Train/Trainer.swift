@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SomaData
+import SomaKernels
 import SomaNN
 
 /// Drives training: shuffling, batching, steps, evaluation, checkpoints, metrics and curves.
@@ -72,28 +73,22 @@ extension Trainer: SurrogateVisitor {
       let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(epoch)/\(o.epochs)")
       var step = 0
       var batchStart = 0
-      // Wall time of each whole step (batch wait, forward, backward, Adam), for the median.
+      // Wall time of each whole step (encoding, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
-      // The next batch is encoded on a background thread while this step runs (it fills the
-      // step's single-threaded stretches), so encoding adds almost nothing to the step time.
+      // Each batch is encoded at the start of its step, on the step's own two threads and into
+      // the same buffers every step: a background encoder would be a third runnable thread on
+      // two cores and preempt the spinning compute workers mid-step.
       let train = dataset.train
-      @Sendable func encode(_ idx: ArraySlice<Int>, threads: Int) -> SpikeEvents {
-        trainCodes?.events(indices: idx, threads: threads)
-          ?? coder.events(train, indices: idx, threads: threads)
-      }
-      var upcoming = EncodedBatch(
-        order[0..<Swift.min(o.batchSize, order.count)], encode: { encode($0, threads: 2) })
+      var buffers = EventBuffers()
       while batchStart < order.count {
         let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
         batchStart += o.batchSize
         step += 1
         let stepStart = BenchTimer.now()
-        let events = upcoming.wait()
-        if batchStart < order.count {
-          let next = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
-          upcoming = EncodedBatch(background: next, encode: { encode($0, threads: 1) })
-        }
+        let events =
+          trainCodes?.events(indices: idx, reusing: &buffers, threads: o.threads)
+          ?? coder.events(train, indices: idx, threads: o.threads)
         let labels = idx.map { dataset.train.labels[$0] }
         let result = net.lossAndGradients(
           events: events, steps: o.timeSteps, batch: idx.count, labels: labels)
@@ -152,9 +147,7 @@ extension Trainer: SurrogateVisitor {
 extension Trainer {
   static func allFinite(_ t: Tensor<Float>) -> Bool {
     t.withUnsafeBufferPointer { p in
-      var ok = true
-      for v in p where !v.isFinite { ok = false }
-      return ok
+      p.isEmpty || soma_all_finite_f32(p.baseAddress!, p.count) != 0
     }
   }
 
@@ -180,25 +173,5 @@ extension Trainer {
       }
     }
     return (split.count == 0 ? 0 : Double(correct) / Double(split.count), confusion)
-  }
-}
-
-/// One mini-batch's input events, encoded now or on a background thread.
-final class EncodedBatch: @unchecked Sendable {
-  private var events: SpikeEvents?
-  private let group = DispatchGroup()
-
-  init(_ idx: ArraySlice<Int>, encode: (ArraySlice<Int>) -> SpikeEvents) {
-    events = encode(idx)
-  }
-
-  init(background idx: ArraySlice<Int>, encode: @escaping @Sendable (ArraySlice<Int>) -> SpikeEvents) {
-    DispatchQueue.global().async(group: group) { self.events = encode(idx) }
-  }
-
-  /// The events, once encoded (the group's wait orders the write before this read).
-  func wait() -> SpikeEvents {
-    group.wait()
-    return events!
   }
 }

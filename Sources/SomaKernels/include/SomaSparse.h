@@ -68,6 +68,9 @@ void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t k, con
 /// Number of non-zero entries of x[0 ..< n].
 size_t soma_count_nonzero_f32(const float *x, size_t n);
 
+/// 1 when every entry of x[0 ..< n] is finite (no NaN, no ±inf), else 0.
+int soma_all_finite_f32(const float *x, size_t n);
+
 /// A 64-byte aligned workspace buffer. Buffers of 1 MiB or more are placed on 2 MiB boundaries
 /// and offered to transparent huge pages (Linux), so random row gathers over them miss the TLB
 /// less. Free with soma_buffer_free. Returns NULL if out of memory.
