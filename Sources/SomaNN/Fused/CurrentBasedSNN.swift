@@ -301,29 +301,42 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let lanesO = batch * outputs
     let (alpha, beta) = (self.alpha, self.beta)
     var trace: [T] = record ? Array(repeating: 0, count: steps * lanesO) : []
-    ws.readIn.withUnsafeBufferPointer { jp in
-      ws.peak.withUnsafeMutableBufferPointer { pk in
-        ws.peakStep.withUnsafeMutableBufferPointer { ps in
-          var flt = [T](repeating: 0, count: lanesO)
-          var out = [T](repeating: 0, count: lanesO)
-          for k in 0..<lanesO {
-            pk[k] = -.infinity
-            ps[k] = 0
-          }
-          for t in 0..<steps {
-            let j = jp.baseAddress! + t * lanesO
-            for k in 0..<lanesO {
-              let f = flt[k]
-              flt[k] = alpha * f + j[k]
-              let o = beta * out[k] + f
-              out[k] = o
-              if o > pk[k] {
-                pk[k] = o
-                ps[k] = Int32(t)
+    // Split over the samples as the hidden layer's kernels are: each thread reads the J_t rows
+    // it wrote itself, so they do not cross between the cores' caches.
+    let parts = Swift.max(1, Swift.min(ws.parts, batch))
+    let O = outputs
+    ws.readIn.withUnsafeBufferPointer { jb in
+      ws.peak.withUnsafeMutableBufferPointer { pkb in
+        ws.peakStep.withUnsafeMutableBufferPointer { psb in
+          trace.withUnsafeMutableBufferPointer { trb in
+            // (An empty array's buffer may still have a base address: test `record`, not nil.)
+            let tr = record ? trb.baseAddress : nil
+            let (jp, pk, ps) = (jb.baseAddress!, pkb.baseAddress!, psb.baseAddress!)
+            parallel(parts) { part in
+              let k0 = part * batch / parts * O
+              let k1 = (part + 1) * batch / parts * O
+              var flt = [T](repeating: 0, count: k1 - k0)
+              var out = [T](repeating: 0, count: k1 - k0)
+              for k in k0..<k1 {
+                pk[k] = -.infinity
+                ps[k] = 0
               }
-            }
-            if record {
-              for k in 0..<lanesO { trace[t * lanesO + k] = out[k] }
+              for t in 0..<steps {
+                let j = jp + t * lanesO
+                for k in k0..<k1 {
+                  let f = flt[k - k0]
+                  flt[k - k0] = alpha * f + j[k]
+                  let o = beta * out[k - k0] + f
+                  out[k - k0] = o
+                  if o > pk[k] {
+                    pk[k] = o
+                    ps[k] = Int32(t)
+                  }
+                }
+                if let tr {
+                  for k in k0..<k1 { tr[t * lanesO + k] = out[k - k0] }
+                }
+              }
             }
           }
         }
@@ -379,21 +392,30 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     loss /= T(B)
     for k in 0..<lanesO { dlogits[k] /= T(B) }
 
-    // Readout backward in reverse time: dL/dJ_t into ws.readIn.
-    ws.readIn.withUnsafeMutableBufferPointer { jp in
-      ws.peakStep.withUnsafeBufferPointer { ps in
-        var gOut = [T](repeating: 0, count: lanesO)
-        var gFlt = [T](repeating: 0, count: lanesO)
-        var t = steps - 1
-        while t >= 0 {
-          let j = jp.baseAddress! + t * lanesO
-          for k in 0..<lanesO {
-            if ps[k] == Int32(t) { gOut[k] += dlogits[k] }
-            j[k] = gFlt[k]
-            gFlt[k] = alpha * gFlt[k] + gOut[k]
-            gOut[k] = beta * gOut[k]
+    // Readout backward in reverse time: dL/dJ_t into ws.readIn, split over the samples as the
+    // hidden layer's backward reads it.
+    let parts = Swift.max(1, Swift.min(ws.parts, B))
+    ws.readIn.withUnsafeMutableBufferPointer { jb in
+      ws.peakStep.withUnsafeBufferPointer { psb in
+        dlogits.withUnsafeBufferPointer { dlb in
+          let (jp, ps, dl) = (jb.baseAddress!, psb.baseAddress!, dlb.baseAddress!)
+          parallel(parts) { part in
+            let k0 = part * B / parts * O
+            let k1 = (part + 1) * B / parts * O
+            var gOut = [T](repeating: 0, count: k1 - k0)
+            var gFlt = [T](repeating: 0, count: k1 - k0)
+            var t = steps - 1
+            while t >= 0 {
+              let j = jp + t * lanesO
+              for k in k0..<k1 {
+                if ps[k] == Int32(t) { gOut[k - k0] += dl[k] }
+                j[k] = gFlt[k - k0]
+                gFlt[k - k0] = alpha * gFlt[k - k0] + gOut[k - k0]
+                gOut[k - k0] = beta * gOut[k - k0]
+              }
+              t -= 1
+            }
           }
-          t -= 1
         }
       }
     }
@@ -406,19 +428,35 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       correct: correct)
   }
 
-  /// Sums the per-part dW1ᵀ partials and transposes to [H, I].
+  /// Sums the per-part dW1ᵀ partials and transposes to [H, I]. Split over rows of dW1 as an
+  /// optimizer's parallel update splits it, so each thread later reads the rows it wrote.
   @inlinable
   func reduceGradW1(parts: Int) -> Tensor<T> {
     let (I, H) = (inputs, hidden)
-    let IH = I * H
-    let sIH = Workspace.partStride(IH)
+    let sIH = Workspace.partStride(I * H)
     var gradW1 = Tensor<T>(uninitializedShape: [H, I])
-    gradW1.withUnsafeMutableBufferPointer { gp in
-      ws.gw1t.withUnsafeMutableBufferPointer { pp in
-        for p in 1..<Swift.max(parts, 1) {
-          for i in 0..<IH { pp[i] += pp[p * sIH + i] }
+    let threads = Swift.max(1, Swift.min(ws.parts, H))
+    gradW1.withUnsafeMutableBufferPointer { gb in
+      ws.gw1t.withUnsafeBufferPointer { pb in
+        let (g, p) = (gb.baseAddress!, pb.baseAddress!)
+        parallel(threads) { part in
+          let (h0, h1) = (part * H / threads, (part + 1) * H / threads)
+          // 32 × 32 tiles: the column reads and the row writes both stay in a few lines.
+          for i0 in stride(from: 0, to: I, by: 32) {
+            let i1 = Swift.min(i0 + 32, I)
+            for hb in stride(from: h0, to: h1, by: 32) {
+              let he = Swift.min(hb + 32, h1)
+              for i in i0..<i1 {
+                let row = p + i * H
+                for h in hb..<he {
+                  var sum = row[h]
+                  for q in 1..<Swift.max(parts, 1) { sum += row[q * sIH + h] }
+                  g[h * I + i] = sum
+                }
+              }
+            }
+          }
         }
-        transpose(UnsafePointer(pp.baseAddress!), rows: I, cols: H, into: gp.baseAddress!)
       }
     }
     return gradW1
