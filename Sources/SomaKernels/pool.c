@@ -40,11 +40,23 @@ static struct {
   pthread_cond_t wake;
   atomic_int sleepers;
   atomic_int in_flight;  // a job is running (the caller has not returned yet)
+  // The background task (soma_pool_background): BG_NONE → BG_POSTED → BG_RUNNING → BG_DONE.
+  atomic_int bg_state;
+  soma_pool_background_task bg_fn;
+  void *bg_ctx;
 } pool = {
     .caller = PTHREAD_MUTEX_INITIALIZER,
     .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
 };
+
+enum { BG_NONE, BG_POSTED, BG_RUNNING, BG_DONE };
+
+// On a worker thread: the last job generation it has taken part in.
+static _Thread_local int tl_is_worker;
+static _Thread_local uint64_t tl_seen;
+
+static void start_workers(size_t want);
 
 static uint64_t now_ns(void) {
   struct timespec t;
@@ -67,18 +79,34 @@ static void run_parts(uint64_t gen) {
   }
 }
 
+// Runs the posted background task if no one has claimed it yet.
+static void run_background_if_posted(void) {
+  int posted = BG_POSTED;
+  if (atomic_load_explicit(&pool.bg_state, memory_order_acquire) != BG_POSTED ||
+      !atomic_compare_exchange_strong(&pool.bg_state, &posted, BG_RUNNING))
+    return;
+  pool.bg_fn(pool.bg_ctx);
+  atomic_store_explicit(&pool.bg_state, BG_DONE, memory_order_release);
+}
+
 static void *worker_main(void *unused) {
   (void)unused;
-  uint64_t seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+  tl_is_worker = 1;
+  tl_seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
   for (;;) {
     uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
-    if (gen == seen) {
+    if (gen == tl_seen) {
       uint64_t start = now_ns();
       unsigned spins = 0;
-      while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == seen) {
+      while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == tl_seen) {
         CPU_RELAX();
+        if (atomic_load_explicit(&pool.bg_state, memory_order_relaxed) == BG_POSTED) {
+          run_background_if_posted();  // regions started meanwhile ran in soma_pool_yield
+          start = now_ns();
+          continue;
+        }
         if (++spins % 64 != 0) continue;
-        // Give way to any other runnable thread (e.g. a trainer's batch encoder) while idle.
+        // Give way to any other runnable thread while idle.
         sched_yield();
         // Idle time counts only once the caller's job has finished: a worker that finished
         // its part early must not fall asleep while the caller is certain to call again.
@@ -86,17 +114,60 @@ static void *worker_main(void *unused) {
         if (now_ns() - start > SPIN_NS) {
           pthread_mutex_lock(&pool.sleep_lock);
           atomic_fetch_add(&pool.sleepers, 1);
-          while ((atomic_load(&pool.claim) >> 16) == seen)
+          while ((atomic_load(&pool.claim) >> 16) == tl_seen &&
+                 atomic_load(&pool.bg_state) != BG_POSTED)
             pthread_cond_wait(&pool.wake, &pool.sleep_lock);
           atomic_fetch_sub(&pool.sleepers, 1);
           pthread_mutex_unlock(&pool.sleep_lock);
         }
       }
     }
-    seen = gen;
+    tl_seen = gen;
     run_parts(gen);
   }
   return NULL;
+}
+
+void soma_pool_yield(void) {
+  if (!tl_is_worker) return;
+  const uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+  if (gen == tl_seen) return;
+  tl_seen = gen;
+  run_parts(gen);
+}
+
+int soma_pool_background(soma_pool_background_task fn, void *ctx) {
+  if (tl_is_worker) return 0;
+  if (pthread_mutex_trylock(&pool.caller) != 0) return 0;  // a region is being set up
+  start_workers(1);
+  const int ok = pool.workers > 0 && atomic_load(&pool.bg_state) == BG_NONE;
+  if (ok) {
+    pool.bg_fn = fn;
+    pool.bg_ctx = ctx;
+    atomic_store(&pool.bg_state, BG_POSTED);  // publishes fn and ctx
+    if (atomic_load(&pool.sleepers) > 0) {
+      pthread_mutex_lock(&pool.sleep_lock);
+      pthread_cond_broadcast(&pool.wake);
+      pthread_mutex_unlock(&pool.sleep_lock);
+    }
+  }
+  pthread_mutex_unlock(&pool.caller);
+  return ok;
+}
+
+void soma_pool_background_wait(void) {
+  if (atomic_load(&pool.bg_state) == BG_NONE) return;
+  int posted = BG_POSTED;
+  if (atomic_compare_exchange_strong(&pool.bg_state, &posted, BG_RUNNING)) {
+    pool.bg_fn(pool.bg_ctx);  // no worker took it: run it here
+  } else {
+    unsigned spins = 0;
+    while (atomic_load_explicit(&pool.bg_state, memory_order_acquire) != BG_DONE) {
+      CPU_RELAX();
+      if (++spins % 64 == 0) sched_yield();
+    }
+  }
+  atomic_store(&pool.bg_state, BG_NONE);
 }
 
 // Read once: glibc's sysconf(_SC_NPROCESSORS_ONLN) parses /sys on every call, which took
@@ -112,10 +183,8 @@ static size_t cpu_count(void) {
   return n;
 }
 
-int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
-  if (parts < 2 || parts > 0xffffu) return 0;
-  if (pthread_mutex_trylock(&pool.caller) != 0) return 0;  // busy (or called from a part)
-  size_t want = parts - 1;
+// Starts workers until there are `want` (at most one per extra CPU). Holds pool.caller.
+static void start_workers(size_t want) {
   const size_t cap = cpu_count() > 1 ? cpu_count() - 1 : 0;
   if (want > cap) want = cap;
   if (want > MAX_WORKERS) want = MAX_WORKERS;
@@ -129,6 +198,12 @@ int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
     if (err != 0) break;
     pool.workers++;
   }
+}
+
+int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
+  if (parts < 2 || parts > 0xffffu) return 0;
+  if (pthread_mutex_trylock(&pool.caller) != 0) return 0;  // busy (or called from a part)
+  start_workers(parts - 1);
   if (pool.workers == 0) {
     pthread_mutex_unlock(&pool.caller);
     return 0;

@@ -27,3 +27,49 @@ public func parallel(_ parts: Int, _ body: (Int) -> Void) {
     DispatchQueue.concurrentPerform(iterations: parts, execute: shared)
   }
 }
+
+/// Work handed to an idle worker of the pool behind `parallel`, to run in time the worker
+/// would otherwise spend waiting between parallel regions: a training loop prepares the next
+/// batch this way during the current step without a third runnable thread competing for the
+/// cores. `wait()` returns once the work has finished; if no worker has started it by then
+/// (or none could take it), `wait()` runs it on the calling thread.
+///
+/// `body` must not call `parallel`; it should call `PoolBackgroundTask.yield()` every few
+/// tens of microseconds, which lets a region started meanwhile have its worker back.
+///
+/// ```swift
+/// let next = PoolBackgroundTask { encode(batch2, into: slot) }   // starts on an idle worker
+/// trainStep(batch1)                                              // regions run as usual
+/// next.wait()                                                    // slot is ready
+/// ```
+public final class PoolBackgroundTask: @unchecked Sendable {
+  private let body: () -> Void
+  private var posted = false
+  private var finished = false
+
+  public init(_ body: @escaping () -> Void) {
+    self.body = body
+    // Retained until `wait()`: a worker may call back into this object until then.
+    let ctx = Unmanaged.passRetained(self).toOpaque()
+    posted = soma_pool_background({ ctx in
+      Unmanaged<PoolBackgroundTask>.fromOpaque(ctx!).takeUnretainedValue().body()
+    }, ctx) != 0
+    if !posted { Unmanaged<PoolBackgroundTask>.fromOpaque(ctx).release() }
+  }
+
+  /// Blocks until `body` has run (on a worker or, if none started it, here).
+  public func wait() {
+    if finished { return }
+    finished = true
+    if posted {
+      soma_pool_background_wait()
+      Unmanaged.passUnretained(self).release()
+    } else {
+      body()
+    }
+  }
+
+  /// From inside a background task: runs the worker's parts of any parallel region that has
+  /// started since the last call. Does nothing on other threads.
+  public static func yield() { soma_pool_yield() }
+}

@@ -170,6 +170,32 @@ struct TrainTests {
     #expect(kept.rowStart == fresh.rowStart && kept.indices == fresh.indices)
   }
 
+  @Test func batchPipelineGivesEachBatchInTurn() throws {
+    let data = try Dataset(train: 40, test: 10)
+    let split = try FashionMNIST.readSplit("train", in: data.path)
+    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
+    let pipeline = BatchPipeline(codes: LatencyCodes(split, coder: coder))
+    let batches = [Array(0..<16)[...], Array([5, 0, 17, 33, 2, 9, 11])[...], [39][...], Array(20..<40)[...]]
+    pipeline.start(batches[0])
+    var kept: [SpikeEvents] = []
+    for (k, indices) in batches.enumerated() {
+      let got = pipeline.take()
+      if k + 1 < batches.count { pipeline.start(batches[k + 1]) }
+      // Work on the pool while the next batch is encoded, as a training step does.
+      parallel(2) { _ in }
+      let want = coder.events(split, indices: indices)
+      #expect(got.rows == want.rows && got.columns == want.columns)
+      #expect(got.rowStart == want.rowStart)
+      #expect(got.indices == want.indices)
+      kept.append(got)
+    }
+    // Batches still held are not overwritten when their slot is reused.
+    for (k, indices) in batches.enumerated() {
+      #expect(kept[k].indices == coder.events(split, indices: indices).indices)
+    }
+    pipeline.cancel()  // nothing pending: returns at once
+  }
+
   @Test func allFiniteFindsEveryNonFiniteValue() {
     #expect(Trainer.allFinite(Tensor<Float>.zeros([0])))
     let n = 37  // two 16-wide blocks and a tail

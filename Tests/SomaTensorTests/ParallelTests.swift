@@ -53,4 +53,55 @@ import Testing
     try await Task.sleep(for: .milliseconds(5))  // longer than the workers spin
     #expect(Self.counts(2) == [1, 1])
   }
+
+  @Test func backgroundTaskRunsOnceAndIsDoneAfterWait() {
+    for _ in 0..<500 {
+      let ran = Atomic<Int>(0)
+      let task = PoolBackgroundTask { ran.add(1, ordering: .relaxed) }
+      task.wait()
+      #expect(ran.load(ordering: .relaxed) == 1)
+      task.wait()  // a second wait returns at once and runs nothing
+      #expect(ran.load(ordering: .relaxed) == 1)
+    }
+  }
+
+  @Test func regionsRunWhileABackgroundTaskYields() {
+    // A long background task that yields often; parallel regions started meanwhile must all
+    // complete with every part run once, and the task must finish its own work too.
+    _ = Self.counts(2)  // make sure the pool has its worker
+    for _ in 0..<20 {
+      let chunks = Atomic<Int>(0)
+      let task = PoolBackgroundTask {
+        for _ in 0..<200 {
+          var x = 0.0
+          for i in 0..<2_000 { x += Double(i).squareRoot() }
+          if x > 0 { chunks.add(1, ordering: .relaxed) }
+          PoolBackgroundTask.yield()
+        }
+      }
+      for _ in 0..<50 { #expect(Self.counts(2) == [1, 1]) }
+      task.wait()
+      #expect(chunks.load(ordering: .relaxed) == 200)
+    }
+  }
+
+  @Test func aSecondBackgroundTaskRunsInItsWait() {
+    let order = Mutex<[Int]>([])
+    let first = PoolBackgroundTask {
+      for _ in 0..<100 { PoolBackgroundTask.yield() }
+      order.withLock { $0.append(1) }
+    }
+    // Only one task can be posted at a time: the second one runs when it is waited for.
+    let second = PoolBackgroundTask { order.withLock { $0.append(2) } }
+    second.wait()
+    first.wait()
+    let seen = order.withLock { $0 }
+    #expect(seen.sorted() == [1, 2])
+    // And the pool takes background tasks again afterwards.
+    let ran = Atomic<Bool>(false)
+    let third = PoolBackgroundTask { ran.store(true, ordering: .relaxed) }
+    third.wait()
+    let thirdRan = ran.load(ordering: .relaxed)
+    #expect(thirdRan)
+  }
 }

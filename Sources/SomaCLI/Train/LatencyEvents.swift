@@ -212,3 +212,97 @@ struct EventBuffers {
   var rowStart: [Int32] = []
   var indices: [Int32] = []
 }
+
+extension LatencyCodes {
+  /// As `events(indices:reusing:threads:)` on one thread, in chunks of `chunkSteps` steps
+  /// with a pool yield point after each, for a `PoolBackgroundTask`.
+  func encode(indices: [Int], into slot: EventSlot, chunkSteps: Int = 10) {
+    let batch = indices.count
+    let T = timeSteps
+    let rows = T * batch
+    if slot.rowStart.count != rows + 1 {
+      slot.rowStart = [Int32](repeating: 0, count: rows + 1)
+    }
+    indices.withUnsafeBufferPointer { order in
+      stepStart.withUnsafeBufferPointer { ob in
+        let (oP, stP) = (order.baseAddress, ob.baseAddress!)
+        func before(_ t: Int) -> Int { soma_latency_batch_count(stP, oP, batch, T, t) }
+        let total = before(T)
+        let have = slot.indices.count
+        if have > total {
+          slot.indices.removeLast(have - total)
+        } else if have < total {
+          slot.indices.append(contentsOf: repeatElement(0, count: total - have))
+        }
+        PoolBackgroundTask.yield()
+        pixels.withUnsafeBufferPointer { pb in
+          imageStart.withUnsafeBufferPointer { sb in
+            slot.rowStart.withUnsafeMutableBufferPointer { rb in
+              slot.indices.withUnsafeMutableBufferPointer { ib in
+                var (t0, pos0) = (0, 0)
+                while t0 < T {
+                  let t1 = Swift.min(t0 + chunkSteps, T)
+                  let pos1 = t1 == T ? total : before(t1)
+                  soma_latency_batch_fill(
+                    pb.baseAddress!, sb.baseAddress!, stP, oP, batch, T, t0, t1, pos0, pos1,
+                    rb.baseAddress!, ib.baseAddress)
+                  PoolBackgroundTask.yield()
+                  (t0, pos0) = (t1, pos1)
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    slot.rows = rows
+  }
+}
+
+/// One batch's event arrays, written by one thread at a time (see `BatchPipeline`).
+/// (Separate stored properties, so both arrays can be open for writing at once.)
+final class EventSlot: @unchecked Sendable {
+  var rowStart: [Int32] = []
+  var indices: [Int32] = []
+  var rows = 0
+}
+
+/// Encodes the next training batch while the current step runs, on the pool worker's idle
+/// time between the step's parallel regions (a separate thread would compete with the two
+/// compute threads on two cores and stall whole regions when it preempted one). Two slots
+/// alternate: the step reads one while the next batch is written into the other.
+final class BatchPipeline {
+  let codes: LatencyCodes
+  private let slots = [EventSlot(), EventSlot()]
+  private var pending: (task: PoolBackgroundTask, slot: EventSlot)?
+  private var turn = 0
+
+  init(codes: LatencyCodes) { self.codes = codes }
+
+  /// Starts encoding the images at `indices` (the previous batch must have been taken).
+  func start(_ indices: ArraySlice<Int>) {
+    precondition(pending == nil, "BatchPipeline: the previous batch was not taken")
+    let slot = slots[turn]
+    turn = 1 - turn
+    let (codes, order) = (self.codes, Array(indices))
+    pending = (PoolBackgroundTask { codes.encode(indices: order, into: slot) }, slot)
+  }
+
+  /// The batch last started, once encoded.
+  func take() -> SpikeEvents {
+    guard let (task, slot) = pending else {
+      preconditionFailure("BatchPipeline: take() without start()")
+    }
+    task.wait()
+    pending = nil
+    return SpikeEvents(
+      rows: slot.rows, columns: codes.featureCount, rowStart: slot.rowStart,
+      indices: slot.indices)
+  }
+
+  /// Waits for a batch still being encoded (before leaving the training loop early).
+  func cancel() {
+    pending?.task.wait()
+    pending = nil
+  }
+}

@@ -76,19 +76,29 @@ extension Trainer: SurrogateVisitor {
       // Wall time of each whole step (encoding, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
-      // Each batch is encoded at the start of its step, on the step's own two threads and into
-      // the same buffers every step: a background encoder would be a third runnable thread on
-      // two cores and preempt the spinning compute workers mid-step.
+      // Batches are encoded one step ahead on the pool worker's idle time (BatchPipeline),
+      // or, with one thread or no precomputed codes, at the start of their own step.
       let train = dataset.train
+      let pipeline = o.threads >= 2 ? trainCodes.map { BatchPipeline(codes: $0) } : nil
+      defer { pipeline?.cancel() }
       var buffers = EventBuffers()
+      pipeline?.start(order[0..<Swift.min(o.batchSize, order.count)])
       while batchStart < order.count {
         let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
         batchStart += o.batchSize
         step += 1
         let stepStart = BenchTimer.now()
-        let events =
-          trainCodes?.events(indices: idx, reusing: &buffers, threads: o.threads)
-          ?? coder.events(train, indices: idx, threads: o.threads)
+        let events: SpikeEvents
+        if let pipeline {
+          events = pipeline.take()
+          if batchStart < order.count {
+            pipeline.start(order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)])
+          }
+        } else {
+          events =
+            trainCodes?.events(indices: idx, reusing: &buffers, threads: o.threads)
+            ?? coder.events(train, indices: idx, threads: o.threads)
+        }
         let labels = idx.map { dataset.train.labels[$0] }
         let result = net.lossAndGradients(
           events: events, steps: o.timeSteps, batch: idx.count, labels: labels)
