@@ -4,7 +4,7 @@
 #   PEERS=/path/with/peers-jax,peers-torch venvs  scripts/side-by-side.sh [SOMA]
 # Build SOMA with `swift build -c release` after touching all sources (see README's notes).
 set -uo pipefail
-SOMA=${1:-$(pwd)/.build/release/soma}
+SOMA=$(realpath "${1:-.build/release/soma}")
 PEERS=${PEERS:-/work/peers}
 cd "$(dirname "$0")/../../shared/peers"
 echo "== $(date)"
