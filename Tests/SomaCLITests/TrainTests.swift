@@ -141,7 +141,7 @@ struct TrainTests {
     let codes = LatencyCodes(split, coder: coder, threads: threads)
     for indices in [Array([5, 0, 17, 33, 2, 9, 11])[...], Array(0..<40)[...], [39][...]] {
       let want = coder.events(split, indices: indices)
-      let got = codes.events(indices: indices, threads: threads)
+      let got = codes.events(indices: indices)
       #expect(want.count > 0)
       #expect(got.rowStart == want.rowStart)
       #expect(got.indices == want.indices)
@@ -149,23 +149,26 @@ struct TrainTests {
     }
   }
 
-  @Test func reusedEventBuffersGiveTheSameEvents() throws {
+  @Test func reusedEventSlotGivesTheSameEvents() throws {
     let data = try Dataset(train: 40, test: 10)
     let split = try FashionMNIST.readSplit("train", in: data.path)
     let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
     let codes = LatencyCodes(split, coder: coder)
-    var buffers = EventBuffers()
-    // Batches of different sizes and event counts, in both directions, through one buffer pair.
-    for indices in [Array(0..<40)[...], [39][...], Array([5, 0, 17, 33, 2, 9, 11])[...], Array(0..<40)[...]] {
-      let want = coder.events(split, indices: indices)
-      let got = codes.events(indices: indices, reusing: &buffers, threads: 2)
+    let slot = EventSlot()
+    // Batches of different sizes and event counts, in both directions, through one slot.
+    for indices in [Array(0..<40), [39], [5, 0, 17, 33, 2, 9, 11], Array(0..<40)] {
+      let want = coder.events(split, indices: indices[...])
+      codes.encode(indices: indices, into: slot, chunkSteps: 7)
+      let got = slot.events
       #expect(want.count > 0)
+      #expect(got.rows == want.rows && got.columns == want.columns)
       #expect(got.rowStart == want.rowStart)
       #expect(got.indices == want.indices)
     }
     // An event set still held elsewhere is not overwritten by the next batch.
-    let kept = codes.events(indices: [3, 4][...], reusing: &buffers)
-    _ = codes.events(indices: [7, 8, 9][...], reusing: &buffers)
+    codes.encode(indices: [3, 4], into: slot)
+    let kept = slot.events
+    codes.encode(indices: [7, 8, 9], into: slot)
     let fresh = coder.events(split, indices: [3, 4][...])
     #expect(kept.rowStart == fresh.rowStart && kept.indices == fresh.indices)
   }

@@ -144,78 +144,17 @@ struct LatencyCodes {
   }
 
   /// Events for the images at `indices` (rows t·batch + b), as `LatencyEventCoder.events`.
-  func events(indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
-    var buffers = EventBuffers()
-    return events(indices: indices, reusing: &buffers, threads: threads)
+  func events(indices: ArraySlice<Int>) -> SpikeEvents {
+    let slot = EventSlot()
+    encode(indices: Array(indices), into: slot)
+    return slot.events
   }
-
-  /// As `events(indices:threads:)`, written into `buffers`' arrays: when the events of the
-  /// previous batch are no longer held elsewhere, no memory is allocated or page-faulted.
-  func events(indices: ArraySlice<Int>, reusing buffers: inout EventBuffers, threads: Int = 2)
-    -> SpikeEvents
-  {
-    let batch = indices.count
-    let T = timeSteps
-    let rows = T * batch
-    if buffers.rowStart.count != rows + 1 {
-      buffers.rowStart = [Int32](repeating: 0, count: rows + 1)
-    }
-    indices.withUnsafeBufferPointer { order in
-      stepStart.withUnsafeBufferPointer { ob in
-        let (oP, stP) = (order.baseAddress, ob.baseAddress!)
-        func before(_ t: Int) -> Int { soma_latency_batch_count(stP, oP, batch, T, t) }
-        let total = before(T)
-        // Resize by the difference only; every slot is overwritten below.
-        let have = buffers.indices.count
-        if have > total {
-          buffers.indices.removeLast(have - total)
-        } else if have < total {
-          buffers.indices.append(contentsOf: repeatElement(0, count: total - have))
-        }
-        // Two step ranges of about equal work (a row costs about as much as an event): the
-        // first step whose rows and events before it reach half the total.
-        let parts = threads >= 2 && T >= 2 && batch >= 16 ? 2 : 1
-        var bounds = [(t: 0, pos: 0), (t: T, pos: total)]
-        if parts == 2 {
-          let half = (rows + total) / 2
-          var (lo, hi) = (1, T - 1)
-          while lo < hi {
-            let mid = (lo + hi) / 2
-            if mid * batch + before(mid) < half { lo = mid + 1 } else { hi = mid }
-          }
-          bounds.insert((t: lo, pos: before(lo)), at: 1)
-        }
-        pixels.withUnsafeBufferPointer { pb in
-          imageStart.withUnsafeBufferPointer { sb in
-            buffers.rowStart.withUnsafeMutableBufferPointer { rb in
-              buffers.indices.withUnsafeMutableBufferPointer { ib in
-                let (pP, sP, rP, iP) = (pb.baseAddress!, sb.baseAddress!, rb.baseAddress!, ib.baseAddress)
-                parallel(parts) { part in
-                  let (a, b) = (bounds[part], bounds[part + 1])
-                  soma_latency_batch_fill(
-                    pP, sP, stP, oP, batch, T, a.t, b.t, a.pos, b.pos, rP, iP)
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    return SpikeEvents(
-      rows: rows, columns: featureCount, rowStart: buffers.rowStart, indices: buffers.indices)
-  }
-}
-
-/// Storage a batch's events are written into, kept across steps (see
-/// `LatencyCodes.events(indices:reusing:threads:)`).
-struct EventBuffers {
-  var rowStart: [Int32] = []
-  var indices: [Int32] = []
 }
 
 extension LatencyCodes {
-  /// As `events(indices:reusing:threads:)` on one thread, in chunks of `chunkSteps` steps
-  /// with a pool yield point after each, for a `PoolBackgroundTask`.
+  /// Writes the events of the images at `indices` into `slot`'s arrays, reusing their memory
+  /// when no earlier `slot.events` is still held. One thread, in chunks of `chunkSteps` steps
+  /// with a pool yield point after each, so it can run as a `PoolBackgroundTask`.
   func encode(indices: [Int], into slot: EventSlot, chunkSteps: Int = 10) {
     let batch = indices.count
     let T = timeSteps
@@ -228,6 +167,7 @@ extension LatencyCodes {
         let (oP, stP) = (order.baseAddress, ob.baseAddress!)
         func before(_ t: Int) -> Int { soma_latency_batch_count(stP, oP, batch, T, t) }
         let total = before(T)
+        // Resize by the difference only; every slot is overwritten below.
         let have = slot.indices.count
         if have > total {
           slot.indices.removeLast(have - total)
@@ -256,15 +196,22 @@ extension LatencyCodes {
       }
     }
     slot.rows = rows
+    slot.columns = featureCount
   }
 }
 
-/// One batch's event arrays, written by one thread at a time (see `BatchPipeline`).
-/// (Separate stored properties, so both arrays can be open for writing at once.)
+/// One batch's event arrays, kept across steps and written by one thread at a time (see
+/// `BatchPipeline`). Separate stored properties, so both arrays can be open for writing at once.
 final class EventSlot: @unchecked Sendable {
-  var rowStart: [Int32] = []
+  var rowStart: [Int32] = [0]
   var indices: [Int32] = []
   var rows = 0
+  var columns = 0
+
+  /// The events last encoded (sharing the arrays until the next encode writes them).
+  var events: SpikeEvents {
+    SpikeEvents(rows: rows, columns: columns, rowStart: rowStart, indices: indices)
+  }
 }
 
 /// Encodes the next training batch while the current step runs, on the pool worker's idle
@@ -295,9 +242,7 @@ final class BatchPipeline {
     }
     task.wait()
     pending = nil
-    return SpikeEvents(
-      rows: slot.rows, columns: codes.featureCount, rowStart: slot.rowStart,
-      indices: slot.indices)
+    return slot.events
   }
 
   /// Waits for a batch still being encoded (before leaving the training loop early).

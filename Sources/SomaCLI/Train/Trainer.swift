@@ -77,11 +77,11 @@ extension Trainer: SurrogateVisitor {
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
       // Batches are encoded one step ahead on the pool worker's idle time (BatchPipeline),
-      // or, with one thread or no precomputed codes, at the start of their own step.
+      // or, with one thread, at the start of their own step.
       let train = dataset.train
       let pipeline = o.threads >= 2 ? trainCodes.map { BatchPipeline(codes: $0) } : nil
       defer { pipeline?.cancel() }
-      var buffers = EventBuffers()
+      let slot = EventSlot()
       pipeline?.start(order[0..<Swift.min(o.batchSize, order.count)])
       while batchStart < order.count {
         let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
@@ -94,10 +94,11 @@ extension Trainer: SurrogateVisitor {
           if batchStart < order.count {
             pipeline.start(order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)])
           }
+        } else if let trainCodes {
+          trainCodes.encode(indices: Array(idx), into: slot)
+          events = slot.events
         } else {
-          events =
-            trainCodes?.events(indices: idx, reusing: &buffers, threads: o.threads)
-            ?? coder.events(train, indices: idx, threads: o.threads)
+          events = coder.events(train, indices: idx, threads: o.threads)
         }
         let labels = idx.map { dataset.train.labels[$0] }
         let result = net.lossAndGradients(
