@@ -296,6 +296,13 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   }
 
   /// flt_{t+1} = α·flt_t + J_t; out_{t+1} = β·out_t + flt_t; running max and its step.
+  /// The readout lanes (b·outputs + o) of part `part`: the samples the hidden layer's kernels
+  /// give that part, so the readout's rows stay in the cache of the core that wrote them.
+  @inlinable
+  static func readoutLanes(part: Int, parts: Int, batch: Int, outputs: Int) -> (Int, Int) {
+    (part * batch / parts * outputs, (part + 1) * batch / parts * outputs)
+  }
+
   @inlinable
   func readoutForward(steps: Int, batch: Int, record: Bool) -> [T] {
     let lanesO = batch * outputs
@@ -313,8 +320,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             let tr = record ? trb.baseAddress : nil
             let (jp, pk, ps) = (jb.baseAddress!, pkb.baseAddress!, psb.baseAddress!)
             parallel(parts) { part in
-              let k0 = part * batch / parts * O
-              let k1 = (part + 1) * batch / parts * O
+              let (k0, k1) = Self.readoutLanes(part: part, parts: parts, batch: batch, outputs: O)
               var flt = [T](repeating: 0, count: k1 - k0)
               var out = [T](repeating: 0, count: k1 - k0)
               for k in k0..<k1 {
@@ -400,8 +406,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         dlogits.withUnsafeBufferPointer { dlb in
           let (jp, ps, dl) = (jb.baseAddress!, psb.baseAddress!, dlb.baseAddress!)
           parallel(parts) { part in
-            let k0 = part * B / parts * O
-            let k1 = (part + 1) * B / parts * O
+            let (k0, k1) = Self.readoutLanes(part: part, parts: parts, batch: B, outputs: O)
             var gOut = [T](repeating: 0, count: k1 - k0)
             var gFlt = [T](repeating: 0, count: k1 - k0)
             var t = steps - 1
