@@ -34,8 +34,10 @@ public func parallel(_ parts: Int, _ body: (Int) -> Void) {
 /// cores. `wait()` returns once the work has finished; if no worker has started it by then
 /// (or none could take it), `wait()` runs it on the calling thread.
 ///
-/// `body` must not call `parallel`; it should call `PoolBackgroundTask.yield()` every few
-/// tens of microseconds, which lets a region started meanwhile have its worker back.
+/// `body` should call `PoolBackgroundTask.yield()` every few tens of microseconds, which lets
+/// a region started meanwhile have its worker back, and should not call `parallel` itself (on
+/// the worker its parts would run one after another). Call `wait()` on every task: until then
+/// the pool takes no other background task, and later ones run in their own `wait()`.
 ///
 /// ```swift
 /// let next = PoolBackgroundTask { encode(batch2, into: slot) }   // starts on an idle worker

@@ -73,7 +73,7 @@ extension Trainer: SurrogateVisitor {
       let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(epoch)/\(o.epochs)")
       var step = 0
       var batchStart = 0
-      // Wall time of each whole step (encoding, forward, backward, Adam), for the median.
+      // Wall time of each whole step (getting the batch, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
       // Batches are encoded one step ahead on the pool worker's idle time (BatchPipeline),
