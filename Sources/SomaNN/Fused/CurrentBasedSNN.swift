@@ -321,26 +321,28 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             let (jp, pk, ps) = (jb.baseAddress!, pkb.baseAddress!, psb.baseAddress!)
             parallel(parts) { part in
               let (k0, k1) = Self.readoutLanes(part: part, parts: parts, batch: batch, outputs: O)
-              var flt = [T](repeating: 0, count: k1 - k0)
-              var out = [T](repeating: 0, count: k1 - k0)
-              for k in k0..<k1 {
-                pk[k] = -.infinity
-                ps[k] = 0
-              }
-              for t in 0..<steps {
-                let j = jp + t * lanesO
-                for k in k0..<k1 {
-                  let f = flt[k - k0]
-                  flt[k - k0] = alpha * f + j[k]
-                  let o = beta * out[k - k0] + f
-                  out[k - k0] = o
-                  if o > pk[k] {
-                    pk[k] = o
-                    ps[k] = Int32(t)
+              let n = k1 - k0
+              // Pointers and selects rather than arrays and branches, so the lane loop
+              // vectorises (bounds checks and the conditional stores kept it scalar).
+              withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
+                let (flt, out) = (state.baseAddress!, state.baseAddress! + n)
+                flt.initialize(repeating: 0, count: 2 * n)
+                let (pkP, psP) = (pk + k0, ps + k0)
+                pkP.update(repeating: -.infinity, count: n)
+                psP.update(repeating: 0, count: n)
+                for t in 0..<steps {
+                  let j = jp + t * lanesO + k0
+                  let step = Int32(t)
+                  for i in 0..<n {
+                    let f = flt[i]
+                    flt[i] = alpha * f + j[i]
+                    let o = beta * out[i] + f
+                    out[i] = o
+                    let better = o > pkP[i]  // the first step of the maximum wins ties
+                    pkP[i] = better ? o : pkP[i]
+                    psP[i] = better ? step : psP[i]
                   }
-                }
-                if let tr {
-                  for k in k0..<k1 { tr[t * lanesO + k] = out[k - k0] }
+                  if let tr { (tr + t * lanesO + k0).update(from: out, count: n) }
                 }
               }
             }
@@ -407,18 +409,23 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
           let (jp, ps, dl) = (jb.baseAddress!, psb.baseAddress!, dlb.baseAddress!)
           parallel(parts) { part in
             let (k0, k1) = Self.readoutLanes(part: part, parts: parts, batch: B, outputs: O)
-            var gOut = [T](repeating: 0, count: k1 - k0)
-            var gFlt = [T](repeating: 0, count: k1 - k0)
-            var t = steps - 1
-            while t >= 0 {
-              let j = jp + t * lanesO
-              for k in k0..<k1 {
-                if ps[k] == Int32(t) { gOut[k - k0] += dl[k] }
-                j[k] = gFlt[k - k0]
-                gFlt[k - k0] = alpha * gFlt[k - k0] + gOut[k - k0]
-                gOut[k - k0] = beta * gOut[k - k0]
+            let n = k1 - k0
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
+              let (gOut, gFlt) = (state.baseAddress!, state.baseAddress! + n)
+              gOut.initialize(repeating: 0, count: 2 * n)
+              let (psP, dlP) = (ps + k0, dl + k0)
+              var t = steps - 1
+              while t >= 0 {
+                let j = jp + t * lanesO + k0
+                let step = Int32(t)
+                for i in 0..<n {
+                  let g = psP[i] == step ? gOut[i] + dlP[i] : gOut[i]
+                  j[i] = gFlt[i]
+                  gFlt[i] = alpha * gFlt[i] + g
+                  gOut[i] = beta * g
+                }
+                t -= 1
               }
-              t -= 1
             }
           }
         }
