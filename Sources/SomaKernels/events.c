@@ -55,7 +55,8 @@ void soma_latency_batch_fill(const uint16_t *pixels, const ptrdiff_t *image_star
   // (≈ 10 ns each), so runs are copied in whole blocks of 8 (at least one) and the count only
   // advances the position. Near pos_end the copy is exact, so nothing past this call's range
   // is touched.
-  // Each sample's code pointers once, not per step (a few KB; the kernel is called per batch).
+  // Each sample's code pointers once per call, not per step (a few KB; a call covers a range of
+  // steps, ten at a time from the training pipeline).
   const uint16_t **code = malloc(2 * batch * sizeof *code);
   if (!code && batch) abort();
   const uint16_t **offsets = code + batch;
