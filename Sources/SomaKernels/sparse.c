@@ -105,11 +105,12 @@ size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n
 // ---------------------------------------------------------------- row masks → column bits
 
 static void transpose_masks_portable(const uint16_t *rowmask, size_t n, size_t rows_padded,
-                                     size_t cb0, size_t cb1, uint16_t *colbits) {
+                                     size_t cb0, size_t cb1, size_t t0, size_t t1,
+                                     uint16_t *colbits) {
   const size_t words = rows_padded / 16;
   for (size_t cb = cb0; cb < cb1; cb++) {
     const size_t width = n - cb * 16 < 16 ? n - cb * 16 : 16;
-    for (size_t t = 0; t < words; t++) {
+    for (size_t t = t0; t < t1; t++) {
       const uint16_t *m = rowmask + cb * rows_padded + t * 16;
       for (size_t j = 0; j < width; j++) {
         unsigned w = 0;
@@ -124,11 +125,12 @@ static void transpose_masks_portable(const uint16_t *rowmask, size_t n, size_t r
 // A 16 × 16 bit transpose per tile: shifting bit j of every row's mask into the sign bit and
 // collecting the 16 sign bits gives column j's rows.
 AVX512 static void transpose_masks_avx512(const uint16_t *rowmask, size_t n, size_t rows_padded,
-                                          size_t cb0, size_t cb1, uint16_t *colbits) {
+                                          size_t cb0, size_t cb1, size_t t0, size_t t1,
+                                          uint16_t *colbits) {
   const size_t words = rows_padded / 16;
   for (size_t cb = cb0; cb < cb1; cb++) {
     const size_t width = n - cb * 16 < 16 ? n - cb * 16 : 16;
-    for (size_t t = 0; t < words; t++) {
+    for (size_t t = t0; t < t1; t++) {
       const __m256i v = _mm256_loadu_si256((const __m256i *)(rowmask + cb * rows_padded + t * 16));
       __m256i shifted = _mm256_slli_epi16(v, 15);
       for (size_t j = 0; j < width; j++) {
@@ -141,14 +143,15 @@ AVX512 static void transpose_masks_avx512(const uint16_t *rowmask, size_t n, siz
 #endif
 
 void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
-                                 size_t cb0, size_t cb1, uint16_t *colbits) {
+                                 size_t cb0, size_t cb1, size_t t0, size_t t1,
+                                 uint16_t *colbits) {
 #ifdef SOMA_X86
   if (has_avx512()) {
-    transpose_masks_avx512(rowmask, n, rows_padded, cb0, cb1, colbits);
+    transpose_masks_avx512(rowmask, n, rows_padded, cb0, cb1, t0, t1, colbits);
     return;
   }
 #endif
-  transpose_masks_portable(rowmask, n, rows_padded, cb0, cb1, colbits);
+  transpose_masks_portable(rowmask, n, rows_padded, cb0, cb1, t0, t1, colbits);
 }
 
 // ---------------------------------------------------------------- gather-sum of listed rows
@@ -380,6 +383,146 @@ void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, s
   }
 #endif
   for (size_t i = 0; i < n; i++) adam_scalar(grad[i], param + i, m + i, v + i, adam);
+}
+
+// ---------------------------------------------------------------- scatter through an L1 tile
+
+// Rows i of the block [ib, ib + 64) ∩ [·, i1) whose bit k is set, as one 64-bit word (bit r is
+// row ib + r): block word w is bits[(ib / 16 + w) · si + k · sk].
+static inline uint64_t block_bits(const uint16_t *bits, size_t si, size_t sk, size_t nw,
+                                  size_t k, uint64_t keep) {
+  const uint16_t *p = bits + k * sk;
+  uint64_t b = p[0];
+  if (nw > 1) b |= (uint64_t)p[si] << 16;
+  if (nw > 2) b |= (uint64_t)p[2 * si] << 32;
+  if (nw > 3) b |= (uint64_t)p[3 * si] << 48;
+  return b & keep;
+}
+
+static void scatter_portable(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
+                             size_t i1, const float *src, size_t n, const float *init, float *dst,
+                             const soma_adam_step *adam, float *param, float *m, float *v) {
+  for (size_t i = i0; i < i1; i++) {
+    const uint16_t *row = bits + (i / 16) * si;
+    const unsigned q = (unsigned)(i % 16);
+    for (size_t j0 = 0; j0 < n; j0 += 128) {
+      const size_t w = n - j0 < 128 ? n - j0 : 128;
+      float acc[128];
+      for (size_t j = 0; j < w; j++) acc[j] = init ? init[j0 + j] : 0.0f;
+      for (size_t k = 0; k < kc; k++) {
+        if (!((row[k * sk] >> q) & 1u)) continue;
+        const float *restrict s = src + k * n + j0;
+        for (size_t j = 0; j < w; j++) acc[j] += s[j];
+      }
+      const size_t o = i * n + j0;
+      if (dst)
+        for (size_t j = 0; j < w; j++) dst[o + j] = acc[j];
+      if (adam)
+        for (size_t j = 0; j < w; j++) adam_scalar(acc[j], param + o + j, m + o + j, v + o + j, adam);
+    }
+  }
+}
+
+#ifdef SOMA_X86
+// Adds the 128 floats at s (8 vectors, in registers) to the tile rows set in b.
+#define SOMA_SCATTER_ROWS(b, tile, w0, w1, w2, w3, w4, w5, w6, w7)                              \
+  do {                                                                                         \
+    const size_t r_ = (size_t)__builtin_ctzll(b);                                              \
+    b &= b - 1;                                                                                \
+    float *t_ = (tile) + r_ * 128;                                                             \
+    _mm512_store_ps(t_, _mm512_add_ps(_mm512_load_ps(t_), w0));                                \
+    _mm512_store_ps(t_ + 16, _mm512_add_ps(_mm512_load_ps(t_ + 16), w1));                      \
+    _mm512_store_ps(t_ + 32, _mm512_add_ps(_mm512_load_ps(t_ + 32), w2));                      \
+    _mm512_store_ps(t_ + 48, _mm512_add_ps(_mm512_load_ps(t_ + 48), w3));                      \
+    _mm512_store_ps(t_ + 64, _mm512_add_ps(_mm512_load_ps(t_ + 64), w4));                      \
+    _mm512_store_ps(t_ + 80, _mm512_add_ps(_mm512_load_ps(t_ + 80), w5));                      \
+    _mm512_store_ps(t_ + 96, _mm512_add_ps(_mm512_load_ps(t_ + 96), w6));                      \
+    _mm512_store_ps(t_ + 112, _mm512_add_ps(_mm512_load_ps(t_ + 112), w7));                    \
+  } while (b)
+
+// Output rows go in blocks of 64 and columns in blocks of 128, so one block's sums (32 KB)
+// stay in L1 while every source row k is read once per block: its 128 columns are loaded into
+// registers and added to each output row whose bit k is set. Per event that is 8 L1 loads and
+// 8 L1 stores, against 8 lines from L2 for the row-at-a-time gather (about 0.7× its time at
+// 10–40 % density on 784 × 512). Rows still add their events in ascending k, after init.
+AVX512 static void scatter_avx512(const uint16_t *bits, size_t si, size_t sk, size_t kc,
+                                  size_t i0, size_t i1, const float *src, size_t n,
+                                  const float *init, float *dst, const soma_adam_step *adam,
+                                  float *param, float *m, float *v) {
+  _Alignas(64) float tile[64 * 128];
+  const adam_vec c = adam ? adam_consts(adam) : (adam_vec){0};
+  for (size_t ib = i0; ib < i1; ib += 64) {
+    const size_t rb = i1 - ib < 64 ? i1 - ib : 64;
+    const size_t nw = (rb + 15) / 16;
+    const uint64_t keep = rb == 64 ? ~(uint64_t)0 : ((uint64_t)1 << rb) - 1;
+    const uint16_t *bb = bits + (ib / 16) * si;
+    for (size_t j0 = 0; j0 < n; j0 += 128) {
+      const size_t w = n - j0 < 128 ? n - j0 : 128;
+      const size_t nv = (w + 15) / 16;
+      const __mmask16 lastm = (w % 16) ? (__mmask16)((1u << (w % 16)) - 1u) : (__mmask16)0xffff;
+      for (size_t r = 0; r < rb; r++)
+        for (size_t q = 0; q < nv; q++) {
+          const __mmask16 k = q + 1 == nv ? lastm : (__mmask16)0xffff;
+          _mm512_store_ps(tile + r * 128 + 16 * q,
+                          init ? _mm512_maskz_loadu_ps(k, init + j0 + 16 * q) : _mm512_setzero_ps());
+        }
+      if (w == 128) {
+        for (size_t k = 0; k < kc; k++) {
+          uint64_t b = block_bits(bb, si, sk, nw, k, keep);
+          if (!b) continue;
+          const float *s = src + k * n + j0;
+          // The source row two ahead (prefetches do not fault past the end).
+          const char *pf = (const char *)(s + 2 * n);
+          for (int z = 0; z < 512; z += 64) _mm_prefetch(pf + z, _MM_HINT_T0);
+          const __m512 w0 = _mm512_loadu_ps(s), w1 = _mm512_loadu_ps(s + 16);
+          const __m512 w2 = _mm512_loadu_ps(s + 32), w3 = _mm512_loadu_ps(s + 48);
+          const __m512 w4 = _mm512_loadu_ps(s + 64), w5 = _mm512_loadu_ps(s + 80);
+          const __m512 w6 = _mm512_loadu_ps(s + 96), w7 = _mm512_loadu_ps(s + 112);
+          SOMA_SCATTER_ROWS(b, tile, w0, w1, w2, w3, w4, w5, w6, w7);
+        }
+      } else {
+        // A narrower last column block: one masked vector at a time.
+        for (size_t k = 0; k < kc; k++) {
+          const uint64_t b0 = block_bits(bb, si, sk, nw, k, keep);
+          if (!b0) continue;
+          const float *s = src + k * n + j0;
+          for (size_t q = 0; q < nv; q++) {
+            const __m512 sv = _mm512_maskz_loadu_ps(q + 1 == nv ? lastm : (__mmask16)0xffff, s + 16 * q);
+            uint64_t b = b0;
+            do {
+              float *t = tile + (size_t)__builtin_ctzll(b) * 128 + 16 * q;
+              b &= b - 1;
+              _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), sv));
+            } while (b);
+          }
+        }
+      }
+      for (size_t r = 0; r < rb; r++) {
+        const size_t o = (ib + r) * n + j0;
+        for (size_t q = 0; q < nv; q++) {
+          const __mmask16 k = q + 1 == nv ? lastm : (__mmask16)0xffff;
+          const __m512 sum = _mm512_load_ps(tile + r * 128 + 16 * q);
+          if (dst) _mm512_mask_storeu_ps(dst + o + 16 * q, k, sum);
+          if (adam) adam16(sum, param + o + 16 * q, m + o + 16 * q, v + o + 16 * q, k, &c);
+        }
+      }
+    }
+  }
+}
+#undef SOMA_SCATTER_ROWS
+#endif
+
+void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
+                             size_t i1, const float *src, size_t n, const float *init, float *dst,
+                             const soma_adam_step *adam, float *param, float *m, float *v) {
+  if (i1 <= i0) return;
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    scatter_avx512(bits, si, sk, kc, i0, i1, src, n, init, dst, adam, param, m, v);
+    return;
+  }
+#endif
+  scatter_portable(bits, si, sk, kc, i0, i1, src, n, init, dst, adam, param, m, v);
 }
 
 void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,

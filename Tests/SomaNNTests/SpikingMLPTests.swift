@@ -62,6 +62,56 @@ struct SpikingMLPTests {
     }
   }
 
+  /// The two event readers: bit masks scattered into an L1 tile, and row lists gathered into
+  /// registers. Both add each row's events in ascending order after the bias, so where every
+  /// column block is a full 128 wide they agree bit for bit, through a fused Adam step too;
+  /// a narrower last block sums in a different order (rounding only).
+  @Test(arguments: [
+    (Config(sizes: [200, 512, 384, 10], steps: 3, batch: 24), true),
+    (Config(sizes: [784, 256, 10], steps: 2, batch: 64), true),
+    (Config(sizes: [37, 300, 7], steps: 1, batch: 33), false),
+  ])
+  func maskScatterMatchesListGather(_ c: Config, exact: Bool) throws {
+    func network(masks: Bool) throws -> SpikingMLP<Float, S2NN> {
+      let net = try Self.network(c, policy: .always)
+      net.maskScatterDensity = masks ? 0 : 2
+      return net
+    }
+    let (x, labels) = Self.input(c, seed: 17)
+    let scatterNet = try network(masks: true)
+    let a = scatterNet.lossAndGradients(input: x, labels: labels)
+    let b = try network(masks: false).lossAndGradients(input: x, labels: labels)
+    let masked = scatterNet.workspace!.usesMasks
+    #expect(masked == (0..<(c.sizes.count - 1)).map { c.sizes[$0 + 1] >= 128 })
+    #expect(a.spikeCounts == b.spikeCounts)
+    #expect(a.logits == b.logits)
+    for l in 0..<(c.sizes.count - 1) {
+      let scale = b.gradWeights[l].abs().max().scalar
+      #expect(scale > 0)
+      if exact {
+        #expect(a.gradWeights[l] == b.gradWeights[l], "layer \(l)")
+      } else {
+        #expect(Self.maxDifference(a.gradWeights[l], b.gradWeights[l]) <= 1e-5 * scale)
+      }
+    }
+    // The first layer's Adam step fuses into its weight-gradient pass on both paths.
+    let (p, q) = (try network(masks: true), try network(masks: false))
+    var (adamP, adamQ) = (try FusedAdam<Float>(learningRate: 1e-2), try FusedAdam<Float>(learningRate: 1e-2))
+    for step in 1...2 {
+      let (xs, ys) = Self.input(c, seed: UInt64(60 + step))
+      let sp = p.trainStep(input: xs, labels: ys, optimizer: &adamP)
+      let sq = q.trainStep(input: xs, labels: ys, optimizer: &adamQ)
+      #expect(sp.spikeCounts == sq.spikeCounts)
+      for l in 0..<(c.sizes.count - 1) {
+        if exact {
+          #expect(p.weights[l] == q.weights[l], "step \(step) layer \(l)")
+        } else {
+          #expect(Self.maxDifference(p.weights[l], q.weights[l]) <= 1e-5, "step \(step) layer \(l)")
+        }
+      }
+    }
+  }
+
   @Test func doubleEventPathMatchesDoubleDensePath() throws {
     // Double has no C kernels: this checks the portable Swift event loops.
     let c = Self.configs[0]
