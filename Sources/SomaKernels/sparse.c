@@ -102,6 +102,105 @@ size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n
   return from_dense_portable(x, r0, r1, n, list, k0, begin, end, binary, rowmask, rows_padded);
 }
 
+// ---------------------------------------------------------------- masks only, lists from masks
+
+static size_t masks_portable(const float *x, size_t r0, size_t r1, size_t n, int *binary,
+                             uint16_t *rowmask, size_t rows_padded) {
+  size_t count = 0;
+  int ok = 1;
+  for (size_t r = r0; r < r1; r++) {
+    const float *row = x + r * n;
+    for (size_t cb = 0; cb * 16 < n; cb++) {
+      unsigned m = 0;
+      for (size_t q = 0; q < 16 && cb * 16 + q < n; q++) {
+        const float v = row[cb * 16 + q];
+        m |= (unsigned)(v != 0.0f) << q;
+        ok &= (v == 0.0f) | (v == 1.0f);
+      }
+      rowmask[cb * rows_padded + r] = (uint16_t)m;
+      count += (size_t)__builtin_popcount(m);
+    }
+  }
+  if (!ok) *binary = 0;
+  return count;
+}
+
+static size_t lists_portable(const uint16_t *rowmask, size_t rows_padded, size_t n, size_t r0,
+                             size_t r1, int32_t *list, size_t k0, int32_t *begin, int32_t *end) {
+  size_t k = k0;
+  for (size_t r = r0; r < r1; r++) {
+    begin[r] = (int32_t)k;
+    for (size_t cb = 0; cb * 16 < n; cb++) {
+      const unsigned m = rowmask[cb * rows_padded + r];
+      for (unsigned q = 0; q < 16; q++)
+        if ((m >> q) & 1u) list[k++] = (int32_t)(cb * 16 + q);
+    }
+    end[r] = (int32_t)k;
+  }
+  return k - k0;
+}
+
+#ifdef SOMA_X86
+AVX512 static size_t masks_avx512(const float *x, size_t r0, size_t r1, size_t n, int *binary,
+                                  uint16_t *rowmask, size_t rows_padded) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const size_t blocks = (n + 15) / 16;
+  const __mmask16 tail = (n % 16) ? (__mmask16)((1u << (n % 16)) - 1u) : (__mmask16)0xffff;
+  __mmask16 bad = 0;
+  size_t count = 0;
+  for (size_t r = r0; r < r1; r++) {
+    const float *row = x + r * n;
+    for (size_t cb = 0; cb < blocks; cb++) {
+      const __mmask16 k = cb + 1 == blocks ? tail : (__mmask16)0xffff;
+      const __m512 v = _mm512_maskz_loadu_ps(k, row + cb * 16);
+      const __mmask16 nz = _mm512_mask_cmp_ps_mask(k, v, zero, _CMP_NEQ_UQ);
+      bad |= nz & ~_mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+      rowmask[cb * rows_padded + r] = nz;
+      count += (size_t)__builtin_popcount(nz);
+    }
+  }
+  if (bad) *binary = 0;
+  return count;
+}
+
+AVX512 static size_t lists_avx512(const uint16_t *rowmask, size_t rows_padded, size_t n,
+                                  size_t r0, size_t r1, int32_t *list, size_t k0,
+                                  int32_t *begin, int32_t *end) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const size_t blocks = (n + 15) / 16;
+  size_t k = k0;
+  for (size_t r = r0; r < r1; r++) {
+    begin[r] = (int32_t)k;
+    for (size_t cb = 0; cb < blocks; cb++) {
+      const __mmask16 m = rowmask[cb * rows_padded + r];
+      const __m512i ids = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(cb * 16)));
+      _mm512_storeu_si512((void *)(list + k), _mm512_maskz_compress_epi32(m, ids));
+      k += (size_t)__builtin_popcount(m);
+    }
+    end[r] = (int32_t)k;
+  }
+  return k - k0;
+}
+#endif
+
+size_t soma_sparse_masks_f32(const float *x, size_t r0, size_t r1, size_t n, int *binary,
+                             uint16_t *rowmask, size_t rows_padded) {
+#ifdef SOMA_X86
+  if (has_avx512()) return masks_avx512(x, r0, r1, n, binary, rowmask, rows_padded);
+#endif
+  return masks_portable(x, r0, r1, n, binary, rowmask, rows_padded);
+}
+
+size_t soma_sparse_lists_from_masks(const uint16_t *rowmask, size_t rows_padded, size_t n,
+                                    size_t r0, size_t r1, int32_t *list, size_t k0,
+                                    int32_t *begin, int32_t *end) {
+#ifdef SOMA_X86
+  if (has_avx512()) return lists_avx512(rowmask, rows_padded, n, r0, r1, list, k0, begin, end);
+#endif
+  return lists_portable(rowmask, rows_padded, n, r0, r1, list, k0, begin, end);
+}
+
 // ---------------------------------------------------------------- row masks → column bits
 
 static void transpose_masks_portable(const uint16_t *rowmask, size_t n, size_t rows_padded,

@@ -18,6 +18,19 @@ size_t soma_sparse_from_dense_f32(const float *x, size_t r0, size_t r1, size_t n
                                   int32_t *list, size_t k0, int32_t *begin, int32_t *end,
                                   int *binary, uint16_t *rowmask, size_t rows_padded);
 
+/// Only the row masks of soma_sparse_from_dense_f32 (same layout) for rows [r0, r1) of x
+/// [rows, n], and the number of non-zero entries; *binary becomes 0 if any entry is neither 0
+/// nor 1. Cheaper than the full extraction when the events are read from the masks.
+size_t soma_sparse_masks_f32(const float *x, size_t r0, size_t r1, size_t n, int *binary,
+                             uint16_t *rowmask, size_t rows_padded);
+
+/// Row lists from row masks, as soma_sparse_from_dense_f32 writes them: row r's columns go to
+/// list[begin[r] ..< end[r]], written from list[k0] on (room for the events plus 16); returns
+/// the number written.
+size_t soma_sparse_lists_from_masks(const uint16_t *rowmask, size_t rows_padded, size_t n,
+                                    size_t r0, size_t r1, int32_t *list, size_t k0,
+                                    int32_t *begin, int32_t *end);
+
 /// Column bits from row masks, for column blocks [cb0, cb1) and row words [t0, t1):
 /// colbits[c · (rows_padded / 16) + t] is the 16-bit mask of the rows 16t ..< 16t + 16 where
 /// column c is non-zero. rows_padded is a multiple of 16 and the row masks of padding rows are 0.

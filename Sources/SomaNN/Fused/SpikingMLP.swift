@@ -227,9 +227,6 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         let x: UnsafePointer<T> = l == 0 ? xP : UnsafePointer(ws.s[l - 1])
         let cur = ws.current
         ws.usesEvents[l] = extractEvents(x, layer: l, rows: rows, ws: ws)
-        ws.usesMasks[l] =
-          ws.usesEvents[l] && T.self == Float.self && nOut >= 128
-          && ws.density[l] >= maskScatterDensity
         let rowParts = Swift.max(1, Swift.min(parts, rows / 8))
         if ws.usesMasks[l] {
           // Column bits of this part's rows, then the scatter over them (same sums as the
@@ -527,14 +524,42 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   }
 
   /// Builds layer `layer`'s input events from the dense input `x` [rows, sizes[layer]] when
-  /// the policy allows, and says whether the layer should use them.
+  /// the policy allows, and says whether the layer should use them. For Float the row masks
+  /// come first; row lists are built from them only for a layer that gathers by lists
+  /// (`ws.usesMasks[layer]` false).
   @inlinable
   func extractEvents(_ x: UnsafePointer<T>, layer l: Int, rows: Int, ws: MLPWorkspace<T>) -> Bool {
+    ws.usesMasks[l] = false
     if eventPolicy == .never { return false }
     let n = sizes[l]
     let parts = Swift.max(1, Swift.min(ws.parts, rows / 8))
     let (list, b, e, counts, flags) = (ws.list[l], ws.begin[l], ws.end[l], ws.partCounts, ws.partFlags)
     let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
+    if T.self == Float.self {
+      let xf = cast(x, Float.self)
+      parallel(parts) { part in
+        flags[part] = 1
+        counts[part] = soma_sparse_masks_f32(
+          xf, part * rows / parts, (part + 1) * rows / parts, n, flags + part, mask, padded)
+      }
+      var total = 0
+      for part in 0..<parts {
+        total += counts[part]
+        if flags[part] == 0 { return false }
+      }
+      let density = Double(total) / Double(Swift.max(1, rows * n))
+      ws.density[l] = density
+      guard eventPolicy.useEvents(density: density, outputs: sizes[l + 1]) else { return false }
+      if sizes[l + 1] >= 128 && density >= maskScatterDensity {
+        ws.usesMasks[l] = true
+        return true
+      }
+      parallel(parts) { part in
+        let (r0, r1) = (part * rows / parts, (part + 1) * rows / parts)
+        _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, list, r0 * n + part * 16, b, e)
+      }
+      return true
+    }
     parallel(parts) { part in
       let r0 = part * rows / parts
       let r1 = (part + 1) * rows / parts
