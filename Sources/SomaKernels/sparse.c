@@ -624,6 +624,20 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
   scatter_portable(bits, si, sk, kc, i0, i1, src, n, init, dst, adam, param, m, v);
 }
 
+void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
+                                    size_t i0, size_t i1, size_t *next, const float *src,
+                                    size_t n, const float *init, float *dst,
+                                    const soma_adam_step *adam, float *param, float *m,
+                                    float *v) {
+  for (;;) {
+    const size_t b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+    if (b >= (i1 - i0 + 63) / 64) return;
+    const size_t ib = i0 + 64 * b;
+    const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
+    soma_sparse_scatter_f32(bits, si, sk, kc, ib, ie, src, n, init, dst, adam, param, m, v);
+  }
+}
+
 void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,
                                size_t c1, int32_t *list, size_t k0, int32_t *begin,
                                int32_t *end) {

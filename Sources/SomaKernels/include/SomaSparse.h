@@ -71,6 +71,16 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v);
 
+/// soma_sparse_scatter_f32 over [i0, i1) by blocks of 64 rows that the calling threads take in
+/// turn from the counter *next (zero before the first thread starts; i0 a multiple of 16).
+/// Each thread of a parallel region calls this and returns when no block is left, so a core
+/// slowed by something else on the machine takes fewer blocks instead of holding up the other.
+void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
+                                    size_t i0, size_t i1, size_t *next, const float *src,
+                                    size_t n, const float *init, float *dst,
+                                    const soma_adam_step *adam, float *param, float *m,
+                                    float *v);
+
 /// One bias-corrected Adam step (as PyTorch's Adam) on param[0 ..< n] from grad; the fused
 /// gather's update does the same arithmetic, bit for bit.
 void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, size_t n,

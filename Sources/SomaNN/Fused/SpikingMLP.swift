@@ -229,21 +229,17 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         ws.usesEvents[l] = extractEvents(x, layer: l, rows: rows, ws: ws)
         let rowParts = Swift.max(1, Swift.min(parts, rows / 8))
         if ws.usesMasks[l] {
-          // Column bits of this part's rows, then the scatter over them (same sums as the
-          // gather below, bit for bit; faster once many rows share each input).
-          let (mask, bits, padded) = (ws.rowMask[l], ws.colBits, ws.rowsPadded)
-          let words = padded / 16
+          // The scatter over the column bits (built with the masks): same sums as the gather
+          // below, bit for bit, and faster once many rows share each input. Threads take
+          // 64-row blocks in turn.
+          let (bits, words, next) = (ws.colBits, ws.rowsPadded / 16, ws.blockCounter)
           let init_ = hasBias ? cast(bP[l], Float.self) : nil
           let w = cast(wP[l], Float.self)
           let out = cast(cur, Float.self)
-          parallel(rowParts) { part in
-            let r0 = MLPKernels.split16(part, of: rowParts, count: rows)
-            let r1 = MLPKernels.split16(part + 1, of: rowParts, count: rows)
-            guard r1 > r0 else { return }
-            soma_sparse_transpose_masks(
-              mask, nIn, padded, 0, (nIn + 15) / 16, r0 / 16, (r1 + 15) / 16, bits)
-            soma_sparse_scatter_f32(
-              bits, 1, words, nIn, r0, r1, w, nOut, init_, out, nil, nil, nil, nil)
+          next.pointee = 0
+          parallel(parts) { _ in
+            soma_sparse_scatter_shared_f32(
+              bits, 1, words, nIn, 0, rows, next, w, nOut, init_, out, nil, nil, nil, nil)
           }
         } else if ws.usesEvents[l] {
           let (b, e, list) = (ws.begin[l], ws.end[l], ws.list[l])
@@ -401,22 +397,20 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         if ws.usesMasks[l] {
           // dW[i, :] = Σ dI[r, :] over the rows r where input i spiked, read straight from the
           // row masks; split over weight rows at multiples of 16.
-          let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
-          let colParts = Swift.max(1, Swift.min(parts, nIn / 16))
+          let (mask, padded, next) = (ws.rowMask[l], ws.rowsPadded, ws.blockCounter)
           let adamConstants = adam?.constants
           let (mW, vW) = (adam?.m[l], adam?.v[l])
           let src = cast(gradOut, Float.self)
-          parallel(colParts) { part in
-            let c0 = MLPKernels.split16(part, of: colParts, count: nIn)
-            let c1 = MLPKernels.split16(part + 1, of: colParts, count: nIn)
+          next.pointee = 0
+          parallel(parts) { _ in
             if fusedEvents, var c = adamConstants, let mW, let vW {
-              soma_sparse_scatter_f32(
-                mask, padded, 1, rows, c0, c1, src, nOut, nil, nil, &c, cast(wMut, Float.self),
-                cast(mW, Float.self), cast(vW, Float.self))
+              soma_sparse_scatter_shared_f32(
+                mask, padded, 1, rows, 0, nIn, next, src, nOut, nil, nil, &c,
+                cast(wMut, Float.self), cast(mW, Float.self), cast(vW, Float.self))
             } else {
-              soma_sparse_scatter_f32(
-                mask, padded, 1, rows, c0, c1, src, nOut, nil, cast(dW, Float.self), nil, nil,
-                nil, nil)
+              soma_sparse_scatter_shared_f32(
+                mask, padded, 1, rows, 0, nIn, next, src, nOut, nil, cast(dW, Float.self), nil,
+                nil, nil, nil)
             }
           }
         } else if ws.usesEvents[l] {
@@ -537,10 +531,17 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
     if T.self == Float.self {
       let xf = cast(x, Float.self)
+      // A layer wide enough for the mask scatter needs column bits: each part transposes its
+      // own rows' masks right away (parts own whole 16-row words), before knowing the density.
+      let bits = sizes[l + 1] >= 128 ? ws.colBits : nil
       parallel(parts) { part in
+        let r0 = MLPKernels.split16(part, of: parts, count: rows)
+        let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
         flags[part] = 1
-        counts[part] = soma_sparse_masks_f32(
-          xf, part * rows / parts, (part + 1) * rows / parts, n, flags + part, mask, padded)
+        counts[part] = soma_sparse_masks_f32(xf, r0, r1, n, flags + part, mask, padded)
+        if let bits, r1 > r0 {
+          soma_sparse_transpose_masks(mask, n, padded, 0, (n + 15) / 16, r0 / 16, (r1 + 15) / 16, bits)
+        }
       }
       var total = 0
       for part in 0..<parts {
@@ -555,7 +556,8 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         return true
       }
       parallel(parts) { part in
-        let (r0, r1) = (part * rows / parts, (part + 1) * rows / parts)
+        let r0 = MLPKernels.split16(part, of: parts, count: rows)
+        let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
         _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, list, r0 * n + part * 16, b, e)
       }
       return true
@@ -639,6 +641,8 @@ final class MLPWorkspace<T: TensorScalar> {
   @usableFromInline let colList: UnsafeMutablePointer<Int32>
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
+  /// The next 64-row block for `soma_sparse_scatter_shared_f32`.
+  @usableFromInline let blockCounter: UnsafeMutablePointer<Int>
   /// Per-thread partial results.
   @usableFromInline let partCounts: UnsafeMutablePointer<Int>
   @usableFromInline let partLoss: UnsafeMutablePointer<T>
@@ -688,6 +692,7 @@ final class MLPWorkspace<T: TensorScalar> {
     colBegin = make(widestIn, Int32(0))
     colEnd = make(widestIn, Int32(0))
     partCounts = make(parts, 0)
+    blockCounter = make(1, 0)
     partLoss = make(parts, T.zero)
     narrowTransposed = make(widestIn * MLPKernels.narrowProductWidth, T.zero)
     partFlags = make(parts, Int32(1))
