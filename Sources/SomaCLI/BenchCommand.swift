@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "For fmnist-spytorch: the surrogate as NAME[:key=value,...] (default: the benchmark's own, InvSquareGrad:alpha=100), to time the same step with another one.",
+      "For fmnist-spytorch: the surrogate as NAME[:key=value,...] (default: the benchmark's own, InvSquareGrad:alpha=100), to time the same step with another one. For fmnist-train-loop: the surrogate of both sides (default: soma train's, S2NN).",
       valueName: "spec"))
   var surrogate: String?
 
@@ -40,8 +40,9 @@ struct BenchCommand: ParsableCommand {
     guard seconds > 0 && seconds.isFinite else {
       throw ValidationError("--seconds must be a positive number, got \(seconds)")
     }
-    if surrogate != nil && workload != "fmnist-spytorch" {
-      throw ValidationError("--surrogate applies to fmnist-spytorch only, not \(workload)")
+    if surrogate != nil && !workload.hasPrefix("fmnist-") {
+      throw ValidationError(
+        "--surrogate applies to fmnist-spytorch and fmnist-train-loop only, not \(workload)")
     }
   }
 

@@ -5,7 +5,9 @@ import SomaSurrogate
 /// Training-step benchmarks of the networks in shared/BENCHMARKS.md: each step is forward over
 /// all T steps, BPTT backward and an Adam update, timed after warm-up (median).
 enum NetworkBench {
-  static let workloads = ["mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch"]
+  static let workloads = [
+    "mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch", "fmnist-train-loop",
+  ]
 
   static func run(
     _ workload: String, seconds: Double, threads: Int, surrogate: (any SurrogateGradient)? = nil
@@ -21,6 +23,9 @@ enum NetworkBench {
     case "fmnist-spytorch":
       let s: any SurrogateGradient = try surrogate ?? InvSquareGrad(alpha: 100)
       return [try withConcreteSurrogate(s, FMNISTBench(seconds: seconds, threads: threads))]
+    case "fmnist-train-loop":
+      let s: any SurrogateGradient = try surrogate ?? S2NN()
+      return try withConcreteSurrogate(s, TrainLoopBench(seconds: seconds, threads: threads))
     default: throw BenchUnavailable(workload: workload)
     }
   }
@@ -54,11 +59,7 @@ enum NetworkBench {
     var batches: [(events: SpikeEvents, labels: [Int])] = []
     var source = "Fashion-MNIST batches"
     if let data = try? FashionMNIST.readSplit("train", in: FashionMNIST.defaultDirectory) {
-      let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
-      for k in 0..<8 {
-        let pick = shuffledIndices(count: data.count, seed: UInt64(k))[0..<batch]
-        batches.append((coder.events(data, indices: pick), pick.map { data.labels[$0] }))
-      }
+      batches = benchmarkBatches(data, steps: steps, batch: batch)
     } else {
       source = "random events (dataset not installed)"
       var starts: [Int32] = [0]
@@ -83,6 +84,109 @@ enum NetworkBench {
     return BenchResult(
       name: "fmnist-spytorch", msPerCall: timing.ms, calls: timing.calls,
       note: "s/epoch(235 steps) \(String(format: "%.2f", timing.ms * 235 / 1000)), \(source)\(named)")
+  }
+}
+
+extension NetworkBench {
+  /// The fmnist-spytorch benchmark's 8 batches: latency-coded training images, picked by seeds
+  /// 0–7.
+  static func benchmarkBatches(_ data: LabeledImages, steps: Int, batch: Int) -> [(
+    events: SpikeEvents, labels: [Int]
+  )] {
+    let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
+    return (0..<8).map { k in
+      let pick = shuffledIndices(count: data.count, seed: UInt64(k))[0..<batch]
+      return (coder.events(data, indices: pick), pick.map { data.labels[$0] })
+    }
+  }
+
+  /// `soma train`'s step against the fmnist-spytorch step in one process, on one network and
+  /// one Adam: blocks of 10 steps alternate the benchmark's 8 cycled batches (its timed body:
+  /// forward, BPTT, Adam) with fresh shuffled batches of the whole training set through the
+  /// training loop's own path (`BatchFeed`, `Trainer.step`, its bookkeeping), timing each step.
+  /// Across processes the two drift apart by more than the difference being measured.
+  static func trainLoop<S: SurrogateGradient>(seconds: Double, threads: Int, surrogate s: S)
+    throws -> [BenchResult]
+  {
+    let (steps, batch) = (100, 256)
+    let data: LabeledImages
+    do {
+      data = try FashionMNIST.readSplit("train", in: FashionMNIST.defaultDirectory)
+    } catch {
+      throw CLIError(
+        "fmnist-train-loop needs the Fashion-MNIST training set in \(FashionMNIST.defaultDirectory): \(error)")
+    }
+    let net = try CurrentBasedSNN<Float, S>(surrogate: s, seed: 0)
+    net.threads = threads
+    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: 2e-4)
+    let cached = benchmarkBatches(data, steps: steps, batch: batch)
+    let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
+    let codes = LatencyCodes.fits(data) ? LatencyCodes(data, coder: coder) : nil
+    var epoch: UInt64 = 0
+    func newFeed() -> BatchFeed {
+      epoch += 1
+      return BatchFeed(
+        order: shuffledIndices(count: data.count, seed: epoch), batchSize: batch, images: data,
+        coder: coder, codes: codes, threads: threads)
+    }
+    var feed = newFeed()
+    defer { feed.cancel() }
+    var (k, bench, loop) = (0, [Double](), [Double]())
+    var (lossSum, correct, seen) = (0.0, 0, 0)
+    func benchStep() {
+      let (events, labels) = cached[k % cached.count]
+      k += 1
+      let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
+      net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
+    }
+    func loopStep() throws {
+      guard let (idx, events) = feed.next() else {
+        feed = newFeed()
+        return try loopStep()
+      }
+      let labels = idx.map { data.labels[$0] }
+      guard let r = Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps)
+      else { throw CLIError("fmnist-train-loop: the loss became NaN or infinite") }
+      lossSum += Double(r.loss) * Double(idx.count)
+      correct += r.correct
+      seen += idx.count
+    }
+    for _ in 0..<3 {
+      benchStep()
+      try loopStep()
+    }
+    let end = BenchTimer.now() + 2 * seconds
+    while BenchTimer.now() < end || bench.count < 10 {
+      for _ in 0..<10 {
+        let t0 = BenchTimer.now()
+        benchStep()
+        bench.append((BenchTimer.now() - t0) * 1e3)
+      }
+      for _ in 0..<10 {
+        let t0 = BenchTimer.now()
+        try loopStep()
+        loop.append((BenchTimer.now() - t0) * 1e3)
+      }
+    }
+    let (b, l) = (BenchTimer.median(bench), BenchTimer.median(loop))
+    let named = ", surrogate \(SurrogateSpec.canonical(s))"
+    return [
+      BenchResult(
+        name: "fmnist-spytorch", msPerCall: b, calls: bench.count,
+        note: "in the same process as the training loop\(named)"),
+      BenchResult(
+        name: "fmnist-train-loop", msPerCall: l, calls: loop.count,
+        note: "training loop / benchmark step \(String(format: "%.3f", l / b))\(named)"),
+    ]
+  }
+}
+
+/// Runs the fmnist-train-loop comparison specialised for the concrete surrogate type.
+struct TrainLoopBench: SurrogateVisitor {
+  var seconds: Double
+  var threads: Int
+  func visit<S: SurrogateGradient>(_ surrogate: S) throws -> [BenchResult] {
+    try NetworkBench.trainLoop(seconds: seconds, threads: threads, surrogate: surrogate)
   }
 }
 

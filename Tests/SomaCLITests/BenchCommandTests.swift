@@ -1,3 +1,5 @@
+import Foundation
+import SomaData
 import Testing
 
 @testable import SomaCLI
@@ -23,5 +25,19 @@ import Testing
     #expect(r[0].note.contains("surrogate S2NN"))
     let plain = try NetworkBench.run("fmnist-spytorch", seconds: 0.01, threads: 2)
     #expect(!plain[0].note.contains("surrogate"))
+  }
+
+  /// The training loop's step against the benchmark step, in one process: two results, each
+  /// from whole 10-step blocks, the second naming the ratio and the surrogate both ran with.
+  @Test(.enabled(if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory)))
+  func trainLoopBenchComparesBothStepsOnOneNetwork() throws {
+    let r = try NetworkBench.run(
+      "fmnist-train-loop", seconds: 0.01, threads: 2,
+      surrogate: try SurrogateSpec(parsing: "InvSquareGrad:alpha=100").make())
+    #expect(r.map(\.name) == ["fmnist-spytorch", "fmnist-train-loop"])
+    #expect(r.allSatisfy { $0.calls >= 10 && $0.calls % 10 == 0 && $0.msPerCall > 0 })
+    #expect(r[1].note.contains("training loop / benchmark step"))
+    #expect(r.allSatisfy { $0.note.contains("surrogate InvSquareGrad") })
+    #expect(try SomaCommand.parseAsRoot(["bench", "fmnist-train-loop", "--surrogate", "S2NN"]) is BenchCommand)
   }
 }

@@ -251,3 +251,53 @@ final class BatchPipeline {
     pending = nil
   }
 }
+
+/// One pass's batches in `order`, as the training loop gets them: with two threads or more
+/// and precomputed codes, each batch is encoded during the previous step (`BatchPipeline`);
+/// otherwise at the start of its own step, from the codes or from the raw pixels.
+final class BatchFeed {
+  let order: [Int]
+  let batchSize: Int
+  let images: LabeledImages
+  let coder: LatencyEventCoder
+  let codes: LatencyCodes?
+  let threads: Int
+  private let pipeline: BatchPipeline?
+  private let slot = EventSlot()
+  private var start = 0
+
+  init(
+    order: [Int], batchSize: Int, images: LabeledImages, coder: LatencyEventCoder,
+    codes: LatencyCodes?, threads: Int
+  ) {
+    (self.order, self.batchSize, self.images, self.coder) = (order, batchSize, images, coder)
+    (self.codes, self.threads) = (codes, threads)
+    pipeline = threads >= 2 ? codes.map { BatchPipeline(codes: $0) } : nil
+    pipeline?.start(batch(at: 0))
+  }
+
+  private func batch(at s: Int) -> ArraySlice<Int> {
+    order[s..<Swift.min(s + batchSize, order.count)]
+  }
+
+  /// The next batch's image indices and events (valid until the call after next), or nil
+  /// when the pass is over.
+  func next() -> (indices: ArraySlice<Int>, events: SpikeEvents)? {
+    guard start < order.count else { return nil }
+    let idx = batch(at: start)
+    start += batchSize
+    if let pipeline {
+      let events = pipeline.take()
+      if start < order.count { pipeline.start(batch(at: start)) }
+      return (idx, events)
+    }
+    if let codes {
+      codes.encode(indices: Array(idx), into: slot)
+      return (idx, slot.events)
+    }
+    return (idx, coder.events(images, indices: idx, threads: threads))
+  }
+
+  /// Waits for a batch still being encoded (before leaving a pass early).
+  func cancel() { pipeline?.cancel() }
+}

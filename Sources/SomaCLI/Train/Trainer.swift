@@ -72,38 +72,21 @@ extension Trainer: SurrogateVisitor {
       var seen = 0
       let bar = ProgressBar(total: stepsPerEpoch, label: "epoch \(epoch)/\(o.epochs)")
       var step = 0
-      var batchStart = 0
       // Wall time of each whole step (getting the batch, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
-      // Batches are encoded one step ahead on the pool worker's idle time (BatchPipeline),
-      // or, with one thread, at the start of their own step.
-      let train = dataset.train
-      let pipeline = o.threads >= 2 ? trainCodes.map { BatchPipeline(codes: $0) } : nil
-      defer { pipeline?.cancel() }
-      let slot = EventSlot()
-      pipeline?.start(order[0..<Swift.min(o.batchSize, order.count)])
-      while batchStart < order.count {
-        let idx = order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)]
-        batchStart += o.batchSize
-        step += 1
+      let feed = BatchFeed(
+        order: order, batchSize: o.batchSize, images: dataset.train, coder: coder,
+        codes: trainCodes, threads: o.threads)
+      defer { feed.cancel() }
+      while true {
         let stepStart = BenchTimer.now()
-        let events: SpikeEvents
-        if let pipeline {
-          events = pipeline.take()
-          if batchStart < order.count {
-            pipeline.start(order[batchStart..<Swift.min(batchStart + o.batchSize, order.count)])
-          }
-        } else if let trainCodes {
-          trainCodes.encode(indices: Array(idx), into: slot)
-          events = slot.events
-        } else {
-          events = coder.events(train, indices: idx, threads: o.threads)
-        }
+        guard let (idx, events) = feed.next() else { break }
+        step += 1
         let labels = idx.map { dataset.train.labels[$0] }
-        let result = net.lossAndGradients(
-          events: events, steps: o.timeSteps, batch: idx.count, labels: labels)
-        guard result.loss.isFinite, Self.allFinite(result.gradW1), Self.allFinite(result.gradW2)
+        guard
+          let result = Self.step(
+            net, &adam, events: events, labels: labels, timeSteps: o.timeSteps)
         else {
           bar.finish()
           // The weights are still those before this step: keep them as the last good state.
@@ -113,7 +96,6 @@ extension Trainer: SurrogateVisitor {
             "training stopped: the loss or its gradients became NaN or infinite at epoch \(epoch), step \(step); the last good weights are in \(finalPath)"
           )
         }
-        net.withParameters { adam.step(&$0, grads: [result.gradW1, result.gradW2]) }
         lossSum += Double(result.loss) * Double(idx.count)
         correct += result.correct
         seen += idx.count
@@ -156,6 +138,21 @@ extension Trainer: SurrogateVisitor {
 }
 
 extension Trainer {
+  /// One training step as the loop runs it: forward and BPTT, the finiteness check, then Adam.
+  /// Returns nil, with the weights unchanged, when the loss or a gradient is NaN or infinite.
+  static func step<S>(
+    _ net: CurrentBasedSNN<Float, S>, _ adam: inout FlatAdam, events: SpikeEvents,
+    labels: [Int], timeSteps: Int
+  ) -> CurrentBasedSNN<Float, S>.Step? {
+    let result = net.lossAndGradients(
+      events: events, steps: timeSteps, batch: labels.count, labels: labels)
+    guard result.loss.isFinite, allFinite(result.gradW1), allFinite(result.gradW2) else {
+      return nil
+    }
+    net.withParameters { adam.step(&$0, grads: [result.gradW1, result.gradW2]) }
+    return result
+  }
+
   static func allFinite(_ t: Tensor<Float>) -> Bool {
     t.withUnsafeBufferPointer { p in
       p.isEmpty || soma_all_finite_f32(p.baseAddress!, p.count) != 0
