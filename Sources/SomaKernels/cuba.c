@@ -60,7 +60,7 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                             float *row, float *dw1t, float *dw2t, size_t t_begin,
-                            size_t t_end) {
+                            size_t t_end, const int32_t *last) {
   (void)inputs;
   if (t_end == steps)
     for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
@@ -68,6 +68,7 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
   float *restrict gs = row + hidden;
   for (size_t tt = t_end; tt-- > t_begin;) {
     for (size_t b = b0; b < b1; b++) {
+      if (last && (int64_t)tt > (int64_t)last[b]) continue;
       const size_t r = tt * batch + b;
       float *restrict m = gm + b * hidden;
       float *restrict y = gy + b * hidden;

@@ -171,4 +171,51 @@ struct CurrentBasedKernelTests {
       #expect((a - b).abs().max().scalar <= 1e-5 * scale)
     }
   }
+
+  /// Samples whose input stops early peak early; the kernel path skips their reverse steps
+  /// after the peak (the gradient there is exactly zero) and must still match the Swift path,
+  /// which runs every step.
+  @Test(arguments: [1, 2]) func skippedStepsAfterTheLastPeakChangeNothing(threads: Int) throws {
+    let (steps, batch, inputs) = (60, 6, 30)
+    var g = SomaRandom(seed: 21)
+    var starts: [Int32] = [0]
+    var idx: [Int32] = []
+    for t in 0..<steps {
+      for b in 0..<batch {
+        // Even samples see input only in the first 8 steps.
+        if b % 2 == 0 && t >= 8 { starts.append(Int32(idx.count)); continue }
+        for i in 0..<inputs where g.unitInterval(Double.self) < 0.1 { idx.append(Int32(i)) }
+        starts.append(Int32(idx.count))
+      }
+    }
+    let ev = SpikeEvents(rows: steps * batch, columns: inputs, rowStart: starts, indices: idx)
+    func run(_ kernels: Bool) throws -> (CurrentBasedSNN<Float, TestSuperSpike>.Step, [Int32]) {
+      let net = try CurrentBasedSNN<Float, TestSuperSpike>(
+        inputs: inputs, hidden: 20, outputs: 4, surrogate: TestSuperSpike(), seed: 11)
+      net.w1 = net.w1 * 12
+      net.w2 = net.w2 * 3
+      net.threads = threads
+      net.useKernels = kernels
+      let step = net.lossAndGradients(
+        events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1, 0])
+      // Each sample's latest peak over its outputs: its reverse pass is zero after it.
+      let readout = net.forward(events: ev, steps: steps, batch: batch).readout.scalars
+      let last = (0..<batch).map { b in
+        (0..<4).map { o in
+          (0..<steps).max { readout[($0 * batch + b) * 4 + o] < readout[($1 * batch + b) * 4 + o] }!
+        }.max()!
+      }
+      return (step, last.map { Int32($0) })
+    }
+    let (k, last) = try run(true)
+    let (s, _) = try run(false)
+    #expect(s.hiddenSpikes > 20)
+    #expect(last.contains { Int($0) < steps / 2 }, "some samples should stop early: \(last)")
+    #expect(Swift.abs(k.loss - s.loss) <= 1e-6 * Swift.abs(s.loss))
+    for (a, b) in [(k.gradW1, s.gradW1), (k.gradW2, s.gradW2)] {
+      let scale = b.abs().max().scalar
+      #expect(scale > 0)
+      #expect((a - b).abs().max().scalar <= 1e-5 * scale)
+    }
+  }
 }

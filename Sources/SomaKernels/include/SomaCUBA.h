@@ -26,11 +26,14 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
 /// (accumulated). `gm`/`gy` are [batch, hidden] and carry the reverse state from one call to
 /// the next (zeroed when t_end == steps); `row` is [2 * hidden] scratch. Called one step at a
 /// time, the caller computes each step's dsur just before, so it never leaves the cache.
+/// If `last` is not NULL, sample b is skipped at every step t > last[b]: the caller promises
+/// that dj is zero for that sample from step last[b] + 1 on, so its reverse state is still
+/// zero there and the step would add only zeros (its dsur is then not read).
 void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
                             size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
                             const int32_t *in_idx, const float *w2, float alpha, float beta,
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                             float *row, float *dw1t, float *dw2t, size_t t_begin,
-                            size_t t_end);
+                            size_t t_end, const int32_t *last);
 #endif
