@@ -529,47 +529,28 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     let parts = Swift.max(1, Swift.min(ws.parts, rows / 8))
     let (list, b, e, counts, flags) = (ws.list[l], ws.begin[l], ws.end[l], ws.partCounts, ws.partFlags)
     let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
-    if T.self == Float.self {
-      let xf = cast(x, Float.self)
-      // A layer wide enough for the mask scatter needs column bits: each part transposes its
-      // own rows' masks right away (parts own whole 16-row words), before knowing the density.
-      let bits = sizes[l + 1] >= 128 ? ws.colBits : nil
-      parallel(parts) { part in
-        let r0 = MLPKernels.split16(part, of: parts, count: rows)
-        let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
-        flags[part] = 1
-        counts[part] = soma_sparse_masks_f32(xf, r0, r1, n, flags + part, mask, padded)
-        if let bits, r1 > r0 {
-          soma_sparse_transpose_masks(mask, n, padded, 0, (n + 15) / 16, r0 / 16, (r1 + 15) / 16, bits)
-        }
-      }
-      var total = 0
-      for part in 0..<parts {
-        total += counts[part]
-        if flags[part] == 0 { return false }
-      }
-      let density = Double(total) / Double(Swift.max(1, rows * n))
-      ws.density[l] = density
-      guard eventPolicy.useEvents(density: density, outputs: sizes[l + 1]) else { return false }
-      if sizes[l + 1] >= 128 && density >= maskScatterDensity {
-        ws.usesMasks[l] = true
-        return true
-      }
-      parallel(parts) { part in
-        let r0 = MLPKernels.split16(part, of: parts, count: rows)
-        let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
-        _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, list, r0 * n + part * 16, b, e)
-      }
-      return true
-    }
+    // Float builds row masks (and, for a layer wide enough for the mask scatter, each part
+    // transposes its own rows' masks right away: parts own whole 16-row words); the generic
+    // path builds row lists and masks together.
+    let isFloat = T.self == Float.self
+    let bits = isFloat && sizes[l + 1] >= 128 ? ws.colBits : nil
     parallel(parts) { part in
-      let r0 = part * rows / parts
-      let r1 = (part + 1) * rows / parts
+      let r0 = MLPKernels.split16(part, of: parts, count: rows)
+      let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
       flags[part] = 1
-      // Each part fills its own region of the list (with 16 spare slots for vector stores).
-      counts[part] = MLPKernels.events(
-        x, rows: r0, r1, width: n, list: list, offset: r0 * n + part * 16, begin: b, end: e,
-        binary: flags + part, rowMask: mask, rowsPadded: padded)
+      if isFloat {
+        counts[part] = soma_sparse_masks_f32(
+          cast(x, Float.self), r0, r1, n, flags + part, mask, padded)
+        if let bits, r1 > r0 {
+          soma_sparse_transpose_masks(
+            mask, n, padded, 0, (n + 15) / 16, r0 / 16, (r1 + 15) / 16, bits)
+        }
+      } else {
+        // Each part fills its own region of the list (with 16 spare slots for vector stores).
+        counts[part] = MLPKernels.events(
+          x, rows: r0, r1, width: n, list: list, offset: r0 * n + part * 16, begin: b, end: e,
+          binary: flags + part, rowMask: mask, rowsPadded: padded)
+      }
     }
     var total = 0
     for part in 0..<parts {
@@ -579,7 +560,19 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     }
     let density = Double(total) / Double(Swift.max(1, rows * n))
     ws.density[l] = density
-    return eventPolicy.useEvents(density: density, outputs: sizes[l + 1])
+    guard eventPolicy.useEvents(density: density, outputs: sizes[l + 1]) else { return false }
+    guard isFloat else { return true }
+    if sizes[l + 1] >= 128 && density >= maskScatterDensity {
+      ws.usesMasks[l] = true
+      return true
+    }
+    // Row lists for the gather, expanded from the masks.
+    parallel(parts) { part in
+      let r0 = MLPKernels.split16(part, of: parts, count: rows)
+      let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
+      _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, list, r0 * n + part * 16, b, e)
+    }
+    return true
   }
 
   /// The reverse-time LIF pass of `layer`, lanes split over the threads; `grad` holds dL/ds on
