@@ -108,7 +108,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var w2t: [T] = []  // [H, O]
     @usableFromInline var gw2t: [T] = []  // [parts, H, O]
     @usableFromInline var rowScratch: [T] = []  // [parts, 2H]
-    @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0
+    @usableFromInline var lastStep: [Int32] = []  // [B]: latest output peak (dL/dJ = 0 after)
 
     /// The distance between two threads' slices of a per-part buffer of `n` elements: at
     /// least one cache line of padding, so the threads never write the same line (the row

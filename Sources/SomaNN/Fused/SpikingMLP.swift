@@ -396,7 +396,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
         let fusedEvents = adam != nil && T.self == Float.self && l == 0
         if ws.usesMasks[l] {
           // dW[i, :] = Σ dI[r, :] over the rows r where input i spiked, read straight from the
-          // row masks; split over weight rows at multiples of 16.
+          // row masks; threads take 64-row blocks of dW in turn.
           let (mask, padded, next) = (ws.rowMask[l], ws.rowsPadded, ws.blockCounter)
           let adamConstants = adam?.constants
           let (mW, vW) = (adam?.m[l], adam?.v[l])
@@ -559,7 +559,6 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
       if flags[part] == 0 { return false }
     }
     let density = Double(total) / Double(Swift.max(1, rows * n))
-    ws.density[l] = density
     guard eventPolicy.useEvents(density: density, outputs: sizes[l + 1]) else { return false }
     guard isFloat else { return true }
     if sizes[l + 1] >= 128 && density >= maskScatterDensity {
@@ -621,8 +620,6 @@ final class MLPWorkspace<T: TensorScalar> {
   @usableFromInline var usesEvents: [Bool]
   /// Per layer: events read from the bit masks by `soma_sparse_scatter_f32` (else row lists).
   @usableFromInline var usesMasks: [Bool]
-  /// Per layer: the input's measured spike density this step.
-  @usableFromInline var density: [Double]
   /// Per layer input: 16-bit masks of each row's events per block of 16 columns,
   /// [blocks, rowsPadded] (rows padded to a multiple of 16 with zero masks).
   @usableFromInline let rowMask: [UnsafeMutablePointer<UInt16>]
@@ -676,7 +673,6 @@ final class MLPWorkspace<T: TensorScalar> {
     end = (0..<layers).map { _ in make(rows, Int32(0)) }
     usesEvents = Array(repeating: false, count: layers)
     usesMasks = Array(repeating: false, count: layers)
-    density = Array(repeating: 0, count: layers)
     let padded = (rows + 15) / 16 * 16
     rowsPadded = padded
     rowMask = (0..<layers).map { l in make((sizes[l] + 15) / 16 * padded, UInt16(0)) }
