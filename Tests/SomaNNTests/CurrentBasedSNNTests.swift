@@ -173,8 +173,9 @@ struct CurrentBasedKernelTests {
   }
 
   /// Samples whose input stops early peak early; the kernel path skips their reverse steps
-  /// after the peak (the gradient there is exactly zero) and must still match the Swift path,
-  /// which runs every step.
+  /// from the peak on (the gradient there is exactly zero) and must still match the Swift
+  /// path, which runs every step. (Skipping one step more, or the bound two steps lower, makes
+  /// this and `kernelsMatchTheSwiftPath` fail.)
   @Test(arguments: [1, 2]) func skippedStepsAfterTheLastPeakChangeNothing(threads: Int) throws {
     let (steps, batch, inputs) = (60, 6, 30)
     var g = SomaRandom(seed: 21)

@@ -108,7 +108,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var w2t: [T] = []  // [H, O]
     @usableFromInline var gw2t: [T] = []  // [parts, H, O]
     @usableFromInline var rowScratch: [T] = []  // [parts, 2H]
-    @usableFromInline var lastStep: [Int32] = []  // [B]: latest output peak (dL/dJ = 0 after)
+    @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
 
     /// The distance between two threads' slices of a per-part buffer of `n` elements: at
     /// least one cache line of padding, so the threads never write the same line (the row
@@ -488,15 +488,16 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let HO = H * O
     let (sIH, sHO, sRow) = (
       Workspace.partStride(IH), Workspace.partStride(HO), Workspace.partStride(2 * H))
-    // The max-over-time readout sends each logit's gradient to its peak step only, so dL/dJ_t
-    // of sample b is zero after its outputs' latest peak (dL/dJ_t reaches out_{t+1} onward):
-    // every later step of that sample's reverse pass adds zeros, and is skipped, surrogate
-    // included (about two thirds of all steps on Fashion-MNIST).
+    // The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
+    // reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
+    // outputs' latest peak: every such step of that sample's reverse pass adds zeros and is
+    // skipped, surrogate included (about two thirds of all steps on Fashion-MNIST). A sample
+    // whose outputs all peak at step 0 has no reverse step at all (last step −1).
     ws.peakStep.withUnsafeBufferPointer { ps in
       for b in 0..<batch {
-        var last: Int32 = 0
-        for o in 0..<O { last = Swift.max(last, ps[b * O + o]) }
-        ws.lastStep[b] = last
+        var peak: Int32 = 0
+        for o in 0..<O { peak = Swift.max(peak, ps[b * O + o]) }
+        ws.lastStep[b] = peak - 1
       }
     }
     events.rowStart.withUnsafeBufferPointer { rs in
