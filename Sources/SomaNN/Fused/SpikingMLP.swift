@@ -711,6 +711,8 @@ final class MLPWorkspace<T: TensorScalar> {
 /// otherwise.
 @usableFromInline
 enum MLPKernels {
+  /// Row lists and row masks of the rows [r0, r1) of x in Swift (the element types without C
+  /// kernels).
   @inlinable
   static func events<T: TensorScalar>(
     _ x: UnsafePointer<T>, rows r0: Int, _ r1: Int, width n: Int,
@@ -718,14 +720,7 @@ enum MLPKernels {
     end: UnsafeMutablePointer<Int32>, binary: UnsafeMutablePointer<Int32>,
     rowMask: UnsafeMutablePointer<UInt16>, rowsPadded: Int
   ) -> Int {
-    if T.self == Float.self {
-      var flag: Int32 = 1
-      let k = soma_sparse_from_dense_f32(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), r0, r1, n, list, offset, begin,
-        end, &flag, rowMask, rowsPadded)
-      binary.pointee = flag
-      return k
-    }
+    // (Float input goes through soma_sparse_masks_f32 and soma_sparse_lists_from_masks.)
     var k = offset
     for r in r0..<r1 {
       begin[r] = Int32(k)
