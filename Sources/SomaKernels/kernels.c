@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define SOMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "cpu.h"
+
+_Thread_local int soma_portable_only = 0;
+void soma_use_portable_kernels(int on) { soma_portable_only = on != 0; }
 
 // MARK: float helpers
 

@@ -5,24 +5,7 @@
 #include <sys/mman.h>
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define SOMA_X86 1
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,popcnt,bmi2")))
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static int has_avx512(void) {
-  static int cached = -1;
-  if (cached < 0) {
-    __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  }
-  return cached;
-}
-#else
-#define CLONES
-static int has_avx512(void) { return 0; }
-#endif
+#include "cpu.h"
 
 // ---------------------------------------------------------------- events from dense rows
 
@@ -276,7 +259,7 @@ static inline void adam_scalar(float g, float *p, float *m, float *v, const soma
 
 // Row i of the result, 64 columns at a time: stored to dst (if any), and/or applied by Adam
 // to param/m/v (if adam is set).
-CLONES static void gather_portable(const int32_t *begin, const int32_t *end,
+SOMA_CLONES static void gather_portable(const int32_t *begin, const int32_t *end,
                                    const int32_t *list, size_t i0, size_t i1,
                                    const float *src, size_t n, const float *init, float *dst,
                                    const soma_adam_step *adam, float *param, float *m, float *v) {
@@ -662,7 +645,7 @@ void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size
 
 // ---------------------------------------------------------------- small reductions
 
-CLONES void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,
+SOMA_CLONES void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j0, size_t j1,
                                  float *out) {
   for (size_t j = j0; j < j1; j++) out[j] = 0.0f;
   for (size_t r = 0; r < rows; r++) {
@@ -672,7 +655,7 @@ CLONES void soma_column_sums_f32(const float *x, size_t rows, size_t n, size_t j
   }
 }
 
-CLONES void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t k,
+SOMA_CLONES void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t k,
                                     const float *wt, size_t n, float *out) {
   for (size_t r = r0; r < r1; r++) {
     const float *restrict ar = a + r * k;
@@ -690,13 +673,13 @@ CLONES void soma_narrow_product_f32(const float *a, size_t r0, size_t r1, size_t
   }
 }
 
-CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
+SOMA_CLONES size_t soma_count_nonzero_f32(const float *x, size_t n) {
   size_t c = 0;
   for (size_t i = 0; i < n; i++) c += (x[i] != 0.0f);
   return c;
 }
 
-CLONES int soma_all_finite_f32(const float *x, size_t n) {
+SOMA_CLONES int soma_all_finite_f32(const float *x, size_t n) {
   // x·0 is 0 for every finite x and NaN for ±inf and NaN; the NaN survives the sum. No
   // branch, so the loop vectorises.
   float acc[16] = {0};

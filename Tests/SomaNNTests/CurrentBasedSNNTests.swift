@@ -1,3 +1,4 @@
+import SomaKernels
 import SomaNN
 import Testing
 
@@ -170,6 +171,34 @@ struct CurrentBasedKernelTests {
       #expect(scale > 0)
       #expect((a - b).abs().max().scalar <= 1e-5 * scale)
     }
+  }
+
+  /// The hand-written AVX-512 forward (16-neuron chunks, spike lists read off bit masks)
+  /// against the portable C loop it replaces on such CPUs: the same operations in the same
+  /// order, so equal bit for bit. Hidden 20 and 37 leave partial chunks, 20 outputs takes the
+  /// wide-readout branch. (On a CPU without AVX-512 both runs take the portable code.)
+  @Test(arguments: [(20, 4), (37, 20)]) func avx512ForwardEqualsThePortableOne(hidden: Int, outputs: Int) throws {
+    func run(portable: Bool) throws -> (CurrentBasedSNN<Float, TestSuperSpike>.Step, Tensor<Float>) {
+      let (steps, batch) = (40, 5)
+      let net = try CurrentBasedSNN<Float, TestSuperSpike>(
+        inputs: 30, hidden: hidden, outputs: outputs, surrogate: TestSuperSpike(), seed: 11)
+      net.w1 = net.w1 * 12
+      net.w2 = net.w2 * 3
+      net.threads = 1  // the kernels then run on this thread, where the switch applies
+      let ev = CurrentBasedSNNTests.randomEvents(steps: steps, batch: batch, inputs: 30, density: 0.1, seed: 12)
+      soma_use_portable_kernels(portable ? 1 : 0)
+      defer { soma_use_portable_kernels(0) }
+      let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1])
+      return (step, net.forward(events: ev, steps: steps, batch: batch).hiddenSpikes)
+    }
+    let (v, vr) = try run(portable: false)
+    let (p, pr) = try run(portable: true)
+    #expect(p.hiddenSpikes > 20, "the test network must spike")
+    #expect(v.hiddenSpikes == p.hiddenSpikes)
+    #expect(vr == pr)
+    #expect(v.loss == p.loss)
+    #expect(v.gradW1 == p.gradW1)
+    #expect(v.gradW2 == p.gradW2)
   }
 
   /// Samples whose input stops early peak early; the kernel path skips their reverse steps

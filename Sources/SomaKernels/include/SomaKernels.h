@@ -35,4 +35,9 @@ SOMA_SURROGATE_KERNELS(double, f64)
 
 #undef SOMA_SURROGATE_KERNELS
 
+/// On the calling thread only: kernels that have a hand-written AVX-512 variant run their
+/// portable C code instead while `on` is non-zero (for tests that compare the two; kernels
+/// handed to worker threads keep the default there).
+void soma_use_portable_kernels(int on);
+
 #endif
