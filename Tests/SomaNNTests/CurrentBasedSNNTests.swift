@@ -173,11 +173,13 @@ struct CurrentBasedKernelTests {
     }
   }
 
-  /// The hand-written AVX-512 forward (16-neuron chunks, spike lists read off bit masks)
-  /// against the portable C loop it replaces on such CPUs: the same operations in the same
-  /// order, so equal bit for bit. Hidden 20 and 37 leave partial chunks, 20 outputs takes the
-  /// wide-readout branch. (On a CPU without AVX-512 both runs take the portable code.)
-  @Test(arguments: [(20, 4), (37, 20)]) func avx512ForwardEqualsThePortableOne(hidden: Int, outputs: Int) throws {
+  /// The hand-written AVX-512 forward and backward (16-neuron chunks in registers, spike lists
+  /// read off bit masks) against the portable C loops they replace on such CPUs: the same
+  /// operations in the same order, so equal bit for bit. Hidden 20 and 37 leave partial
+  /// chunks, 20 outputs takes the wide-readout branches. (On a CPU without AVX-512 both runs
+  /// take the portable code.)
+  @Test(arguments: [(20, 4), (37, 20), (150, 10)])
+  func avx512KernelsEqualThePortableOnes(hidden: Int, outputs: Int) throws {
     func run(portable: Bool) throws -> (CurrentBasedSNN<Float, TestSuperSpike>.Step, Tensor<Float>) {
       let (steps, batch) = (40, 5)
       let net = try CurrentBasedSNN<Float, TestSuperSpike>(
