@@ -280,3 +280,57 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                     alpha, beta, x, dsur, spike_count, spike_idx, dj, gm, gy, row, dw1t, dw2t,
                     t_begin, t_end, last);
 }
+
+// The readout recurrences over lanes k = b·outputs + o in [k0, k1), with the Swift path's
+// expressions: no FMA contraction, so the results are the same bit for bit.
+SOMA_CLONES
+void soma_cuba_readout_f32(size_t steps, size_t lanes, size_t k0, size_t k1, float alpha,
+                           float beta, const float *j, float *flt, float *out, float *peak,
+                           int32_t *peak_step, float *trace) {
+#pragma STDC FP_CONTRACT OFF
+  const size_t n = k1 - k0;
+  float *restrict f = flt, *restrict o = out, *restrict pk = peak + k0;
+  int32_t *restrict ps = peak_step + k0;
+  for (size_t i = 0; i < n; i++) {
+    f[i] = o[i] = 0.0f;
+    pk[i] = -__builtin_inff();
+    ps[i] = 0;
+  }
+  for (size_t t = 0; t < steps; t++) {
+    const float *restrict jr = j + t * lanes + k0;
+    const int32_t step = (int32_t)t;
+    for (size_t i = 0; i < n; i++) {
+      const float fi = f[i];
+      f[i] = alpha * fi + jr[i];
+      const float v = beta * o[i] + fi;
+      o[i] = v;
+      const int better = v > pk[i];  // the first step of the maximum wins ties
+      pk[i] = better ? v : pk[i];
+      ps[i] = better ? step : ps[i];
+    }
+    if (trace) memcpy(trace + t * lanes + k0, o, n * sizeof(float));
+  }
+}
+
+SOMA_CLONES
+void soma_cuba_readout_backward_f32(size_t steps, size_t lanes, size_t k0, size_t k1,
+                                    float alpha, float beta, const int32_t *peak_step,
+                                    const float *dlogits, float *j, float *g_out,
+                                    float *g_flt) {
+#pragma STDC FP_CONTRACT OFF
+  const size_t n = k1 - k0;
+  float *restrict go = g_out, *restrict gf = g_flt;
+  const int32_t *restrict ps = peak_step + k0;
+  const float *restrict dl = dlogits + k0;
+  for (size_t i = 0; i < n; i++) go[i] = gf[i] = 0.0f;
+  for (size_t t = steps; t-- > 0;) {
+    float *restrict jr = j + t * lanes + k0;
+    const int32_t step = (int32_t)t;
+    for (size_t i = 0; i < n; i++) {
+      const float g = ps[i] == step ? go[i] + dl[i] : go[i];
+      jr[i] = gf[i];
+      gf[i] = alpha * gf[i] + g;
+      go[i] = beta * g;
+    }
+  }
+}

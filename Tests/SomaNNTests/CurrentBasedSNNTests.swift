@@ -144,7 +144,7 @@ struct CurrentBasedSNNTests {
 /// generic Swift path of the same network.
 struct CurrentBasedKernelTests {
   func run(useKernels: Bool, threads: Int, surrogate: some SurrogateGradient) throws
-    -> (step: CurrentBasedSNN<Float, TestSuperSpike>.Step, raster: Tensor<Float>)
+    -> (step: CurrentBasedSNN<Float, TestSuperSpike>.Step, raster: Tensor<Float>, readout: Tensor<Float>)
   {
     let (steps, batch) = (40, 5)
     let net = try CurrentBasedSNN<Float, TestSuperSpike>(
@@ -155,8 +155,8 @@ struct CurrentBasedKernelTests {
     net.useKernels = useKernels
     let ev = CurrentBasedSNNTests.randomEvents(steps: steps, batch: batch, inputs: 30, density: 0.1, seed: 12)
     let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1])
-    let raster = net.forward(events: ev, steps: steps, batch: batch).hiddenSpikes
-    return (step, raster)
+    let out = net.forward(events: ev, steps: steps, batch: batch)
+    return (step, out.hiddenSpikes, out.readout)
   }
 
   @Test(arguments: [1, 2]) func kernelsMatchTheSwiftPath(threads: Int) throws {
@@ -165,6 +165,10 @@ struct CurrentBasedKernelTests {
     #expect(s.step.hiddenSpikes > 20, "the test network must spike")
     #expect(k.step.hiddenSpikes == s.step.hiddenSpikes)
     #expect(k.raster == s.raster)
+    // The readout membrane over all steps (the C readout kernel against the Swift loop).
+    #expect(k.readout.shape == s.readout.shape)
+    #expect((k.readout - s.readout).abs().max().scalar <= 1e-5 * s.readout.abs().max().scalar)
+    #expect(s.readout.abs().max().scalar > 0)
     #expect(Swift.abs(k.step.loss - s.step.loss) <= 1e-6 * Swift.abs(s.step.loss))
     for (a, b) in [(k.step.gradW1, s.step.gradW1), (k.step.gradW2, s.step.gradW2)] {
       let scale = b.abs().max().scalar

@@ -36,4 +36,18 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                             float *row, float *dw1t, float *dw2t, size_t t_begin,
                             size_t t_end, const int32_t *last);
+/// The readout LIF over lanes k = b·outputs + o in [k0, k1) of [steps, lanes] currents j:
+///   flt ← α·flt + J_t, out ← β·out + flt_old, and each lane's maximum of out over the steps
+/// (peak[k]) and its first step (peak_step[k]). `flt`/`out` are [k1 − k0] scratch; if `trace`
+/// is not NULL, trace[t·lanes + k] = out after step t.
+void soma_cuba_readout_f32(size_t steps, size_t lanes, size_t k0, size_t k1, float alpha,
+                           float beta, const float *j, float *flt, float *out, float *peak,
+                           int32_t *peak_step, float *trace);
+
+/// Its reverse pass for the max-over-time readout: dlogits[k] enters at step peak_step[k], and
+/// j (the currents) is overwritten with dL/dJ_t. `g_out`/`g_flt` are [k1 − k0] scratch.
+void soma_cuba_readout_backward_f32(size_t steps, size_t lanes, size_t k0, size_t k1,
+                                    float alpha, float beta, const int32_t *peak_step,
+                                    const float *dlogits, float *j, float *g_out,
+                                    float *g_flt);
 #endif

@@ -314,6 +314,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // it wrote itself, so they do not cross between the cores' caches.
     let parts = Swift.max(1, Swift.min(ws.parts, batch))
     let O = outputs
+    let kernels = kernelPath
     ws.readIn.withUnsafeBufferPointer { jb in
       ws.peak.withUnsafeMutableBufferPointer { pkb in
         ws.peakStep.withUnsafeMutableBufferPointer { psb in
@@ -328,6 +329,17 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
               // vectorises (bounds checks and the conditional stores kept it scalar).
               withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
                 let (flt, out) = (state.baseAddress!, state.baseAddress! + n)
+                if kernels {
+                  // The same loop in C, where it vectorises (here it stayed scalar).
+                  let fp = { (p: UnsafeMutablePointer<T>) in
+                    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+                  }
+                  soma_cuba_readout_f32(
+                    steps, lanesO, k0, k1, Float(alpha), Float(beta),
+                    UnsafeRawPointer(jp).assumingMemoryBound(to: Float.self), fp(flt), fp(out),
+                    fp(pk), ps, tr.map(fp))
+                  return
+                }
                 flt.initialize(repeating: 0, count: 2 * n)
                 let (pkP, psP) = (pk + k0, ps + k0)
                 pkP.update(repeating: -.infinity, count: n)
@@ -405,6 +417,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // Readout backward in reverse time: dL/dJ_t into ws.readIn, split over the samples as the
     // hidden layer's backward reads it.
     let parts = Swift.max(1, Swift.min(ws.parts, B))
+    let kernels = kernelPath
     ws.readIn.withUnsafeMutableBufferPointer { jb in
       ws.peakStep.withUnsafeBufferPointer { psb in
         dlogits.withUnsafeBufferPointer { dlb in
@@ -414,6 +427,16 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             let n = k1 - k0
             withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
               let (gOut, gFlt) = (state.baseAddress!, state.baseAddress! + n)
+              if kernels {
+                let fp = { (p: UnsafeMutablePointer<T>) in
+                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+                }
+                soma_cuba_readout_backward_f32(
+                  steps, lanesO, k0, k1, Float(alpha), Float(beta), ps,
+                  UnsafeRawPointer(dl).assumingMemoryBound(to: Float.self), fp(jp), fp(gOut),
+                  fp(gFlt))
+                return
+              }
               gOut.initialize(repeating: 0, count: 2 * n)
               let (psP, dlP) = (ps + k0, dl + k0)
               var t = steps - 1
