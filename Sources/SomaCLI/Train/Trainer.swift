@@ -172,7 +172,7 @@ extension Trainer {
       let idx = all[start..<Swift.min(start + batchSize, split.count)]
       start += batchSize
       let events = coder.events(split, indices: idx)
-      let logits = net.forward(events: events, steps: timeSteps, batch: idx.count).logits
+      let logits = net.logits(events: events, steps: timeSteps, batch: idx.count)
       let predicted = logits.argmaxIndices(axis: -1)
       for (k, i) in idx.enumerated() {
         let y = split.labels[i]

@@ -178,6 +178,14 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     return (Tensor(ws.peak, shape: [batch, outputs]), raster, Tensor(outs, shape: [steps, batch, outputs]))
   }
 
+  /// The logits [batch, outputs] (each output's maximum membrane over the steps) alone, for
+  /// evaluation: `forward` without the spike raster and readout trace it builds.
+  @inlinable
+  public func logits(events: SpikeEvents, steps: Int, batch: Int) -> Tensor<T> {
+    runForward(events: events, steps: steps, batch: batch, recordReadout: false)
+    return Tensor(ws.peak, shape: [batch, outputs])
+  }
+
   /// Hidden layer and readout forward: fills ws.x, the spikes, ws.readIn (J), ws.peak and
   /// ws.peakStep; returns the readout membrane [T, B, O] when `recordReadout`.
   @inlinable @discardableResult
