@@ -1,4 +1,5 @@
 #include "SomaCUBA.h"
+#include "SomaKernels.h"
 #include <string.h>
 
 #include "cpu.h"
@@ -127,6 +128,20 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
                    w2t, alpha, beta, threshold, syn, mem, x_out, spike_count, spike_idx, j_out);
 }
 
+// A built-in surrogate's derivative of one row of x, as the bulk kernels compute it: S2NN
+// through soma_surrogate_s2nn_f32, InvSquareGrad with the Swift type's expressions.
+static void surrogate_row(int sur, float sa, float sb, const float *x, float *out, size_t n) {
+#pragma STDC FP_CONTRACT OFF
+  if (sur == SOMA_CUBA_SURROGATE_S2NN) {
+    soma_surrogate_s2nn_f32(x, out, n, sa, sb);
+  } else {
+    for (size_t h = 0; h < n; h++) {
+      const float d = sa * __builtin_fabsf(x[h]) + 1.0f;
+      out[h] = 1.0f / (d * d);
+    }
+  }
+}
+
 SOMA_CLONES
 static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t hidden,
                               size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
@@ -134,7 +149,8 @@ static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t 
                               const float *x, const float *dsur, const int32_t *spike_count,
                               const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                               float *row, float *dw1t, float *dw2t, size_t t_begin,
-                              size_t t_end, const int32_t *last) {
+                              size_t t_end, const int32_t *last, int sur, float sa,
+                              float sb) {
   (void)inputs;
   if (t_end == steps)
     for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
@@ -148,6 +164,10 @@ static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t 
       float *restrict y = gy + b * hidden;
       const float *restrict xr = x + r * hidden;
       const float *restrict dr = dsur + ((tt - t_begin) * (b1 - b0) + (b - b0)) * hidden;
+      if (sur != SOMA_CUBA_SURROGATE_GIVEN) {
+        surrogate_row(sur, sa, sb, xr, row + 2 * hidden, hidden);
+        dr = row + 2 * hidden;
+      }
       const float *restrict jr = dj + r * outputs;
       // dL/dI_t is dL/dsyn_{t+1}, the value carried in from step t + 1.
       memcpy(di, y, hidden * sizeof(float));
@@ -180,6 +200,50 @@ static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t 
 }
 
 #ifdef SOMA_X86
+// exp(z) for z ≤ 0 and S2NN's derivative for 16 lanes with the operations of the portable
+// soma_exp_neg_f32 / soma_s2nn_derivative_f32 as clang compiles them for x86-64-v4 (its FMA
+// contractions included), so the fused backward equals the bulk kernel bit for bit.
+AVX512 static inline __m512 exp_neg16(__m512 z) {
+  const __m512 lo = _mm512_set1_ps(-87.0f), magic = _mm512_set1_ps(12582912.0f);
+  const __mmask16 under = _mm512_cmp_ps_mask(z, lo, _CMP_LT_OQ);
+  const __m512 zc = _mm512_mask_blend_ps(under, z, lo);
+  __m512 n = _mm512_mul_ps(zc, _mm512_set1_ps(1.44269504088896341f));
+  n = _mm512_sub_ps(_mm512_add_ps(n, magic), magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), zc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y =
+      _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(
+      _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(bits));
+}
+
+AVX512 static inline __m512 s2nn16(__m512 v, __m512 alpha, __m512 beta) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __mmask16 below = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
+  const __m512 z = _mm512_mul_ps(alpha, v);
+  const __m512 zn = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero, _CMP_LT_OQ),
+                                         _mm512_xor_ps(z, _mm512_set1_ps(-0.0f)), z);
+  const __m512 e = exp_neg16(zn);
+  const __m512 d = _mm512_add_ps(one, e);
+  const __m512 num = _mm512_mask_mul_ps(beta, below, alpha, e);
+  const __m512 den = _mm512_mask_mul_ps(_mm512_add_ps(v, one), below, d, d);
+  return _mm512_div_ps(num, den);
+}
+
+// InvSquareGrad (SuperSpike): 1/(α|x| + 1)², the Swift type's expressions.
+AVX512 static inline __m512 inv_square16(__m512 v, __m512 alpha) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 d = _mm512_add_ps(_mm512_mul_ps(alpha, _mm512_abs_ps(v)), one);
+  return _mm512_div_ps(one, _mm512_mul_ps(d, d));
+}
+
 // The reverse step with 128 neurons (8 chunks) in registers at a time: dL/ds = dJ·W2 is summed
 // in registers instead of a scratch row, dL/dI (the old dL/dsyn) stays in registers for the
 // dW1ᵀ scatter, and a sample's 10-or-fewer outputs are one masked vector for the dW2ᵀ scatter.
@@ -192,7 +256,8 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, 
                                    const int32_t *spike_count, const uint16_t *spike_idx,
                                    const float *dj, float *gm, float *gy, float *dw1t,
                                    float *dw2t, size_t t_begin, size_t t_end,
-                                   const int32_t *last) {
+                                   const int32_t *last, int sur, float sa, float sb) {
+  const __m512 s_a = _mm512_set1_ps(sa), s_b = _mm512_set1_ps(sb);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
   const __mmask16 omask = (__mmask16)(outputs >= 16 ? 0xffffu : (1u << outputs) - 1u);
@@ -230,7 +295,10 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, 
           const __m512 mNext = _mm512_maskz_loadu_ps(lm[j], m + c);
           const __m512 yv = _mm512_maskz_loadu_ps(lm[j], y + c);
           di[j] = yv;
-          const __m512 dv = _mm512_maskz_loadu_ps(lm[j], dr + c);
+          const __m512 dv = sur == SOMA_CUBA_SURROGATE_S2NN ? s2nn16(xv, s_a, s_b)
+                            : sur == SOMA_CUBA_SURROGATE_INV_SQUARE
+                                ? inv_square16(xv, s_a)
+                                : _mm512_maskz_loadu_ps(lm[j], dr + c);
           _mm512_mask_storeu_ps(
               m + c, lm[j], _mm512_fmadd_ps(gs[j], dv, _mm512_mul_ps(_mm512_mul_ps(vb, keep), mNext)));
           _mm512_mask_storeu_ps(y + c, lm[j], _mm512_fmadd_ps(va, yv, _mm512_mul_ps(keep, mNext)));
@@ -266,19 +334,21 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                             float *row, float *dw1t, float *dw2t, size_t t_begin,
-                            size_t t_end, const int32_t *last) {
+                            size_t t_end, const int32_t *last, int surrogate, float s_a,
+                            float s_b) {
 #ifdef SOMA_X86
   if (has_avx512()) {
     if (t_end == steps)
       for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
     backward_avx512(batch, hidden, outputs, b0, b1, in_row_start, in_idx, w2, alpha, beta, x,
-                    dsur, spike_count, spike_idx, dj, gm, gy, dw1t, dw2t, t_begin, t_end, last);
+                    dsur, spike_count, spike_idx, dj, gm, gy, dw1t, dw2t, t_begin, t_end, last,
+                    surrogate, s_a, s_b);
     return;
   }
 #endif
   backward_portable(steps, batch, inputs, hidden, outputs, b0, b1, in_row_start, in_idx, w2,
                     alpha, beta, x, dsur, spike_count, spike_idx, dj, gm, gy, row, dw1t, dw2t,
-                    t_begin, t_end, last);
+                    t_begin, t_end, last, surrogate, s_a, s_b);
 }
 
 // The readout recurrences over lanes k = b·outputs + o in [k0, k1), with the Swift path's

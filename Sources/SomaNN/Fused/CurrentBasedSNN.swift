@@ -107,7 +107,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
     @usableFromInline var w2t: [T] = []  // [H, O]
     @usableFromInline var gw2t: [T] = []  // [parts, H, O]
-    @usableFromInline var rowScratch: [T] = []  // [parts, 2H]
+    @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
 
     /// The distance between two threads' slices of a per-part buffer of `n` elements: at
@@ -143,7 +143,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         spikeIndex = Array(repeating: 0, count: n * hidden)
         w2t = Array(repeating: 0, count: hidden * outputs)
         gw2t = Array(repeating: 0, count: threads * Self.partStride(hidden * outputs))
-        rowScratch = Array(repeating: 0, count: threads * Self.partStride(2 * hidden))
+        rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
         lastStep = Array(repeating: 0, count: batch)
       } else {
         (dsur, spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep) = ([], [], [], [], [], [], [])
@@ -518,12 +518,23 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let IH = I * H
     let HO = H * O
     let (sIH, sHO, sRow) = (
-      Workspace.partStride(IH), Workspace.partStride(HO), Workspace.partStride(2 * H))
+      Workspace.partStride(IH), Workspace.partStride(HO), Workspace.partStride(3 * H))
     // The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
     // reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
     // outputs' latest peak: every such step of that sample's reverse pass adds zeros and is
     // skipped, surrogate included (about two thirds of all steps on Fashion-MNIST). A sample
     // whose outputs all peak at step 0 has no reverse step at all (last step −1).
+    // S2NN and InvSquareGrad are evaluated inside the reverse step itself (the same values as
+    // their bulk kernels): the derivative then overlaps the step's memory stalls instead of
+    // being a pass of its own.
+    let fused: (kind: Int32, a: Float, b: Float) =
+      if let s = surrogate as? S2NN {
+        (Int32(SOMA_CUBA_SURROGATE_S2NN), Float(s.alpha), Float(s.beta))
+      } else if let s = surrogate as? InvSquareGrad {
+        (Int32(SOMA_CUBA_SURROGATE_INV_SQUARE), Float(s.alpha), 0)
+      } else {
+        (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
+      }
     ws.peakStep.withUnsafeBufferPointer { ps in
       for b in 0..<batch {
         var peak: Int32 = 0
@@ -565,11 +576,12 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                                   // the surrogate's bulk kernel (any surrogate, user-written ones
                                   // too), then the step's reverse pass while it is in cache.
                                   // The derivative runs over each run of samples still active at
-                                  // step t (t ≤ lastStep[b]); the kernel skips the others.
+                                  // step t (t ≤ lastStep[b]); the kernel skips the others. For
+                                  // S2NN and InvSquareGrad the kernel computes it itself.
                                   var t = steps
                                   while t > 0 {
                                     t -= 1
-                                    var b = b0
+                                    var b = fused.kind == 0 ? b0 : b1
                                     while b < b1 {
                                       guard Int(last[b]) >= t else {
                                         b += 1
@@ -584,7 +596,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                                     soma_cuba_backward_f32(
                                       steps, batch, I, H, O, b0, b1, rsP, ixP, w2f, alpha, beta, xf,
                                       df + part * sDsur, scP, siP, jf, gmf, gyf, rowf + part * sRow,
-                                      g1f + part * sIH, g2f + part * sHO, t, t + 1, last)
+                                      g1f + part * sIH, g2f + part * sHO, t, t + 1, last,
+                                      fused.kind, fused.a, fused.b)
                                   }
                                 }
                               }
