@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "s2nn_avx512.h"
 
 SOMA_CLONES
 static void forward_portable(size_t steps, size_t batch, size_t inputs, size_t hidden,
@@ -200,43 +201,6 @@ static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t 
 }
 
 #ifdef SOMA_X86
-// exp(z) for z ≤ 0 and S2NN's derivative for 16 lanes with the operations of the portable
-// soma_exp_neg_f32 / soma_s2nn_derivative_f32 as clang compiles them for x86-64-v4 (its FMA
-// contractions included), so the fused backward equals the bulk kernel bit for bit.
-AVX512 static inline __m512 exp_neg16(__m512 z) {
-  const __m512 lo = _mm512_set1_ps(-87.0f), magic = _mm512_set1_ps(12582912.0f);
-  const __mmask16 under = _mm512_cmp_ps_mask(z, lo, _CMP_LT_OQ);
-  const __m512 zc = _mm512_mask_blend_ps(under, z, lo);
-  __m512 n = _mm512_mul_ps(zc, _mm512_set1_ps(1.44269504088896341f));
-  n = _mm512_sub_ps(_mm512_add_ps(n, magic), magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), zc);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 y =
-      _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  const __m512i bits = _mm512_slli_epi32(
-      _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(bits));
-}
-
-AVX512 static inline __m512 s2nn16(__m512 v, __m512 alpha, __m512 beta) {
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __mmask16 below = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
-  const __m512 z = _mm512_mul_ps(alpha, v);
-  const __m512 zn = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero, _CMP_LT_OQ),
-                                         _mm512_xor_ps(z, _mm512_set1_ps(-0.0f)), z);
-  const __m512 e = exp_neg16(zn);
-  const __m512 d = _mm512_add_ps(one, e);
-  const __m512 num = _mm512_mask_mul_ps(beta, below, alpha, e);
-  const __m512 den = _mm512_mask_mul_ps(_mm512_add_ps(v, one), below, d, d);
-  return _mm512_div_ps(num, den);
-}
-
 // InvSquareGrad (SuperSpike): 1/(α|x| + 1)², the Swift type's expressions.
 AVX512 static inline __m512 inv_square16(__m512 v, __m512 alpha) {
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -295,7 +259,7 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, 
           const __m512 mNext = _mm512_maskz_loadu_ps(lm[j], m + c);
           const __m512 yv = _mm512_maskz_loadu_ps(lm[j], y + c);
           di[j] = yv;
-          const __m512 dv = sur == SOMA_CUBA_SURROGATE_S2NN ? s2nn16(xv, s_a, s_b)
+          const __m512 dv = sur == SOMA_CUBA_SURROGATE_S2NN ? soma_s2nn16(xv, s_a, s_b)
                             : sur == SOMA_CUBA_SURROGATE_INV_SQUARE
                                 ? inv_square16(xv, s_a)
                                 : _mm512_maskz_loadu_ps(lm[j], dr + c);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "s2nn_avx512.h"
 
 _Thread_local int soma_portable_only = 0;
 void soma_use_portable_kernels(int on) { soma_portable_only = on != 0; }
@@ -147,6 +148,56 @@ static inline double soma_round_small_f64(double v) {
   return (v + 6755399441055744.0) - 6755399441055744.0;
 }
 
+// MARK: S2NN in AVX-512
+
+#ifdef SOMA_X86
+AVX512 static void s2nn_avx512_f32(const float *x, float *out, size_t n, float alpha,
+                                   float beta) {
+  const __m512 a = _mm512_set1_ps(alpha), b = _mm512_set1_ps(beta);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(out + i, soma_s2nn16(_mm512_loadu_ps(x + i), a, b));
+  if (i < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(out + i, m, soma_s2nn16(_mm512_maskz_loadu_ps(m, x + i), a, b));
+  }
+}
+
+// soma_lif_backward_s2nn_f32 with soma_s2nn16, each product and sum as in the portable loops
+// (which compile without FMA contraction), so it equals soma_surrogate_s2nn_f32 followed by
+// soma_lif_backward_f32 bit for bit.
+AVX512 static void lif_backward_s2nn_avx512_f32(const float *grad_spikes, const float *h,
+                                                float *gv, float *grad_current, size_t n,
+                                                float beta, float threshold, int zero_reset,
+                                                int detach_reset, float s_alpha, float s_beta) {
+  const __m512 a = _mm512_set1_ps(s_alpha), b = _mm512_set1_ps(s_beta);
+  const __m512 vbeta = _mm512_set1_ps(beta), th = _mm512_set1_ps(threshold);
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u);
+    const __m512 hv = _mm512_maskz_loadu_ps(m, h + i);
+    const __m512 gs = _mm512_maskz_loadu_ps(m, grad_spikes + i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gv + i);
+    const __m512 x = _mm512_sub_ps(hv, th);
+    const __m512 sg = soma_s2nn16(x, a, b);
+    const __m512 keep = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ), one, zero);
+    __m512 gterm;
+    if (!zero_reset && !detach_reset)
+      gterm = _mm512_mul_ps(g, _mm512_sub_ps(one, _mm512_mul_ps(th, sg)));
+    else if (!zero_reset)
+      gterm = g;
+    else if (!detach_reset)
+      gterm = _mm512_mul_ps(g, _mm512_sub_ps(keep, _mm512_mul_ps(hv, sg)));
+    else
+      gterm = _mm512_mul_ps(g, keep);
+    const __m512 dh = _mm512_add_ps(_mm512_mul_ps(gs, sg), gterm);
+    _mm512_mask_storeu_ps(grad_current + i, m, dh);
+    _mm512_mask_storeu_ps(gv + i, m, _mm512_mul_ps(vbeta, dh));
+  }
+}
+#define SOMA_S2NN_AVX512 1
+#endif
+
 // MARK: kernels
 
 #define T float
@@ -154,6 +205,7 @@ static inline double soma_round_small_f64(double v) {
 #define FMA fmaf
 #define RINT rintf
 #include "surrogate_kernels.inc.h"
+#undef SOMA_S2NN_AVX512
 #undef T
 #undef S
 #undef FMA

@@ -16,6 +16,9 @@ static inline T S(soma_s2nn_derivative)(T v, T alpha, T beta) {
 
 SOMA_CLONES
 void S(soma_surrogate_s2nn)(const T *restrict x, T *restrict out, size_t n, T alpha, T beta) {
+#if defined(SOMA_S2NN_AVX512)
+  if (has_avx512()) return S(s2nn_avx512)(x, out, n, alpha, beta);
+#endif
   for (size_t i = 0; i < n; i++) out[i] = S(soma_s2nn_derivative)(x[i], alpha, beta);
 }
 
@@ -28,6 +31,11 @@ void S(soma_lif_backward_s2nn)(const T *restrict grad_spikes, const T *restrict 
                                T threshold, int zero_reset, int detach_reset, T s_alpha,
                                T s_beta) {
 #pragma STDC FP_CONTRACT OFF
+#if defined(SOMA_S2NN_AVX512)
+  if (has_avx512())
+    return S(lif_backward_s2nn_avx512)(grad_spikes, h, gv, grad_current, n, beta, threshold,
+                                       zero_reset, detach_reset, s_alpha, s_beta);
+#endif
   if (!zero_reset && !detach_reset) {
     for (size_t i = 0; i < n; i++) {
       T sg = S(soma_s2nn_derivative)(h[i] - threshold, s_alpha, s_beta);
