@@ -333,12 +333,11 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             parallel(parts) { part in
               let (k0, k1) = Self.readoutLanes(part: part, parts: parts, batch: batch, outputs: O)
               let n = k1 - k0
-              // Pointers and selects rather than arrays and branches, so the lane loop
-              // vectorises (bounds checks and the conditional stores kept it scalar).
               withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
                 let (flt, out) = (state.baseAddress!, state.baseAddress! + n)
                 if kernels {
-                  // The same loop in C, where it vectorises (here it stayed scalar).
+                  // The same loop in C, where it vectorises; the Swift loop below compiles
+                  // to scalar code with a branch for the running maximum.
                   let fp = { (p: UnsafeMutablePointer<T>) in
                     UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
                   }
