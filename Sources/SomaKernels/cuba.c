@@ -5,35 +5,50 @@
 #include "cpu.h"
 #include "s2nn_avx512.h"
 
+// Where one pass of the hidden recurrence runs and writes: samples b = samples[i] (or b0 + i
+// when samples is NULL) for i < count, with their state syn/mem at i·hidden; x = mem − θ of
+// (t, i), if x is not NULL, at (t·count + i)·hidden; spike lists and the readout current, if
+// spike_idx is not NULL, at row r = t·batch + b.
+typedef struct {
+  const int32_t *samples;
+  size_t b0, count;
+  float *syn, *mem, *x;
+  int32_t *spike_count;
+  uint16_t *spike_idx;
+  float *j_out;
+} cuba_pass;
+
 SOMA_CLONES
-static void forward_portable(size_t steps, size_t batch, size_t inputs, size_t hidden,
-                             size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
-                             const int32_t *in_idx, const float *w1t, const float *w2t,
-                             float alpha, float beta, float threshold, float *syn, float *mem,
-                             float *x_out, int32_t *spike_count, uint16_t *spike_idx,
-                             float *j_out) {
-  (void)inputs;
-  for (size_t k = b0 * hidden; k < b1 * hidden; k++) syn[k] = mem[k] = 0.0f;
+static void forward_portable(size_t steps, size_t batch, size_t hidden, size_t outputs,
+                             const int32_t *in_row_start, const int32_t *in_idx,
+                             const float *w1t, const float *w2t, float alpha, float beta,
+                             float threshold, cuba_pass o) {
+  for (size_t k = 0; k < o.count * hidden; k++) o.syn[k] = o.mem[k] = 0.0f;
   for (size_t t = 0; t < steps; t++) {
-    for (size_t b = b0; b < b1; b++) {
+    for (size_t i = 0; i < o.count; i++) {
+      const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
-      float *restrict sy = syn + b * hidden;
-      float *restrict mv = mem + b * hidden;
-      float *restrict xo = x_out + r * hidden;
+      float *restrict sy = o.syn + i * hidden;
+      float *restrict mv = o.mem + i * hidden;
       // Spikes from the old membrane; record mem − θ.
-      int32_t n = 0;
-      uint16_t *restrict si = spike_idx + r * hidden;
-      for (size_t h = 0; h < hidden; h++) xo[h] = mv[h] - threshold;
-      // Branch-free compaction: at a few % spikes a branch here mispredicts on every spike,
-      // which made steps of busier networks measurably slower.
-      for (size_t h = 0; h < hidden; h++) {
-        si[n] = (uint16_t)h;
-        n += xo[h] >= 0.0f;
+      if (o.x) {
+        float *restrict xo = o.x + (t * o.count + i) * hidden;
+        for (size_t h = 0; h < hidden; h++) xo[h] = mv[h] - threshold;
       }
-      spike_count[r] = n;
+      int32_t n = 0;
+      if (o.spike_idx) {
+        // Branch-free compaction: at a few % spikes a branch here mispredicts on every
+        // spike, which made steps of busier networks measurably slower.
+        uint16_t *restrict si = o.spike_idx + r * hidden;
+        for (size_t h = 0; h < hidden; h++) {
+          si[n] = (uint16_t)h;
+          n += mv[h] - threshold >= 0.0f;
+        }
+        o.spike_count[r] = n;
+      }
       // mem ← (β·mem + syn)·(1 − s), syn ← α·syn (the input current is added below).
       for (size_t h = 0; h < hidden; h++) {
-        const float keep = xo[h] >= 0.0f ? 0.0f : 1.0f;
+        const float keep = mv[h] - threshold >= 0.0f ? 0.0f : 1.0f;
         mv[h] = (beta * mv[h] + sy[h]) * keep;
         sy[h] = alpha * sy[h];
       }
@@ -41,11 +56,14 @@ static void forward_portable(size_t steps, size_t batch, size_t inputs, size_t h
         const float *restrict w = w1t + (size_t)in_idx[e] * hidden;
         for (size_t h = 0; h < hidden; h++) sy[h] += w[h];
       }
-      float *restrict jo = j_out + r * outputs;
-      for (size_t o = 0; o < outputs; o++) jo[o] = 0.0f;
-      for (int32_t j = 0; j < n; j++) {
-        const float *restrict w = w2t + (size_t)si[j] * outputs;
-        for (size_t o = 0; o < outputs; o++) jo[o] += w[o];
+      if (o.spike_idx) {
+        const uint16_t *restrict si = o.spike_idx + r * hidden;
+        float *restrict jo = o.j_out + r * outputs;
+        for (size_t q = 0; q < outputs; q++) jo[q] = 0.0f;
+        for (int32_t j = 0; j < n; j++) {
+          const float *restrict w = w2t + (size_t)si[j] * outputs;
+          for (size_t q = 0; q < outputs; q++) jo[q] += w[q];
+        }
       }
     }
   }
@@ -55,26 +73,25 @@ static void forward_portable(size_t steps, size_t batch, size_t inputs, size_t h
 // The same recurrence one 16-neuron chunk at a time: the threshold test gives a bit mask, the
 // LIF update and the input currents go through registers once, and the spike list is read
 // off the mask's set bits (a cost per spike, not per neuron: the portable loop's compaction
-// was half of this function's time). The operations and their order are the portable
-// version's, so the results are equal bit for bit to the x86-64-v4 clone's.
+// was half of the forward's time). The operations and their order are the portable
+// version's, so the results are equal bit for bit to its x86-64-v4 clone's.
 AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, size_t outputs,
-                                  size_t b0, size_t b1, const int32_t *in_row_start,
-                                  const int32_t *in_idx, const float *w1t, const float *w2t,
-                                  float alpha, float beta, float threshold, float *syn,
-                                  float *mem, float *x_out, int32_t *spike_count,
-                                  uint16_t *spike_idx, float *j_out) {
-  for (size_t k = b0 * hidden; k < b1 * hidden; k++) syn[k] = mem[k] = 0.0f;
+                                  const int32_t *in_row_start, const int32_t *in_idx,
+                                  const float *w1t, const float *w2t, float alpha, float beta,
+                                  float threshold, cuba_pass o) {
+  for (size_t k = 0; k < o.count * hidden; k++) o.syn[k] = o.mem[k] = 0.0f;
   const __m512 vth = _mm512_set1_ps(threshold), va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
   const __m512 one = _mm512_set1_ps(1.0f);
   const __mmask16 omask = (__mmask16)(outputs >= 16 ? 0xffffu : (1u << outputs) - 1u);
   for (size_t t = 0; t < steps; t++) {
-    for (size_t b = b0; b < b1; b++) {
+    for (size_t i = 0; i < o.count; i++) {
+      const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
-      float *restrict sy = syn + b * hidden;
-      float *restrict mv = mem + b * hidden;
-      float *restrict xo = x_out + r * hidden;
-      uint16_t *restrict si = spike_idx + r * hidden;
+      float *restrict sy = o.syn + i * hidden;
+      float *restrict mv = o.mem + i * hidden;
+      float *restrict xo = o.x ? o.x + (t * o.count + i) * hidden : NULL;
+      uint16_t *restrict si = o.spike_idx ? o.spike_idx + r * hidden : NULL;
       const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
       int32_t n = 0;
       for (size_t c = 0; c < hidden; c += 16) {
@@ -83,7 +100,7 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
         const __m512 m = _mm512_maskz_loadu_ps(lm, mv + c);
         const __m512 s = _mm512_maskz_loadu_ps(lm, sy + c);
         const __m512 x = _mm512_sub_ps(m, vth);
-        _mm512_mask_storeu_ps(xo + c, lm, x);
+        if (xo) _mm512_mask_storeu_ps(xo + c, lm, x);
         const __mmask16 fire = _mm512_mask_cmp_ps_mask(lm, x, zero, _CMP_GE_OQ);
         const __m512 keep = _mm512_mask_blend_ps(fire, one, zero);
         _mm512_mask_storeu_ps(mv + c, lm, _mm512_mul_ps(_mm512_fmadd_ps(vb, m, s), keep));
@@ -91,20 +108,22 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
         for (int32_t e = e0; e < e1; e++)
           acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lm, w1t + (size_t)in_idx[e] * hidden + c));
         _mm512_mask_storeu_ps(sy + c, lm, acc);
-        for (unsigned f = fire; f; f &= f - 1) si[n++] = (uint16_t)(c + (size_t)__builtin_ctz(f));
+        if (si)
+          for (unsigned f = fire; f; f &= f - 1) si[n++] = (uint16_t)(c + (size_t)__builtin_ctz(f));
       }
-      spike_count[r] = n;
-      float *restrict jo = j_out + r * outputs;
+      if (!si) continue;
+      o.spike_count[r] = n;
+      float *restrict jo = o.j_out + r * outputs;
       if (outputs <= 16) {
         __m512 j = zero;
         for (int32_t q = 0; q < n; q++)
           j = _mm512_add_ps(j, _mm512_maskz_loadu_ps(omask, w2t + (size_t)si[q] * outputs));
         _mm512_mask_storeu_ps(jo, omask, j);
       } else {
-        for (size_t o = 0; o < outputs; o++) jo[o] = 0.0f;
+        for (size_t q = 0; q < outputs; q++) jo[q] = 0.0f;
         for (int32_t q = 0; q < n; q++) {
           const float *restrict w = w2t + (size_t)si[q] * outputs;
-          for (size_t o = 0; o < outputs; o++) jo[o] += w[o];
+          for (size_t k = 0; k < outputs; k++) jo[k] += w[k];
         }
       }
     }
@@ -112,21 +131,39 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
 }
 #endif
 
+static void forward(size_t steps, size_t batch, size_t hidden, size_t outputs,
+                    const int32_t *in_row_start, const int32_t *in_idx, const float *w1t,
+                    const float *w2t, float alpha, float beta, float threshold, cuba_pass o) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    forward_avx512(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
+                   threshold, o);
+    return;
+  }
+#endif
+  forward_portable(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
+                   threshold, o);
+}
+
 void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
                            size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
                            const int32_t *in_idx, const float *w1t, const float *w2t,
                            float alpha, float beta, float threshold, float *syn, float *mem,
-                           float *x_out, int32_t *spike_count, uint16_t *spike_idx,
-                           float *j_out) {
-#ifdef SOMA_X86
-  if (has_avx512()) {
-    forward_avx512(steps, batch, hidden, outputs, b0, b1, in_row_start, in_idx, w1t, w2t, alpha,
-                   beta, threshold, syn, mem, x_out, spike_count, spike_idx, j_out);
-    return;
-  }
-#endif
-  forward_portable(steps, batch, inputs, hidden, outputs, b0, b1, in_row_start, in_idx, w1t,
-                   w2t, alpha, beta, threshold, syn, mem, x_out, spike_count, spike_idx, j_out);
+                           int32_t *spike_count, uint16_t *spike_idx, float *j_out) {
+  (void)inputs;
+  const cuba_pass o = {NULL,      b0,      b1 - b0,    syn + b0 * hidden, mem + b0 * hidden,
+                       NULL,      spike_count, spike_idx, j_out};
+  forward(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
+          threshold, o);
+}
+
+void soma_cuba_states_f32(size_t steps, size_t batch, size_t hidden, const int32_t *samples,
+                          size_t count, const int32_t *in_row_start, const int32_t *in_idx,
+                          const float *w1t, float alpha, float beta, float threshold,
+                          float *syn, float *mem, float *x_out) {
+  const cuba_pass o = {samples, 0, count, syn, mem, x_out, NULL, NULL, NULL};
+  forward(steps, batch, hidden, 0, in_row_start, in_idx, w1t, NULL, alpha, beta, threshold,
+          o);
 }
 
 // A built-in surrogate's derivative of one row of x, as the bulk kernels compute it: S2NN
@@ -144,27 +181,25 @@ static void surrogate_row(int sur, float sa, float sb, const float *x, float *ou
 }
 
 SOMA_CLONES
-static void backward_portable(size_t steps, size_t batch, size_t inputs, size_t hidden,
-                              size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
+static void backward_portable(size_t batch, size_t hidden, size_t outputs,
+                              const int32_t *samples, size_t count, const int32_t *in_row_start,
                               const int32_t *in_idx, const float *w2, float alpha, float beta,
                               const float *x, const float *dsur, const int32_t *spike_count,
                               const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
                               float *row, float *dw1t, float *dw2t, size_t t_begin,
                               size_t t_end, const int32_t *last, int sur, float sa,
                               float sb) {
-  (void)inputs;
-  if (t_end == steps)
-    for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
   float *restrict di = row;
   float *restrict gs = row + hidden;
   for (size_t tt = t_end; tt-- > t_begin;) {
-    for (size_t b = b0; b < b1; b++) {
+    for (size_t i = 0; i < count; i++) {
+      const size_t b = (size_t)samples[i];
       if (last && (int64_t)tt > (int64_t)last[b]) continue;
       const size_t r = tt * batch + b;
       float *restrict m = gm + b * hidden;
       float *restrict y = gy + b * hidden;
-      const float *restrict xr = x + r * hidden;
-      const float *restrict dr = dsur + ((tt - t_begin) * (b1 - b0) + (b - b0)) * hidden;
+      const float *restrict xr = x + (tt * count + i) * hidden;
+      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * hidden;
       if (sur != SOMA_CUBA_SURROGATE_GIVEN) {
         surrogate_row(sur, sa, sb, xr, row + 2 * hidden, hidden);
         dr = row + 2 * hidden;
@@ -214,8 +249,9 @@ AVX512 static inline __m512 inv_square16(__m512 v, __m512 alpha) {
 // The operations and their order are the portable loop's, so results are equal bit for bit to
 // its x86-64-v4 clone's, given the same derivative: S2NN computed here equals the AVX-512 bulk
 // kernel's (soma_s2nn16 in both), within 2 ulp of the portable one's.
-AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, size_t b0,
-                                   size_t b1, const int32_t *in_row_start,
+AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
+                                   const int32_t *samples, size_t count,
+                                   const int32_t *in_row_start,
                                    const int32_t *in_idx, const float *w2, float alpha,
                                    float beta, const float *x, const float *dsur,
                                    const int32_t *spike_count, const uint16_t *spike_idx,
@@ -227,13 +263,14 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, 
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
   const __mmask16 omask = (__mmask16)(outputs >= 16 ? 0xffffu : (1u << outputs) - 1u);
   for (size_t tt = t_end; tt-- > t_begin;) {
-    for (size_t b = b0; b < b1; b++) {
+    for (size_t i = 0; i < count; i++) {
+      const size_t b = (size_t)samples[i];
       if (last && (int64_t)tt > (int64_t)last[b]) continue;
       const size_t r = tt * batch + b;
       float *restrict m = gm + b * hidden;
       float *restrict y = gy + b * hidden;
-      const float *restrict xr = x + r * hidden;
-      const float *restrict dr = dsur + ((tt - t_begin) * (b1 - b0) + (b - b0)) * hidden;
+      const float *restrict xr = x + (tt * count + i) * hidden;
+      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * hidden;
       const float *restrict jr = dj + r * outputs;
       const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
       for (size_t g = 0; g < hidden; g += 128) {
@@ -293,8 +330,8 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs, 
 }
 #endif
 
-void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,
-                            size_t outputs, size_t b0, size_t b1, const int32_t *in_row_start,
+void soma_cuba_backward_f32(size_t batch, size_t hidden, size_t outputs,
+                            const int32_t *samples, size_t count, const int32_t *in_row_start,
                             const int32_t *in_idx, const float *w2, float alpha, float beta,
                             const float *x, const float *dsur, const int32_t *spike_count,
                             const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
@@ -303,17 +340,15 @@ void soma_cuba_backward_f32(size_t steps, size_t batch, size_t inputs, size_t hi
                             float s_b) {
 #ifdef SOMA_X86
   if (has_avx512()) {
-    if (t_end == steps)
-      for (size_t k = b0 * hidden; k < b1 * hidden; k++) gm[k] = gy[k] = 0.0f;
-    backward_avx512(batch, hidden, outputs, b0, b1, in_row_start, in_idx, w2, alpha, beta, x,
-                    dsur, spike_count, spike_idx, dj, gm, gy, dw1t, dw2t, t_begin, t_end, last,
-                    surrogate, s_a, s_b);
+    backward_avx512(batch, hidden, outputs, samples, count, in_row_start, in_idx, w2, alpha,
+                    beta, x, dsur, spike_count, spike_idx, dj, gm, gy, dw1t, dw2t, t_begin,
+                    t_end, last, surrogate, s_a, s_b);
     return;
   }
 #endif
-  backward_portable(steps, batch, inputs, hidden, outputs, b0, b1, in_row_start, in_idx, w2,
-                    alpha, beta, x, dsur, spike_count, spike_idx, dj, gm, gy, row, dw1t, dw2t,
-                    t_begin, t_end, last, surrogate, s_a, s_b);
+  backward_portable(batch, hidden, outputs, samples, count, in_row_start, in_idx, w2, alpha,
+                    beta, x, dsur, spike_count, spike_idx, dj, gm, gy, row, dw1t, dw2t, t_begin,
+                    t_end, last, surrogate, s_a, s_b);
 }
 
 // The readout recurrences over lanes k = b·outputs + o in [k0, k1), with the Swift path's

@@ -89,7 +89,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   final class Workspace {
     @usableFromInline var steps = 0, batch = 0, parts = 0, kernels = false
     // Both paths.
-    @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
+    @usableFromInline var x: [T] = []  // mem_t − θ: Swift path [T, B, H]; kernels [parts, T, 8, H]
     @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
     @usableFromInline var w1t: [T] = []  // [I, H]
     @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
@@ -109,6 +109,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var gw2t: [T] = []  // [parts, H, O]
     @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
+    @usableFromInline var order: [Int32] = []  // [B]: each part's samples, latest last step first
+    @usableFromInline var blockState: [T] = []  // [parts, 2, 8, H]: the recomputation's syn/mem
+    /// Samples whose membranes the backward recomputes together (see hiddenBackwardKernel).
+    @usableFromInline static var backwardBlock: Int { 8 }
 
     /// The distance between two threads' slices of a per-part buffer of `n` elements: at
     /// least one cache line of padding, so the threads never write the same line (the row
@@ -128,7 +132,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       }
       (self.steps, self.batch, parts, self.kernels) = (steps, batch, threads, kernels)
       let n = steps * batch
-      x = Array(repeating: 0, count: n * hidden)
       readIn = Array(repeating: 0, count: n * outputs)
       w1t = Array(repeating: 0, count: inputs * hidden)
       gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
@@ -145,8 +148,14 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         gw2t = Array(repeating: 0, count: threads * Self.partStride(hidden * outputs))
         rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
         lastStep = Array(repeating: 0, count: batch)
+        order = Array(repeating: 0, count: batch)
+        let sb = Self.backwardBlock
+        x = Array(repeating: 0, count: threads * Self.partStride(steps * sb * hidden))
+        blockState = Array(repeating: 0, count: threads * Self.partStride(2 * sb * hidden))
       } else {
         (dsur, spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep) = ([], [], [], [], [], [], [])
+        (order, blockState) = ([], [])
+        x = Array(repeating: 0, count: n * hidden)
         current = Array(repeating: 0, count: n * hidden)
         spikes = Array(repeating: 0, count: n * hidden)
         gradSpikes = Array(repeating: 0, count: n * hidden)
@@ -228,22 +237,20 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
           ws.w2t.withUnsafeBufferPointer { w2p in
             ws.stateA.withUnsafeMutableBufferPointer { syn in
               ws.stateB.withUnsafeMutableBufferPointer { mem in
-                ws.x.withUnsafeMutableBufferPointer { xp in
-                  ws.spikeCount.withUnsafeMutableBufferPointer { sc in
-                    ws.spikeIndex.withUnsafeMutableBufferPointer { si in
-                      ws.readIn.withUnsafeMutableBufferPointer { jp in
-                        let f = { (p: UnsafeMutableBufferPointer<T>) in
-                          UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
-                        }
-                        let (synP, memP, xP, jP) = (f(syn), f(mem), f(xp), f(jp))
-                        let w1f = UnsafeRawPointer(w1p.baseAddress!).assumingMemoryBound(to: Float.self)
-                        let w2f = UnsafeRawPointer(w2p.baseAddress!).assumingMemoryBound(to: Float.self)
-                        let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
-                        parallel(parts) { part in
-                          soma_cuba_forward_f32(
-                            steps, batch, I, H, O, part * batch / parts, (part + 1) * batch / parts,
-                            rsP, ixP, w1f, w2f, alpha, beta, th, synP, memP, xP, scP, siP, jP)
-                        }
+                ws.spikeCount.withUnsafeMutableBufferPointer { sc in
+                  ws.spikeIndex.withUnsafeMutableBufferPointer { si in
+                    ws.readIn.withUnsafeMutableBufferPointer { jp in
+                      let f = { (p: UnsafeMutableBufferPointer<T>) in
+                        UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      }
+                      let (synP, memP, jP) = (f(syn), f(mem), f(jp))
+                      let w1f = UnsafeRawPointer(w1p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      let w2f = UnsafeRawPointer(w2p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                      parallel(parts) { part in
+                        soma_cuba_forward_f32(
+                          steps, batch, I, H, O, part * batch / parts, (part + 1) * batch / parts,
+                          rsP, ixP, w1f, w2f, alpha, beta, th, synP, memP, scP, siP, jP)
                       }
                     }
                   }
@@ -544,8 +551,11 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     events.rowStart.withUnsafeBufferPointer { rs in
       events.indices.withUnsafeBufferPointer { ix in
         w2.withUnsafeBufferPointer { w2p in
-          ws.x.withUnsafeBufferPointer { xp in
+          ws.x.withUnsafeMutableBufferPointer { xp in
             ws.dsur.withUnsafeMutableBufferPointer { dp in
+              ws.w1t.withUnsafeBufferPointer { w1p in
+              ws.order.withUnsafeMutableBufferPointer { orderBuffer in
+              ws.blockState.withUnsafeMutableBufferPointer { stb in
               ws.spikeCount.withUnsafeBufferPointer { sc in
                 ws.spikeIndex.withUnsafeBufferPointer { si in
                   ws.readIn.withUnsafeBufferPointer { jp in
@@ -562,41 +572,72 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                                 let m = { (p: UnsafeMutableBufferPointer<T>) in
                                   UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
                                 }
-                                let (w2f, xf, df, jf) = (c(w2p), c(xp), c(UnsafeBufferPointer(dp)), c(jp))
+                                let (w1f, w2f, jf) = (c(w1p), c(w2p), c(jp))
+                                let (xf, df, stf) = (m(xp), m(dp), m(stb))
+                                let ord = orderBuffer.baseAddress!
                                 let (gmf, gyf, rowf, g1f, g2f) = (m(gm), m(gy), m(row), m(g1), m(g2))
                                 let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
                                 let sDsur = Workspace.partStride(batch * H)
+                                let sb = Workspace.backwardBlock
+                                let (sX, sState) = (Workspace.partStride(steps * sb * H), Workspace.partStride(2 * sb * H))
+                                let th = Float(threshold)
                                 parallel(parts) { part in
                                   (g1f + part * sIH).update(repeating: 0, count: IH)
                                   (g2f + part * sHO).update(repeating: 0, count: HO)
                                   let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
-                                  let d = dp.baseAddress! + part * sDsur
-                                  // One step at a time: surrogate'(mem − θ) for the step through
-                                  // the surrogate's bulk kernel (any surrogate, user-written ones
-                                  // too), then the step's reverse pass while it is in cache.
-                                  // The derivative runs over each run of samples still active at
-                                  // step t (t ≤ lastStep[b]); the kernel skips the others. For
-                                  // S2NN and InvSquareGrad the kernel computes it itself.
-                                  var t = steps
-                                  while t > 0 {
-                                    t -= 1
-                                    var b = fused.kind == 0 ? b0 : b1
-                                    while b < b1 {
-                                      guard Int(last[b]) >= t else {
-                                        b += 1
-                                        continue
-                                      }
-                                      let runStart = b
-                                      while b < b1 && Int(last[b]) >= t { b += 1 }
-                                      surrogate.derivative(
-                                        xp.baseAddress! + (t * batch + runStart) * H,
-                                        into: d + (runStart - b0) * H, count: (b - runStart) * H)
+                                  let (xs, st, d) = (xf + part * sX, stf + part * sState, df + part * sDsur)
+                                  let (xT, dT) = (xp.baseAddress! + part * sX, dp.baseAddress! + part * sDsur)
+                                  let row = rowf + part * sRow
+                                  // The forward kept no membranes: they are recomputed here for
+                                  // blocks of `sb` samples, enough independent recurrences to
+                                  // keep the core busy, into an [T, sb, H] slice that stays in
+                                  // L2 for the reverse pass. The samples go in order of their
+                                  // latest reverse step (latest first), so a block's
+                                  // recomputation, which runs to its first sample's step, does
+                                  // little beyond what its samples need.
+                                  var k = b0
+                                  for b in b0..<b1 where last[b] >= 0 {
+                                    ord[k] = Int32(b)
+                                    k += 1
+                                  }
+                                  var mine = UnsafeMutableBufferPointer(start: ord + b0, count: k - b0)
+                                  mine.sort {
+                                    last[Int($0)] != last[Int($1)] ? last[Int($0)] > last[Int($1)] : $0 < $1
+                                  }
+                                  var i = b0
+                                  while i < k {
+                                    let (block, count) = (ord + i, Swift.min(sb, k - i))
+                                    i += count
+                                    let latest = Int(last[Int(block[0])])
+                                    soma_cuba_states_f32(
+                                      latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha, beta, th,
+                                      st, st + sb * H, xs)
+                                    for j in 0..<count {
+                                      (gmf + Int(block[j]) * H).update(repeating: 0, count: H)
+                                      (gyf + Int(block[j]) * H).update(repeating: 0, count: H)
                                     }
-                                    soma_cuba_backward_f32(
-                                      steps, batch, I, H, O, b0, b1, rsP, ixP, w2f, alpha, beta, xf,
-                                      df + part * sDsur, scP, siP, jf, gmf, gyf, rowf + part * sRow,
-                                      g1f + part * sIH, g2f + part * sHO, t, t + 1, last,
-                                      fused.kind, fused.a, fused.b)
+                                    if fused.kind != 0 {
+                                      // S2NN and InvSquareGrad: the kernel computes the
+                                      // derivative itself, so all steps go in one call.
+                                      soma_cuba_backward_f32(
+                                        batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                                        scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                                        0, latest + 1, last, fused.kind, fused.a, fused.b)
+                                      continue
+                                    }
+                                    // Any other surrogate, user-written ones too: its bulk kernel
+                                    // over the step's active samples (a prefix of the block),
+                                    // then the step's reverse pass while they are in cache.
+                                    for t in stride(from: latest, through: 0, by: -1) {
+                                      var active = 0
+                                      while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
+                                      surrogate.derivative(
+                                        xT + t * count * H, into: dT, count: active * H)
+                                      soma_cuba_backward_f32(
+                                        batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                                        scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                                        t, t + 1, last, 0, 0, 0)
+                                    }
                                   }
                                 }
                               }
@@ -607,6 +648,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                     }
                   }
                 }
+              }
+              }
+              }
               }
             }
           }
