@@ -102,7 +102,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var spikes: [T] = []  // [T, B, H]
     @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
     // Kernel path.
-    @usableFromInline var dsur: [T] = []  // per part, [B / parts, H]: one step's surrogate'(x)
+    @usableFromInline var dsur: [T] = []  // per part, [8, H]: one step's surrogate'(x) for a block
     @usableFromInline var spikeCount: [Int32] = []  // [T·B]
     @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
     @usableFromInline var w2t: [T] = []  // [H, O]
@@ -141,7 +141,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       stateB = Array(repeating: 0, count: batch * hidden)
       if kernels {
         (current, spikes, gradSpikes) = ([], [], [])
-        dsur = Array(repeating: 0, count: threads * Self.partStride(batch * hidden))
+        dsur = Array(repeating: 0, count: threads * Self.partStride(Self.backwardBlock * hidden))
         spikeCount = Array(repeating: 0, count: n)
         spikeIndex = Array(repeating: 0, count: n * hidden)
         w2t = Array(repeating: 0, count: hidden * outputs)
@@ -577,8 +577,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                                 let ord = orderBuffer.baseAddress!
                                 let (gmf, gyf, rowf, g1f, g2f) = (m(gm), m(gy), m(row), m(g1), m(g2))
                                 let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
-                                let sDsur = Workspace.partStride(batch * H)
                                 let sb = Workspace.backwardBlock
+                                let sDsur = Workspace.partStride(sb * H)
                                 let (sX, sState) = (Workspace.partStride(steps * sb * H), Workspace.partStride(2 * sb * H))
                                 let th = Float(threshold)
                                 parallel(parts) { part in
@@ -616,7 +616,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                                       (gmf + Int(block[j]) * H).update(repeating: 0, count: H)
                                       (gyf + Int(block[j]) * H).update(repeating: 0, count: H)
                                     }
-                                    if fused.kind != 0 {
+                                    if fused.kind != Int32(SOMA_CUBA_SURROGATE_GIVEN) {
                                       // S2NN and InvSquareGrad: the kernel computes the
                                       // derivative itself, so all steps go in one call.
                                       soma_cuba_backward_f32(
