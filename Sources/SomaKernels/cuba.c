@@ -5,10 +5,12 @@
 #include "cpu.h"
 #include "s2nn_avx512.h"
 
+size_t soma_cuba_row_stride(size_t hidden) { return (hidden + 15) & ~(size_t)15; }
+
 // Where one pass of the hidden recurrence runs and writes: samples b = samples[i] (or b0 + i
-// when samples is NULL) for i < count, with their state syn/mem at i·hidden; x = mem − θ of
-// (t, i), if x is not NULL, at (t·count + i)·hidden; spike lists and the readout current, if
-// spike_idx is not NULL, at row r = t·batch + b.
+// when samples is NULL) for i < count, with their state syn/mem at i·ld; x = mem − θ of
+// (t, i), if x is not NULL, at (t·count + i)·ld; spike lists and the readout current, if
+// spike_idx is not NULL, at row r = t·batch + b (ld = soma_cuba_row_stride(hidden)).
 typedef struct {
   const int32_t *samples;
   size_t b0, count;
@@ -23,16 +25,17 @@ static void forward_portable(size_t steps, size_t batch, size_t hidden, size_t o
                              const int32_t *in_row_start, const int32_t *in_idx,
                              const float *w1t, const float *w2t, float alpha, float beta,
                              float threshold, cuba_pass o) {
-  for (size_t k = 0; k < o.count * hidden; k++) o.syn[k] = o.mem[k] = 0.0f;
+  const size_t ld = soma_cuba_row_stride(hidden);
+  for (size_t k = 0; k < o.count * ld; k++) o.syn[k] = o.mem[k] = 0.0f;
   for (size_t t = 0; t < steps; t++) {
     for (size_t i = 0; i < o.count; i++) {
       const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
-      float *restrict sy = o.syn + i * hidden;
-      float *restrict mv = o.mem + i * hidden;
+      float *restrict sy = o.syn + i * ld;
+      float *restrict mv = o.mem + i * ld;
       // Spikes from the old membrane; record mem − θ.
       if (o.x) {
-        float *restrict xo = o.x + (t * o.count + i) * hidden;
+        float *restrict xo = o.x + (t * o.count + i) * ld;
         for (size_t h = 0; h < hidden; h++) xo[h] = mv[h] - threshold;
       }
       int32_t n = 0;
@@ -53,7 +56,7 @@ static void forward_portable(size_t steps, size_t batch, size_t hidden, size_t o
         sy[h] = alpha * sy[h];
       }
       for (int32_t e = in_row_start[r]; e < in_row_start[r + 1]; e++) {
-        const float *restrict w = w1t + (size_t)in_idx[e] * hidden;
+        const float *restrict w = w1t + (size_t)in_idx[e] * ld;
         for (size_t h = 0; h < hidden; h++) sy[h] += w[h];
       }
       if (o.spike_idx) {
@@ -79,7 +82,8 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
                                   const int32_t *in_row_start, const int32_t *in_idx,
                                   const float *w1t, const float *w2t, float alpha, float beta,
                                   float threshold, cuba_pass o) {
-  for (size_t k = 0; k < o.count * hidden; k++) o.syn[k] = o.mem[k] = 0.0f;
+  const size_t ld = soma_cuba_row_stride(hidden);
+  for (size_t k = 0; k < o.count * ld; k++) o.syn[k] = o.mem[k] = 0.0f;
   const __m512 vth = _mm512_set1_ps(threshold), va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -88,9 +92,9 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
     for (size_t i = 0; i < o.count; i++) {
       const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
-      float *restrict sy = o.syn + i * hidden;
-      float *restrict mv = o.mem + i * hidden;
-      float *restrict xo = o.x ? o.x + (t * o.count + i) * hidden : NULL;
+      float *restrict sy = o.syn + i * ld;
+      float *restrict mv = o.mem + i * ld;
+      float *restrict xo = o.x ? o.x + (t * o.count + i) * ld : NULL;
       uint16_t *restrict si = o.spike_idx ? o.spike_idx + r * hidden : NULL;
       const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
       int32_t n = 0;
@@ -106,7 +110,7 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
         _mm512_mask_storeu_ps(mv + c, lm, _mm512_mul_ps(_mm512_fmadd_ps(vb, m, s), keep));
         __m512 acc = _mm512_mul_ps(va, s);
         for (int32_t e = e0; e < e1; e++)
-          acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lm, w1t + (size_t)in_idx[e] * hidden + c));
+          acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lm, w1t + (size_t)in_idx[e] * ld + c));
         _mm512_mask_storeu_ps(sy + c, lm, acc);
         if (si)
           for (unsigned f = fire; f; f &= f - 1) si[n++] = (uint16_t)(c + (size_t)__builtin_ctz(f));
@@ -151,7 +155,8 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
                            float alpha, float beta, float threshold, float *syn, float *mem,
                            int32_t *spike_count, uint16_t *spike_idx, float *j_out) {
   (void)inputs;
-  const cuba_pass o = {NULL,      b0,      b1 - b0,    syn + b0 * hidden, mem + b0 * hidden,
+  const size_t ld = soma_cuba_row_stride(hidden);
+  const cuba_pass o = {NULL,      b0,      b1 - b0,    syn + b0 * ld, mem + b0 * ld,
                        NULL,      spike_count, spike_idx, j_out};
   forward(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
           threshold, o);
@@ -189,6 +194,7 @@ static void backward_portable(size_t batch, size_t hidden, size_t outputs,
                               float *row, float *dw1t, float *dw2t, size_t t_begin,
                               size_t t_end, const int32_t *last, int sur, float sa,
                               float sb) {
+  const size_t ld = soma_cuba_row_stride(hidden);
   float *restrict di = row;
   float *restrict gs = row + hidden;
   for (size_t tt = t_end; tt-- > t_begin;) {
@@ -196,10 +202,10 @@ static void backward_portable(size_t batch, size_t hidden, size_t outputs,
       const size_t b = (size_t)samples[i];
       if (last && (int64_t)tt > (int64_t)last[b]) continue;
       const size_t r = tt * batch + b;
-      float *restrict m = gm + b * hidden;
-      float *restrict y = gy + b * hidden;
-      const float *restrict xr = x + (tt * count + i) * hidden;
-      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * hidden;
+      float *restrict m = gm + b * ld;
+      float *restrict y = gy + b * ld;
+      const float *restrict xr = x + (tt * count + i) * ld;
+      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * ld;
       if (sur != SOMA_CUBA_SURROGATE_GIVEN) {
         surrogate_row(sur, sa, sb, xr, row + 2 * hidden, hidden);
         dr = row + 2 * hidden;
@@ -222,7 +228,7 @@ static void backward_portable(size_t batch, size_t hidden, size_t outputs,
       }
       // dW1ᵀ[i, :] += dI_t for each input spike (t, b, i).
       for (int32_t e = in_row_start[r]; e < in_row_start[r + 1]; e++) {
-        float *restrict d = dw1t + (size_t)in_idx[e] * hidden;
+        float *restrict d = dw1t + (size_t)in_idx[e] * ld;
         for (size_t h = 0; h < hidden; h++) d[h] += di[h];
       }
       // dW2ᵀ[h, :] += dJ_t for each hidden spike (t, b, h).
@@ -258,6 +264,7 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
                                    const float *dj, float *gm, float *gy, float *dw1t,
                                    float *dw2t, size_t t_begin, size_t t_end,
                                    const int32_t *last, int sur, float sa, float sb) {
+  const size_t ld = soma_cuba_row_stride(hidden);
   const __m512 s_a = _mm512_set1_ps(sa), s_b = _mm512_set1_ps(sb);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
@@ -267,10 +274,10 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
       const size_t b = (size_t)samples[i];
       if (last && (int64_t)tt > (int64_t)last[b]) continue;
       const size_t r = tt * batch + b;
-      float *restrict m = gm + b * hidden;
-      float *restrict y = gy + b * hidden;
-      const float *restrict xr = x + (tt * count + i) * hidden;
-      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * hidden;
+      float *restrict m = gm + b * ld;
+      float *restrict y = gy + b * ld;
+      const float *restrict xr = x + (tt * count + i) * ld;
+      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * ld;
       const float *restrict jr = dj + r * outputs;
       const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
       for (size_t g = 0; g < hidden; g += 128) {
@@ -306,7 +313,7 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
           _mm512_mask_storeu_ps(y + c, lm[j], _mm512_fmadd_ps(va, yv, _mm512_mul_ps(keep, mNext)));
         }
         for (int32_t e = e0; e < e1; e++) {
-          float *restrict d = dw1t + (size_t)in_idx[e] * hidden + g;
+          float *restrict d = dw1t + (size_t)in_idx[e] * ld + g;
           for (size_t j = 0; j < 8; j++)
             _mm512_mask_storeu_ps(
                 d + 16 * j, lm[j], _mm512_add_ps(_mm512_maskz_loadu_ps(lm[j], d + 16 * j), di[j]));

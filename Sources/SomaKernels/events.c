@@ -21,16 +21,21 @@ void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, s
 }
 
 SOMA_CLONES
-void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) {
+void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, float *dst,
+                                size_t ld) {
   // 32×32 tiles: both the reads and the strided writes stay within a few cache lines.
   for (size_t r0 = 0; r0 < rows; r0 += 32) {
     const size_t r1 = r0 + 32 < rows ? r0 + 32 : rows;
     for (size_t c0 = 0; c0 < cols; c0 += 32) {
       const size_t c1 = c0 + 32 < cols ? c0 + 32 : cols;
       for (size_t r = r0; r < r1; r++)
-        for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        for (size_t c = c0; c < c1; c++) dst[c * ld + r] = src[r * cols + c];
     }
   }
+}
+
+void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) {
+  soma_transpose_strided_f32(src, rows, cols, dst, rows);
 }
 
 size_t soma_latency_batch_count(const uint16_t *step_start, const ptrdiff_t *order, size_t batch,

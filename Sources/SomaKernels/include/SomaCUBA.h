@@ -7,6 +7,16 @@
 // Rows are r = t * batch + b. The forward handles samples [b0, b1) for all steps, so two
 // threads can split the batch. Input spikes arrive as compressed rows (row_start/idx); hidden
 // spikes leave as per-row lists (spike_count[r], spike_idx[r * hidden + j]).
+//
+// Every per-neuron row of floats the kernels index by input or sample (W1ᵀ and dW1ᵀ rows,
+// syn/mem, x, gm/gy, dsur) is ld = soma_cuba_row_stride(hidden) floats long, hidden rounded
+// up to 16: with 64-byte-aligned buffers each 16-neuron chunk is then one cache line instead
+// of straddling two (the random rows of W1ᵀ and dW1ᵀ made every access a split load or store).
+// The padding floats are never read into results; buffers are written [.., hidden] below as
+// [.., ld] in memory.
+
+/// The row stride, in floats, of the per-neuron rows above: hidden rounded up to 16.
+size_t soma_cuba_row_stride(size_t hidden);
 
 /// Forward over all steps: I = events · W1ᵀ, the current-based LIF recurrence
 ///   s_t = H(mem_t − θ); syn ← α·syn + I_t; mem ← (β·mem + syn_old)·(1 − s_t),

@@ -14,6 +14,11 @@ void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, s
 /// dst [cols, rows] = transpose of src [rows, cols], in cache-sized tiles.
 void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst);
 
+/// The same into rows of `ld` ≥ rows floats: dst[c·ld + r] = src[r·cols + c] (the padding
+/// floats are not written).
+void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, float *dst,
+                                size_t ld);
+
 /// Mini-batch events from per-image codes (each image's spiking inputs, sorted by step):
 /// image i's spikes at step t are pixels[image_start[i] + step_start[i·(steps+1) + t] ..<
 /// image_start[i] + step_start[i·(steps+1) + t + 1]]. Rows are t·batch + b, sample b being

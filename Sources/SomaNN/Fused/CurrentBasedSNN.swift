@@ -89,20 +89,26 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   final class Workspace {
     @usableFromInline var steps = 0, batch = 0, parts = 0, kernels = false
     // Both paths.
-    @usableFromInline var x: [T] = []  // mem_t − θ: Swift path [T, B, H]; kernels [parts, T, 8, H]
     @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
-    @usableFromInline var w1t: [T] = []  // [I, H]
-    @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
     @usableFromInline var peak: [T] = []  // [B, O]
     @usableFromInline var peakStep: [Int32] = []  // [B, O]
+    // Swift path.
+    @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
+    @usableFromInline var w1t: [T] = []  // [I, H]
+    @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
     @usableFromInline var stateA: [T] = []  // [B, H] scratch (syn / dL/dmem)
     @usableFromInline var stateB: [T] = []  // [B, H] scratch (mem / dL/dsyn)
-    // Swift path.
     @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
     @usableFromInline var spikes: [T] = []  // [T, B, H]
     @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
-    // Kernel path.
-    @usableFromInline var dsur: [T] = []  // per part, [8, H]: one step's surrogate'(x) for a block
+    // Kernel path: per-neuron rows of ld = soma_cuba_row_stride(H) floats, cache-line aligned.
+    @usableFromInline var ld = 0
+    @usableFromInline var kw1t = AlignedFloats(count: 0)  // [I, ld] W1ᵀ
+    @usableFromInline var kgw1t = AlignedFloats(count: 0)  // per-part dW1ᵀ partials, [parts, I, ld]
+    @usableFromInline var kx = AlignedFloats(count: 0)  // per part, [T, 8, ld]: a block's mem − θ
+    @usableFromInline var kSyn = AlignedFloats(count: 0)  // [B, ld] syn, then dL/dmem
+    @usableFromInline var kMem = AlignedFloats(count: 0)  // [B, ld] mem, then dL/dsyn
+    @usableFromInline var kDsur = AlignedFloats(count: 0)  // per part, [8, ld]: one step's surrogate'(x)
     @usableFromInline var spikeCount: [Int32] = []  // [T·B]
     @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
     @usableFromInline var w2t: [T] = []  // [H, O]
@@ -110,7 +116,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
     @usableFromInline var order: [Int32] = []  // [B]: each part's samples, latest last step first
-    @usableFromInline var blockState: [T] = []  // [parts, 2, 8, H]: the recomputation's syn/mem
+    @usableFromInline var kBlockState = AlignedFloats(count: 0)  // [parts, 2, 8, ld]: recomputed syn/mem
     /// Samples whose membranes the backward recomputes together (see hiddenBackwardKernel).
     @usableFromInline static var backwardBlock: Int { 8 }
 
@@ -133,15 +139,20 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       (self.steps, self.batch, parts, self.kernels) = (steps, batch, threads, kernels)
       let n = steps * batch
       readIn = Array(repeating: 0, count: n * outputs)
-      w1t = Array(repeating: 0, count: inputs * hidden)
-      gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
       peak = Array(repeating: 0, count: batch * outputs)
       peakStep = Array(repeating: 0, count: batch * outputs)
-      stateA = Array(repeating: 0, count: batch * hidden)
-      stateB = Array(repeating: 0, count: batch * hidden)
       if kernels {
-        (current, spikes, gradSpikes) = ([], [], [])
-        dsur = Array(repeating: 0, count: threads * Self.partStride(Self.backwardBlock * hidden))
+        (current, spikes, gradSpikes, x, w1t, gw1t, stateA, stateB) = ([], [], [], [], [], [], [], [])
+        let ld = soma_cuba_row_stride(hidden)
+        let sb = Self.backwardBlock
+        self.ld = ld
+        kw1t = AlignedFloats(count: inputs * ld)
+        kgw1t = AlignedFloats(count: threads * Self.partStride(inputs * ld))
+        kx = AlignedFloats(count: threads * Self.partStride(steps * sb * ld))
+        kSyn = AlignedFloats(count: batch * ld)
+        kMem = AlignedFloats(count: batch * ld)
+        kDsur = AlignedFloats(count: threads * Self.partStride(sb * ld))
+        kBlockState = AlignedFloats(count: threads * Self.partStride(2 * sb * ld))
         spikeCount = Array(repeating: 0, count: n)
         spikeIndex = Array(repeating: 0, count: n * hidden)
         w2t = Array(repeating: 0, count: hidden * outputs)
@@ -149,13 +160,15 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
         lastStep = Array(repeating: 0, count: batch)
         order = Array(repeating: 0, count: batch)
-        let sb = Self.backwardBlock
-        x = Array(repeating: 0, count: threads * Self.partStride(steps * sb * hidden))
-        blockState = Array(repeating: 0, count: threads * Self.partStride(2 * sb * hidden))
       } else {
-        (dsur, spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep) = ([], [], [], [], [], [], [])
-        (order, blockState) = ([], [])
+        (spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep, order) = ([], [], [], [], [], [], [])
+        let none = AlignedFloats(count: 0)
+        (kw1t, kgw1t, kx, kSyn, kMem, kDsur, kBlockState) = (none, none, none, none, none, none, none)
         x = Array(repeating: 0, count: n * hidden)
+        w1t = Array(repeating: 0, count: inputs * hidden)
+        gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
+        stateA = Array(repeating: 0, count: batch * hidden)
+        stateB = Array(repeating: 0, count: batch * hidden)
         current = Array(repeating: 0, count: n * hidden)
         spikes = Array(repeating: 0, count: n * hidden)
         gradSpikes = Array(repeating: 0, count: n * hidden)
@@ -208,10 +221,16 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       steps: steps, batch: batch, inputs: inputs, hidden: hidden, outputs: outputs,
       threads: parts, kernels: kernelPath)
     let H = hidden
-    // W1ᵀ [I, H] for row gathers.
+    // W1ᵀ [I, H] for row gathers (rows of ws.ld floats on the kernel path).
     w1.withUnsafeBufferPointer { wp in
-      ws.w1t.withUnsafeMutableBufferPointer { tp in
-        transpose(wp.baseAddress!, rows: H, cols: inputs, into: tp.baseAddress!)
+      if kernelPath {
+        soma_transpose_strided_f32(
+          UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: Float.self), H, inputs,
+          ws.kw1t.base, ws.ld)
+      } else {
+        ws.w1t.withUnsafeMutableBufferPointer { tp in
+          transpose(wp.baseAddress!, rows: H, cols: inputs, into: tp.baseAddress!)
+        }
       }
     }
     if kernelPath {
@@ -231,29 +250,20 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       }
     }
     let (alpha, beta, th) = (Float(self.alpha), Float(self.beta), Float(threshold))
+    let (w1f, synP, memP) = (UnsafePointer(ws.kw1t.base), ws.kSyn.base, ws.kMem.base)
     events.rowStart.withUnsafeBufferPointer { rs in
       events.indices.withUnsafeBufferPointer { ix in
-        ws.w1t.withUnsafeBufferPointer { w1p in
-          ws.w2t.withUnsafeBufferPointer { w2p in
-            ws.stateA.withUnsafeMutableBufferPointer { syn in
-              ws.stateB.withUnsafeMutableBufferPointer { mem in
-                ws.spikeCount.withUnsafeMutableBufferPointer { sc in
-                  ws.spikeIndex.withUnsafeMutableBufferPointer { si in
-                    ws.readIn.withUnsafeMutableBufferPointer { jp in
-                      let f = { (p: UnsafeMutableBufferPointer<T>) in
-                        UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
-                      }
-                      let (synP, memP, jP) = (f(syn), f(mem), f(jp))
-                      let w1f = UnsafeRawPointer(w1p.baseAddress!).assumingMemoryBound(to: Float.self)
-                      let w2f = UnsafeRawPointer(w2p.baseAddress!).assumingMemoryBound(to: Float.self)
-                      let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
-                      parallel(parts) { part in
-                        soma_cuba_forward_f32(
-                          steps, batch, I, H, O, part * batch / parts, (part + 1) * batch / parts,
-                          rsP, ixP, w1f, w2f, alpha, beta, th, synP, memP, scP, siP, jP)
-                      }
-                    }
-                  }
+        ws.w2t.withUnsafeBufferPointer { w2p in
+          ws.spikeCount.withUnsafeMutableBufferPointer { sc in
+            ws.spikeIndex.withUnsafeMutableBufferPointer { si in
+              ws.readIn.withUnsafeMutableBufferPointer { jp in
+                let jP = UnsafeMutableRawPointer(jp.baseAddress!).assumingMemoryBound(to: Float.self)
+                let w2f = UnsafeRawPointer(w2p.baseAddress!).assumingMemoryBound(to: Float.self)
+                let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                parallel(parts) { part in
+                  soma_cuba_forward_f32(
+                    steps, batch, I, H, O, part * batch / parts, (part + 1) * batch / parts,
+                    rsP, ixP, w1f, w2f, alpha, beta, th, synP, memP, scP, siP, jP)
                 }
               }
             }
@@ -479,17 +489,16 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       correct: correct)
   }
 
-  /// Sums the per-part dW1ᵀ partials and transposes to [H, I]. Split over rows of dW1 as an
-  /// optimizer's parallel update splits it, so each thread later reads the rows it wrote.
+  /// Sums the per-part dW1ᵀ partials (rows of `ld` elements, parts `partStride` apart from
+  /// `p`) and transposes to [H, I]. Split over rows of dW1 as an optimizer's parallel update
+  /// splits it, so each thread later reads the rows it wrote.
   @inlinable
-  func reduceGradW1(parts: Int) -> Tensor<T> {
+  func reduceGradW1(parts: Int, from p: UnsafePointer<T>, ld: Int, partStride sIH: Int) -> Tensor<T> {
     let (I, H) = (inputs, hidden)
-    let sIH = Workspace.partStride(I * H)
     var gradW1 = Tensor<T>(uninitializedShape: [H, I])
     let threads = Swift.max(1, Swift.min(ws.parts, H))
     gradW1.withUnsafeMutableBufferPointer { gb in
-      ws.gw1t.withUnsafeBufferPointer { pb in
-        let (g, p) = (gb.baseAddress!, pb.baseAddress!)
+        let g = gb.baseAddress!
         parallel(threads) { part in
           let (h0, h1) = (part * H / threads, (part + 1) * H / threads)
           // 32 × 32 tiles: the column reads and the row writes both stay in a few lines.
@@ -498,7 +507,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             for hb in stride(from: h0, to: h1, by: 32) {
               let he = Swift.min(hb + 32, h1)
               for i in i0..<i1 {
-                let row = p + i * H
+                let row = p + i * ld
                 for h in hb..<he {
                   var sum = row[h]
                   for q in 1..<Swift.max(parts, 1) { sum += row[q * sIH + h] }
@@ -508,7 +517,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             }
           }
         }
-      }
     }
     return gradW1
   }
@@ -521,10 +529,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let parts = ws.parts
     let surrogate = self.surrogate
     let (alpha, beta) = (Float(self.alpha), Float(self.beta))
-    let IH = I * H
     let HO = H * O
     let (sIH, sHO, sRow) = (
-      Workspace.partStride(IH), Workspace.partStride(HO), Workspace.partStride(3 * H))
+      Workspace.partStride(I * ws.ld), Workspace.partStride(HO), Workspace.partStride(3 * H))
     // The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
     // reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
     // outputs' latest peak: every such step of that sample's reverse pass adds zeros and is
@@ -548,99 +555,90 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         ws.lastStep[b] = peak - 1
       }
     }
+    let ld = ws.ld
+    let sb = Workspace.backwardBlock
+    let sDsur = Workspace.partStride(sb * ld)
+    let (sX, sState) = (Workspace.partStride(steps * sb * ld), Workspace.partStride(2 * sb * ld))
+    let th = Float(threshold)
+    let (w1f, xf, df, stf) = (UnsafePointer(ws.kw1t.base), ws.kx.base, ws.kDsur.base, ws.kBlockState.base)
+    let (gmf, gyf, g1f) = (ws.kSyn.base, ws.kMem.base, ws.kgw1t.base)
     events.rowStart.withUnsafeBufferPointer { rs in
       events.indices.withUnsafeBufferPointer { ix in
         w2.withUnsafeBufferPointer { w2p in
-          ws.x.withUnsafeMutableBufferPointer { xp in
-            ws.dsur.withUnsafeMutableBufferPointer { dp in
-              ws.w1t.withUnsafeBufferPointer { w1p in
-              ws.order.withUnsafeMutableBufferPointer { orderBuffer in
-              ws.blockState.withUnsafeMutableBufferPointer { stb in
-              ws.spikeCount.withUnsafeBufferPointer { sc in
-                ws.spikeIndex.withUnsafeBufferPointer { si in
-                  ws.readIn.withUnsafeBufferPointer { jp in
-                    ws.lastStep.withUnsafeBufferPointer { lastBuffer in
-                      let last = lastBuffer.baseAddress!
-                      ws.stateA.withUnsafeMutableBufferPointer { gm in
-                        ws.stateB.withUnsafeMutableBufferPointer { gy in
-                          ws.rowScratch.withUnsafeMutableBufferPointer { row in
-                            ws.gw1t.withUnsafeMutableBufferPointer { g1 in
-                              ws.gw2t.withUnsafeMutableBufferPointer { g2 in
-                                let c = { (p: UnsafeBufferPointer<T>) in
-                                  UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
-                                }
-                                let m = { (p: UnsafeMutableBufferPointer<T>) in
-                                  UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
-                                }
-                                let (w1f, w2f, jf) = (c(w1p), c(w2p), c(jp))
-                                let (xf, df, stf) = (m(xp), m(dp), m(stb))
-                                let ord = orderBuffer.baseAddress!
-                                let (gmf, gyf, rowf, g1f, g2f) = (m(gm), m(gy), m(row), m(g1), m(g2))
-                                let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
-                                let sb = Workspace.backwardBlock
-                                let sDsur = Workspace.partStride(sb * H)
-                                let (sX, sState) = (Workspace.partStride(steps * sb * H), Workspace.partStride(2 * sb * H))
-                                let th = Float(threshold)
-                                parallel(parts) { part in
-                                  (g1f + part * sIH).update(repeating: 0, count: IH)
-                                  (g2f + part * sHO).update(repeating: 0, count: HO)
-                                  let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
-                                  let (xs, st, d) = (xf + part * sX, stf + part * sState, df + part * sDsur)
-                                  let (xT, dT) = (xp.baseAddress! + part * sX, dp.baseAddress! + part * sDsur)
-                                  let row = rowf + part * sRow
-                                  // The forward kept no membranes: they are recomputed here for
-                                  // blocks of `sb` samples, enough independent recurrences to
-                                  // keep the core busy, into an [T, sb, H] slice that stays in
-                                  // L2 for the reverse pass. The samples go in order of their
-                                  // latest reverse step (latest first), so a block's
-                                  // recomputation, which runs to its first sample's step, does
-                                  // little beyond what its samples need.
-                                  var k = b0
-                                  for b in b0..<b1 where last[b] >= 0 {
-                                    ord[k] = Int32(b)
-                                    k += 1
-                                  }
-                                  var mine = UnsafeMutableBufferPointer(start: ord + b0, count: k - b0)
-                                  mine.sort {
-                                    last[Int($0)] != last[Int($1)] ? last[Int($0)] > last[Int($1)] : $0 < $1
-                                  }
-                                  var i = b0
-                                  while i < k {
-                                    let (block, count) = (ord + i, Swift.min(sb, k - i))
-                                    i += count
-                                    let latest = Int(last[Int(block[0])])
-                                    soma_cuba_states_f32(
-                                      latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha, beta, th,
-                                      st, st + sb * H, xs)
-                                    for j in 0..<count {
-                                      (gmf + Int(block[j]) * H).update(repeating: 0, count: H)
-                                      (gyf + Int(block[j]) * H).update(repeating: 0, count: H)
-                                    }
-                                    if fused.kind != Int32(SOMA_CUBA_SURROGATE_GIVEN) {
-                                      // S2NN and InvSquareGrad: the kernel computes the
-                                      // derivative itself, so all steps go in one call.
-                                      soma_cuba_backward_f32(
-                                        batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
-                                        scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
-                                        0, latest + 1, last, fused.kind, fused.a, fused.b)
-                                      continue
-                                    }
-                                    // Any other surrogate, user-written ones too: its bulk kernel
-                                    // over the step's active samples (a prefix of the block),
-                                    // then the step's reverse pass while they are in cache.
-                                    for t in stride(from: latest, through: 0, by: -1) {
-                                      var active = 0
-                                      while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
-                                      surrogate.derivative(
-                                        xT + t * count * H, into: dT, count: active * H)
-                                      soma_cuba_backward_f32(
-                                        batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
-                                        scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
-                                        t, t + 1, last, 0, 0, 0)
-                                    }
-                                  }
-                                }
-                              }
+          ws.order.withUnsafeMutableBufferPointer { orderBuffer in
+            ws.spikeCount.withUnsafeBufferPointer { sc in
+              ws.spikeIndex.withUnsafeBufferPointer { si in
+                ws.readIn.withUnsafeBufferPointer { jp in
+                  ws.lastStep.withUnsafeBufferPointer { lastBuffer in
+                    ws.rowScratch.withUnsafeMutableBufferPointer { row in
+                      ws.gw2t.withUnsafeMutableBufferPointer { g2 in
+                        let c = { (p: UnsafeBufferPointer<T>) in
+                          UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        }
+                        let m = { (p: UnsafeMutableBufferPointer<T>) in
+                          UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        }
+                        let (w2f, jf, rowf, g2f) = (c(w2p), c(jp), m(row), m(g2))
+                        let (ord, last) = (orderBuffer.baseAddress!, lastBuffer.baseAddress!)
+                        let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                        parallel(parts) { part in
+                          (g1f + part * sIH).update(repeating: 0, count: I * ld)
+                          (g2f + part * sHO).update(repeating: 0, count: HO)
+                          let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
+                          let (xs, st, d) = (xf + part * sX, stf + part * sState, df + part * sDsur)
+                          // The same buffers typed as the surrogate's scalar, for its bulk derivative.
+                          let (xT, dT) = (UnsafeMutableRawPointer(xs).assumingMemoryBound(to: T.self),
+                                          UnsafeMutableRawPointer(d).assumingMemoryBound(to: T.self))
+                          let row = rowf + part * sRow
+                          // The forward kept no membranes: they are recomputed here for
+                          // blocks of `sb` samples, enough independent recurrences to
+                          // keep the core busy, into an [T, sb, H] slice that stays in
+                          // L2 for the reverse pass. The samples go in order of their
+                          // latest reverse step (latest first), so a block's
+                          // recomputation, which runs to its first sample's step, does
+                          // little beyond what its samples need.
+                          var k = b0
+                          for b in b0..<b1 where last[b] >= 0 {
+                            ord[k] = Int32(b)
+                            k += 1
+                          }
+                          var mine = UnsafeMutableBufferPointer(start: ord + b0, count: k - b0)
+                          mine.sort {
+                            last[Int($0)] != last[Int($1)] ? last[Int($0)] > last[Int($1)] : $0 < $1
+                          }
+                          var i = b0
+                          while i < k {
+                            let (block, count) = (ord + i, Swift.min(sb, k - i))
+                            i += count
+                            let latest = Int(last[Int(block[0])])
+                            soma_cuba_states_f32(
+                              latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha, beta, th,
+                              st, st + sb * ld, xs)
+                            for j in 0..<count {
+                              (gmf + Int(block[j]) * ld).update(repeating: 0, count: ld)
+                              (gyf + Int(block[j]) * ld).update(repeating: 0, count: ld)
+                            }
+                            if fused.kind != Int32(SOMA_CUBA_SURROGATE_GIVEN) {
+                              // S2NN and InvSquareGrad: the kernel computes the
+                              // derivative itself, so all steps go in one call.
+                              soma_cuba_backward_f32(
+                                batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                                scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                                0, latest + 1, last, fused.kind, fused.a, fused.b)
+                              continue
+                            }
+                            // Any other surrogate, user-written ones too: its bulk kernel
+                            // over the step's active samples (a prefix of the block),
+                            // then the step's reverse pass while they are in cache.
+                            for t in stride(from: latest, through: 0, by: -1) {
+                              var active = 0
+                              while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
+                              surrogate.derivative(
+                                xT + t * count * ld, into: dT, count: active * ld)
+                              soma_cuba_backward_f32(
+                                batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                                scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                                t, t + 1, last, 0, 0, 0)
                             }
                           }
                         }
@@ -649,15 +647,14 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                   }
                 }
               }
-              }
-              }
-              }
             }
           }
         }
       }
     }
-    let gradW1 = reduceGradW1(parts: parts)
+    let gradW1 = reduceGradW1(
+      parts: parts, from: UnsafeRawPointer(ws.kgw1t.base).assumingMemoryBound(to: T.self),
+      ld: ws.ld, partStride: sIH)
     var gradW2 = Tensor<T>(uninitializedShape: [O, H])
     gradW2.withUnsafeMutableBufferPointer { gp in
       ws.gw2t.withUnsafeBufferPointer { pp in
@@ -743,6 +740,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     }
     var spikes = 0
     for v in ws.spikes where v != 0 { spikes += 1 }
-    return (reduceGradW1(parts: parts), gradW2, spikes)
+    let gradW1 = ws.gw1t.withUnsafeBufferPointer { pb in
+      reduceGradW1(
+        parts: parts, from: pb.baseAddress!, ld: H, partStride: Workspace.partStride(I * H))
+    }
+    return (gradW1, gradW2, spikes)
   }
 }
