@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "For fmnist-spytorch: the surrogate as NAME[:key=value,...] (default: the benchmark's own, InvSquareGrad:alpha=100), to time the same step with another one. For fmnist-train-loop: the surrogate of both sides (default: soma train's, S2NN).",
+      "For fmnist-spytorch: the surrogate as NAME[:key=value,...] (default: the benchmark's own, InvSquareGrad:alpha=100), to time the same step with another one. For fmnist-train-loop: the surrogate of both sides of the loop comparison (default: soma train's, S2NN); its defaults comparison always runs soma train's defaults against the benchmark's own network.",
       valueName: "spec"))
   var surrogate: String?
 

@@ -100,11 +100,17 @@ extension NetworkBench {
     }
   }
 
-  /// `soma train`'s step against the fmnist-spytorch step in one process, on one network and
-  /// one Adam: blocks of 10 steps alternate the benchmark's 8 cycled batches (its timed body:
-  /// forward, BPTT, Adam) with fresh shuffled batches of the whole training set through the
-  /// training loop's own path (`BatchFeed`, `Trainer.step`), timing each step.
-  /// Across processes the two drift apart by more than the difference being measured.
+  /// `soma train`'s step against the fmnist-spytorch step in one process. Two comparisons, in
+  /// alternating blocks of 10 timed steps:
+  /// - the loop itself: on one network and one Adam (surrogate `s`, lr 2e-4), the benchmark's
+  ///   8 cycled batches (its timed body: forward, BPTT, Adam) against fresh shuffled batches
+  ///   of the whole training set through the training loop's own path (`BatchFeed`,
+  ///   `Trainer.step`);
+  /// - the defaults: a network as `soma train` builds it with its defaults (S2NN, its
+  ///   learning rate, seed 0) through the same loop, against the benchmark's own network
+  ///   (InvSquareGrad(alpha: 100), lr 2e-4) on its cached batches. Each network learns as it
+  ///   goes, so the two step costs follow their own networks' activity.
+  /// Across processes the steps drift apart by more than the differences being measured.
   static func trainLoop<S: SurrogateGradient>(seconds: Double, threads: Int, surrogate s: S)
     throws -> [BenchResult]
   {
@@ -129,50 +135,77 @@ extension NetworkBench {
         order: shuffledIndices(count: data.count, seed: epoch), batchSize: batch, images: data,
         coder: coder, codes: codes, threads: threads)
     }
+    let defaults = try CurrentBasedSNN<Float, S2NN>(surrogate: S2NN(), seed: 0)
+    defaults.threads = threads
+    var defaultsAdam = FlatAdam(
+      shapes: [defaults.w1.shape, defaults.w2.shape],
+      lr: Float(TrainCommand.defaultLearningRate(for: S2NN())))
+    let spec = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100), seed: 0)
+    spec.threads = threads
+    var specAdam = FlatAdam(shapes: [spec.w1.shape, spec.w2.shape], lr: 2e-4)
+    // One feed for both loop-side networks: its next batch is encoded during whichever step
+    // runs before it, as in `soma train`.
     var feed = newFeed()
     defer { feed.cancel() }
-    var (k, bench, loop) = (0, [Double](), [Double]())
-    func benchStep() {
+    var (k, kSpec) = (0, 0)
+    func benchStep<N: SurrogateGradient>(
+      _ net: CurrentBasedSNN<Float, N>, _ adam: inout FlatAdam, _ k: inout Int
+    ) {
       let (events, labels) = cached[k % cached.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
       net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
     }
-    func loopStep() throws {
+    func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FlatAdam)
+      throws
+    {
       guard let (idx, events) = feed.next() else {
         feed = newFeed()
-        return try loopStep()
+        return try loopStep(net, &adam)
       }
       let labels = idx.map { data.labels[$0] }
       guard Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps) != nil
       else { throw CLIError("fmnist-train-loop: the loss became NaN or infinite") }
     }
     for _ in 0..<3 {
-      benchStep()
-      try loopStep()
+      benchStep(net, &adam, &k)
+      try loopStep(net, &adam)
+      benchStep(spec, &specAdam, &kSpec)
+      try loopStep(defaults, &defaultsAdam)
     }
-    let end = BenchTimer.now() + 2 * seconds
-    while BenchTimer.now() < end || bench.count < 10 {
+    // Blocks of 10 timed steps of one kind, the kinds in turn.
+    var times: [[Double]] = [[], [], [], []]
+    func block(_ kind: Int, _ body: () throws -> Void) rethrows {
       for _ in 0..<10 {
         let t0 = BenchTimer.now()
-        benchStep()
-        bench.append((BenchTimer.now() - t0) * 1e3)
-      }
-      for _ in 0..<10 {
-        let t0 = BenchTimer.now()
-        try loopStep()
-        loop.append((BenchTimer.now() - t0) * 1e3)
+        try body()
+        times[kind].append((BenchTimer.now() - t0) * 1e3)
       }
     }
-    let (b, l) = (BenchTimer.median(bench), BenchTimer.median(loop))
+    let end = BenchTimer.now() + 4 * seconds
+    while BenchTimer.now() < end || times[0].count < 10 {
+      block(0) { benchStep(net, &adam, &k) }
+      try block(1) { try loopStep(net, &adam) }
+      block(2) { benchStep(spec, &specAdam, &kSpec) }
+      try block(3) { try loopStep(defaults, &defaultsAdam) }
+    }
+    let ms = times.map { BenchTimer.median($0) }
     let named = ", surrogate \(SurrogateSpec.canonical(s))"
+    let ratio = { (a: Double, b: Double) in String(format: "%.3f", a / b) }
     return [
       BenchResult(
-        name: "fmnist-spytorch", msPerCall: b, calls: bench.count,
-        note: "in the same process as the training loop\(named)"),
+        name: "fmnist-spytorch", msPerCall: ms[0], calls: times[0].count,
+        note: "in the same process as the training loop\(named), lr 2e-4"),
       BenchResult(
-        name: "fmnist-train-loop", msPerCall: l, calls: loop.count,
-        note: "training loop / benchmark step \(String(format: "%.3f", l / b))\(named)"),
+        name: "fmnist-train-loop", msPerCall: ms[1], calls: times[1].count,
+        note: "training loop / benchmark step \(ratio(ms[1], ms[0])) (one network\(named))"),
+      BenchResult(
+        name: "fmnist-spytorch", msPerCall: ms[2], calls: times[2].count,
+        note: "the benchmark's own network (InvSquareGrad:alpha=100.0, lr 2e-4), same process"),
+      BenchResult(
+        name: "fmnist-train-defaults", msPerCall: ms[3], calls: times[3].count,
+        note: "soma train's defaults (S2NN, lr \(TrainCommand.defaultLearningRate(for: S2NN()))) "
+          + "through the loop / the benchmark's own step \(ratio(ms[3], ms[2]))"),
     ]
   }
 }

@@ -27,17 +27,24 @@ import Testing
     #expect(!plain[0].note.contains("surrogate"))
   }
 
-  /// The training loop's step against the benchmark step, in one process: two results, each
-  /// from whole 10-step blocks, the second naming the ratio and the surrogate both ran with.
+  /// The training loop's step against the benchmark step, in one process: four results, each
+  /// from whole 10-step blocks. The loop comparison names its ratio and the surrogate both of
+  /// its sides ran with; the defaults comparison runs `soma train`'s default network (S2NN)
+  /// against the benchmark's own (InvSquareGrad), whatever --surrogate says.
   @Test(.enabled(if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory)))
   func trainLoopBenchComparesBothStepsOnOneNetwork() throws {
     let r = try NetworkBench.run(
       "fmnist-train-loop", seconds: 0.01, threads: 2,
       surrogate: try SurrogateSpec(parsing: "InvSquareGrad:alpha=100").make())
-    #expect(r.map(\.name) == ["fmnist-spytorch", "fmnist-train-loop"])
+    #expect(
+      r.map(\.name) == [
+        "fmnist-spytorch", "fmnist-train-loop", "fmnist-spytorch", "fmnist-train-defaults",
+      ])
     #expect(r.allSatisfy { $0.calls >= 10 && $0.calls % 10 == 0 && $0.msPerCall > 0 })
     #expect(r[1].note.contains("training loop / benchmark step"))
-    #expect(r.allSatisfy { $0.note.contains("surrogate InvSquareGrad") })
+    #expect(r[0...1].allSatisfy { $0.note.contains("surrogate InvSquareGrad") })
+    #expect(r[2].note.contains("InvSquareGrad:alpha=100.0, lr 2e-4"))
+    #expect(r[3].note.contains("S2NN, lr 0.001") && r[3].note.contains("benchmark's own step"))
     #expect(try SomaCommand.parseAsRoot(["bench", "fmnist-train-loop", "--surrogate", "S2NN"]) is BenchCommand)
   }
 }
