@@ -131,12 +131,26 @@ struct CurrentBasedSNNTests {
   }
 
   @Test func rejectsBadHyperparameters() {
-    #expect(throws: HyperparameterError.self) {
+    #expect(throws: SomaNNError.self) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(threshold: 0, surrogate: TestSuperSpike())
     }
-    #expect(throws: HyperparameterError.self) {
+    #expect(
+      throws: SomaNNError.invalidHyperparameter(
+        layer: "CurrentBasedSNN", name: "tauSyn", value: -1, allowed: "> 0")
+    ) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(tauSyn: -1, surrogate: TestSuperSpike())
     }
+    #expect(throws: SomaNNError.self) {
+      _ = try CurrentBasedSNN<Float, TestSuperSpike>(dt: .infinity, surrogate: TestSuperSpike())
+    }
+    let sizes = SomaNNError.invalidSizes(
+      model: "CurrentBasedSNN", sizes: [784, 100, 1], allowed: "inputs ≥ 1, hidden ≥ 1, outputs ≥ 2")
+    #expect(throws: sizes) {
+      _ = try CurrentBasedSNN<Float, TestSuperSpike>(outputs: 1, surrogate: TestSuperSpike())
+    }
+    #expect(
+      sizes.description
+        == "CurrentBasedSNN layer sizes must be inputs ≥ 1, hidden ≥ 1, outputs ≥ 2, got [784, 100, 1].")
   }
 }
 

@@ -318,10 +318,18 @@ struct SpikingMLPTests {
     _ = net.trainStep(input: x, labels: labels, optimizer: &adam)
     #expect(held.scalars == heldScalars)
     #expect(net.weights[0] != held)
-    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(learningRate: 0) }
-    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(learningRate: .nan) }
-    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(beta1: 1) }
-    #expect(throws: HyperparameterError.self) { try FusedAdam<Float>(epsilon: -1) }
+    #expect(throws: SomaNNError.self) { try FusedAdam<Float>(learningRate: 0) }
+    #expect(throws: SomaNNError.self) { try FusedAdam<Float>(learningRate: .nan) }
+    #expect(
+      throws: SomaNNError.invalidHyperparameter(layer: "Adam", name: "beta1", value: 1, allowed: "in [0, 1)")
+    ) { try FusedAdam<Float>(beta1: 1) }
+    #expect(
+      throws: SomaNNError.invalidSizes(model: "SpikingMLP", sizes: [784], allowed: "at least two positive widths")
+    ) { try SpikingMLP<Float, S2NN>(sizes: [784], surrogate: S2NN()) }
+    #expect(throws: SomaNNError.self) {
+      try SpikingMLP<Float, S2NN>(sizes: [784, 10, 10], lif: [try LIFParameters()], surrogate: S2NN())
+    }
+    #expect(throws: SomaNNError.self) { try FusedAdam<Float>(epsilon: -1) }
   }
 
   /// The thin dI · Wᵀ kernel (layers of ≤ 32 outputs) against a BLAS matmul.

@@ -44,17 +44,16 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     inputs: Int = 784, hidden: Int = 100, outputs: Int = 10, tauSyn: Double = 5e-3,
     tauMem: Double = 10e-3, dt: Double = 1e-3, threshold: Double = 1, surrogate: S,
     seed: UInt64 = 0
-  ) throws(HyperparameterError) {
+  ) throws(SomaNNError) {
     guard inputs >= 1, hidden >= 1, outputs >= 2 else {
-      throw HyperparameterError(
-        "network sizes must be inputs ≥ 1, hidden ≥ 1, outputs ≥ 2; got \(inputs)-\(hidden)-\(outputs)")
+      throw .invalidSizes(
+        model: "CurrentBasedSNN", sizes: [inputs, hidden, outputs],
+        allowed: "inputs ≥ 1, hidden ≥ 1, outputs ≥ 2")
     }
-    guard tauSyn > 0, tauMem > 0, dt > 0 else {
-      throw HyperparameterError("time constants and dt must be > 0, got τ_syn \(tauSyn), τ_mem \(tauMem), dt \(dt)")
-    }
-    guard threshold > 0 else {
-      throw HyperparameterError("threshold must be > 0, got \(threshold)")
-    }
+    try SomaNNError.checkPositive(tauSyn, "tauSyn", layer: "CurrentBasedSNN")
+    try SomaNNError.checkPositive(tauMem, "tauMem", layer: "CurrentBasedSNN")
+    try SomaNNError.checkPositive(dt, "dt", layer: "CurrentBasedSNN")
+    try SomaNNError.checkPositive(threshold, "threshold", layer: "CurrentBasedSNN")
     self.inputs = inputs
     self.hidden = hidden
     self.outputs = outputs

@@ -26,16 +26,11 @@ public struct FusedAdam<T: TensorScalar> {
 
   public init(
     learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
-  ) throws(HyperparameterError) {
-    guard learningRate.isFinite && learningRate > 0 else {
-      throw HyperparameterError("Adam's learning rate must be a positive number, got \(learningRate)")
-    }
-    guard (0..<1).contains(beta1) && (0..<1).contains(beta2) else {
-      throw HyperparameterError("Adam's betas must lie in [0, 1), got \(beta1) and \(beta2)")
-    }
-    guard epsilon.isFinite && epsilon > 0 else {
-      throw HyperparameterError("Adam's epsilon must be a positive number, got \(epsilon)")
-    }
+  ) throws(SomaNNError) {
+    try SomaNNError.checkPositive(learningRate, "learning rate", layer: "Adam")
+    try SomaNNError.checkUnitIntervalOpen(beta1, "beta1", layer: "Adam")
+    try SomaNNError.checkUnitIntervalOpen(beta2, "beta2", layer: "Adam")
+    try SomaNNError.checkPositive(epsilon, "epsilon", layer: "Adam")
     (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
   }
 

@@ -13,24 +13,14 @@ public struct LIFParameters: Sendable, Equatable {
   public init(
     beta: Double = 0.9, threshold: Double = 1, reset: Reset = .subtract,
     detachReset: Bool = false
-  ) throws(HyperparameterError) {
-    guard beta >= 0 && beta <= 1 else {
-      throw HyperparameterError("LIF beta must be in [0, 1], got \(beta)")
-    }
-    guard threshold > 0 && threshold.isFinite else {
-      throw HyperparameterError("LIF threshold must be > 0, got \(threshold)")
-    }
+  ) throws(SomaNNError) {
+    try SomaNNError.checkUnitInterval(beta, "beta", layer: "LIF")
+    try SomaNNError.checkPositive(threshold, "threshold", layer: "LIF")
     self.beta = beta
     self.threshold = threshold
     self.reset = reset
     self.detachReset = detachReset
   }
-}
-
-/// A hyperparameter outside its allowed range; the message names the value and the range.
-public struct HyperparameterError: Error, CustomStringConvertible, Sendable, Equatable {
-  public var description: String
-  public init(_ description: String) { self.description = description }
 }
 
 public enum FusedLIF {

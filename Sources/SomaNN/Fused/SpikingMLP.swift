@@ -75,18 +75,18 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
   public init(
     sizes: [Int], lif: [LIFParameters]? = nil, readout: Readout = .spikeCount,
     hasBias: Bool = true, surrogate: S, seed: UInt64 = 0
-  ) throws(HyperparameterError) {
+  ) throws(SomaNNError) {
     guard sizes.count >= 2, sizes.allSatisfy({ $0 >= 1 }) else {
-      throw HyperparameterError(
-        "layer sizes must be at least two positive widths, got \(sizes)")
+      throw .invalidSizes(model: "SpikingMLP", sizes: sizes, allowed: "at least two positive widths")
     }
     var params: [LIFParameters]
     if let lif { params = lif } else {
       params = Array(repeating: try LIFParameters(), count: sizes.count - 1)
     }
     guard params.count == sizes.count - 1 else {
-      throw HyperparameterError(
-        "need one LIF parameter set per layer (\(sizes.count - 1)), got \(params.count)")
+      throw .invalidSizes(
+        model: "SpikingMLP", sizes: sizes,
+        allowed: "one more than the \(params.count) LIF parameter sets given")
     }
     self.sizes = sizes
     self.lif = params
