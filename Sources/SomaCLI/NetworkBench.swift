@@ -71,13 +71,13 @@ enum NetworkBench {
       let events = SpikeEvents(rows: steps * batch, columns: 784, rowStart: starts, indices: idx)
       batches.append((events, (0..<batch).map { _ in Int(g.next() % 10) }))
     }
-    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: 2e-4)
+    var adam = try FusedAdam<Float>(learningRate: 2e-4)
     var k = 0
     let timing = BenchTimer.measure(seconds: seconds) {
       let (events, labels) = batches[k % batches.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
-      net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
+      net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
     }
     let named = S.self == InvSquareGrad.self && (s as? InvSquareGrad)?.alpha == 100
       ? "" : ", surrogate \(SurrogateSpec.canonical(s))"
@@ -124,7 +124,7 @@ extension NetworkBench {
     }
     let net = try CurrentBasedSNN<Float, S>(surrogate: s, seed: 0)
     net.threads = threads
-    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: 2e-4)
+    var adam = try FusedAdam<Float>(learningRate: 2e-4)
     let cached = benchmarkBatches(data, steps: steps, batch: batch)
     let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
     let codes = LatencyCodes.fits(data) ? LatencyCodes(data, coder: coder) : nil
@@ -137,26 +137,25 @@ extension NetworkBench {
     }
     let defaults = try CurrentBasedSNN<Float, S2NN>(surrogate: S2NN(), seed: 0)
     defaults.threads = threads
-    var defaultsAdam = FlatAdam(
-      shapes: [defaults.w1.shape, defaults.w2.shape],
-      lr: Float(TrainCommand.defaultLearningRate(for: S2NN())))
+    var defaultsAdam = try FusedAdam<Float>(
+      learningRate: TrainCommand.defaultLearningRate(for: S2NN()))
     let spec = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100), seed: 0)
     spec.threads = threads
-    var specAdam = FlatAdam(shapes: [spec.w1.shape, spec.w2.shape], lr: 2e-4)
+    var specAdam = try FusedAdam<Float>(learningRate: 2e-4)
     // One feed for both loop-side networks: its next batch is encoded during whichever step
     // runs before it, as in `soma train`.
     var feed = newFeed()
     defer { feed.cancel() }
     var (k, kSpec) = (0, 0)
     func benchStep<N: SurrogateGradient>(
-      _ net: CurrentBasedSNN<Float, N>, _ adam: inout FlatAdam, _ k: inout Int
+      _ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>, _ k: inout Int
     ) {
       let (events, labels) = cached[k % cached.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
-      net.withParameters { adam.step(&$0, grads: [step.gradW1, step.gradW2]) }
+      net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
     }
-    func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FlatAdam)
+    func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>)
       throws
     {
       guard let (idx, events) = feed.next() else {

@@ -130,6 +130,43 @@ struct CurrentBasedSNNTests {
     #expect(((one.gradW1 - two.gradW1).abs().max().scalar) <= 1e-12)
   }
 
+  /// FusedAdam.step (how soma train updates this network) against Adam's formulas in Double,
+  /// over three steps, with the update split over two threads.
+  @Test func fusedAdamStepFollowsAdam() throws {
+    let n = 70_000  // ≥ 65 536, so the update is split
+    var g = SomaRandom(seed: 4)
+    var params = [Tensor<Float>.normal([n], using: &g), Tensor<Float>.normal([3, 5], using: &g)]
+    var ref = params.map { $0.scalars.map(Double.init) }
+    var (m, v) = (ref.map { $0.map { _ in 0.0 } }, ref.map { $0.map { _ in 0.0 } })
+    var adam = try FusedAdam<Float>(learningRate: 1e-2)
+    for t in 1...3 {
+      let grads = params.map { Tensor<Float>.normal($0.shape, using: &g) }
+      adam.step(&params, gradients: grads, threads: 2)
+      let (c1, c2) = (1 - Double.pow(0.9, Double(t)), 1 - Double.pow(0.999, Double(t)))
+      for i in 0..<ref.count {
+        let gs = grads[i].scalars
+        ref[i].withUnsafeMutableBufferPointer { r in
+          m[i].withUnsafeMutableBufferPointer { mi in
+            v[i].withUnsafeMutableBufferPointer { vi in
+              for k in 0..<r.count {
+                let gk = Double(gs[k])
+                mi[k] = 0.9 * mi[k] + 0.1 * gk
+                vi[k] = 0.999 * vi[k] + 0.001 * gk * gk
+                r[k] -= 1e-2 * (mi[k] / c1) / ((vi[k] / c2).squareRoot() + 1e-8)
+              }
+            }
+          }
+        }
+      }
+    }
+    #expect(adam.stepCount == 3)
+    for i in 0..<ref.count {
+      let got = params[i].scalars
+      let worst = zip(got, ref[i]).map { Swift.abs(Double($0) - $1) }.max()!
+      #expect(worst <= 1e-5, "parameter \(i): max |Δ| \(worst)")
+    }
+  }
+
   @Test func rejectsBadHyperparameters() {
     #expect(throws: SomaNNError.self) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(threshold: 0, surrogate: TestSuperSpike())

@@ -53,7 +53,7 @@ extension Trainer: SurrogateVisitor {
     // Each training image's code once, so a step's batch is block copies (see LatencyCodes).
     let trainCodes =
       LatencyCodes.fits(dataset.train) ? LatencyCodes(dataset.train, coder: coder) : nil
-    var adam = FlatAdam(shapes: [net.w1.shape, net.w2.shape], lr: Float(o.lr))
+    var adam = try FusedAdam<Float>(learningRate: o.lr)
     let finalPath = outDir + "/final.safetensors"
     let bestPath = outDir + "/best.safetensors"
     var metrics: [EpochMetrics] = []
@@ -141,7 +141,7 @@ extension Trainer {
   /// One training step as the loop runs it: forward and BPTT, the finiteness check, then Adam.
   /// Returns nil, with the weights unchanged, when the loss or a gradient is NaN or infinite.
   static func step<S>(
-    _ net: CurrentBasedSNN<Float, S>, _ adam: inout FlatAdam, events: SpikeEvents,
+    _ net: CurrentBasedSNN<Float, S>, _ adam: inout FusedAdam<Float>, events: SpikeEvents,
     labels: [Int], timeSteps: Int
   ) -> CurrentBasedSNN<Float, S>.Step? {
     let result = net.lossAndGradients(
@@ -149,7 +149,7 @@ extension Trainer {
     guard result.loss.isFinite, allFinite(result.gradW1), allFinite(result.gradW2) else {
       return nil
     }
-    net.withParameters { adam.step(&$0, grads: [result.gradW1, result.gradW2]) }
+    net.withParameters { adam.step(&$0, gradients: [result.gradW1, result.gradW2], threads: net.threads) }
     return result
   }
 

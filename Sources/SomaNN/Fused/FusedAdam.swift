@@ -10,6 +10,12 @@ import SomaKernels
 /// ```
 /// The moments are allocated on the first step for the network's parameter shapes; one
 /// optimizer belongs to one network.
+///
+/// Models that hand out their gradients instead, such as `CurrentBasedSNN`, use ``step(_:gradients:threads:)``:
+/// ```swift
+/// let g = net.lossAndGradients(events: events, steps: 100, batch: 256, labels: labels)
+/// net.withParameters { adam.step(&$0, gradients: [g.gradW1, g.gradW2], threads: net.threads) }
+/// ```
 public struct FusedAdam<T: TensorScalar> {
   public let learningRate: Double
   public let beta1: Double
@@ -56,6 +62,37 @@ public struct FusedAdam<T: TensorScalar> {
     return AdamStep(
       lrC1: T(learningRate / c1), b1: T(beta1), b2: T(beta2), ic2: T(1 / c2), eps: T(epsilon),
       m: mp, v: vp)
+  }
+}
+
+extension FusedAdam {
+  /// One update of `parameters` from `gradients` (the same shapes, in the same order at every
+  /// step), the vectorised update split over `threads` for tensors of 65 536 elements or more.
+  @inlinable
+  public mutating func step(
+    _ parameters: inout [Tensor<T>], gradients: [Tensor<T>], threads: Int = 1
+  ) {
+    precondition(
+      parameters.count == gradients.count,
+      "FusedAdam.step: \(parameters.count) parameters but \(gradients.count) gradients")
+    for i in 0..<parameters.count {
+      precondition(
+        parameters[i].shape == gradients[i].shape,
+        "FusedAdam.step: parameter \(i) has shape \(parameters[i].shape), its gradient \(gradients[i].shape)")
+    }
+    let update = begin(shapes: parameters.map(\.shape))
+    for i in 0..<parameters.count {
+      parameters[i].withUnsafeMutableBufferPointer { p in
+        gradients[i].withUnsafeBufferPointer { g in
+          let n = p.count
+          let parts = n >= 65_536 ? Swift.max(1, threads) : 1
+          let (pP, gP) = (p.baseAddress!, g.baseAddress!)
+          parallel(parts) { part in
+            update.apply(index: i, param: pP, grad: gP, from: part * n / parts, to: (part + 1) * n / parts)
+          }
+        }
+      }
+    }
   }
 }
 
