@@ -199,7 +199,7 @@ extension NetworkBench {
         name: "fmnist-train-loop", msPerCall: ms[1], calls: times[1].count,
         note: "training loop / benchmark step \(ratio(ms[1], ms[0])) (one network\(named))"),
       BenchResult(
-        name: "fmnist-spytorch", msPerCall: ms[2], calls: times[2].count,
+        name: "fmnist-spytorch-own", msPerCall: ms[2], calls: times[2].count,
         note: "the benchmark's own network (InvSquareGrad:alpha=100.0, lr 2e-4), same process"),
       BenchResult(
         name: "fmnist-train-defaults", msPerCall: ms[3], calls: times[3].count,

@@ -36,7 +36,8 @@ public enum SomaNNError: Error, Equatable, Sendable, CustomStringConvertible {
   @usableFromInline
   static func checkPositive(_ value: Double, _ name: String, layer: String) throws(SomaNNError) {
     guard value > 0 && value.isFinite else {
-      throw .invalidHyperparameter(layer: layer, name: name, value: value, allowed: "> 0")
+      throw .invalidHyperparameter(
+        layer: layer, name: name, value: value, allowed: value.isInfinite ? "finite and > 0" : "> 0")
     }
   }
 }

@@ -38,7 +38,7 @@ import Testing
       surrogate: try SurrogateSpec(parsing: "InvSquareGrad:alpha=100").make())
     #expect(
       r.map(\.name) == [
-        "fmnist-spytorch", "fmnist-train-loop", "fmnist-spytorch", "fmnist-train-defaults",
+        "fmnist-spytorch", "fmnist-train-loop", "fmnist-spytorch-own", "fmnist-train-defaults",
       ])
     #expect(r.allSatisfy { $0.calls >= 10 && $0.calls % 10 == 0 && $0.msPerCall > 0 })
     #expect(r[1].note.contains("training loop / benchmark step"))

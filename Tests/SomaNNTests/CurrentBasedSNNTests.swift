@@ -167,7 +167,7 @@ struct CurrentBasedSNNTests {
     }
   }
 
-  @Test func rejectsBadHyperparameters() {
+  @Test func rejectsBadHyperparameters() throws {
     #expect(throws: SomaNNError.self) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(threshold: 0, surrogate: TestSuperSpike())
     }
@@ -177,9 +177,14 @@ struct CurrentBasedSNNTests {
     ) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(tauSyn: -1, surrogate: TestSuperSpike())
     }
-    #expect(throws: SomaNNError.self) {
+    #expect(
+      throws: SomaNNError.invalidHyperparameter(
+        layer: "CurrentBasedSNN", name: "dt", value: .infinity, allowed: "finite and > 0")
+    ) {
       _ = try CurrentBasedSNN<Float, TestSuperSpike>(dt: .infinity, surrogate: TestSuperSpike())
     }
+    // An infinite time constant is a leak-free current (α = 1), not an error.
+    #expect(try CurrentBasedSNN<Float, TestSuperSpike>(tauSyn: .infinity, surrogate: TestSuperSpike()).alpha == 1)
     let sizes = SomaNNError.invalidSizes(
       model: "CurrentBasedSNN", sizes: [784, 100, 1], allowed: "inputs ≥ 1, hidden ≥ 1, outputs ≥ 2")
     #expect(throws: sizes) {

@@ -50,8 +50,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         model: "CurrentBasedSNN", sizes: [inputs, hidden, outputs],
         allowed: "inputs ≥ 1, hidden ≥ 1, outputs ≥ 2")
     }
-    try SomaNNError.checkPositive(tauSyn, "tauSyn", layer: "CurrentBasedSNN")
-    try SomaNNError.checkPositive(tauMem, "tauMem", layer: "CurrentBasedSNN")
+    // A time constant of +∞ is a current or membrane that never decays (α or β = 1).
+    for (tau, name) in [(tauSyn, "tauSyn"), (tauMem, "tauMem")] where !(tau > 0) {
+      throw .invalidHyperparameter(layer: "CurrentBasedSNN", name: name, value: tau, allowed: "> 0")
+    }
     try SomaNNError.checkPositive(dt, "dt", layer: "CurrentBasedSNN")
     try SomaNNError.checkPositive(threshold, "threshold", layer: "CurrentBasedSNN")
     self.inputs = inputs
@@ -95,8 +97,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
     @usableFromInline var w1t: [T] = []  // [I, H]
     @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
-    @usableFromInline var stateA: [T] = []  // [B, H] scratch (syn / dL/dmem)
-    @usableFromInline var stateB: [T] = []  // [B, H] scratch (mem / dL/dsyn)
     @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
     @usableFromInline var spikes: [T] = []  // [T, B, H]
     @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
@@ -141,7 +141,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       peak = Array(repeating: 0, count: batch * outputs)
       peakStep = Array(repeating: 0, count: batch * outputs)
       if kernels {
-        (current, spikes, gradSpikes, x, w1t, gw1t, stateA, stateB) = ([], [], [], [], [], [], [], [])
+        (current, spikes, gradSpikes, x, w1t, gw1t) = ([], [], [], [], [], [])
         let ld = soma_cuba_row_stride(hidden)
         let sb = Self.backwardBlock
         self.ld = ld
@@ -166,8 +166,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         x = Array(repeating: 0, count: n * hidden)
         w1t = Array(repeating: 0, count: inputs * hidden)
         gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
-        stateA = Array(repeating: 0, count: batch * hidden)
-        stateB = Array(repeating: 0, count: batch * hidden)
         current = Array(repeating: 0, count: n * hidden)
         spikes = Array(repeating: 0, count: n * hidden)
         gradSpikes = Array(repeating: 0, count: n * hidden)
@@ -207,8 +205,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     return Tensor(ws.peak, shape: [batch, outputs])
   }
 
-  /// Hidden layer and readout forward: fills ws.x, the spikes, ws.readIn (J), ws.peak and
-  /// ws.peakStep; returns the readout membrane [T, B, O] when `recordReadout`.
+  /// Hidden layer and readout forward: fills the spikes (the Swift path also ws.x), ws.readIn
+  /// (J), ws.peak and ws.peakStep; returns the readout membrane [T, B, O] when `recordReadout`.
   @inlinable @discardableResult
   func runForward(events: SpikeEvents, steps: Int, batch: Int, recordReadout: Bool) -> [T] {
     precondition(
@@ -591,7 +589,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                           let row = rowf + part * sRow
                           // The forward kept no membranes: they are recomputed here for
                           // blocks of `sb` samples, enough independent recurrences to
-                          // keep the core busy, into an [T, sb, H] slice that stays in
+                          // keep the core busy, into a [T, sb, ld] slice that stays in
                           // L2 for the reverse pass. The samples go in order of their
                           // latest reverse step (latest first), so a block's
                           // recomputation, which runs to its first sample's step, does

@@ -86,7 +86,7 @@ public final class SpikingMLP<T: TensorScalar, S: SurrogateGradient> {
     guard params.count == sizes.count - 1 else {
       throw .invalidSizes(
         model: "SpikingMLP", sizes: sizes,
-        allowed: "one more than the \(params.count) LIF parameter sets given")
+        allowed: "one longer than the list of LIF parameter sets (\(params.count))")
     }
     self.sizes = sizes
     self.lif = params
