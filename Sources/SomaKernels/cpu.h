@@ -27,6 +27,36 @@ static inline int has_avx512(void) {
   }
   return cached;
 }
+
+// Transposes the 16 × 16 block held in r[0..16) (row i in r[i]) in place: unpacks of row
+// pairs, then shuffles within 128-bit lanes, then two rounds of 128-bit lane shuffles.
+AVX512 static inline void soma_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int j = 0; j < 4; j++) {
+      t[h + j] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0x88);
+      t[h + j + 4] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+// The mask of the first n (≤ 16) lanes.
+static inline __mmask16 soma_lanes(size_t n) {
+  return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+}
 #else
 #define SOMA_CLONES
 static inline int has_avx512(void) { return 0; }

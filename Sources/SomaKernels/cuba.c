@@ -358,6 +358,68 @@ void soma_cuba_backward_f32(size_t batch, size_t hidden, size_t outputs,
                     t_end, last, surrogate, s_a, s_b);
 }
 
+#ifdef SOMA_X86
+// 16 × 16 tiles: the parts' rows summed in registers, transposed there, and written as rows
+// of dW1 (the Swift loop this replaces moved one float at a time).
+AVX512 static void reduce_dw1_avx512(const float *p, size_t parts, size_t ps, size_t inputs,
+                                     size_t hidden, float *dst, size_t h0, size_t h1) {
+  const size_t ld = soma_cuba_row_stride(hidden);
+  for (size_t i0 = 0; i0 < inputs; i0 += 16) {
+    const size_t ni = inputs - i0 < 16 ? inputs - i0 : 16;
+    for (size_t hb = h0; hb < h1; hb += 16) {
+      const size_t nh = h1 - hb < 16 ? h1 - hb : 16;
+      const __mmask16 hm = soma_lanes(nh);
+      __m512 v[16];
+      for (size_t i = 0; i < 16; i++) {
+        if (i >= ni) {
+          v[i] = _mm512_setzero_ps();
+          continue;
+        }
+        const float *row = p + (i0 + i) * ld + hb;
+        __m512 sum = _mm512_maskz_loadu_ps(hm, row);
+        for (size_t q = 1; q < parts; q++)
+          sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(hm, row + q * ps));
+        v[i] = sum;
+      }
+      soma_transpose16(v);
+      for (size_t j = 0; j < nh; j++)
+        _mm512_mask_storeu_ps(dst + (hb + j) * inputs + i0, soma_lanes(ni), v[j]);
+    }
+  }
+}
+#endif
+
+SOMA_CLONES
+static void reduce_dw1_portable(const float *p, size_t parts, size_t ps, size_t inputs,
+                                size_t hidden, float *dst, size_t h0, size_t h1) {
+  const size_t ld = soma_cuba_row_stride(hidden);
+  for (size_t i0 = 0; i0 < inputs; i0 += 32) {
+    const size_t i1 = i0 + 32 < inputs ? i0 + 32 : inputs;
+    for (size_t hb = h0; hb < h1; hb += 32) {
+      const size_t he = hb + 32 < h1 ? hb + 32 : h1;
+      for (size_t i = i0; i < i1; i++) {
+        const float *row = p + i * ld;
+        for (size_t h = hb; h < he; h++) {
+          float sum = row[h];
+          for (size_t q = 1; q < parts; q++) sum += row[q * ps + h];
+          dst[h * inputs + i] = sum;
+        }
+      }
+    }
+  }
+}
+
+void soma_cuba_reduce_dw1_f32(const float *partials, size_t parts, size_t part_stride,
+                              size_t inputs, size_t hidden, float *dst, size_t h0, size_t h1) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    reduce_dw1_avx512(partials, parts, part_stride, inputs, hidden, dst, h0, h1);
+    return;
+  }
+#endif
+  reduce_dw1_portable(partials, parts, part_stride, inputs, hidden, dst, h0, h1);
+}
+
 // The readout recurrences over lanes k = b·outputs + o in [k0, k1), with the Swift path's
 // expressions: no FMA contraction, so the results are the same bit for bit.
 SOMA_CLONES

@@ -2,11 +2,7 @@
 #include <stdlib.h>
 
 // One binary, three code paths: AVX-512, AVX2+FMA, baseline; picked at load time (ifunc).
-#if defined(__x86_64__) && defined(__linux__)
-#define SOMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SOMA_CLONES
-#endif
+#include "cpu.h"
 
 SOMA_CLONES
 void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, size_t row_begin,
@@ -20,9 +16,30 @@ void soma_events_weight_grad_f32(const int32_t *row_start, const int32_t *idx, s
   }
 }
 
+#ifdef SOMA_X86
+// 16 × 16 blocks through registers (masked at the edges): the scalar tiles below moved one
+// float per load and store.
+AVX512 static void transpose_avx512(const float *src, size_t rows, size_t cols, float *dst,
+                                    size_t ld) {
+  for (size_t r0 = 0; r0 < rows; r0 += 16) {
+    const size_t nr = rows - r0 < 16 ? rows - r0 : 16;
+    for (size_t c0 = 0; c0 < cols; c0 += 16) {
+      const size_t nc = cols - c0 < 16 ? cols - c0 : 16;
+      __m512 v[16];
+      for (size_t i = 0; i < 16; i++)
+        v[i] = i < nr ? _mm512_maskz_loadu_ps(soma_lanes(nc), src + (r0 + i) * cols + c0)
+                      : _mm512_setzero_ps();
+      soma_transpose16(v);
+      for (size_t j = 0; j < nc; j++)
+        _mm512_mask_storeu_ps(dst + (c0 + j) * ld + r0, soma_lanes(nr), v[j]);
+    }
+  }
+}
+#endif
+
 SOMA_CLONES
-void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, float *dst,
-                                size_t ld) {
+static void transpose_portable(const float *src, size_t rows, size_t cols, float *dst,
+                               size_t ld) {
   // 32×32 tiles: both the reads and the strided writes stay within a few cache lines.
   for (size_t r0 = 0; r0 < rows; r0 += 32) {
     const size_t r1 = r0 + 32 < rows ? r0 + 32 : rows;
@@ -32,6 +49,17 @@ void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, floa
         for (size_t c = c0; c < c1; c++) dst[c * ld + r] = src[r * cols + c];
     }
   }
+}
+
+void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, float *dst,
+                                size_t ld) {
+#ifdef SOMA_X86
+  if (has_avx512()) {
+    transpose_avx512(src, rows, cols, dst, ld);
+    return;
+  }
+#endif
+  transpose_portable(src, rows, cols, dst, ld);
 }
 
 void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) {

@@ -130,6 +130,43 @@ struct CurrentBasedSNNTests {
     #expect(((one.gradW1 - two.gradW1).abs().max().scalar) <= 1e-12)
   }
 
+  /// The AVX-512 and portable transposes into padded rows and the dW1 reduction against plain
+  /// loops, on edge sizes: every element lands in its place, and padding is never written.
+  @Test func paddedTransposeAndReductionMatchLoops() {
+    for (rows, cols) in [(37, 53), (100, 784), (16, 16), (5, 3), (20, 1)] {
+      for portable in [false, true] {
+        soma_use_portable_kernels(portable ? 1 : 0)
+        defer { soma_use_portable_kernels(0) }
+        let ld = soma_cuba_row_stride(rows)
+        #expect(ld % 16 == 0 && ld >= rows && ld < rows + 16)
+        let src = (0..<(rows * cols)).map { Float($0) * 0.5 - 3 }
+        var dst = [Float](repeating: .nan, count: cols * ld)
+        soma_transpose_strided_f32(src, rows, cols, &dst, ld)
+        var ok = true
+        for c in 0..<cols {
+          for r in 0..<ld where r < rows ? dst[c * ld + r] != src[r * cols + c] : !dst[c * ld + r].isNaN {
+            ok = false
+          }
+        }
+        #expect(ok, "transpose \(rows)×\(cols), portable \(portable)")
+        // Two parts of [cols, ld] partials (cols inputs, rows hidden) summed into [rows, cols].
+        let stride = cols * ld + 32
+        let partials = (0..<(2 * stride)).map { Float(($0 * 7919) % 1000) * 0.01 }
+        var out = [Float](repeating: .nan, count: rows * cols)
+        let mid = rows / 2
+        soma_cuba_reduce_dw1_f32(partials, 2, stride, cols, rows, &out, 0, mid)
+        soma_cuba_reduce_dw1_f32(partials, 2, stride, cols, rows, &out, mid, rows)
+        var same = true
+        for h in 0..<rows {
+          for i in 0..<cols where out[h * cols + i] != partials[i * ld + h] + partials[stride + i * ld + h] {
+            same = false
+          }
+        }
+        #expect(same, "reduction \(rows)×\(cols), portable \(portable)")
+      }
+    }
+  }
+
   /// FusedAdam.step (how soma train updates this network) against Adam's formulas in Double,
   /// over three steps, with the update split over two threads.
   @Test func fusedAdamStepFollowsAdam() throws {

@@ -70,6 +70,12 @@ void soma_cuba_backward_f32(size_t batch, size_t hidden, size_t outputs,
 ///   flt ← α·flt + J_t, out ← β·out + flt_old, and each lane's maximum of out over the steps
 /// (peak[k]) and its first step (peak_step[k]). `flt`/`out` are [k1 − k0] scratch; if `trace`
 /// is not NULL, trace[t·lanes + k] = out after step t.
+/// dst[h · inputs + i] = Σ over q < parts, in order, of partials[q · part_stride + i · ld + h]
+/// for h in [h0, h1) and every input i: the per-thread dW1ᵀ partials summed and transposed to
+/// dW1 [hidden, inputs] (ld = soma_cuba_row_stride(hidden)).
+void soma_cuba_reduce_dw1_f32(const float *partials, size_t parts, size_t part_stride,
+                              size_t inputs, size_t hidden, float *dst, size_t h0, size_t h1);
+
 void soma_cuba_readout_f32(size_t steps, size_t lanes, size_t k0, size_t k1, float alpha,
                            float beta, const float *j, float *flt, float *out, float *peak,
                            int32_t *peak_step, float *trace);

@@ -494,26 +494,38 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let (I, H) = (inputs, hidden)
     var gradW1 = Tensor<T>(uninitializedShape: [H, I])
     let threads = Swift.max(1, Swift.min(ws.parts, H))
+    let kernel = T.self == Float.self && ld == soma_cuba_row_stride(H)
     gradW1.withUnsafeMutableBufferPointer { gb in
-        let g = gb.baseAddress!
-        parallel(threads) { part in
-          let (h0, h1) = (part * H / threads, (part + 1) * H / threads)
-          // 32 × 32 tiles: the column reads and the row writes both stay in a few lines.
-          for i0 in stride(from: 0, to: I, by: 32) {
-            let i1 = Swift.min(i0 + 32, I)
-            for hb in stride(from: h0, to: h1, by: 32) {
-              let he = Swift.min(hb + 32, h1)
-              for i in i0..<i1 {
-                let row = p + i * ld
-                for h in hb..<he {
-                  var sum = row[h]
-                  for q in 1..<Swift.max(parts, 1) { sum += row[q * sIH + h] }
-                  g[h * I + i] = sum
-                }
+      let g = gb.baseAddress!
+      parallel(threads) { part in
+        // Row ranges on 16-row boundaries where the kernel's 16 × 16 tiles run.
+        let (h0, h1) =
+          kernel
+          ? (Swift.min(H, (part * H / threads + 8) / 16 * 16),
+             part + 1 == threads ? H : Swift.min(H, ((part + 1) * H / threads + 8) / 16 * 16))
+          : (part * H / threads, (part + 1) * H / threads)
+        if kernel {
+          soma_cuba_reduce_dw1_f32(
+            UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), Swift.max(parts, 1), sIH, I,
+            H, UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self), h0, h1)
+          return
+        }
+        // 32 × 32 tiles: the column reads and the row writes both stay in a few lines.
+        for i0 in stride(from: 0, to: I, by: 32) {
+          let i1 = Swift.min(i0 + 32, I)
+          for hb in stride(from: h0, to: h1, by: 32) {
+            let he = Swift.min(hb + 32, h1)
+            for i in i0..<i1 {
+              let row = p + i * ld
+              for h in hb..<he {
+                var sum = row[h]
+                for q in 1..<Swift.max(parts, 1) { sum += row[q * sIH + h] }
+                g[h * I + i] = sum
               }
             }
           }
         }
+      }
     }
     return gradW1
   }
