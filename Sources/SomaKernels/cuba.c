@@ -8,12 +8,13 @@
 size_t soma_cuba_row_stride(size_t hidden) { return (hidden + 15) & ~(size_t)15; }
 
 // Where one pass of the hidden recurrence runs and writes: samples b = samples[i] (or b0 + i
-// when samples is NULL) for i < count, with their state syn/mem at i·ld; x = mem − θ of
-// (t, i), if x is not NULL, at (t·count + i)·ld; spike lists and the readout current, if
-// spike_idx is not NULL, at row r = t·batch + b (ld = soma_cuba_row_stride(hidden)).
+// when samples is NULL) for i < count, over the steps from t0 on (the state is zero at t0),
+// with their state syn/mem at i·ld; x = mem − θ of (t, i), if x is not NULL, at
+// (t·count + i)·ld; spike lists and the readout current, if spike_idx is not NULL, at row
+// r = t·batch + b (ld = soma_cuba_row_stride(hidden)).
 typedef struct {
   const int32_t *samples;
-  size_t b0, count;
+  size_t b0, count, t0;
   float *syn, *mem, *x;
   int32_t *spike_count;
   uint16_t *spike_idx;
@@ -27,7 +28,7 @@ static void forward_portable(size_t steps, size_t batch, size_t hidden, size_t o
                              float threshold, cuba_pass o) {
   const size_t ld = soma_cuba_row_stride(hidden);
   for (size_t k = 0; k < o.count * ld; k++) o.syn[k] = o.mem[k] = 0.0f;
-  for (size_t t = 0; t < steps; t++) {
+  for (size_t t = o.t0; t < steps; t++) {
     for (size_t i = 0; i < o.count; i++) {
       const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
@@ -88,7 +89,7 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
   const __m512 vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
   const __m512 one = _mm512_set1_ps(1.0f);
   const __mmask16 omask = (__mmask16)(outputs >= 16 ? 0xffffu : (1u << outputs) - 1u);
-  for (size_t t = 0; t < steps; t++) {
+  for (size_t t = o.t0; t < steps; t++) {
     for (size_t i = 0; i < o.count; i++) {
       const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
       const size_t r = t * batch + b;
@@ -156,17 +157,17 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
                            int32_t *spike_count, uint16_t *spike_idx, float *j_out) {
   (void)inputs;
   const size_t ld = soma_cuba_row_stride(hidden);
-  const cuba_pass o = {NULL,      b0,      b1 - b0,    syn + b0 * ld, mem + b0 * ld,
-                       NULL,      spike_count, spike_idx, j_out};
+  const cuba_pass o = {NULL, b0,          b1 - b0,   0,    syn + b0 * ld, mem + b0 * ld,
+                       NULL, spike_count, spike_idx, j_out};
   forward(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
           threshold, o);
 }
 
-void soma_cuba_states_f32(size_t steps, size_t batch, size_t hidden, const int32_t *samples,
-                          size_t count, const int32_t *in_row_start, const int32_t *in_idx,
-                          const float *w1t, float alpha, float beta, float threshold,
-                          float *syn, float *mem, float *x_out) {
-  const cuba_pass o = {samples, 0, count, syn, mem, x_out, NULL, NULL, NULL};
+void soma_cuba_states_f32(size_t t_begin, size_t steps, size_t batch, size_t hidden,
+                          const int32_t *samples, size_t count, const int32_t *in_row_start,
+                          const int32_t *in_idx, const float *w1t, float alpha, float beta,
+                          float threshold, float *syn, float *mem, float *x_out) {
+  const cuba_pass o = {samples, 0, count, t_begin, syn, mem, x_out, NULL, NULL, NULL};
   forward(steps, batch, hidden, 0, in_row_start, in_idx, w1t, NULL, alpha, beta, threshold,
           o);
 }

@@ -349,6 +349,61 @@ struct CurrentBasedKernelTests {
     try same(run(InvSquareGrad(alpha: 10)), run(Opaque(inner: InvSquareGrad(alpha: 10))))
   }
 
+  /// Samples whose input starts late (or never comes): the kernel path recomputes and reverses
+  /// each block only from its samples' first input step on (before it the state is zero and
+  /// nothing is scattered) and must still match the Swift path, which runs every step, with a
+  /// built-in surrogate fused into the reverse step and with one the kernels take through its
+  /// bulk derivative. (Starting one step later makes this fail.)
+  @Test(arguments: [1, 2]) func stepsBeforeTheFirstInputChangeNothing(threads: Int) throws {
+    let (steps, batch, inputs) = (50, 6, 30)
+    let firstInput = [0, 5, 12, 20, steps, 31]  // sample 4 sees no input at all
+    var g = SomaRandom(seed: 23)
+    var starts: [Int32] = [0]
+    var idx: [Int32] = []
+    for t in 0..<steps {
+      for b in 0..<batch {
+        // Inputs 0..<24 fire at random from the step after the first; input 24 + b only at
+        // sample b's first step, so dW1's column 24 + b is that one step's gradient.
+        if t > firstInput[b] {
+          for i in 0..<24 where g.unitInterval(Double.self) < 0.1 { idx.append(Int32(i)) }
+        }
+        if t == firstInput[b] { idx.append(Int32(24 + b)) }
+        starts.append(Int32(idx.count))
+      }
+    }
+    let ev = SpikeEvents(rows: steps * batch, columns: inputs, rowStart: starts, indices: idx)
+    func run<S: SurrogateGradient>(_ surrogate: S, kernels: Bool) throws -> CurrentBasedSNN<Float, S>.Step {
+      let net = try CurrentBasedSNN<Float, S>(
+        inputs: inputs, hidden: 20, outputs: 4, surrogate: surrogate, seed: 11)
+      net.w1 = net.w1 * 12
+      net.w2 = net.w2 * 3
+      net.threads = threads
+      net.useKernels = kernels
+      return net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1, 0])
+    }
+    func check<S: SurrogateGradient>(_ surrogate: S) throws {
+      let (k, s) = (try run(surrogate, kernels: true), try run(surrogate, kernels: false))
+      #expect(s.hiddenSpikes > 20)
+      #expect(k.hiddenSpikes == s.hiddenSpikes)
+      #expect(Swift.abs(k.loss - s.loss) <= 1e-6 * Swift.abs(s.loss))
+      for (a, b) in [(k.gradW1, s.gradW1), (k.gradW2, s.gradW2)] {
+        let scale = b.abs().max().scalar
+        #expect(scale > 0)
+        #expect((a - b).abs().max().scalar <= 1e-5 * scale, "\(type(of: surrogate))")
+      }
+      // Each sample's first-step column on its own (a start one step late zeroes it).
+      let (kw, sw) = (k.gradW1.scalars, s.gradW1.scalars)
+      for b in [1, 2, 3, 5] {
+        let column = (0..<20).map { h in (kw[h * inputs + 24 + b], sw[h * inputs + 24 + b]) }
+        let scale = column.map { Swift.abs($0.1) }.max()!
+        #expect(scale > 0, "sample \(b)'s first input must reach the gradient")
+        #expect(column.allSatisfy { Swift.abs($0.0 - $0.1) <= 1e-5 * scale }, "sample \(b)")
+      }
+    }
+    try check(TestSuperSpike())
+    try check(S2NN())
+  }
+
   /// Samples whose input stops early peak early; the kernel path skips their reverse steps
   /// from the peak on (the gradient there is exactly zero) and must still match the Swift
   /// path, which runs every step. (Skipping one step more, or the bound two steps lower, makes

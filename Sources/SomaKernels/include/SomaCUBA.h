@@ -29,13 +29,14 @@ void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hid
                            float alpha, float beta, float threshold, float *syn, float *mem,
                            int32_t *spike_count, uint16_t *spike_idx, float *j_out);
 
-/// The recurrence alone for the `count` samples listed in `samples`, steps [0, steps), as the
-/// forward ran it: x_out[t, i, h] = mem_t − θ of sample samples[i]. `syn`/`mem` are
-/// [count, hidden] scratch.
-void soma_cuba_states_f32(size_t steps, size_t batch, size_t hidden, const int32_t *samples,
-                          size_t count, const int32_t *in_row_start, const int32_t *in_idx,
-                          const float *w1t, float alpha, float beta, float threshold,
-                          float *syn, float *mem, float *x_out);
+/// The recurrence alone for the `count` samples listed in `samples`, steps [t_begin, steps),
+/// as the forward ran it: x_out[t, i, h] = mem_t − θ of sample samples[i] (rows before t_begin
+/// are not written). The caller promises that none of these samples has an input event before
+/// t_begin, so their state there is still zero. `syn`/`mem` are [count, hidden] scratch.
+void soma_cuba_states_f32(size_t t_begin, size_t steps, size_t batch, size_t hidden,
+                          const int32_t *samples, size_t count, const int32_t *in_row_start,
+                          const int32_t *in_idx, const float *w1t, float alpha, float beta,
+                          float threshold, float *syn, float *mem, float *x_out);
 
 /// Built-in surrogates the backward can evaluate itself (`surrogate` argument).
 enum {

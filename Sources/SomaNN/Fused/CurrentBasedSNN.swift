@@ -114,6 +114,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var gw2t: [T] = []  // [parts, H, O]
     @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
+    @usableFromInline var firstStep: [Int32] = []  // [B]: the first step with an input event (or T)
     @usableFromInline var order: [Int32] = []  // [B]: each part's samples, latest last step first
     @usableFromInline var kBlockState = AlignedFloats(count: 0)  // [parts, 2, 8, ld]: recomputed syn/mem
     /// Samples whose membranes the backward recomputes together (see hiddenBackwardKernel).
@@ -158,9 +159,11 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         gw2t = Array(repeating: 0, count: threads * Self.partStride(hidden * outputs))
         rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
         lastStep = Array(repeating: 0, count: batch)
+        firstStep = Array(repeating: 0, count: batch)
         order = Array(repeating: 0, count: batch)
       } else {
-        (spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep, order) = ([], [], [], [], [], [], [])
+        (spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep, firstStep, order) =
+          ([], [], [], [], [], [], [], [])
         let none = AlignedFloats(count: 0)
         (kw1t, kgw1t, kx, kSyn, kMem, kDsur, kBlockState) = (none, none, none, none, none, none, none)
         x = Array(repeating: 0, count: n * hidden)
@@ -564,6 +567,18 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         ws.lastStep[b] = peak - 1
       }
     }
+    // Before a sample's first input event its state is zero and, the threshold being positive,
+    // it cannot spike: its reverse steps there scatter nothing into dW1 or dW2, so the
+    // recomputation and the reverse pass start at that step (a latency code's first events
+    // come at step 4 at the earliest), and a sample whose last reverse step comes before its
+    // first event is skipped whole.
+    events.rowStart.withUnsafeBufferPointer { rs in
+      for b in 0..<batch {
+        var t = 0
+        while t < steps && rs[t * batch + b] == rs[t * batch + b + 1] { t += 1 }
+        ws.firstStep[b] = Int32(t)
+      }
+    }
     let ld = ws.ld
     let sb = Workspace.backwardBlock
     let sDsur = Workspace.partStride(sb * ld)
@@ -579,6 +594,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
               ws.spikeIndex.withUnsafeBufferPointer { si in
                 ws.readIn.withUnsafeBufferPointer { jp in
                   ws.lastStep.withUnsafeBufferPointer { lastBuffer in
+                   ws.firstStep.withUnsafeBufferPointer { firstBuffer in
                     ws.rowScratch.withUnsafeMutableBufferPointer { row in
                       ws.gw2t.withUnsafeMutableBufferPointer { g2 in
                         let c = { (p: UnsafeBufferPointer<T>) in
@@ -588,7 +604,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                           UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
                         }
                         let (w2f, jf, rowf, g2f) = (c(w2p), c(jp), m(row), m(g2))
-                        let (ord, last) = (orderBuffer.baseAddress!, lastBuffer.baseAddress!)
+                        let (ord, last, first) = (
+                          orderBuffer.baseAddress!, lastBuffer.baseAddress!, firstBuffer.baseAddress!)
                         let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
                         parallel(parts) { part in
                           (g1f + part * sIH).update(repeating: 0, count: I * ld)
@@ -607,7 +624,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                           // recomputation, which runs to its first sample's step, does
                           // little beyond what its samples need.
                           var k = b0
-                          for b in b0..<b1 where last[b] >= 0 {
+                          for b in b0..<b1 where last[b] >= first[b] {
                             ord[k] = Int32(b)
                             k += 1
                           }
@@ -620,9 +637,11 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                             let (block, count) = (ord + i, Swift.min(sb, k - i))
                             i += count
                             let latest = Int(last[Int(block[0])])
+                            var earliest = latest
+                            for j in 0..<count { earliest = Swift.min(earliest, Int(first[Int(block[j])])) }
                             soma_cuba_states_f32(
-                              latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha, beta, th,
-                              st, st + sb * ld, xs)
+                              earliest, latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha,
+                              beta, th, st, st + sb * ld, xs)
                             for j in 0..<count {
                               (gmf + Int(block[j]) * ld).update(repeating: 0, count: ld)
                               (gyf + Int(block[j]) * ld).update(repeating: 0, count: ld)
@@ -633,13 +652,13 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                               soma_cuba_backward_f32(
                                 batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
                                 scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
-                                0, latest + 1, last, fused.kind, fused.a, fused.b)
+                                earliest, latest + 1, last, fused.kind, fused.a, fused.b)
                               continue
                             }
                             // Any other surrogate, user-written ones too: its bulk kernel
                             // over the step's active samples (a prefix of the block),
                             // then the step's reverse pass while they are in cache.
-                            for t in stride(from: latest, through: 0, by: -1) {
+                            for t in stride(from: latest, through: earliest, by: -1) {
                               var active = 0
                               while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
                               surrogate.derivative(
@@ -653,6 +672,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                         }
                       }
                     }
+                   }
                   }
                 }
               }
