@@ -36,7 +36,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// Parallel lanes for the fused loops (OpenBLAS runs between them, never alongside).
   public var threads: Int = 2
   /// Float runs the AVX-512/AVX2 C kernels of SomaKernels; false forces the generic Swift
-  /// loops (the reference the kernels are tested against).
+  /// loops (the reference the kernels are tested against). A hidden layer wider than 65 536
+  /// takes the Swift loops as well: the kernels keep spike lists as 16-bit indices.
   public var useKernels = true
 
   /// Builds the network with SpyTorch's init: weights N(0, (0.2/√fan_in)²) from `seed`.
@@ -178,7 +179,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   @usableFromInline let ws = Workspace()
 
   @inlinable
-  var kernelPath: Bool { useKernels && T.self == Float.self }
+  var kernelPath: Bool { useKernels && T.self == Float.self && hidden <= 1 << 16 }
 
   /// The forward pass alone: logits [batch, outputs], the hidden spike raster
   /// [T, batch, hidden] and the readout membrane [T, batch, outputs] (for plots and evaluation).
