@@ -206,7 +206,7 @@ static void backward_portable(size_t batch, size_t hidden, size_t outputs,
                               float *row, float *dw1t, float *dw2t, size_t t_begin,
                               size_t t_end, const int32_t *last, int sur, float sa,
                               float sb) {
-  const size_t ld = soma_cuba_row_stride(hidden);
+  const size_t ld = soma_cuba_row_stride(hidden), ldo = soma_cuba_row_stride(outputs);
   float *restrict di = row;
   float *restrict gs = row + hidden;
   for (size_t tt = t_end; tt-- > t_begin;) {
@@ -246,7 +246,7 @@ static void backward_portable(size_t batch, size_t hidden, size_t outputs,
       // dW2ᵀ[h, :] += dJ_t for each hidden spike (t, b, h).
       const uint16_t *restrict si = spike_idx + r * hidden;
       for (int32_t j = 0; j < spike_count[r]; j++) {
-        float *restrict d = dw2t + (size_t)si[j] * outputs;
+        float *restrict d = dw2t + (size_t)si[j] * ldo;
         for (size_t o = 0; o < outputs; o++) d[o] += jr[o];
       }
     }
@@ -276,7 +276,7 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
                                    const float *dj, float *gm, float *gy, float *dw1t,
                                    float *dw2t, size_t t_begin, size_t t_end,
                                    const int32_t *last, int sur, float sa, float sb) {
-  const size_t ld = soma_cuba_row_stride(hidden);
+  const size_t ld = soma_cuba_row_stride(hidden), ldo = soma_cuba_row_stride(outputs);
   const __m512 s_a = _mm512_set1_ps(sa), s_b = _mm512_set1_ps(sb);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
@@ -333,14 +333,16 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
       }
       const uint16_t *restrict si = spike_idx + r * hidden;
       if (outputs <= 16) {
+        // Whole aligned rows, padding lanes adding zero: a masked store followed by a load of
+        // a nearby row (or the same row, for the next sample) can stall store forwarding.
         const __m512 jv = _mm512_maskz_loadu_ps(omask, jr);
         for (int32_t q = 0; q < spike_count[r]; q++) {
-          float *restrict d = dw2t + (size_t)si[q] * outputs;
-          _mm512_mask_storeu_ps(d, omask, _mm512_add_ps(_mm512_maskz_loadu_ps(omask, d), jv));
+          float *restrict d = dw2t + (size_t)si[q] * 16;
+          _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), jv));
         }
       } else {
         for (int32_t q = 0; q < spike_count[r]; q++) {
-          float *restrict d = dw2t + (size_t)si[q] * outputs;
+          float *restrict d = dw2t + (size_t)si[q] * ldo;
           for (size_t o = 0; o < outputs; o++) d[o] += jr[o];
         }
       }

@@ -50,7 +50,8 @@ enum {
 /// dj = dL/dJ [rows, O] and dsur = surrogate'(x) for those steps,
 /// [t_end − t_begin, count, hidden]: dL/dspike = dj · W2 formed on the fly, the reverse
 /// recurrence, and the weight gradients scattered into per-thread partials dw1t
-/// [inputs, hidden] and dw2t [hidden, outputs] (accumulated). `gm`/`gy` are [batch, hidden] and
+/// [inputs, ld] and dw2t [hidden, soma_cuba_row_stride(outputs)], 64-byte aligned, padding
+/// kept zero (accumulated). `gm`/`gy` are [batch, hidden] and
 /// carry the reverse state from one call to the next; the caller zeroes a sample's rows before
 /// its latest step. `row` is [3 * hidden] scratch. If `last` is not NULL, sample b is skipped
 /// at every step t > last[b]: the caller promises that dj is zero for that sample from step

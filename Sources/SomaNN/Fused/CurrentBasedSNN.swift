@@ -112,7 +112,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var spikeCount: [Int32] = []  // [T·B]
     @usableFromInline var spikeIndex: [UInt16] = []  // [T·B, H]
     @usableFromInline var w2t: [T] = []  // [H, O]
-    @usableFromInline var gw2t: [T] = []  // [parts, H, O]
+    @usableFromInline var kgw2t = AlignedFloats(count: 0)  // per-part dW2ᵀ partials, [parts, H, ldo]
     @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
     @usableFromInline var firstStep: [Int32] = []  // [B]: the first step with an input event (or T)
@@ -157,16 +157,17 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         spikeCount = Array(repeating: 0, count: n)
         spikeIndex = Array(repeating: 0, count: n * hidden)
         w2t = Array(repeating: 0, count: hidden * outputs)
-        gw2t = Array(repeating: 0, count: threads * Self.partStride(hidden * outputs))
+        kgw2t = AlignedFloats(count: threads * Self.partStride(hidden * soma_cuba_row_stride(outputs)))
         rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
         lastStep = Array(repeating: 0, count: batch)
         firstStep = Array(repeating: 0, count: batch)
         order = Array(repeating: 0, count: batch)
       } else {
-        (spikeCount, spikeIndex, w2t, gw2t, rowScratch, lastStep, firstStep, order) =
-          ([], [], [], [], [], [], [], [])
+        (spikeCount, spikeIndex, w2t, rowScratch, lastStep, firstStep, order) =
+          ([], [], [], [], [], [], [])
         let none = AlignedFloats(count: 0)
-        (kw1t, kgw1t, kx, kSyn, kMem, kDsur, kBlockState) = (none, none, none, none, none, none, none)
+        (kw1t, kgw1t, kgw2t, kx, kSyn, kMem, kDsur, kBlockState) =
+          (none, none, none, none, none, none, none, none)
         x = Array(repeating: 0, count: n * hidden)
         w1t = Array(repeating: 0, count: inputs * hidden)
         gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
@@ -542,9 +543,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let parts = ws.parts
     let surrogate = self.surrogate
     let (alpha, beta) = (Float(self.alpha), Float(self.beta))
-    let HO = H * O
+    let ldo = soma_cuba_row_stride(O)
     let (sIH, sHO, sRow) = (
-      Workspace.partStride(I * ws.ld), Workspace.partStride(HO), Workspace.partStride(3 * H))
+      Workspace.partStride(I * ws.ld), Workspace.partStride(H * ldo), Workspace.partStride(3 * H))
     // The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
     // reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
     // outputs' latest peak: every such step of that sample's reverse pass adds zeros and is
@@ -597,78 +598,76 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
                   ws.lastStep.withUnsafeBufferPointer { lastBuffer in
                    ws.firstStep.withUnsafeBufferPointer { firstBuffer in
                     ws.rowScratch.withUnsafeMutableBufferPointer { row in
-                      ws.gw2t.withUnsafeMutableBufferPointer { g2 in
-                        let c = { (p: UnsafeBufferPointer<T>) in
-                          UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      let c = { (p: UnsafeBufferPointer<T>) in
+                        UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      }
+                      let m = { (p: UnsafeMutableBufferPointer<T>) in
+                        UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                      }
+                      let (w2f, jf, rowf, g2f) = (c(w2p), c(jp), m(row), ws.kgw2t.base)
+                      let (ord, last, first) = (
+                        orderBuffer.baseAddress!, lastBuffer.baseAddress!, firstBuffer.baseAddress!)
+                      let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
+                      parallel(parts) { part in
+                        (g1f + part * sIH).update(repeating: 0, count: I * ld)
+                        (g2f + part * sHO).update(repeating: 0, count: H * ldo)
+                        let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
+                        let (xs, st, d) = (xf + part * sX, stf + part * sState, df + part * sDsur)
+                        // The same buffers typed as the surrogate's scalar, for its bulk derivative.
+                        let (xT, dT) = (UnsafeMutableRawPointer(xs).assumingMemoryBound(to: T.self),
+                                        UnsafeMutableRawPointer(d).assumingMemoryBound(to: T.self))
+                        let row = rowf + part * sRow
+                        // The forward kept no membranes: they are recomputed here for
+                        // blocks of `sb` samples, enough independent recurrences to
+                        // keep the core busy, into a [T, sb, ld] slice that stays in
+                        // L2 for the reverse pass. The samples go in order of their
+                        // latest reverse step (latest first), so a block's
+                        // recomputation, which runs to its first sample's step, does
+                        // little beyond what its samples need.
+                        var k = b0
+                        for b in b0..<b1 where last[b] >= first[b] {
+                          ord[k] = Int32(b)
+                          k += 1
                         }
-                        let m = { (p: UnsafeMutableBufferPointer<T>) in
-                          UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+                        var mine = UnsafeMutableBufferPointer(start: ord + b0, count: k - b0)
+                        mine.sort {
+                          last[Int($0)] != last[Int($1)] ? last[Int($0)] > last[Int($1)] : $0 < $1
                         }
-                        let (w2f, jf, rowf, g2f) = (c(w2p), c(jp), m(row), m(g2))
-                        let (ord, last, first) = (
-                          orderBuffer.baseAddress!, lastBuffer.baseAddress!, firstBuffer.baseAddress!)
-                        let (rsP, ixP, scP, siP) = (rs.baseAddress!, ix.baseAddress, sc.baseAddress!, si.baseAddress!)
-                        parallel(parts) { part in
-                          (g1f + part * sIH).update(repeating: 0, count: I * ld)
-                          (g2f + part * sHO).update(repeating: 0, count: HO)
-                          let (b0, b1) = (part * batch / parts, (part + 1) * batch / parts)
-                          let (xs, st, d) = (xf + part * sX, stf + part * sState, df + part * sDsur)
-                          // The same buffers typed as the surrogate's scalar, for its bulk derivative.
-                          let (xT, dT) = (UnsafeMutableRawPointer(xs).assumingMemoryBound(to: T.self),
-                                          UnsafeMutableRawPointer(d).assumingMemoryBound(to: T.self))
-                          let row = rowf + part * sRow
-                          // The forward kept no membranes: they are recomputed here for
-                          // blocks of `sb` samples, enough independent recurrences to
-                          // keep the core busy, into a [T, sb, ld] slice that stays in
-                          // L2 for the reverse pass. The samples go in order of their
-                          // latest reverse step (latest first), so a block's
-                          // recomputation, which runs to its first sample's step, does
-                          // little beyond what its samples need.
-                          var k = b0
-                          for b in b0..<b1 where last[b] >= first[b] {
-                            ord[k] = Int32(b)
-                            k += 1
+                        var i = b0
+                        while i < k {
+                          let (block, count) = (ord + i, Swift.min(sb, k - i))
+                          i += count
+                          let latest = Int(last[Int(block[0])])
+                          var earliest = latest
+                          for j in 0..<count { earliest = Swift.min(earliest, Int(first[Int(block[j])])) }
+                          soma_cuba_states_f32(
+                            earliest, latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha,
+                            beta, th, st, st + sb * ld, xs)
+                          for j in 0..<count {
+                            (gmf + Int(block[j]) * ld).update(repeating: 0, count: ld)
+                            (gyf + Int(block[j]) * ld).update(repeating: 0, count: ld)
                           }
-                          var mine = UnsafeMutableBufferPointer(start: ord + b0, count: k - b0)
-                          mine.sort {
-                            last[Int($0)] != last[Int($1)] ? last[Int($0)] > last[Int($1)] : $0 < $1
+                          if fused.kind != Int32(SOMA_CUBA_SURROGATE_GIVEN) {
+                            // S2NN and InvSquareGrad: the kernel computes the
+                            // derivative itself, so all steps go in one call.
+                            soma_cuba_backward_f32(
+                              batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                              scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                              earliest, latest + 1, last, fused.kind, fused.a, fused.b)
+                            continue
                           }
-                          var i = b0
-                          while i < k {
-                            let (block, count) = (ord + i, Swift.min(sb, k - i))
-                            i += count
-                            let latest = Int(last[Int(block[0])])
-                            var earliest = latest
-                            for j in 0..<count { earliest = Swift.min(earliest, Int(first[Int(block[j])])) }
-                            soma_cuba_states_f32(
-                              earliest, latest + 1, batch, H, block, count, rsP, ixP, w1f, alpha,
-                              beta, th, st, st + sb * ld, xs)
-                            for j in 0..<count {
-                              (gmf + Int(block[j]) * ld).update(repeating: 0, count: ld)
-                              (gyf + Int(block[j]) * ld).update(repeating: 0, count: ld)
-                            }
-                            if fused.kind != Int32(SOMA_CUBA_SURROGATE_GIVEN) {
-                              // S2NN and InvSquareGrad: the kernel computes the
-                              // derivative itself, so all steps go in one call.
-                              soma_cuba_backward_f32(
-                                batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
-                                scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
-                                earliest, latest + 1, last, fused.kind, fused.a, fused.b)
-                              continue
-                            }
-                            // Any other surrogate, user-written ones too: its bulk kernel
-                            // over the step's active samples (a prefix of the block),
-                            // then the step's reverse pass while they are in cache.
-                            for t in stride(from: latest, through: earliest, by: -1) {
-                              var active = 0
-                              while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
-                              surrogate.derivative(
-                                xT + t * count * ld, into: dT, count: active * ld)
-                              soma_cuba_backward_f32(
-                                batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
-                                scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
-                                t, t + 1, last, 0, 0, 0)
-                            }
+                          // Any other surrogate, user-written ones too: its bulk kernel
+                          // over the step's active samples (a prefix of the block),
+                          // then the step's reverse pass while they are in cache.
+                          for t in stride(from: latest, through: earliest, by: -1) {
+                            var active = 0
+                            while active < count && Int(last[Int(block[active])]) >= t { active += 1 }
+                            surrogate.derivative(
+                              xT + t * count * ld, into: dT, count: active * ld)
+                            soma_cuba_backward_f32(
+                              batch, H, O, block, count, rsP, ixP, w2f, alpha, beta, xs, d,
+                              scP, siP, jf, gmf, gyf, row, g1f + part * sIH, g2f + part * sHO,
+                              t, t + 1, last, 0, 0, 0)
                           }
                         }
                       }
@@ -687,13 +686,12 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       ld: ws.ld, partStride: sIH)
     var gradW2 = Tensor<T>(uninitializedShape: [O, H])
     gradW2.withUnsafeMutableBufferPointer { gp in
-      ws.gw2t.withUnsafeBufferPointer { pp in
-        for h in 0..<H {
-          for o in 0..<O {
-            var s: T = 0
-            for p in 0..<parts { s += pp[p * sHO + h * O + o] }
-            gp[o * H + h] = s
-          }
+      let pp = ws.kgw2t.base
+      for h in 0..<H {
+        for o in 0..<O {
+          var s: Float = 0
+          for p in 0..<parts { s += pp[p * sHO + h * ldo + o] }
+          gp[o * H + h] = T(s)
         }
       }
     }
