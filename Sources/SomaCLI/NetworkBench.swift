@@ -24,7 +24,7 @@ enum NetworkBench {
       let s: any SurrogateGradient = try surrogate ?? InvSquareGrad(alpha: 100)
       return [try withConcreteSurrogate(s, FMNISTBench(seconds: seconds, threads: threads))]
     case "fmnist-train-loop":
-      let s: any SurrogateGradient = try surrogate ?? S2NN()
+      let s: any SurrogateGradient = surrogate ?? S2NN()
       return try withConcreteSurrogate(s, TrainLoopBench(seconds: seconds, threads: threads))
     default: throw BenchUnavailable(workload: workload)
     }
@@ -147,13 +147,20 @@ extension NetworkBench {
     var feed = newFeed()
     defer { feed.cancel() }
     var (k, kSpec) = (0, 0)
+    // Per kind of timed step: the reverse (step, sample) pairs and the hidden spikes summed.
+    var activity = [(reverse: Int, spikes: Int)](repeating: (0, 0), count: 4)
+    var kind = 0
+    @discardableResult
     func benchStep<N: SurrogateGradient>(
       _ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>, _ k: inout Int
-    ) {
+    ) -> CurrentBasedSNN<Float, N>.Step {
       let (events, labels) = cached[k % cached.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
       net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
+      activity[kind].reverse += step.reverseSteps
+      activity[kind].spikes += step.hiddenSpikes
+      return step
     }
     func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>)
       throws
@@ -163,8 +170,10 @@ extension NetworkBench {
         return try loopStep(net, &adam)
       }
       let labels = idx.map { data.labels[$0] }
-      guard Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps) != nil
+      guard let step = Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps)
       else { throw CLIError("fmnist-train-loop: the loss became NaN or infinite") }
+      activity[kind].reverse += step.reverseSteps
+      activity[kind].spikes += step.hiddenSpikes
     }
     for _ in 0..<3 {
       benchStep(net, &adam, &k)
@@ -174,11 +183,13 @@ extension NetworkBench {
     }
     // Blocks of 10 timed steps of one kind, the kinds in turn.
     var times: [[Double]] = [[], [], [], []]
-    func block(_ kind: Int, _ body: () throws -> Void) rethrows {
+    activity = [(reverse: Int, spikes: Int)](repeating: (0, 0), count: 4)
+    func block(_ k: Int, _ body: () throws -> Void) rethrows {
+      kind = k
       for _ in 0..<10 {
         let t0 = BenchTimer.now()
         try body()
-        times[kind].append((BenchTimer.now() - t0) * 1e3)
+        times[k].append((BenchTimer.now() - t0) * 1e3)
       }
     }
     let end = BenchTimer.now() + 4 * seconds
@@ -191,6 +202,13 @@ extension NetworkBench {
     let ms = times.map { BenchTimer.median($0) }
     let named = ", surrogate \(SurrogateSpec.canonical(s))"
     let ratio = { (a: Double, b: Double) in String(format: "%.3f", a / b) }
+    // What the step's cost follows: reverse steps per sample and hidden spikes per step.
+    let busy = { (k: Int) in
+      let n = Double(Swift.max(times[k].count, 1))
+      return String(
+        format: "; %.1f reverse steps per sample, %.0f hidden spikes per step",
+        Double(activity[k].reverse) / (n * Double(batch)), Double(activity[k].spikes) / n)
+    }
     return [
       BenchResult(
         name: "fmnist-spytorch", msPerCall: ms[0], calls: times[0].count,
@@ -200,11 +218,12 @@ extension NetworkBench {
         note: "training loop / benchmark step \(ratio(ms[1], ms[0])) (one network\(named))"),
       BenchResult(
         name: "fmnist-spytorch-own", msPerCall: ms[2], calls: times[2].count,
-        note: "the benchmark's own network (InvSquareGrad:alpha=100.0, lr 2e-4), same process"),
+        note: "the benchmark's own network (InvSquareGrad:alpha=100.0, lr 2e-4), same process"
+          + busy(2)),
       BenchResult(
         name: "fmnist-train-defaults", msPerCall: ms[3], calls: times[3].count,
         note: "soma train's defaults (S2NN, lr \(TrainCommand.defaultLearningRate(for: S2NN()))) "
-          + "through the loop / the benchmark's own step \(ratio(ms[3], ms[2]))"),
+          + "through the loop / the benchmark's own step \(ratio(ms[3], ms[2]))" + busy(3)),
     ]
   }
 }

@@ -372,17 +372,33 @@ struct CurrentBasedKernelTests {
       }
     }
     let ev = SpikeEvents(rows: steps * batch, columns: inputs, rowStart: starts, indices: idx)
-    func run<S: SurrogateGradient>(_ surrogate: S, kernels: Bool) throws -> CurrentBasedSNN<Float, S>.Step {
+    func run<S: SurrogateGradient>(_ surrogate: S, kernels: Bool) throws
+      -> (step: CurrentBasedSNN<Float, S>.Step, reverse: Int, fromStepZero: Int)
+    {
       let net = try CurrentBasedSNN<Float, S>(
         inputs: inputs, hidden: 20, outputs: 4, surrogate: surrogate, seed: 11)
       net.w1 = net.w1 * 12
       net.w2 = net.w2 * 3
       net.threads = threads
       net.useKernels = kernels
-      return net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1, 0])
+      let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1, 0])
+      // The pairs the reverse pass must visit: each sample's first input step up to the step
+      // before its outputs' latest peak (each output's first maximum of the readout).
+      let readout = net.forward(events: ev, steps: steps, batch: batch).readout.scalars
+      let peaks = (0..<batch).map { b in
+        (0..<4).map { o in
+          let trace = (0..<steps).map { readout[($0 * batch + b) * 4 + o] }
+          return trace.firstIndex(of: trace.max()!)!
+        }.max()!
+      }
+      let reverse = (0..<batch).map { Swift.max(0, peaks[$0] - firstInput[$0]) }.reduce(0, +)
+      return (step, reverse, peaks.reduce(0, +))
     }
     func check<S: SurrogateGradient>(_ surrogate: S) throws {
-      let (k, s) = (try run(surrogate, kernels: true), try run(surrogate, kernels: false))
+      let (kr, sr) = (try run(surrogate, kernels: true), try run(surrogate, kernels: false))
+      let (k, s) = (kr.step, sr.step)
+      #expect(k.reverseSteps == kr.reverse && s.reverseSteps == sr.reverse)
+      #expect(kr.reverse > 0 && kr.reverse < kr.fromStepZero, "\(kr.reverse) of \(kr.fromStepZero)")
       #expect(s.hiddenSpikes > 20)
       #expect(k.hiddenSpikes == s.hiddenSpikes)
       #expect(Swift.abs(k.loss - s.loss) <= 1e-6 * Swift.abs(s.loss))

@@ -78,11 +78,19 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     public var gradW2: Tensor<T>
     public var hiddenSpikes: Int
     public var correct: Int
+    /// The (step, sample) pairs whose reverse step can add to the gradients: each sample's
+    /// steps from its first input event up to the one before its outputs' latest peak. The
+    /// backward's and the membrane recomputation's cost grow with it, so two networks of the
+    /// same shape can differ in step time by how late their readouts peak.
+    public var reverseSteps: Int
 
     @inlinable
-    init(loss: T, logits: Tensor<T>, gradW1: Tensor<T>, gradW2: Tensor<T>, hiddenSpikes: Int, correct: Int) {
+    init(
+      loss: T, logits: Tensor<T>, gradW1: Tensor<T>, gradW2: Tensor<T>, hiddenSpikes: Int,
+      correct: Int, reverseSteps: Int
+    ) {
       (self.loss, self.logits, self.gradW1, self.gradW2) = (loss, logits, gradW1, gradW2)
-      (self.hiddenSpikes, self.correct) = (hiddenSpikes, correct)
+      (self.hiddenSpikes, self.correct, self.reverseSteps) = (hiddenSpikes, correct, reverseSteps)
     }
   }
 
@@ -94,6 +102,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
     @usableFromInline var peak: [T] = []  // [B, O]
     @usableFromInline var peakStep: [Int32] = []  // [B, O]
+    @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
+    @usableFromInline var firstStep: [Int32] = []  // [B]: the first step with an input event (or T)
     // Swift path.
     @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
     @usableFromInline var w1t: [T] = []  // [I, H]
@@ -114,8 +124,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     @usableFromInline var w2t: [T] = []  // [H, O]
     @usableFromInline var kgw2t = AlignedFloats(count: 0)  // per-part dW2ᵀ partials, [parts, H, ldo]
     @usableFromInline var rowScratch: [T] = []  // [parts, 3H]
-    @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
-    @usableFromInline var firstStep: [Int32] = []  // [B]: the first step with an input event (or T)
     @usableFromInline var order: [Int32] = []  // [B]: each part's samples, latest last step first
     @usableFromInline var kBlockState = AlignedFloats(count: 0)  // [parts, 2, 8, ld]: recomputed syn/mem
     /// Samples whose membranes the backward recomputes together (see hiddenBackwardKernel).
@@ -142,6 +150,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       readIn = Array(repeating: 0, count: n * outputs)
       peak = Array(repeating: 0, count: batch * outputs)
       peakStep = Array(repeating: 0, count: batch * outputs)
+      lastStep = Array(repeating: 0, count: batch)
+      firstStep = Array(repeating: 0, count: batch)
       if kernels {
         (current, spikes, gradSpikes, x, w1t, gw1t) = ([], [], [], [], [], [])
         let ld = soma_cuba_row_stride(hidden)
@@ -159,12 +169,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
         w2t = Array(repeating: 0, count: hidden * outputs)
         kgw2t = AlignedFloats(count: threads * Self.partStride(hidden * soma_cuba_row_stride(outputs)))
         rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
-        lastStep = Array(repeating: 0, count: batch)
-        firstStep = Array(repeating: 0, count: batch)
         order = Array(repeating: 0, count: batch)
       } else {
-        (spikeCount, spikeIndex, w2t, rowScratch, lastStep, firstStep, order) =
-          ([], [], [], [], [], [], [])
+        (spikeCount, spikeIndex, w2t, rowScratch, order) = ([], [], [], [], [])
         let none = AlignedFloats(count: 0)
         (kw1t, kgw1t, kgw2t, kx, kSyn, kMem, kDsur, kBlockState) =
           (none, none, none, none, none, none, none, none)
@@ -418,6 +425,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     precondition(
       labels.count == batch, "CurrentBasedSNN: \(labels.count) labels for a batch of \(batch)")
     runForward(events: events, steps: steps, batch: batch, recordReadout: false)
+    let reverseSteps = reverseRange(events: events, steps: steps, batch: batch)
     let (O, B) = (outputs, batch)
     let (alpha, beta) = (self.alpha, self.beta)
     let lanesO = B * O
@@ -488,7 +496,34 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       : hiddenBackwardSwift(events: events, steps: steps, batch: batch)
     return Step(
       loss: loss, logits: logits, gradW1: grads.w1, gradW2: grads.w2, hiddenSpikes: grads.spikes,
-      correct: correct)
+      correct: correct, reverseSteps: reverseSteps)
+  }
+
+  /// Each sample's range of reverse steps that can add to the gradients, into ws.firstStep and
+  /// ws.lastStep; returns the number of (step, sample) pairs in them.
+  /// - The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
+  ///   reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
+  ///   outputs' latest peak (last step = that peak − 1; −1 when all peak at step 0).
+  /// - Before a sample's first input event its state is zero and, the threshold being
+  ///   positive, it cannot spike: no reverse step there scatters anything into dW1 or dW2 (a
+  ///   latency code's first events come at step 4 at the earliest).
+  @inlinable
+  func reverseRange(events: SpikeEvents, steps: Int, batch: Int) -> Int {
+    let O = outputs
+    var pairs = 0
+    ws.peakStep.withUnsafeBufferPointer { ps in
+      events.rowStart.withUnsafeBufferPointer { rs in
+        for b in 0..<batch {
+          var peak: Int32 = 0
+          for o in 0..<O { peak = Swift.max(peak, ps[b * O + o]) }
+          var t = 0
+          while t < steps && rs[t * batch + b] == rs[t * batch + b + 1] { t += 1 }
+          (ws.lastStep[b], ws.firstStep[b]) = (peak - 1, Int32(t))
+          pairs += Swift.max(0, Int(peak) - t)
+        }
+      }
+    }
+    return pairs
   }
 
   /// Sums the per-part dW1ᵀ partials (rows of `ld` elements, parts `partStride` apart from
@@ -546,11 +581,9 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let ldo = soma_cuba_row_stride(O)
     let (sIH, sHO, sRow) = (
       Workspace.partStride(I * ws.ld), Workspace.partStride(H * ldo), Workspace.partStride(3 * H))
-    // The max-over-time readout sends each logit's gradient to its peak step p only, and J_t
-    // reaches the readout from out_{t+1} on, so dL/dJ_t of sample b is zero for t ≥ its
-    // outputs' latest peak: every such step of that sample's reverse pass adds zeros and is
-    // skipped, surrogate included (about two thirds of all steps on Fashion-MNIST). A sample
-    // whose outputs all peak at step 0 has no reverse step at all (last step −1).
+    // Each sample's reverse pass runs only over ws.firstStep...ws.lastStep (reverseRange):
+    // every other step of it would add exact zeros, and is skipped, surrogate included (about
+    // two thirds of all steps on Fashion-MNIST).
     // S2NN and InvSquareGrad are evaluated inside the reverse step itself (the same values as
     // their bulk kernels): the derivative then overlaps the step's memory stalls instead of
     // being a pass of its own.
@@ -562,25 +595,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
       } else {
         (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
       }
-    ws.peakStep.withUnsafeBufferPointer { ps in
-      for b in 0..<batch {
-        var peak: Int32 = 0
-        for o in 0..<O { peak = Swift.max(peak, ps[b * O + o]) }
-        ws.lastStep[b] = peak - 1
-      }
-    }
-    // Before a sample's first input event its state is zero and, the threshold being positive,
-    // it cannot spike: its reverse steps there scatter nothing into dW1 or dW2, so the
-    // recomputation and the reverse pass start at that step (a latency code's first events
-    // come at step 4 at the earliest), and a sample whose last reverse step comes before its
-    // first event is skipped whole.
-    events.rowStart.withUnsafeBufferPointer { rs in
-      for b in 0..<batch {
-        var t = 0
-        while t < steps && rs[t * batch + b] == rs[t * batch + b + 1] { t += 1 }
-        ws.firstStep[b] = Int32(t)
-      }
-    }
     let ld = ws.ld
     let sb = Workspace.backwardBlock
     let sDsur = Workspace.partStride(sb * ld)
