@@ -147,20 +147,24 @@ extension NetworkBench {
     var feed = newFeed()
     defer { feed.cancel() }
     var (k, kSpec) = (0, 0)
-    // Per kind of timed step: the reverse (step, sample) pairs and the hidden spikes summed.
-    var activity = [(reverse: Int, spikes: Int)](repeating: (0, 0), count: 4)
+    // Per kind of timed step: the reverse (step, sample) pairs, hidden spikes and samples
+    // summed (the loop's last batch of an epoch is a partial one).
+    typealias Activity = (reverse: Int, spikes: Int, samples: Int)
+    var activity = [Activity](repeating: (0, 0, 0), count: 4)
     var kind = 0
-    @discardableResult
+    func record<N: SurrogateGradient>(_ step: CurrentBasedSNN<Float, N>.Step, samples: Int) {
+      activity[kind].reverse += step.reverseSteps
+      activity[kind].spikes += step.hiddenSpikes
+      activity[kind].samples += samples
+    }
     func benchStep<N: SurrogateGradient>(
       _ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>, _ k: inout Int
-    ) -> CurrentBasedSNN<Float, N>.Step {
+    ) {
       let (events, labels) = cached[k % cached.count]
       k += 1
       let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
       net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
-      activity[kind].reverse += step.reverseSteps
-      activity[kind].spikes += step.hiddenSpikes
-      return step
+      record(step, samples: batch)
     }
     func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>)
       throws
@@ -172,8 +176,7 @@ extension NetworkBench {
       let labels = idx.map { data.labels[$0] }
       guard let step = Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps)
       else { throw CLIError("fmnist-train-loop: the loss became NaN or infinite") }
-      activity[kind].reverse += step.reverseSteps
-      activity[kind].spikes += step.hiddenSpikes
+      record(step, samples: labels.count)
     }
     for _ in 0..<3 {
       benchStep(net, &adam, &k)
@@ -183,7 +186,7 @@ extension NetworkBench {
     }
     // Blocks of 10 timed steps of one kind, the kinds in turn.
     var times: [[Double]] = [[], [], [], []]
-    activity = [(reverse: Int, spikes: Int)](repeating: (0, 0), count: 4)
+    activity = [Activity](repeating: (0, 0, 0), count: 4)
     func block(_ k: Int, _ body: () throws -> Void) rethrows {
       kind = k
       for _ in 0..<10 {
@@ -207,7 +210,8 @@ extension NetworkBench {
       let n = Double(Swift.max(times[k].count, 1))
       return String(
         format: "; %.1f reverse steps per sample, %.0f hidden spikes per step",
-        Double(activity[k].reverse) / (n * Double(batch)), Double(activity[k].spikes) / n)
+        Double(activity[k].reverse) / Double(Swift.max(activity[k].samples, 1)),
+        Double(activity[k].spikes) / n)
     }
     return [
       BenchResult(

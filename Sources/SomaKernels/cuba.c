@@ -151,7 +151,7 @@ static void forward(size_t steps, size_t batch, size_t hidden, size_t outputs,
                     const int32_t *in_row_start, const int32_t *in_idx, const float *w1t,
                     const float *w2t, float alpha, float beta, float threshold, cuba_pass o) {
 #ifdef SOMA_X86
-  if (has_avx512()) {
+  if (has_avx512() && hidden <= 65536) {  // the mask words below are sized for 16-bit indices
     forward_avx512(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
                    threshold, o);
     return;
@@ -263,7 +263,8 @@ AVX512 static inline __m512 inv_square16(__m512 v, __m512 alpha) {
 
 // The reverse step with 128 neurons (8 chunks) in registers at a time: dL/ds = dJ·W2 is summed
 // in registers instead of a scratch row, dL/dI (the old dL/dsyn) stays in registers for the
-// dW1ᵀ scatter, and a sample's 10-or-fewer outputs are one masked vector for the dW2ᵀ scatter.
+// dW1ᵀ scatter, and a sample's outputs (16 or fewer) are one vector added to whole aligned
+// 16-float rows in the dW2ᵀ scatter.
 // The operations and their order are the portable loop's, so results are equal bit for bit to
 // its x86-64-v4 clone's, given the same derivative: S2NN computed here equals the AVX-512 bulk
 // kernel's (soma_s2nn16 in both), within 2 ulp of the portable one's.

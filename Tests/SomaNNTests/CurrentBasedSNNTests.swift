@@ -236,12 +236,12 @@ struct CurrentBasedSNNTests {
 /// The Float C kernels (event-driven hidden spikes, fused dJ·W2 and scatters) against the
 /// generic Swift path of the same network.
 struct CurrentBasedKernelTests {
-  func run(useKernels: Bool, threads: Int, surrogate: some SurrogateGradient) throws
+  func run(useKernels: Bool, threads: Int, hidden: Int = 20, outputs: Int = 4) throws
     -> (step: CurrentBasedSNN<Float, TestSuperSpike>.Step, raster: Tensor<Float>, readout: Tensor<Float>)
   {
     let (steps, batch) = (40, 5)
     let net = try CurrentBasedSNN<Float, TestSuperSpike>(
-      inputs: 30, hidden: 20, outputs: 4, surrogate: TestSuperSpike(), seed: 11)
+      inputs: 30, hidden: hidden, outputs: outputs, surrogate: TestSuperSpike(), seed: 11)
     net.w1 = net.w1 * 12
     net.w2 = net.w2 * 3
     net.threads = threads
@@ -249,14 +249,18 @@ struct CurrentBasedKernelTests {
     let ev = CurrentBasedSNNTests.randomEvents(steps: steps, batch: batch, inputs: 30, density: 0.1, seed: 12)
     let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1])
     let out = net.forward(events: ev, steps: steps, batch: batch)
+    #expect(step.reverseSteps > 0)
     #expect(net.logits(events: ev, steps: steps, batch: batch) == out.logits)
     #expect(out.logits == step.logits)
     return (step, out.hiddenSpikes, out.readout)
   }
 
-  @Test(arguments: [1, 2]) func kernelsMatchTheSwiftPath(threads: Int) throws {
-    let k = try run(useKernels: true, threads: threads, surrogate: TestSuperSpike())
-    let s = try run(useKernels: false, threads: 1, surrogate: TestSuperSpike())
+  /// (Hidden 37 and 20 outputs: partial chunks, and dW2ᵀ partial rows of 32 floats.)
+  @Test(arguments: [(1, 20, 4), (2, 20, 4), (2, 37, 20)])
+  func kernelsMatchTheSwiftPath(threads: Int, hidden: Int, outputs: Int) throws {
+    let k = try run(useKernels: true, threads: threads, hidden: hidden, outputs: outputs)
+    let s = try run(useKernels: false, threads: 1, hidden: hidden, outputs: outputs)
+    #expect(k.step.reverseSteps == s.step.reverseSteps)
     #expect(s.step.hiddenSpikes > 20, "the test network must spike")
     #expect(k.step.hiddenSpikes == s.step.hiddenSpikes)
     #expect(k.raster == s.raster)
@@ -265,10 +269,15 @@ struct CurrentBasedKernelTests {
     #expect((k.readout - s.readout).abs().max().scalar <= 1e-5 * s.readout.abs().max().scalar)
     #expect(s.readout.abs().max().scalar > 0)
     #expect(Swift.abs(k.step.loss - s.step.loss) <= 1e-6 * Swift.abs(s.step.loss))
-    for (a, b) in [(k.step.gradW1, s.step.gradW1), (k.step.gradW2, s.step.gradW2)] {
+    // With 20 outputs more terms of opposite sign meet in dW1 than its largest element shows
+    // (the kernels' and the GEMMs' sums differ by 2.3e-5 of it); dW2 stays within 3e-7.
+    let w1Tolerance: Float = outputs > 16 ? 5e-5 : 1e-5
+    for (name, a, b, tolerance) in [
+      ("dW1", k.step.gradW1, s.step.gradW1, w1Tolerance), ("dW2", k.step.gradW2, s.step.gradW2, 1e-5),
+    ] {
       let scale = b.abs().max().scalar
       #expect(scale > 0)
-      #expect((a - b).abs().max().scalar <= 1e-5 * scale)
+      #expect((a - b).abs().max().scalar <= tolerance * scale, "\(name)")
     }
   }
 
@@ -355,8 +364,9 @@ struct CurrentBasedKernelTests {
   /// built-in surrogate fused into the reverse step and with one the kernels take through its
   /// bulk derivative. (Starting one step later makes this fail.)
   @Test(arguments: [1, 2]) func stepsBeforeTheFirstInputChangeNothing(threads: Int) throws {
-    let (steps, batch, inputs) = (50, 6, 30)
-    let firstInput = [0, 5, 12, 20, steps, 31]  // sample 4 sees no input at all
+    // 12 samples: two or more blocks of up to 8 per thread, none starting at step 0.
+    let (steps, batch, inputs) = (50, 12, 36)
+    let firstInput = [3, 5, 12, 20, steps, 31, 8, 1, 15, 40, 2, 25]  // sample 4: no input
     var g = SomaRandom(seed: 23)
     var starts: [Int32] = [0]
     var idx: [Int32] = []
@@ -381,7 +391,8 @@ struct CurrentBasedKernelTests {
       net.w2 = net.w2 * 3
       net.threads = threads
       net.useKernels = kernels
-      let step = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [0, 1, 2, 3, 1, 0])
+      let step = net.lossAndGradients(
+        events: ev, steps: steps, batch: batch, labels: (0..<batch).map { $0 % 4 })
       // The pairs the reverse pass must visit: each sample's first input step up to the step
       // before its outputs' latest peak (each output's first maximum of the readout).
       let readout = net.forward(events: ev, steps: steps, batch: batch).readout.scalars
@@ -409,7 +420,7 @@ struct CurrentBasedKernelTests {
       }
       // Each sample's first-step column on its own (a start one step late zeroes it).
       let (kw, sw) = (k.gradW1.scalars, s.gradW1.scalars)
-      for b in [1, 2, 3, 5] {
+      for b in 0..<batch where firstInput[b] < steps {
         let column = (0..<20).map { h in (kw[h * inputs + 24 + b], sw[h * inputs + 24 + b]) }
         let scale = column.map { Swift.abs($0.1) }.max()!
         #expect(scale > 0, "sample \(b)'s first input must reach the gradient")
@@ -418,6 +429,24 @@ struct CurrentBasedKernelTests {
     }
     try check(TestSuperSpike())
     try check(S2NN())
+  }
+
+  /// A hidden layer wider than the kernels' 16-bit spike indices takes the Swift loops
+  /// (before, the indices wrapped): the same results as with the kernels switched off.
+  @Test func hiddenWiderThanSpikeIndicesTakesTheSwiftPath() throws {
+    let (steps, batch, hidden) = (3, 1, 65_537)
+    let ev = SpikeEvents(rows: steps, columns: 2, rowStart: [0, 2, 3, 3], indices: [0, 1, 1])
+    func run(_ kernels: Bool) throws -> CurrentBasedSNN<Float, TestSuperSpike>.Step {
+      let net = try CurrentBasedSNN<Float, TestSuperSpike>(
+        inputs: 2, hidden: hidden, outputs: 2, surrogate: TestSuperSpike(), seed: 3)
+      net.w1 = net.w1 * 400  // some of the last neurons fire
+      net.useKernels = kernels
+      return net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: [1])
+    }
+    let (k, s) = (try run(true), try run(false))
+    #expect(s.hiddenSpikes > 0)
+    #expect(k.hiddenSpikes == s.hiddenSpikes && k.loss == s.loss)
+    #expect(k.gradW1 == s.gradW1 && k.gradW2 == s.gradW2)
   }
 
   /// Samples whose input stops early peak early; the kernel path skips their reverse steps

@@ -21,6 +21,7 @@ size_t soma_cuba_row_stride(size_t hidden);
 /// Forward over all steps: I = events · W1ᵀ, the current-based LIF recurrence
 ///   s_t = H(mem_t − θ); syn ← α·syn + I_t; mem ← (β·mem + syn_old)·(1 − s_t),
 /// hidden spike lists, and the readout current j_out[r, :] = Σ over spiking h of w2t[h, :].
+/// Spike lists hold 16-bit neuron indices, so hidden must be ≤ 65 536.
 /// `syn`/`mem` are [batch, hidden] scratch. The membranes are not kept: the backward
 /// recomputes them (soma_cuba_states_f32), which costs less than storing [T, B, H].
 void soma_cuba_forward_f32(size_t steps, size_t batch, size_t inputs, size_t hidden,

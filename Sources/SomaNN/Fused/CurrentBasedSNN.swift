@@ -79,7 +79,8 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     public var hiddenSpikes: Int
     public var correct: Int
     /// The (step, sample) pairs whose reverse step can add to the gradients: each sample's
-    /// steps from its first input event up to the one before its outputs' latest peak. The
+    /// steps from its first input event up to the one before its outputs' latest peak (the
+    /// kernels visit these and a few more, the Swift path every step). The
     /// backward's and the membrane recomputation's cost grow with it, so two networks of the
     /// same shape can differ in step time by how late their readouts peak.
     public var reverseSteps: Int
@@ -581,9 +582,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let ldo = soma_cuba_row_stride(O)
     let (sIH, sHO, sRow) = (
       Workspace.partStride(I * ws.ld), Workspace.partStride(H * ldo), Workspace.partStride(3 * H))
-    // Each sample's reverse pass runs only over ws.firstStep...ws.lastStep (reverseRange):
-    // every other step of it would add exact zeros, and is skipped, surrogate included (about
-    // two thirds of all steps on Fashion-MNIST).
+    // Each block of samples is recomputed and reversed from its samples' earliest first input
+    // step, and each sample in it up to its own last step (ws.firstStep, ws.lastStep from
+    // reverseRange): the steps outside would add exact zeros and are skipped, surrogate
+    // included (about two thirds of all steps on Fashion-MNIST).
     // S2NN and InvSquareGrad are evaluated inside the reverse step itself (the same values as
     // their bulk kernels): the derivative then overlaps the step's memory stalls instead of
     // being a pass of its own.
