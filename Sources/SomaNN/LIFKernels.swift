@@ -194,7 +194,7 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
 /// The fused current-based LIF (SpyTorch's neuron) over currents [T, …] → spikes [T, …]:
 /// s_t = H(mem_t − θ); syn ← α·syn + I_t; mem ← (β·mem + syn_old)·(1 − s_t) (`.zero`) or
 /// β·mem + syn_old − θ·s_t (`.subtract`), the reset's s_t treated as a constant. Stores the
-/// membrane before each step.
+/// membrane before each step. Runs `CUBAKernel` over all lanes.
 @inlinable
 public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
   _ currents: Variable<T>, alpha: T, beta: T, threshold: T, reset: Reset, surrogate: S
@@ -204,97 +204,32 @@ public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
   let keep = GradientMode.isEnabled && currents.requiresGrad
   var spikes = Tensor<T>(uninitializedShape: shape)
   var mem = Tensor<T>(uninitializedShape: keep ? shape : [0])
-  let syn: UnsafeMutablePointer<T> = scratch(n)
-  let m: UnsafeMutablePointer<T> = scratch(n)
-  defer {
-    syn.deallocate()
-    m.deallocate()
-  }
-  currents.value.withUnsafeBufferPointer { pi in
+  let state: UnsafeMutablePointer<T> = scratch(2 * n)
+  defer { state.deallocate() }
+  let input = currents.value.contiguous()
+  input.withUnsafeBufferPointer { pi in
     spikes.withUnsafeMutableBufferPointer { ps in
       mem.withUnsafeMutableBufferPointer { pm in
-        for t in 0..<steps {
-          let o = t * n
-          let it = pi.baseAddress! + o
-          let st = ps.baseAddress! + o
-          if _cCUBAForward(
-            current: it, syn: syn, mem: m, memOut: keep ? pm.baseAddress! + o : nil, spikes: st,
-            n: n, alpha: alpha, beta: beta, threshold: threshold, zeroReset: reset == .zero)
-          {
-            continue
-          }
-          if keep { (pm.baseAddress! + o).update(from: m, count: n) }
-          switch reset {
-          case .zero:
-            for i in 0..<n {
-              let s: T = m[i] - threshold >= 0 ? 1 : 0
-              st[i] = s
-              let oldSyn = syn[i]
-              syn[i] = alpha * oldSyn + it[i]
-              m[i] = (beta * m[i] + oldSyn) * (1 - s)
-            }
-          case .subtract:
-            for i in 0..<n {
-              let s: T = m[i] - threshold >= 0 ? 1 : 0
-              st[i] = s
-              let oldSyn = syn[i]
-              syn[i] = alpha * oldSyn + it[i]
-              m[i] = beta * m[i] + oldSyn - threshold * s
-            }
-          }
-        }
+        CUBAKernel.forward(
+          alpha: alpha, beta: beta, threshold: threshold, reset: reset, steps: steps, lanes: n,
+          k0: 0, k1: n, current: pi.baseAddress!, memOut: keep ? pm.baseAddress! : nil,
+          spikes: ps.baseAddress!, syn: state, mem: state + n)
       }
     }
   }
   if !keep { return Variable(spikes) }
   return .record(spikes, parents: [currents]) { g in
     var dI = Tensor<T>(uninitializedShape: shape)
-    let gs: UnsafeMutablePointer<T> = scratch(n)  // dL/dsyn_{t+1}
-    let gm: UnsafeMutablePointer<T> = scratch(n)  // dL/dmem_{t+1}
-    let x: UnsafeMutablePointer<T> = scratch(n)
-    let d: UnsafeMutablePointer<T> = scratch(n)
-    defer {
-      gs.deallocate()
-      gm.deallocate()
-      x.deallocate()
-      d.deallocate()
-    }
-    g.withUnsafeBufferPointer { pg in
+    let work: UnsafeMutablePointer<T> = scratch(5 * n)
+    defer { work.deallocate() }
+    let gc = g.contiguous()
+    gc.withUnsafeBufferPointer { pg in
       mem.withUnsafeBufferPointer { pm in
         dI.withUnsafeMutableBufferPointer { pd in
-          for t in stride(from: steps - 1, through: 0, by: -1) {
-            let o = t * n
-            let mt = pm.baseAddress! + o
-            let gt = pg.baseAddress! + o
-            let dt = pd.baseAddress! + o
-            if !_cShift(mt, into: x, count: n, minus: threshold) {
-              for i in 0..<n { x[i] = mt[i] - threshold }
-            }
-            surrogate.derivative(UnsafePointer(x), into: d, count: n)
-            if _cCUBABackward(
-              gradSpikes: gt, mem: mt, d: UnsafePointer(d), gs: gs, gm: gm, gradCurrent: dt, n: n,
-              alpha: alpha, beta: beta, threshold: threshold, zeroReset: reset == .zero)
-            {
-              continue
-            }
-            switch reset {
-            case .zero:
-              for i in 0..<n {
-                dt[i] = gs[i]
-                let k: T = x[i] >= 0 ? 0 : 1
-                let gmi = gm[i] * k
-                gm[i] = gt[i] * d[i] + beta * gmi
-                gs[i] = alpha * gs[i] + gmi
-              }
-            case .subtract:
-              for i in 0..<n {
-                dt[i] = gs[i]
-                let gmi = gm[i]
-                gm[i] = gt[i] * d[i] + beta * gmi
-                gs[i] = alpha * gs[i] + gmi
-              }
-            }
-          }
+          CUBAKernel.backward(
+            alpha: alpha, beta: beta, threshold: threshold, reset: reset, surrogate: surrogate,
+            steps: steps, lanes: n, k0: 0, k1: n, mem: pm.baseAddress!,
+            gradSpikes: pg.baseAddress!, gradCurrent: pd.baseAddress!, scratch: work)
         }
       }
     }
@@ -305,6 +240,7 @@ public func fusedCUBALIF<S: SurrogateGradient, T: TensorScalar>(
 /// The fused non-spiking leaky integrator over currents [T, …] → membrane [T, …].
 /// Without `alpha`: v_t = β·v_{t−1} + I_t. With `alpha` (SpyTorch's readout, two states):
 /// (flt, out) ← (α·flt + I_t, β·out + flt_old), recording `out`. Linear, so nothing is stored.
+/// Runs `LeakyKernel` over all lanes.
 @inlinable
 public func fusedLeakyIntegrator<T: TensorScalar>(_ currents: Variable<T>, beta: T, alpha: T?)
   -> Variable<T>
@@ -312,62 +248,26 @@ public func fusedLeakyIntegrator<T: TensorScalar>(_ currents: Variable<T>, beta:
   let (steps, n) = checkSequence(currents, layer: "LeakyIntegrator")
   let shape = currents.shape
   var out = Tensor<T>(uninitializedShape: shape)
-  let a: UnsafeMutablePointer<T> = scratch(n)
-  let b: UnsafeMutablePointer<T> = scratch(n)
-  defer {
-    a.deallocate()
-    b.deallocate()
-  }
-  currents.value.withUnsafeBufferPointer { pi in
+  let state: UnsafeMutablePointer<T> = scratch(2 * n)
+  defer { state.deallocate() }
+  let input = currents.value.contiguous()
+  input.withUnsafeBufferPointer { pi in
     out.withUnsafeMutableBufferPointer { po in
-      for t in 0..<steps {
-        let it = pi.baseAddress! + t * n
-        let ot = po.baseAddress! + t * n
-        if let alpha {
-          for i in 0..<n {
-            let f = a[i]
-            a[i] = alpha * f + it[i]
-            b[i] = beta * b[i] + f
-            ot[i] = b[i]
-          }
-        } else {
-          for i in 0..<n {
-            a[i] = beta * a[i] + it[i]
-            ot[i] = a[i]
-          }
-        }
-      }
+      LeakyKernel.forward(
+        beta: beta, alpha: alpha, steps: steps, lanes: n, k0: 0, k1: n, current: pi.baseAddress!,
+        out: po.baseAddress!, state: state)
     }
   }
   return .record(out, parents: [currents]) { g in
     var dI = Tensor<T>(uninitializedShape: shape)
-    let ga: UnsafeMutablePointer<T> = scratch(n)
-    let gb: UnsafeMutablePointer<T> = scratch(n)
-    defer {
-      ga.deallocate()
-      gb.deallocate()
-    }
-    g.withUnsafeBufferPointer { pg in
+    let work: UnsafeMutablePointer<T> = scratch(2 * n)
+    defer { work.deallocate() }
+    let gc = g.contiguous()
+    gc.withUnsafeBufferPointer { pg in
       dI.withUnsafeMutableBufferPointer { pd in
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-          let gt = pg.baseAddress! + t * n
-          let dt = pd.baseAddress! + t * n
-          if let alpha {
-            // ga = dL/dflt_{t+2}, gb = dL/dout_{t+2} on entry.
-            for i in 0..<n {
-              let f = alpha * ga[i] + gb[i]
-              gb[i] = gt[i] + beta * gb[i]
-              ga[i] = f
-              dt[i] = f
-            }
-          } else {
-            for i in 0..<n {
-              let gvi = gt[i] + beta * ga[i]
-              ga[i] = gvi
-              dt[i] = gvi
-            }
-          }
-        }
+        LeakyKernel.backward(
+          beta: beta, alpha: alpha, steps: steps, lanes: n, k0: 0, k1: n, grad: pg.baseAddress!,
+          gradCurrent: pd.baseAddress!, state: work)
       }
     }
     return [dI]

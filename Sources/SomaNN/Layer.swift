@@ -71,6 +71,9 @@ public protocol NeuronLayer: Sendable {
   func callAsFunction<T: TensorScalar>(_ input: Variable<T>) -> Variable<T>
   /// Runs one time step from `state`, updating it.
   func step<T: TensorScalar>(_ input: Variable<T>, state: inout LayerState<T>) -> Variable<T>
+  /// The fused kernel a compiled network runs for this layer, or nil to run it through the
+  /// autodiff tape (the default for a user's own neuron layer).
+  func neuronKernel<T: TensorScalar>(_ type: T.Type) -> NeuronKernel<T>?
 }
 
 /// A type-erased layer of scalar type `Scalar` (what `Sequential` stores).
@@ -80,6 +83,8 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
   @usableFromInline let _forward: (Variable<Scalar>) -> Variable<Scalar>
   @usableFromInline let _step: (Variable<Scalar>, inout LayerState<Scalar>) -> Variable<Scalar>
   @usableFromInline let _parameters: () -> [(name: String, variable: Variable<Scalar>)]
+  /// What a compiled network runs for this layer (nested `Sequential`s flattened).
+  @usableFromInline let _ops: [PlanOp<Scalar>]
 
   @inlinable
   public init<L: Layer>(_ layer: L) where L.Scalar == Scalar {
@@ -87,6 +92,15 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
     _forward = { layer($0) }
     _step = { layer.step($0, state: &$1) }
     _parameters = { layer.parameters }
+    if let linear = layer as? Linear<Scalar> {
+      _ops = [.linear(weight: linear.weight, bias: linear.bias)]
+    } else if let sequence = layer as? Sequential<Scalar> {
+      _ops = sequence.layers.flatMap(\._ops)
+    } else if let erased = layer as? AnyLayer<Scalar> {
+      _ops = erased._ops
+    } else {
+      _ops = [.tape("\(L.self)")]
+    }
   }
 
   @inlinable
@@ -95,6 +109,8 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
     _forward = { neuron($0) }
     _step = { neuron.step($0, state: &$1) }
     _parameters = { [] }
+    // Created here, where N (and so its surrogate) is concrete: the kernel is specialised.
+    _ops = neuron.neuronKernel(Scalar.self).map { [.neuron($0)] } ?? [.tape("\(N.self)")]
   }
 
   @inlinable

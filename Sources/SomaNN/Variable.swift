@@ -17,7 +17,40 @@
 /// for an independent parameter).
 public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   /// The forward value. Optimizers update parameters' values in place.
-  public var value: Tensor<Scalar>
+  ///
+  /// A compiled network (`Sequential.compiled(loss:)`) trains its parameters in its kernels'
+  /// own layout; it leaves a pending write here, and the first read brings the value up to
+  /// date, so a parameter always reads as its latest trained value.
+  @inlinable
+  public var value: Tensor<Scalar> {
+    get {
+      if pendingValue != nil { materialize() }
+      return _value
+    }
+    set {
+      pendingValue = nil
+      _value = newValue
+      version &+= 1
+    }
+    _modify {
+      if pendingValue != nil { materialize() }
+      version &+= 1
+      yield &_value
+    }
+  }
+  @usableFromInline var _value: Tensor<Scalar>
+  /// Produces the up-to-date value (set by a compiled network after it trained this parameter).
+  @usableFromInline var pendingValue: (() -> Tensor<Scalar>?)?
+  /// Counts writes through `value`, so a compiled network sees when someone else changed it.
+  @usableFromInline var version = 0
+
+  @usableFromInline
+  func materialize() {
+    if let make = pendingValue {
+      pendingValue = nil
+      if let v = make() { _value = v }
+    }
+  }
   /// The gradient accumulated by `backward()`; nil until a backward pass reaches this leaf.
   public var grad: Tensor<Scalar>?
   /// True for parameters and for results computed from them while gradients are recorded.
@@ -31,7 +64,7 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   /// A leaf holding `value`; `requiresGrad: true` makes it a trainable parameter.
   @inlinable
   public init(_ value: Tensor<Scalar>, requiresGrad: Bool = false, name: String? = nil) {
-    self.value = value
+    self._value = value
     self.requiresGrad = requiresGrad
     self.name = name
     self.parents = []
@@ -43,7 +76,7 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
     value: Tensor<Scalar>, parents: [Variable<Scalar>],
     pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]
   ) {
-    self.value = value
+    self._value = value
     self.requiresGrad = true
     self.name = nil
     self.parents = parents

@@ -21,6 +21,12 @@ public struct LIFParameters: Sendable, Equatable {
     self.reset = reset
     self.detachReset = detachReset
   }
+
+  /// Parameters already validated by a layer's initialiser.
+  @inlinable
+  init(unchecked beta: Double, threshold: Double, reset: Reset, detachReset: Bool) {
+    (self.beta, self.threshold, self.reset, self.detachReset) = (beta, threshold, reset, detachReset)
+  }
 }
 
 public enum FusedLIF {
