@@ -1,3 +1,4 @@
+import Foundation
 import SomaData
 import SomaNN
 import SomaSurrogate
@@ -33,14 +34,50 @@ enum NetworkBench {
   static func mlp(
     _ name: String, sizes: [Int], steps: Int, batch: Int, seconds: Double, threads: Int
   ) throws -> BenchResult {
-    let net = try SpikingMLP<Float, S2NN>(sizes: sizes, surrogate: S2NN(), seed: 0)
-    net.threads = threads
+    // Built as a user builds it: the layer API, compiled with the loss.
+    var init_ = SomaRandom(seed: 0)
+    let net = try Sequential<Float> {
+      for l in 0..<(sizes.count - 1) {
+        Linear<Float>(sizes[l], sizes[l + 1], using: &init_)
+        try LIF(beta: 0.9, threshold: 1, reset: .subtract, surrogate: S2NN())
+      }
+    }
+    let model = try net.compiled(loss: .spikeCountCrossEntropy)
+    model.threads = threads
     var g = SomaRandom(seed: 1)
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
     let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }
-    var adam = try FusedAdam<Float>(learningRate: 1e-3)
+    var adam = Adam(parameters: net.parameterVariables, learningRate: 1e-3)
+    if ProcessInfo.processInfo.environment["SOMA_BENCH_LEGACY"] != nil {
+      let old = try SpikingMLP<Float, S2NN>(sizes: sizes, surrogate: S2NN(), seed: 0)
+      old.threads = threads
+      var fa = try FusedAdam<Float>(learningRate: 1e-3)
+      var tOld: [Double] = []
+      var tNew: [Double] = []
+      for _ in 0..<3 {
+        _ = old.trainStep(input: x, labels: labels, optimizer: &fa)
+        _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
+      }
+      let end = BenchTimer.now() + 2 * seconds
+      while BenchTimer.now() < end {
+        for _ in 0..<5 {
+          let t0 = BenchTimer.now()
+          _ = old.trainStep(input: x, labels: labels, optimizer: &fa)
+          tOld.append(BenchTimer.now() - t0)
+        }
+        for _ in 0..<5 {
+          let t0 = BenchTimer.now()
+          _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
+          tNew.append(BenchTimer.now() - t0)
+        }
+      }
+      let (a, b) = (BenchTimer.median(tOld) * 1e3, BenchTimer.median(tNew) * 1e3)
+      return BenchResult(
+        name: name, msPerCall: b, calls: tNew.count,
+        note: String(format: "legacy SpikingMLP %.3f ms, layer API / legacy %.3f", a, b / a))
+    }
     let timing = BenchTimer.measure(seconds: seconds) {
-      _ = net.trainStep(input: x, labels: labels, optimizer: &adam)
+      _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
     }
     return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
   }

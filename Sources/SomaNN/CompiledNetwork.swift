@@ -70,6 +70,8 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// The layer's weight `version` last imported (nil: never).
   @usableFromInline var importedVersion: [Int?]
   @usableFromInline var workspace: PlanWorkspace<Scalar>?
+  /// The whole-network plan for SpyTorch's block on event input, when the layers form one.
+  @usableFromInline let cubaBlock: CUBABlock<Scalar>?
 
   @usableFromInline
   enum Stage {
@@ -122,6 +124,22 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     self.stages = fused ? stages : []
     self.linears = fused ? linears : []
     self.isFused = fused
+    // Linear (no bias) → CUBA-LIF (zero reset) → Linear (no bias) → leaky readout with the
+    // same α and β, max-membrane loss: on event input the whole block runs as one plan.
+    var block: CUBABlock<Scalar>? = nil
+    if fused, stages.count == 4, loss == .maxMembraneNLL, linears.count == 2,
+      linears.allSatisfy({ $0.bias == nil }), linears[1].nOut >= 2,
+      case .linear = stages[0], case .neuron(let hidden) = stages[1],
+      case .cuba(let a, let b, _, .zero) = hidden.kind, let make = hidden.makeCUBABlock,
+      case .linear = stages[2], case .neuron(let readout) = stages[3],
+      readout.kind == .leaky(beta: b, alpha: a)
+    {
+      block = make(linears[0].nIn, linears[0].nOut, linears[1].nOut)
+      plan.append(
+        "on event input (trainStep(events:…)): the four layers and the loss run as one "
+          + "event-driven CUBA plan")
+    }
+    cubaBlock = block
     self.plan = plan + ["loss: \(loss)"]
     weights = Array(repeating: Tensor<Scalar>.zeros([0]), count: self.linears.count)
     importedVersion = Array(repeating: nil, count: self.linears.count)
@@ -213,6 +231,77 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     }
     importParameters()
     return run(input: input, labels: nil, backward: false, adam: nil).logits
+  }
+
+  // MARK: Event input
+
+  /// The events [steps · batch rows, features] as a dense [steps, batch, features] input.
+  func denseInput(_ events: SpikeEvents, steps: Int) -> Tensor<Scalar> {
+    precondition(
+      steps >= 1 && events.rows % steps == 0,
+      "CompiledNetwork: \(events.rows) event rows do not split into \(steps) steps")
+    return events.dense(Scalar.self).reshaped([steps, events.rows / steps, events.columns])
+  }
+
+  func blockBatch(_ events: SpikeEvents, steps: Int) -> Int {
+    precondition(
+      steps >= 1 && events.rows % steps == 0 && events.rows > 0,
+      "CompiledNetwork: \(events.rows) event rows do not split into \(steps) steps")
+    precondition(
+      events.columns == linears[0].nIn,
+      "CompiledNetwork: events of \(events.columns) columns for a first layer of "
+        + "\(linears[0].nIn) inputs")
+    return events.rows / steps
+  }
+
+  /// `trainStep(input:labels:optimizer:)` for spike input given as events (rows ordered step by
+  /// step, then sample: row t·batch + b). SpyTorch's block runs its event plan here; other
+  /// networks read the events as a dense input.
+  public func trainStep(
+    events: SpikeEvents, steps: Int, labels: [Int], optimizer: inout Adam<Scalar>
+  ) -> Step {
+    guard let block = cubaBlock, optimizer.weightDecay == 0 else {
+      return trainStep(input: denseInput(events, steps: steps), labels: labels, optimizer: &optimizer)
+    }
+    let batch = blockBatch(events, steps: steps)
+    let (w1, w2) = (linears[0].weight, linears[1].weight)
+    let r = block.step(events, steps, batch, labels, w1.value, w2.value, Swift.max(1, threads))
+    let adam = beginAdam(&optimizer)
+    for (slot, (v, g)) in [(w1, r.gradW1), (w2, r.gradW2)].enumerated() {
+      v.materialize()
+      v.version &+= 1
+      let n = g.count
+      let parts = n >= 65_536 ? Swift.max(1, threads) : 1
+      let p = v._value.withUnsafeMutableBufferPointer { $0.baseAddress! }
+      g.withUnsafeBufferPointer { gp in
+        let gq = gp.baseAddress!
+        parallel(parts) { part in
+          adam.apply(index: slot, param: p, grad: gq, from: part * n / parts, to: (part + 1) * n / parts)
+        }
+      }
+    }
+    return Step(loss: r.loss, logits: r.logits, correct: r.correct, spikeCounts: [r.hiddenSpikes])
+  }
+
+  /// `lossAndGradients(input:labels:)` for event input (see `trainStep(events:…)`).
+  public func lossAndGradients(events: SpikeEvents, steps: Int, labels: [Int]) -> Step {
+    guard let block = cubaBlock else {
+      return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
+    }
+    let batch = blockBatch(events, steps: steps)
+    let (w1, w2) = (linears[0].weight, linears[1].weight)
+    let r = block.step(events, steps, batch, labels, w1.value, w2.value, Swift.max(1, threads))
+    w1.accumulate(r.gradW1)
+    w2.accumulate(r.gradW2)
+    return Step(loss: r.loss, logits: r.logits, correct: r.correct, spikeCounts: [r.hiddenSpikes])
+  }
+
+  /// The scores [batch, classes] for event input.
+  public func logits(events: SpikeEvents, steps: Int) -> Tensor<Scalar> {
+    guard let block = cubaBlock else { return logits(denseInput(events, steps: steps)) }
+    let batch = blockBatch(events, steps: steps)
+    return block.logits(
+      events, steps, batch, linears[0].weight.value, linears[1].weight.value, Swift.max(1, threads))
   }
 
   // MARK: Parameters

@@ -49,16 +49,74 @@ public struct NeuronKernel<T: TensorScalar> {
   @usableFromInline let scratchPerLane: Int
   @usableFromInline let forward: (NeuronPass<T>) -> Void
   @usableFromInline let backward: (NeuronPass<T>) -> Void
+  /// What the neuron is, for plans that fuse across layers.
+  @usableFromInline let kind: Kind
+  /// For a CUBA-LIF layer: builds the whole-block plan (input events → this layer → a leaky
+  /// readout with the same α and β, max-membrane loss) for (inputs, hidden, outputs).
+  @usableFromInline let makeCUBABlock: ((Int, Int, Int) -> CUBABlock<T>)?
+
+  @usableFromInline
+  enum Kind: Equatable {
+    case cuba(alpha: Double, beta: Double, threshold: Double, reset: Reset)
+    case leaky(beta: Double, alpha: Double?)
+    case other
+  }
 
   @inlinable
   init(
-    name: String, emitsSpikes: Bool, saved: Int, scratchPerLane: Int,
+    name: String, emitsSpikes: Bool, saved: Int, scratchPerLane: Int, kind: Kind = .other,
+    makeCUBABlock: ((Int, Int, Int) -> CUBABlock<T>)? = nil,
     forward: @escaping (NeuronPass<T>) -> Void, backward: @escaping (NeuronPass<T>) -> Void
   ) {
     (self.name, self.emitsSpikes, self.saved, self.scratchPerLane) = (
       name, emitsSpikes, saved, scratchPerLane
     )
+    (self.kind, self.makeCUBABlock) = (kind, makeCUBABlock)
     (self.forward, self.backward) = (forward, backward)
+  }
+}
+
+/// SpyTorch's block — Linear (no bias) → CUBA-LIF → Linear (no bias) → leaky readout with α,
+/// max-membrane loss — on event input as one plan: the fused event kernels of
+/// `CurrentBasedSNN` (recomputation instead of stored [T, B, H] state, reverse steps a
+/// max-readout cannot reach skipped). Weights are [out, in], the layers' own layout.
+public struct CUBABlock<T: TensorScalar> {
+  @usableFromInline typealias Result = (
+    loss: T, logits: Tensor<T>, gradW1: Tensor<T>, gradW2: Tensor<T>, hiddenSpikes: Int,
+    correct: Int
+  )
+  @usableFromInline let step:
+    (SpikeEvents, Int, Int, [Int], Tensor<T>, Tensor<T>, Int) -> Result
+  @usableFromInline let logits: (SpikeEvents, Int, Int, Tensor<T>, Tensor<T>, Int) -> Tensor<T>
+
+  @inlinable
+  static func make<S: SurrogateGradient>(
+    inputs: Int, hidden: Int, outputs: Int, alpha: Double, beta: Double, threshold: Double,
+    surrogate: S
+  ) -> CUBABlock<T> {
+    let net = CurrentBasedSNN<T, S>(
+      block: inputs, hidden: hidden, outputs: outputs, alpha: alpha, beta: beta,
+      threshold: threshold, surrogate: surrogate)
+    return CUBABlock(
+      step: { events, steps, batch, labels, w1, w2, threads in
+        (net.w1, net.w2, net.threads) = (w1, w2, threads)
+        defer { (net.w1, net.w2) = (Tensor.zeros([0]), Tensor.zeros([0])) }
+        let s = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
+        return (s.loss, s.logits, s.gradW1, s.gradW2, s.hiddenSpikes, s.correct)
+      },
+      logits: { events, steps, batch, w1, w2, threads in
+        (net.w1, net.w2, net.threads) = (w1, w2, threads)
+        defer { (net.w1, net.w2) = (Tensor.zeros([0]), Tensor.zeros([0])) }
+        return net.logits(events: events, steps: steps, batch: batch)
+      })
+  }
+
+  @inlinable
+  init(
+    step: @escaping (SpikeEvents, Int, Int, [Int], Tensor<T>, Tensor<T>, Int) -> Result,
+    logits: @escaping (SpikeEvents, Int, Int, Tensor<T>, Tensor<T>, Int) -> Tensor<T>
+  ) {
+    (self.step, self.logits) = (step, logits)
   }
 }
 
@@ -198,10 +256,18 @@ extension CUBALIF {
   @inlinable
   public func neuronKernel<T: TensorScalar>(_ type: T.Type) -> NeuronKernel<T>? {
     let (a, b, th, reset, surrogate) = (T(alpha), T(beta), T(threshold), reset, surrogate)
+    let (alpha, beta, threshold) = (self.alpha, self.beta, self.threshold)
     return NeuronKernel(
       name: "CUBALIF(α \(alpha), β \(beta), θ \(threshold), \(reset), "
         + "\(surrogateLabel(surrogate)))",
       emitsSpikes: true, saved: 1, scratchPerLane: 5,
+      kind: .cuba(alpha: alpha, beta: beta, threshold: threshold, reset: reset),
+      makeCUBABlock: reset == .zero
+        ? { inputs, hidden, outputs in
+          CUBABlock.make(
+            inputs: inputs, hidden: hidden, outputs: outputs, alpha: alpha, beta: beta,
+            threshold: threshold, surrogate: surrogate)
+        } : nil,
       forward: { f in
         CUBAKernel.forward(
           alpha: a, beta: b, threshold: th, reset: reset, steps: f.steps, lanes: f.lanes,
@@ -292,7 +358,7 @@ extension LeakyIntegrator {
     let (b, a) = (T(beta), alpha.map { T($0) })
     return NeuronKernel(
       name: alpha.map { "LeakyIntegrator(β \(beta), α \($0))" } ?? "LeakyIntegrator(β \(beta))",
-      emitsSpikes: false, saved: 0, scratchPerLane: 2,
+      emitsSpikes: false, saved: 0, scratchPerLane: 2, kind: .leaky(beta: beta, alpha: alpha),
       forward: { f in
         LeakyKernel.forward(
           beta: b, alpha: a, steps: f.steps, lanes: f.lanes, k0: f.k0, k1: f.k1,

@@ -69,6 +69,19 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     w2 = Tensor.normal([outputs, hidden], std: T(0.2) / T(hidden).squareRoot(), using: &g)
   }
 
+  /// The plan a compiled `Sequential` runs for its CUBA block: α, β and θ as the layers hold
+  /// them; the weights are the layers' own, set before each step.
+  @usableFromInline
+  init(
+    block inputs: Int, hidden: Int, outputs: Int, alpha: Double, beta: Double,
+    threshold: Double, surrogate: S
+  ) {
+    (self.inputs, self.hidden, self.outputs) = (inputs, hidden, outputs)
+    (self.alpha, self.beta, self.threshold) = (T(alpha), T(beta), T(threshold))
+    self.surrogate = surrogate
+    (w1, w2) = (Tensor.zeros([hidden, inputs]), Tensor.zeros([outputs, hidden]))
+  }
+
   /// The result of one forward + backward pass.
   public struct Step {
     public var loss: T
