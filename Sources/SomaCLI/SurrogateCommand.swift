@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SomaData
 import SomaSurrogate
 
 /// `soma surrogate list|table|plot`: inspect the surrogate gradients.
@@ -164,10 +165,10 @@ struct SurrogatePlotCommand: ParsableCommand {
       throw failWithInputError(error)
     }
     do {
-      try Data(svg.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+      try AtomicFile.write(Array(svg.utf8), to: output)
     } catch {
-      FileHandle.standardError.write(
-        Data("soma surrogate: cannot write \(output): \(error.localizedDescription)\n".utf8))
+      // AtomicFile's errors are one sentence naming the path and the reason.
+      FileHandle.standardError.write(Data("soma surrogate: \(error)\n".utf8))
       throw ExitCode(1)
     }
   }

@@ -39,20 +39,20 @@ struct RasterCommand: ParsableCommand {
   }
 
   func run() throws {
+    // A path that cannot be written fails before any work.
+    do { _ = try AtomicFile.checkDestination(output) } catch { throw CLIError("\(error)") }
     let model = try LoadedModel(path: checkpoint, threads: 1)
     let test: LabeledImages
     do { test = try FashionMNIST.readSplit("t10k", in: data) } catch { throw CLIError("\(error)") }
+    try model.check(against: test, data: data)
     guard sample < test.count else {
-      throw CLIError("--sample \(sample) is out of range: the test set has \(test.count) images (0...\(test.count - 1))")
-    }
-    guard test.featureCount == model.config.inputs else {
       throw CLIError(
-        "the checkpoint expects \(model.config.inputs) inputs but the images in \(data) have \(test.featureCount) pixels")
+        "--sample \(sample) is out of range: the test set in \(data) has \(test.count) images"
+          + " (0...\(test.count - 1))")
     }
-    let svg = try withConcreteSurrogate(model.surrogate, Draw(model: model, test: test, sample: sample))
-    do { try AtomicFile.write(Array(svg.utf8), to: output) } catch {
-      throw CLIError("cannot write \(output): \(error)")
-    }
+    let svg = try withConcreteSurrogate(
+      model.surrogate, Draw(model: model, test: test, sample: sample))
+    do { try AtomicFile.write(Array(svg.utf8), to: output) } catch { throw CLIError("\(error)") }
     print("wrote \(output)")
   }
 }
