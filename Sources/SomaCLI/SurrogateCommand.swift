@@ -165,11 +165,20 @@ struct SurrogatePlotCommand: ParsableCommand {
       throw failWithInputError(error)
     }
     do {
+      try save(svg)
+    } catch {
+      FileHandle.standardError.write(Data("soma surrogate: \(error.description)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+
+  /// Writes `svg` to --output atomically; a path that cannot be written throws one sentence
+  /// naming it and the reason (a directory, a missing or read-only directory, /proc, ...).
+  func save(_ svg: String) throws(SurrogateInputError) {
+    do {
       try AtomicFile.write(Array(svg.utf8), to: output)
     } catch {
-      // AtomicFile's errors are one sentence naming the path and the reason.
-      FileHandle.standardError.write(Data("soma surrogate: \(error)\n".utf8))
-      throw ExitCode(1)
+      throw SurrogateInputError("\(error)")
     }
   }
 }

@@ -15,6 +15,8 @@ struct EvaluateCommand: ParsableCommand {
   var threads = 2
 
   func validate() throws {
+    guard !checkpoint.isEmpty else { throw ValidationError("--checkpoint needs a file name") }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     guard threads >= 1 && threads <= 64 else {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }

@@ -15,6 +15,8 @@ struct RasterCommand: ParsableCommand {
   @Option(help: "Directory with the IDX files.") var data = FashionMNIST.defaultDirectory
 
   func validate() throws {
+    guard !checkpoint.isEmpty else { throw ValidationError("--checkpoint needs a file name") }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     guard sample >= 0 else { throw ValidationError("--sample must be ≥ 0, got \(sample)") }
     guard !output.isEmpty else { throw ValidationError("-o/--output needs a file name") }
   }

@@ -66,6 +66,8 @@ struct TrainCommand: ParsableCommand {
     if let bad = ModelLimits.violation(hidden: hidden, timeSteps: timeSteps) {
       throw ValidationError(ModelLimits.flagMessage(bad.limit, bad.value))
     }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
+    if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
     guard model == "mlp" else {
       throw ValidationError("--model must be 'mlp', got '\(model)'")
     }

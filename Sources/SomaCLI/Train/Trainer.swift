@@ -52,11 +52,13 @@ struct Trainer {
   /// A directory that already holds a run's files is refused unless `overwrite` is set, which
   /// removes them first, so two runs never mix.
   static func prepareOutputDirectory(_ dir: String, overwrite: Bool) throws {
+    guard !dir.isEmpty else { throw CLIError("the output directory name is empty") }
     if fileExists(dir) {
       guard isDirectory(dir) else {
         throw CLIError("the output directory \(dir) is a file, not a directory; choose another --out")
       }
-      let earlier = runFiles.filter { fileExists(dir + "/" + $0) }
+      // (A directory named like a run file is reported by the destination check below.)
+      let earlier = runFiles.filter { fileExists(dir + "/" + $0) && !isDirectory(dir + "/" + $0) }
       if !earlier.isEmpty {
         guard overwrite else {
           throw CLIError(
@@ -66,7 +68,6 @@ struct Trainer {
         }
         for name in earlier {
           let path = dir + "/" + name
-          if isDirectory(path) { throw CLIError("\(path) is a directory, not a file") }
           if unlink(path) != 0 {
             throw CLIError("cannot remove \(path) of the earlier run: \(errorText(errno))")
           }
