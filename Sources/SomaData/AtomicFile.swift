@@ -12,7 +12,10 @@
 /// The contents go to a temporary file in the same directory, which is flushed to disk
 /// (`fsync`) and then renamed over the destination; finally the directory is flushed so that
 /// the rename itself is durable. If anything fails, including `body` throwing part-way, the
-/// temporary file is removed and the destination is untouched.
+/// temporary file is removed and the destination is untouched. A process killed outright
+/// (`kill -9`) cannot remove its temporary file; the next write into that directory does, once
+/// no process with the writer's PID is left. A destination that cannot be a file (a directory,
+/// a device, a path whose directory is missing or read-only) throws `SomaDataError`.
 ///
 /// ```swift
 /// try AtomicFile.write(to: "run/final.safetensors") { sink in
@@ -124,7 +127,8 @@ extension AtomicFile {
     let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
     let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
     if name.isEmpty || name == "." || name == ".." {
-      throw SomaDataError(.io, path: path, "\(path) names a directory, not a file (give a file name).")
+      throw SomaDataError(
+        .io, path: path, "\(path) names a directory, not a file (give a file name).")
     }
     var st = stat()
     if stat(path, &st) == 0 {

@@ -156,7 +156,8 @@ struct ReliabilityTests {
   @Test func checkpointSizesObeyTrainsLimits() throws {
     let data = try TinyData()
     let checkpoint = try trainedCheckpoint(data)
-    let steps = try editedCheckpoint(checkpoint, "t.safetensors", metadata: ["time_steps": "100000000"])
+    let steps = try editedCheckpoint(
+      checkpoint, "t.safetensors", metadata: ["time_steps": "100000000"])
     let want =
       "checkpoint \(steps) records time_steps = 100000000, outside 1...1000 (the range of soma"
       + " train's --time-steps); it cannot be loaded"
@@ -217,7 +218,8 @@ struct ReliabilityTests {
     let base = ["raster", "--checkpoint", checkpoint, "--data", data.path, "-o"]
     let dir = data.path + "/dir"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    #expect(failure(base + [dir + "/"]) == "\(dir)/ names a directory, not a file (give a file name).")
+    #expect(
+      failure(base + [dir + "/"]) == "\(dir)/ names a directory, not a file (give a file name).")
     #expect(failure(base + [dir]) == "\(dir) is a directory, not a file.")
     #expect(
       failure(base + [data.path + "/missing/r.svg"])

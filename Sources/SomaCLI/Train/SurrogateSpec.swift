@@ -12,7 +12,9 @@ struct SurrogateSpec: CustomStringConvertible {
     let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
     name = String(parts[0])
     parameters = [:]
-    if name.isEmpty { throw CLIError("\(source) needs a name, e.g. S2NN or InvSquareGrad:alpha=100") }
+    if name.isEmpty {
+      throw CLIError("\(source) needs a name, e.g. S2NN or InvSquareGrad:alpha=100")
+    }
     if parts.count == 2 {
       for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
         let kv = item.split(separator: "=", maxSplits: 1)

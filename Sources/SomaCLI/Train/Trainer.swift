@@ -54,8 +54,10 @@ struct Trainer {
   static func prepareOutputDirectory(_ dir: String, overwrite: Bool) throws {
     guard !dir.isEmpty else { throw CLIError("the output directory name is empty") }
     if fileExists(dir) {
+      AtomicFile.removeStaleTemporaries(in: dir)  // left by runs killed mid-write
       guard isDirectory(dir) else {
-        throw CLIError("the output directory \(dir) is a file, not a directory; choose another --out")
+        throw CLIError(
+          "the output directory \(dir) is a file, not a directory; choose another --out")
       }
       // (A directory named like a run file is reported by the destination check below.)
       let earlier = runFiles.filter { fileExists(dir + "/" + $0) && !isDirectory(dir + "/" + $0) }
@@ -97,7 +99,8 @@ struct Trainer {
           ? "its parent does not accept new directories (is it on a special file system such"
             + " as /proc?)"
           : errorText(e)
-        throw CLIError("cannot create the output directory \(dir): creating \(prefix) failed: \(why)")
+        throw CLIError(
+          "cannot create the output directory \(dir): creating \(prefix) failed: \(why)")
       }
       guard isDirectory(prefix) else {
         throw CLIError("cannot create the output directory \(dir): \(prefix) is a file")
