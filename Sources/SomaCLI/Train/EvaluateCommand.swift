@@ -75,7 +75,8 @@ struct LoadedModel {
   /// image, as many pixels per image as the network has inputs, and one output per class.
   func check(against split: LabeledImages, data: String) throws {
     guard split.count > 0 else {
-      throw CLIError("\(data)/t10k-images-idx3-ubyte[.gz] holds no images; soma needs at least one")
+      throw CLIError(
+        "\(joinPath(data, "t10k-images-idx3-ubyte"))[.gz] holds no images; soma needs at least one")
     }
     guard split.featureCount == config.inputs else {
       throw CLIError(

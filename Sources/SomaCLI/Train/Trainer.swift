@@ -44,7 +44,7 @@ struct Trainer {
       (dataset.train, "train-images-idx3-ubyte", "soma train needs at least one to learn from"),
       (dataset.test, "t10k-images-idx3-ubyte", "soma train tests on them after every epoch"),
     ] where split.count == 0 {
-      throw CLIError("\(dataset.directory)/\(file)[.gz] holds no images; \(role)")
+      throw CLIError("\(joinPath(dataset.directory, file))[.gz] holds no images; \(role)")
     }
   }
 
@@ -54,11 +54,11 @@ struct Trainer {
   static func prepareOutputDirectory(_ dir: String, overwrite: Bool) throws {
     guard !dir.isEmpty else { throw CLIError("the output directory name is empty") }
     if fileExists(dir) {
-      AtomicFile.removeStaleTemporaries(in: dir)  // left by runs killed mid-write
       guard isDirectory(dir) else {
         throw CLIError(
           "the output directory \(dir) is a file, not a directory; choose another --out")
       }
+      AtomicFile.removeStaleTemporaries(in: dir)  // left by runs killed mid-write
       // (A directory named like a run file is reported by the destination check below.)
       let earlier = runFiles.filter { fileExists(dir + "/" + $0) && !isDirectory(dir + "/" + $0) }
       if !earlier.isEmpty {
@@ -122,6 +122,11 @@ func isDirectory(_ path: String) -> Bool {
   return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }
 
+/// `directory/name`, without doubling a trailing slash of `directory`.
+func joinPath(_ directory: String, _ name: String) -> String {
+  directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}
+
 /// The C library's text for an `errno` value, in lower case.
 func errorText(_ e: Int32) -> String {
   guard let s = strerror(e) else { return "error \(e)" }
@@ -132,8 +137,8 @@ extension Trainer: SurrogateVisitor {
   func visit<S: SurrogateGradient>(_ s: S) throws -> [EpochMetrics] {
     let o = options
     let net = try CurrentBasedSNN<Float, S>(
-      inputs: dataset.train.featureCount, hidden: o.hidden, outputs: 10, surrogate: s,
-      seed: o.seed)
+      inputs: dataset.train.featureCount, hidden: o.hidden, outputs: FashionMNIST.classCount,
+      surrogate: s, seed: o.seed)
     net.threads = o.threads
     var config = ModelConfig()
     config.inputs = dataset.train.featureCount
