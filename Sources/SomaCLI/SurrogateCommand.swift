@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SomaData
 import SomaSurrogate
 
 /// `soma surrogate list|table|plot`: inspect the surrogate gradients.
@@ -164,11 +165,20 @@ struct SurrogatePlotCommand: ParsableCommand {
       throw failWithInputError(error)
     }
     do {
-      try Data(svg.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+      try save(svg)
     } catch {
-      FileHandle.standardError.write(
-        Data("soma surrogate: cannot write \(output): \(error.localizedDescription)\n".utf8))
+      FileHandle.standardError.write(Data("soma surrogate: \(error.description)\n".utf8))
       throw ExitCode(1)
+    }
+  }
+
+  /// Writes `svg` to --output atomically; a path that cannot be written throws one sentence
+  /// naming it and the reason (a directory, a missing or read-only directory, /proc, ...).
+  func save(_ svg: String) throws(SurrogateInputError) {
+    do {
+      try AtomicFile.write(Array(svg.utf8), to: output)
+    } catch {
+      throw SurrogateInputError("\(error)")
     }
   }
 }

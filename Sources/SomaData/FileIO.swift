@@ -16,7 +16,8 @@ struct ReadableFile: ~Copyable {
 
   init(path: String) throws(SomaDataError) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     if fd < 0 {
       let e = errno
       if e == ENOENT || e == ENOTDIR {
@@ -33,6 +34,13 @@ struct ReadableFile: ~Copyable {
     if (st.st_mode & S_IFMT) == S_IFDIR {
       close(fd)
       throw SomaDataError(.io, path: path, "\(path) is a directory, not a file.")
+    }
+    // A pipe, socket or device has no size to check lengths against.
+    if (st.st_mode & S_IFMT) != S_IFREG {
+      close(fd)
+      throw SomaDataError(
+        .io, path: path,
+        "\(path) is not a regular file (a device, pipe or socket); Soma reads only regular files.")
     }
     self.fd = fd
     self.size = Int(st.st_size)

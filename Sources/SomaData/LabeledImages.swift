@@ -127,6 +127,8 @@ public struct FashionMNIST: Sendable {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
     "Ankle boot",
   ]
+  /// The number of classes; every label is in `0..<classCount`.
+  public static let classCount = 10
 
   /// The directory the files were read from.
   public let directory: String
@@ -174,6 +176,10 @@ public struct FashionMNIST: Sendable {
   }
 
   /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]`.
+  ///
+  /// - Throws: `SomaDataError` naming the file when one is missing or malformed, when the two
+  ///   hold different numbers of images and labels, or when a label is outside
+  ///   `0..<classCount` (the sentence gives the first bad index and value).
   public static func readSplit(_ prefix: String, in directory: String) throws(SomaDataError)
     -> LabeledImages
   {
@@ -189,6 +195,12 @@ public struct FashionMNIST: Sendable {
       throw SomaDataError(
         .malformed, path: labelPath,
         "\(labelPath) holds \(labels.dimensions[0]) labels but \(imagePath) holds \(n) images.")
+    }
+    if let bad = labels.bytes.firstIndex(where: { Int($0) >= classCount }) {
+      throw SomaDataError(
+        .malformed, path: labelPath,
+        "\(labelPath) holds label \(labels.bytes[bad]) at index \(bad); labels must be in"
+          + " 0..<\(classCount), one per class.")
     }
     return LabeledImages(
       pixels: images.bytes, labels: labels.bytes.map { Int($0) }, rows: rows, columns: cols)

@@ -15,6 +15,8 @@ struct EvaluateCommand: ParsableCommand {
   var threads = 2
 
   func validate() throws {
+    guard !checkpoint.isEmpty else { throw ValidationError("--checkpoint needs a file name") }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     guard threads >= 1 && threads <= 64 else {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }
@@ -25,10 +27,7 @@ struct EvaluateCommand: ParsableCommand {
     let loaded = try LoadedModel(path: checkpoint, threads: threads)
     let test: LabeledImages
     do { test = try FashionMNIST.readSplit("t10k", in: data) } catch { throw CLIError("\(error)") }
-    guard test.featureCount == loaded.config.inputs else {
-      throw CLIError(
-        "the checkpoint expects \(loaded.config.inputs) inputs but the images in \(data) have \(test.featureCount) pixels")
-    }
+    try loaded.check(against: test, data: data)
     let result = try loaded.evaluate(test)
     print(String(format: "test accuracy: %.2f%% (%d images)", result.accuracy * 100, test.count))
     print(Self.confusionTable(result.confusion, names: FashionMNIST.classNames))
@@ -56,6 +55,8 @@ struct LoadedModel {
   let w1: Tensor<Float>
   let w2: Tensor<Float>
   let surrogate: any SurrogateGradient
+  /// The checkpoint file, for messages.
+  let path: String
   let threads: Int
 
   init(path: String, threads: Int) throws {
@@ -63,8 +64,30 @@ struct LoadedModel {
     config = c.config
     w1 = c.w1
     w2 = c.w2
-    surrogate = try SurrogateSpec(parsing: c.config.surrogate).make()
+    surrogate = try SurrogateSpec(
+      parsing: c.config.surrogate, source: "checkpoint \(path)'s surrogate"
+    ).make()
+    self.path = path
     self.threads = threads
+  }
+
+  /// Checks that `split`, the test split read from `data`, suits the network: at least one
+  /// image, as many pixels per image as the network has inputs, and one output per class.
+  func check(against split: LabeledImages, data: String) throws {
+    guard split.count > 0 else {
+      throw CLIError(
+        "\(joinPath(data, "t10k-images-idx3-ubyte"))[.gz] holds no images; soma needs at least one")
+    }
+    guard split.featureCount == config.inputs else {
+      throw CLIError(
+        "checkpoint \(path) expects \(config.inputs) inputs but the images in \(data) have"
+          + " \(split.featureCount) pixels (\(split.rows)×\(split.columns))")
+    }
+    guard config.outputs == FashionMNIST.classCount else {
+      throw CLIError(
+        "checkpoint \(path) has \(config.outputs) outputs but the data in \(data) has"
+          + " \(FashionMNIST.classCount) classes; soma needs one output per class")
+    }
   }
 
   struct Evaluation: SurrogateVisitor {

@@ -25,17 +25,21 @@ struct ModelConfig: Equatable {
 
   init() {}
 
+  /// Reads and checks a checkpoint's metadata: every size must be one `soma train` accepts
+  /// (`ModelLimits`), so a file cannot make the loader allocate more than its weights need.
   init(metadata m: [String: String], path: String) throws {
+    func invalid(_ key: String) -> CLIError {
+      let got = m[key].map { " (it holds '\($0.prefix(40))')" } ?? ""
+      return CLIError(
+        "checkpoint \(path) has no valid '\(key)' in its metadata\(got); was it written by soma"
+          + " train?")
+    }
     func int(_ key: String) throws -> Int {
-      guard let s = m[key], let v = Int(s), v > 0 else {
-        throw CLIError("checkpoint \(path) has no valid '\(key)' in its metadata; was it written by soma train?")
-      }
+      guard let s = m[key], let v = Int(s), v > 0 else { throw invalid(key) }
       return v
     }
     func double(_ key: String) throws -> Double {
-      guard let s = m[key], let v = Double(s), v > 0 else {
-        throw CLIError("checkpoint \(path) has no valid '\(key)' in its metadata; was it written by soma train?")
-      }
+      guard let s = m[key], let v = Double(s), v > 0, v.isFinite else { throw invalid(key) }
       return v
     }
     guard let model = m["model"], model == "mlp" else {
@@ -49,6 +53,9 @@ struct ModelConfig: Equatable {
     tauSyn = try double("tau_syn")
     tauMem = try double("tau_mem")
     surrogate = m["surrogate"] ?? "S2NN"
+    if let bad = ModelLimits.violation(hidden: hidden, timeSteps: timeSteps) {
+      throw CLIError(ModelLimits.checkpointMessage(bad.limit, bad.value, path: path))
+    }
   }
 }
 
@@ -62,8 +69,11 @@ enum ModelCheckpoint {
       ["hidden.weight": net.w1, "readout.weight": net.w2], metadata: meta, to: path)
   }
 
-  /// Reads a checkpoint and rebuilds its network (with its recorded surrogate).
-  static func load(_ path: String) throws -> (config: ModelConfig, w1: Tensor<Float>, w2: Tensor<Float>) {
+  /// Reads a checkpoint: its configuration (checked against `ModelLimits`) and its weights,
+  /// which must match that configuration and be finite.
+  static func load(_ path: String) throws
+    -> (config: ModelConfig, w1: Tensor<Float>, w2: Tensor<Float>)
+  {
     let file: SafeTensors.File
     do { file = try SafeTensors.read(path) } catch { throw CLIError("\(error)") }
     let config = try ModelConfig(metadata: file.metadata, path: path)
@@ -76,8 +86,12 @@ enum ModelCheckpoint {
     guard w1.shape == [config.hidden, config.inputs], w2.shape == [config.outputs, config.hidden]
     else {
       throw CLIError(
-        "checkpoint \(path) has weights \(w1.shape) and \(w2.shape), which do not match its metadata (\(config.inputs)-\(config.hidden)-\(config.outputs))"
-      )
+        "checkpoint \(path) has weights \(w1.shape) and \(w2.shape), which do not match its"
+          + " metadata (\(config.inputs)-\(config.hidden)-\(config.outputs))")
+    }
+    for (name, w) in [("hidden.weight", w1), ("readout.weight", w2)] where !Trainer.allFinite(w) {
+      throw CLIError(
+        "checkpoint \(path) holds a NaN or infinite value in \(name); it cannot be evaluated")
     }
     return (config, w1, w2)
   }

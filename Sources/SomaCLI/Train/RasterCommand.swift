@@ -15,6 +15,8 @@ struct RasterCommand: ParsableCommand {
   @Option(help: "Directory with the IDX files.") var data = FashionMNIST.defaultDirectory
 
   func validate() throws {
+    guard !checkpoint.isEmpty else { throw ValidationError("--checkpoint needs a file name") }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     guard sample >= 0 else { throw ValidationError("--sample must be ≥ 0, got \(sample)") }
     guard !output.isEmpty else { throw ValidationError("-o/--output needs a file name") }
   }
@@ -39,20 +41,20 @@ struct RasterCommand: ParsableCommand {
   }
 
   func run() throws {
+    // A path that cannot be written fails before any work.
+    do { _ = try AtomicFile.checkDestination(output) } catch { throw CLIError("\(error)") }
     let model = try LoadedModel(path: checkpoint, threads: 1)
     let test: LabeledImages
     do { test = try FashionMNIST.readSplit("t10k", in: data) } catch { throw CLIError("\(error)") }
+    try model.check(against: test, data: data)
     guard sample < test.count else {
-      throw CLIError("--sample \(sample) is out of range: the test set has \(test.count) images (0...\(test.count - 1))")
-    }
-    guard test.featureCount == model.config.inputs else {
       throw CLIError(
-        "the checkpoint expects \(model.config.inputs) inputs but the images in \(data) have \(test.featureCount) pixels")
+        "--sample \(sample) is out of range: the test set in \(data) has \(test.count) images"
+          + " (0...\(test.count - 1))")
     }
-    let svg = try withConcreteSurrogate(model.surrogate, Draw(model: model, test: test, sample: sample))
-    do { try AtomicFile.write(Array(svg.utf8), to: output) } catch {
-      throw CLIError("cannot write \(output): \(error)")
-    }
+    let svg = try withConcreteSurrogate(
+      model.surrogate, Draw(model: model, test: test, sample: sample))
+    do { try AtomicFile.write(Array(svg.utf8), to: output) } catch { throw CLIError("\(error)") }
     print("wrote \(output)")
   }
 }

@@ -4,17 +4,22 @@ import SomaSurrogate
 struct SurrogateSpec: CustomStringConvertible {
   var name: String
   var parameters: [String: Double]
+  /// Where the text came from, for error messages: `--surrogate` or a checkpoint.
+  var source = "--surrogate"
 
-  init(parsing text: String) throws {
+  init(parsing text: String, source: String = "--surrogate") throws {
+    self.source = source
     let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
     name = String(parts[0])
     parameters = [:]
-    if name.isEmpty { throw CLIError("--surrogate needs a name, e.g. S2NN or InvSquareGrad:alpha=100") }
+    if name.isEmpty {
+      throw CLIError("\(source) needs a name, e.g. S2NN or InvSquareGrad:alpha=100")
+    }
     if parts.count == 2 {
       for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
         let kv = item.split(separator: "=", maxSplits: 1)
         guard kv.count == 2, let value = Double(kv[1]), value.isFinite else {
-          throw CLIError("--surrogate parameter '\(item)' is not KEY=NUMBER (e.g. alpha=4)")
+          throw CLIError("\(source) parameter '\(item)' is not KEY=NUMBER (e.g. alpha=4)")
         }
         parameters[String(kv[0])] = value
       }
@@ -26,7 +31,7 @@ struct SurrogateSpec: CustomStringConvertible {
     do {
       return try SurrogateRegistry.make(name, parameters: parameters)
     } catch {
-      throw CLIError("--surrogate \(self): \(error)")
+      throw CLIError("\(source) \(self): \(error)")
     }
   }
 

@@ -13,6 +13,11 @@ struct TrainCommand: ParsableCommand {
       The default network is SpyTorch's 784-100-10 current-based LIF network with latency-coded \
       input (T = 100), a max-over-time membrane readout and Adam, trained with the S2NN \
       surrogate. Writes final.safetensors, best.safetensors, metrics.csv and curves.svg to --out.
+
+      --out must be a new directory, an empty one, or one without an earlier run: a directory \
+      that already holds final.safetensors, best.safetensors, metrics.csv or curves.svg is \
+      refused, so a second run never overwrites the first by accident. Pass --overwrite to \
+      delete those files and train there anyway, or choose another --out.
       """)
 
   @Option(help: "Passes over the training set.") var epochs = 30
@@ -30,7 +35,10 @@ struct TrainCommand: ParsableCommand {
   var model = "mlp"
   @Option(help: "Directory with the IDX files (train-images-idx3-ubyte[.gz], …).")
   var data = FashionMNIST.defaultDirectory
-  @Option(help: "Output directory (default runs/<timestamp>).") var out: String?
+  @Option(help: "Output directory (default runs/<timestamp>); must not hold an earlier run.")
+  var out: String?
+  @Flag(help: "Replace the earlier run in --out (its checkpoints, metrics.csv and curves.svg).")
+  var overwrite = false
 
   static let defaultSurrogate = "S2NN"
   /// SpyTorch's learning rate, used with its own surrogate and any other non-S2NN one.
@@ -55,12 +63,11 @@ struct TrainCommand: ParsableCommand {
     guard threads >= 1 && threads <= 64 else {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }
-    guard hidden >= 1 && hidden <= 10_000 else {
-      throw ValidationError("--hidden must be in 1...10000, got \(hidden)")
+    if let bad = ModelLimits.violation(hidden: hidden, timeSteps: timeSteps) {
+      throw ValidationError(ModelLimits.flagMessage(bad.limit, bad.value))
     }
-    guard timeSteps >= 1 && timeSteps <= 1000 else {
-      throw ValidationError("--time-steps must be in 1...1000, got \(timeSteps)")
-    }
+    guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
+    if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
     guard model == "mlp" else {
       throw ValidationError("--model must be 'mlp', got '\(model)'")
     }
@@ -84,8 +91,8 @@ struct TrainCommand: ParsableCommand {
 
   var options: TrainOptions {
     TrainOptions(
-      epochs: epochs, batchSize: batchSize, lr: lr ?? Self.spyTorchLearningRate, seed: seed, threads: threads, hidden: hidden,
-      timeSteps: timeSteps)
+      epochs: epochs, batchSize: batchSize, lr: lr ?? Self.spyTorchLearningRate, seed: seed,
+      threads: threads, hidden: hidden, timeSteps: timeSteps, overwrite: overwrite)
   }
 
   static func timestamp() -> String {
@@ -104,4 +111,6 @@ struct TrainOptions {
   var threads: Int
   var hidden: Int
   var timeSteps: Int
+  /// Replace an earlier run in the output directory instead of refusing.
+  var overwrite = false
 }

@@ -28,21 +28,117 @@ struct Trainer {
   /// Trains and returns the per-epoch metrics.
   @discardableResult
   func run() throws -> [EpochMetrics] {
-    do {
-      try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-    } catch {
-      throw CLIError("cannot create the output directory \(outDir): \(error.localizedDescription)")
-    }
+    // Refuse what cannot make a run before anything is written.
+    try Self.checkData(dataset)
+    try Self.prepareOutputDirectory(outDir, overwrite: options.overwrite)
     return try withConcreteSurrogate(surrogate, self)
   }
+
+  /// The files a run writes to its output directory.
+  static let runFiles = ["final.safetensors", "best.safetensors", "metrics.csv", "curves.svg"]
+
+  /// Both splits must hold images: an empty training set has nothing to learn from (its loss
+  /// would be 0/0) and an empty test set nothing to measure.
+  static func checkData(_ dataset: FashionMNIST) throws {
+    for (split, file, role) in [
+      (dataset.train, "train-images-idx3-ubyte", "soma train needs at least one to learn from"),
+      (dataset.test, "t10k-images-idx3-ubyte", "soma train tests on them after every epoch"),
+    ] where split.count == 0 {
+      throw CLIError("\(joinPath(dataset.directory, file))[.gz] holds no images; \(role)")
+    }
+  }
+
+  /// Makes `dir` (with its parents) if needed and checks that a run can be written there.
+  /// A directory that already holds a run's files is refused unless `overwrite` is set, which
+  /// removes them first, so two runs never mix.
+  static func prepareOutputDirectory(_ dir: String, overwrite: Bool) throws {
+    guard !dir.isEmpty else { throw CLIError("the output directory name is empty") }
+    if fileExists(dir) {
+      guard isDirectory(dir) else {
+        throw CLIError(
+          "the output directory \(dir) is a file, not a directory; choose another --out")
+      }
+      AtomicFile.removeStaleTemporaries(in: dir)  // left by runs killed mid-write
+      // (A directory named like a run file is reported by the destination check below.)
+      let earlier = runFiles.filter { fileExists(dir + "/" + $0) && !isDirectory(dir + "/" + $0) }
+      if !earlier.isEmpty {
+        guard overwrite else {
+          throw CLIError(
+            "the output directory \(dir) already holds a training run ("
+              + earlier.joined(separator: ", ")
+              + "); choose another --out, or pass --overwrite to replace that run")
+        }
+        for name in earlier {
+          let path = dir + "/" + name
+          if unlink(path) != 0 {
+            throw CLIError("cannot remove \(path) of the earlier run: \(errorText(errno))")
+          }
+        }
+      }
+    } else {
+      try makeDirectories(dir)
+    }
+    // The run's files must be writable there (a directory named like one of them, a
+    // read-only directory, ...): found now, not after the first epoch.
+    for name in runFiles {
+      do { _ = try AtomicFile.checkDestination(dir + "/" + name) } catch {
+        throw CLIError("\(error)")
+      }
+    }
+  }
+
+  /// `mkdir -p dir`, with one sentence naming the part that failed.
+  static func makeDirectories(_ dir: String) throws {
+    var prefix = dir.hasPrefix("/") ? "/" : ""
+    for part in dir.split(separator: "/") {
+      prefix += part
+      if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+        let e = errno
+        let why =
+          e == ENOENT
+          ? "its parent does not accept new directories (is it on a special file system such"
+            + " as /proc?)"
+          : errorText(e)
+        throw CLIError(
+          "cannot create the output directory \(dir): creating \(prefix) failed: \(why)")
+      }
+      guard isDirectory(prefix) else {
+        throw CLIError("cannot create the output directory \(dir): \(prefix) is a file")
+      }
+      prefix += "/"
+    }
+  }
+}
+
+/// True when `path` names an existing file system entry (following symbolic links).
+func fileExists(_ path: String) -> Bool {
+  var st = stat()
+  return stat(path, &st) == 0
+}
+
+/// True when `path` names a directory (following symbolic links).
+func isDirectory(_ path: String) -> Bool {
+  var st = stat()
+  return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// `directory/name`, without doubling a trailing slash of `directory`.
+func joinPath(_ directory: String, _ name: String) -> String {
+  directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}
+
+/// The C library's text for an `errno` value, in lower case.
+func errorText(_ e: Int32) -> String {
+  guard let s = strerror(e) else { return "error \(e)" }
+  return String(cString: s).lowercased()
 }
 
 extension Trainer: SurrogateVisitor {
   func visit<S: SurrogateGradient>(_ s: S) throws -> [EpochMetrics] {
     let o = options
     let net = try CurrentBasedSNN<Float, S>(
-      inputs: dataset.train.featureCount, hidden: o.hidden, outputs: 10, surrogate: s,
-      seed: o.seed)
+      inputs: dataset.train.featureCount, hidden: o.hidden, outputs: FashionMNIST.classCount,
+      surrogate: s, seed: o.seed)
     net.threads = o.threads
     var config = ModelConfig()
     config.inputs = dataset.train.featureCount
