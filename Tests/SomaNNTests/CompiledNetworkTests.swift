@@ -230,3 +230,83 @@ func sampleInput<T: TensorScalar>(
     #expect(step.correct == model.countCorrect(expected, y))
   }
 }
+
+/// SpyTorch's block on event input runs the CUBA event plan; it must agree with the tape.
+@Suite struct CompiledCUBABlockTests {
+  func spyTorch<S: SurrogateGradient>(_ s: S, hidden: Int = 24) throws -> Sequential<Float> {
+    let (a, b) = (Double.exp(-1.0 / 5), Double.exp(-1.0 / 10))
+    return try Sequential<Float> {
+      Linear<Float>(50, hidden, bias: false, initialization: .normal(std: 0.6), seed: 21)
+      try CUBALIF(alpha: a, beta: b, threshold: 1, reset: .zero, surrogate: s)
+      Linear<Float>(hidden, 10, bias: false, initialization: .normal(std: 0.6), seed: 22)
+      try LeakyIntegrator(beta: b, alpha: a)
+    }
+  }
+
+  func events(steps: Int, batch: Int, seed: UInt64) -> (SpikeEvents, Tensor<Float>, [Int]) {
+    var g = SomaRandom(seed: seed)
+    let x = Tensor<Float>.bernoulli([steps, batch, 50], p: 0.08, using: &g)
+    let labels = (0..<batch).map { _ in Int(g.next() % 10) }
+    return (SpikeEvents(dense: x.reshaped([steps * batch, 50])), x, labels)
+  }
+
+  @Test(arguments: [0, 1, 2])
+  func eventPlanMatchesTheTape(_ surrogateKind: Int) throws {
+    func check<S: SurrogateGradient>(_ s: S) throws {
+      let (fast, plain) = (try spyTorch(s), try spyTorch(s))
+      let model = try fast.compiled(loss: .maxMembraneNLL)
+      #expect(model.cubaBlock != nil, "plan: \(model.plan)")
+      let (ev, x, y) = events(steps: 30, batch: 12, seed: 5)
+      let (tapeLoss, tapeGrads) = tapeGradients(plain, .maxMembraneNLL, x, y)
+      for threads in [1, 2] {
+        fast.zeroGrad()
+        model.threads = threads
+        let step = model.lossAndGradients(events: ev, steps: 30, labels: y)
+        #expect(isClose(step.loss, tapeLoss, atol: 1e-5, rtol: 1e-4), "\(step.loss) vs \(tapeLoss)")
+        for (p, g) in zip(fast.parameters, tapeGrads) {
+          expectClose(p.variable.grad!, g, atol: 1e-5, rtol: 2e-3, "\(S.self) \(p.name)")
+        }
+      }
+      let norm = tapeGrads.map { $0.abs().sum().scalar }.reduce(0, +)
+      #expect(norm > 1e-6)
+    }
+    switch surrogateKind {
+    case 0: try check(S2NN())
+    case 1: try check(InvSquareGrad(alpha: 100))
+    default: try check(UserTriangle(width: 1.5))
+    }
+  }
+
+  /// Adam through the event plan equals Adam through the dense fused plan.
+  @Test func eventPlanTrainsLikeTheDensePlan() throws {
+    let (a, b) = (try spyTorch(S2NN()), try spyTorch(S2NN()))
+    let (ma, mb) = (try a.compiled(loss: .maxMembraneNLL), try b.compiled(loss: .maxMembraneNLL))
+    var (oa, ob) = (
+      Adam(parameters: a.parameterVariables, learningRate: 5e-3),
+      Adam(parameters: b.parameterVariables, learningRate: 5e-3)
+    )
+    for k in 0..<3 {
+      let (ev, x, y) = events(steps: 20, batch: 8, seed: 30 + UInt64(k))
+      let sa = ma.trainStep(events: ev, steps: 20, labels: y, optimizer: &oa)
+      let sb = mb.trainStep(input: x, labels: y, optimizer: &ob)
+      #expect(isClose(sa.loss, sb.loss, atol: 1e-5, rtol: 1e-4), "step \(k): \(sa.loss) vs \(sb.loss)")
+      #expect(sa.correct == sb.correct)
+    }
+    for (p, q) in zip(a.parameters, b.parameters) {
+      expectClose(p.variable.value, q.variable.value, atol: 1e-5, rtol: 1e-3, "\(p.name)")
+    }
+    let (ev, x, _) = events(steps: 20, batch: 8, seed: 99)
+    expectClose(ma.logits(events: ev, steps: 20), mb.logits(x), atol: 1e-5, rtol: 1e-4)
+  }
+
+  @Test func otherParametersDoNotFormTheBlock() throws {
+    let net = try Sequential<Float> {
+      Linear<Float>(50, 8, bias: false, seed: 1)
+      try CUBALIF(alpha: 0.8, beta: 0.9, surrogate: S2NN())
+      Linear<Float>(8, 10, bias: false, seed: 2)
+      try LeakyIntegrator(beta: 0.9, alpha: 0.7)  // α differs from the hidden layer's
+    }
+    #expect(try net.compiled(loss: .maxMembraneNLL).cubaBlock == nil)
+    #expect(try net.compiled(loss: .meanMembraneCrossEntropy).cubaBlock == nil)
+  }
+}
