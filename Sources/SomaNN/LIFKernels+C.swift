@@ -144,7 +144,7 @@ func _cCUBABackward<T: TensorScalar>(
 func _cLIFBackwardS2NN<T: TensorScalar>(
   gradSpikes: UnsafePointer<T>, h: UnsafePointer<T>, gv: UnsafeMutablePointer<T>,
   gradCurrent: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, zeroReset: Bool,
-  detachReset: Bool, s2nn: S2NN
+  detachReset: Bool, alpha: Double, surrogateBeta: Double
 ) -> Bool {
   if T.self == Float.self {
     soma_lif_backward_s2nn_f32(
@@ -152,8 +152,8 @@ func _cLIFBackwardS2NN<T: TensorScalar>(
       UnsafeRawPointer(h).assumingMemoryBound(to: Float.self),
       UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Float.self),
       UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Float.self), n,
-      Float(beta), Float(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, Float(s2nn.alpha),
-      Float(s2nn.beta))
+      Float(beta), Float(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, Float(alpha),
+      Float(surrogateBeta))
     return true
   }
   if T.self == Double.self {
@@ -162,8 +162,8 @@ func _cLIFBackwardS2NN<T: TensorScalar>(
       UnsafeRawPointer(h).assumingMemoryBound(to: Double.self),
       UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Double.self),
       UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Double.self), n,
-      Double(beta), Double(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, s2nn.alpha,
-      s2nn.beta)
+      Double(beta), Double(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, alpha,
+      surrogateBeta)
     return true
   }
   return false

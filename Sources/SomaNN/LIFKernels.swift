@@ -89,10 +89,11 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   surrogate: S
 ) {
   // S2NN (the default surrogate): one fused pass instead of shift, derivative and update.
-  if let s2nn = surrogate as? S2NN,
+  if case .s2nn(let a, let b)? = surrogate.fusedKernel,
     _cLIFBackwardS2NN(
       gradSpikes: gradSpikes, h: h, gv: gv, gradCurrent: gradCurrent, n: n, beta: beta,
-      threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset, s2nn: s2nn)
+      threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset, alpha: a,
+      surrogateBeta: b)
   {
     return
   }

@@ -24,6 +24,8 @@ public struct InvSquareGrad: SurrogateGradient, Hashable {
   }
 
   public var parameters: [(name: String, value: Double)] { [("alpha", alpha)] }
+  /// The fused neuron kernels evaluate it inline.
+  public var fusedKernel: SurrogateKernel? { .inverseSquare(alpha: alpha) }
 
   @inlinable
   public func derivative<T: TensorScalar>(_ x: T) -> T {

@@ -25,6 +25,9 @@ public struct S2NN: SurrogateGradient, Hashable {
   @inlinable
   public init() { (alpha, beta, epsilon) = (4, 1, 1e-8) }
 
+  /// The fused neuron kernels evaluate S2NN inline.
+  public var fusedKernel: SurrogateKernel? { .s2nn(alpha: alpha, beta: beta) }
+
   /// Throws when alpha ≤ 0, beta ≤ 0 or epsilon < 0.
   @inlinable
   public init(alpha: Double = 4, beta: Double = 1, epsilon: Double = 1e-8) throws(SurrogateError) {

@@ -25,10 +25,24 @@ public protocol SurrogateGradient: Sendable {
   /// scalar form; a conformer may supply a vectorised kernel.
   func derivative<T: TensorScalar>(
     _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int)
+  /// A derivative the fused neuron kernels can evaluate inside their own reverse step, or nil
+  /// (the default) for the bulk `derivative(_:into:count:)` pass. It must give the values of
+  /// `derivative(_:)`.
+  var fusedKernel: SurrogateKernel? { get }
+}
+
+/// A surrogate derivative that Soma's C neuron kernels evaluate inline (vectorised, inside the
+/// reverse-time step), offered by a surrogate through `SurrogateGradient.fusedKernel`.
+public enum SurrogateKernel: Sendable, Equatable {
+  /// α·σ(αx)(1 − σ(αx)) for x < 0, β/(x + 1) for x ≥ 0 (S2NN).
+  case s2nn(alpha: Double, beta: Double)
+  /// 1 / (α·|x| + 1)² (InvSquareGrad, SuperSpike's).
+  case inverseSquare(alpha: Double)
 }
 
 extension SurrogateGradient {
   public static var name: String { String(describing: Self.self) }
+  public var fusedKernel: SurrogateKernel? { nil }
   public var parameters: [(name: String, value: Double)] { [] }
 
   @inlinable

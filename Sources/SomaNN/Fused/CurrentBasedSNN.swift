@@ -603,12 +603,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // their bulk kernels): the derivative then overlaps the step's memory stalls instead of
     // being a pass of its own.
     let fused: (kind: Int32, a: Float, b: Float) =
-      if let s = surrogate as? S2NN {
-        (Int32(SOMA_CUBA_SURROGATE_S2NN), Float(s.alpha), Float(s.beta))
-      } else if let s = surrogate as? InvSquareGrad {
-        (Int32(SOMA_CUBA_SURROGATE_INV_SQUARE), Float(s.alpha), 0)
-      } else {
-        (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
+      switch surrogate.fusedKernel {
+      case .s2nn(let alpha, let beta)?: (Int32(SOMA_CUBA_SURROGATE_S2NN), Float(alpha), Float(beta))
+      case .inverseSquare(let alpha)?: (Int32(SOMA_CUBA_SURROGATE_INV_SQUARE), Float(alpha), 0)
+      case nil: (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
       }
     let ld = ws.ld
     let sb = Workspace.backwardBlock
