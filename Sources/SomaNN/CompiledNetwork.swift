@@ -7,6 +7,8 @@ enum PlanOp<T: TensorScalar> {
   case linear(weight: Variable<T>, bias: Variable<T>?)
   /// A neuron layer's fused kernel.
   case neuron(NeuronKernel<T>)
+  /// A recurrent LIF layer (its recurrent weight [n, n]).
+  case recurrent(weight: Variable<T>, kernel: RecurrentStageKernel<T>)
   /// A layer with no fused form (its type, for the plan's description).
   case tape(String)
 }
@@ -65,6 +67,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
   @usableFromInline let stages: [Stage]
   @usableFromInline let linears: [LinearStage]
+  @usableFromInline let recurrents: [RecurrentStage]
   /// Weights in the kernels' layout, [in, out] (an event row is a contiguous weight row).
   @usableFromInline var weights: [Tensor<Scalar>]
   /// The layer's weight `version` last imported (nil: never).
@@ -77,6 +80,14 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   enum Stage {
     case linear(Int)
     case neuron(NeuronKernel<Scalar>)
+    case recurrent(Int)
+  }
+
+  @usableFromInline
+  struct RecurrentStage {
+    @usableFromInline let weight: Variable<Scalar>
+    @usableFromInline let kernel: RecurrentStageKernel<Scalar>
+    @usableFromInline let n: Int
   }
 
   @usableFromInline
@@ -93,6 +104,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     let ops = network.layers.flatMap(\._ops)
     var stages: [Stage] = []
     var linears: [LinearStage] = []
+    var recurrents: [RecurrentStage] = []
     var plan: [String] = []
     var fused = !ops.isEmpty
     var width: Int? = nil
@@ -114,6 +126,18 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       case .neuron(let k):
         stages.append(.neuron(k))
         plan.append("\(k.name): fused forward and reverse pass")
+      case .recurrent(let v, let k):
+        let n = v.shape[0]
+        sizes.append(n)
+        if let width, width != n {
+          throw .invalidSizes(
+            model: "Sequential", sizes: sizes,
+            allowed: "a RecurrentLIF layer's size equal to the width before it (\(width))")
+        }
+        width = n
+        stages.append(.recurrent(recurrents.count))
+        recurrents.append(RecurrentStage(weight: v, kernel: k, n: n))
+        plan.append("\(k.name): per-step recurrent GEMM, samples split over threads")
       case .tape(let name):
         fused = false
         plan.append("\(name): no fused kernel, autodiff tape")
@@ -123,6 +147,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     if !fused { plan.insert("the whole network trains on the autodiff tape", at: 0) }
     self.stages = fused ? stages : []
     self.linears = fused ? linears : []
+    self.recurrents = fused ? recurrents : []
     self.isFused = fused
     // Linear (no bias) → CUBA-LIF (zero reset) → Linear (no bias) → leaky readout with the
     // same α and β, max-membrane loss: on event input the whole block runs as one plan.
@@ -165,10 +190,16 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     /// Spikes emitted by each spiking layer (all steps, all samples), in layer order; empty on
     /// the tape path.
     public var spikeCounts: [Int]
+
+    @inlinable
+    init(loss: Scalar, logits: Tensor<Scalar>, correct: Int, spikeCounts: [Int]) {
+      (self.loss, self.logits, self.correct, self.spikeCounts) = (loss, logits, correct, spikeCounts)
+    }
   }
 
   /// Forward over all steps, the loss, and BPTT: each parameter's gradient is added to its
   /// `grad` (as `backward()` does), for any `Optimizer`. `input` is [T, batch, features].
+  @inlinable
   public func lossAndGradients(input: Tensor<Scalar>, labels: [Int]) -> Step {
     if !isFused { return tapeStep(input: input, labels: labels) }
     importParameters()
@@ -178,6 +209,9 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       layer.weight.accumulate(ws.gradW[l].transposedCopy())
       if let b = layer.bias { b.accumulate(ws.gradB[l].copiedContiguous()) }
     }
+    for (r, layer) in recurrents.enumerated() {
+      layer.weight.accumulate(ws.gradV[r].copiedContiguous())
+    }
     return step
   }
 
@@ -186,6 +220,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// decay is fused into the backward pass; otherwise the gradients are handed to
   /// `optimizer.step()`. Its moments then belong to this compiled network: do not also step the
   /// same `Adam` with gradients from the tape.
+  @inlinable
   public func trainStep(input: Tensor<Scalar>, labels: [Int], optimizer: inout Adam<Scalar>)
     -> Step
   {
@@ -206,6 +241,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
   /// One training step with any optimizer: the gradients are computed (fused where the network
   /// allows) and `optimizer.step()` applies them.
+  @inlinable
   public func trainStep<O: Optimizer>(input: Tensor<Scalar>, labels: [Int], optimizer: inout O)
     -> Step where O.Scalar == Scalar
   {
@@ -216,6 +252,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   }
 
   /// The loss, logits and correct count without gradients (evaluation).
+  @inlinable
   public func evaluate(input: Tensor<Scalar>, labels: [Int]) -> Step {
     if !isFused {
       return noGrad { tapeStep(input: input, labels: labels, backward: false) }
@@ -225,6 +262,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   }
 
   /// The scores [batch, classes] for `input` [T, batch, features] (no labels needed).
+  @inlinable
   public func logits(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
     if !isFused {
       return noGrad { loss.logits(network(Variable(input)).value) }
@@ -236,6 +274,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   // MARK: Event input
 
   /// The events [steps · batch rows, features] as a dense [steps, batch, features] input.
+  @usableFromInline
   func denseInput(_ events: SpikeEvents, steps: Int) -> Tensor<Scalar> {
     precondition(
       steps >= 1 && events.rows % steps == 0,
@@ -243,6 +282,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     return events.dense(Scalar.self).reshaped([steps, events.rows / steps, events.columns])
   }
 
+  @usableFromInline
   func blockBatch(_ events: SpikeEvents, steps: Int) -> Int {
     precondition(
       steps >= 1 && events.rows % steps == 0 && events.rows > 0,
@@ -257,6 +297,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// `trainStep(input:labels:optimizer:)` for spike input given as events (rows ordered step by
   /// step, then sample: row t·batch + b). SpyTorch's block runs its event plan here; other
   /// networks read the events as a dense input.
+  @inlinable
   public func trainStep(
     events: SpikeEvents, steps: Int, labels: [Int], optimizer: inout Adam<Scalar>
   ) -> Step {
@@ -284,6 +325,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   }
 
   /// `lossAndGradients(input:labels:)` for event input (see `trainStep(events:…)`).
+  @inlinable
   public func lossAndGradients(events: SpikeEvents, steps: Int, labels: [Int]) -> Step {
     guard let block = cubaBlock else {
       return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
@@ -297,6 +339,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   }
 
   /// The scores [batch, classes] for event input.
+  @inlinable
   public func logits(events: SpikeEvents, steps: Int) -> Tensor<Scalar> {
     guard let block = cubaBlock else { return logits(denseInput(events, steps: steps)) }
     let batch = blockBatch(events, steps: steps)
@@ -308,7 +351,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
   /// Brings the kernels' weights up to date with the layers (after a checkpoint load, an
   /// optimizer step outside, or the first use).
-  @usableFromInline
+  @inlinable
   func importParameters() {
     for (l, layer) in linears.enumerated() where importedVersion[l] != layer.weight.version {
       weights[l] = layer.weight.value.transposedCopy().withLargePageStorage()
@@ -318,14 +361,14 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
   /// Leaves a pending write in each trained weight: its next read transposes the kernels'
   /// copy into it.
-  @usableFromInline
+  @inlinable
   func exportParameters() {
     for (l, layer) in linears.enumerated() {
       layer.weight.pendingValue = { [weak self] in self?.weights[l].transposedCopy() }
     }
   }
 
-  @usableFromInline
+  @inlinable
   func beginAdam(_ adam: inout Adam<Scalar>) -> AdamStep<Scalar> {
     // Moment slots by parameter identity: the plan's weights, then its biases.
     func slot(_ v: Variable<Scalar>) -> Int {
@@ -336,7 +379,9 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       }
       return k
     }
-    let order = linears.map { slot($0.weight) } + linears.compactMap { $0.bias.map(slot) }
+    let order =
+      linears.map { slot($0.weight) } + linears.compactMap { $0.bias.map(slot) }
+      + recurrents.map { slot($0.weight) }
     for k in order where !adam.m[k].hasLargePageStorage {
       adam.m[k] = adam.m[k].withLargePageStorage()
       adam.v[k] = adam.v[k].withLargePageStorage()
@@ -354,6 +399,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
   // MARK: The tape path
 
+  @usableFromInline
   func tapeStep(input: Tensor<Scalar>, labels: [Int], backward: Bool = true) -> Step {
     let out = network(Variable(input))
     precondition(
@@ -366,6 +412,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       loss: l.value.scalar, logits: logits, correct: countCorrect(logits, labels), spikeCounts: [])
   }
 
+  @usableFromInline
   func countCorrect(_ logits: Tensor<Scalar>, _ labels: [Int]) -> Int {
     let c = logits.shape[1]
     let lg = logits.contiguous()
@@ -386,7 +433,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 extension CompiledNetwork {
   /// Forward, loss (when `labels` are given) and, with `backward`, BPTT into the workspace's
   /// gradients, or straight into the parameters through `adam`.
-  @usableFromInline
+  @inlinable
   func run(input: Tensor<Scalar>, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?)
     -> Step
   {
@@ -414,7 +461,7 @@ extension CompiledNetwork {
     {
       workspace = PlanWorkspace(
         steps: steps, batch: batch, inWidth: inWidth, parts: parts, stages: stages,
-        linears: linears)
+        linears: linears, recurrents: recurrents)
     }
     let ws = workspace!
     let rows = steps * batch
@@ -429,10 +476,17 @@ extension CompiledNetwork {
       for l in weights.indices { weights[l].withUnsafeMutableBufferPointer { _ in } }
       for l in linears { l.bias?._value.withUnsafeMutableBufferPointer { _ in } }
     }
+    let vs = adam == nil ? recurrents.map { $0.weight.value.contiguous() } : []
+    let vP = recurrents.indices.map { r in
+      adam != nil
+        ? recurrents[r].weight._value.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        : UnsafeMutablePointer(mutating: vs[r].withUnsafeBufferPointer { $0.baseAddress! })
+    }
+    let recurrentSlot0 = linears.count + linears.filter { $0.bias != nil }.count
     let x0 = input.contiguous()
     // Read-only biases for the passes without an update (with one, they are written in place).
     let bs = adam == nil ? linears.map { $0.bias?._value.contiguous() } : []
-    return withExtendedLifetime((x0, bs)) {
+    return withExtendedLifetime((x0, bs, vs)) {
       let xP = UnsafeMutablePointer(mutating: x0.withUnsafeBufferPointer { $0.baseAddress! })
       let wP = weights.indices.map { l in
         UnsafeMutablePointer(mutating: weights[l].withUnsafeBufferPointer { $0.baseAddress! })
@@ -475,6 +529,22 @@ extension CompiledNetwork {
             counts[part] = c
           }
           if spikes { spikeCounts.append((0..<lp).reduce(0) { $0 + counts[$1] }) }
+        case .recurrent(let r):
+          let n = recurrents[r].n
+          let k = recurrents[r].kernel
+          let bp = Swift.max(1, Swift.min(parts, batch / 4))
+          let (out, h, scratch, counts, v) = (ws.out[i], ws.saved0[i], ws.scratch, ws.partCounts, vP[r])
+          parallel(bp) { part in
+            let b0 = part * batch / bp
+            let b1 = (part + 1) * batch / bp
+            k.forward(steps, batch, n, b0, b1, x, v, h, out, scratch)
+            var c = 0
+            for t in 0..<steps {
+              c += MLPKernels.countNonzero(out + (t * batch + b0) * n, (b1 - b0) * n)
+            }
+            counts[part] = c
+          }
+          spikeCounts.append((0..<bp).reduce(0) { $0 + counts[$1] })
         }
       }
 
@@ -508,6 +578,23 @@ extension CompiledNetwork {
             l, stage: i, x: x, gradOut: g, gradIn: i > 0 ? gs : nil, weight: wP[l], bias: bP[l],
             adam: adam, ws: ws, rows: rows)
           if i > 0 { swap(&g, &gs) }
+        case .recurrent(let r):
+          let n = recurrents[r].n
+          let k = recurrents[r].kernel
+          let bp = Swift.max(1, Swift.min(parts, batch / 4))
+          let (h, scratch, grad, v, out, dV) = (
+            ws.saved0[i]!, ws.scratch, g, vP[r], ws.out[i], ws.gradVPointer[r]
+          )
+          parallel(bp) { part in
+            k.backward(steps, batch, n, part * batch / bp, (part + 1) * batch / bp, h, v, grad, scratch)
+          }
+          let ip = Swift.max(1, Swift.min(parts, n / 16))
+          parallel(ip) { part in
+            RecurrentLIFKernel.weightGradient(
+              steps: steps, batch: batch, n: n, i0: part * n / ip, i1: (part + 1) * n / ip,
+              gradH: grad, spikes: out, into: dV)
+          }
+          adam?.apply(index: recurrentSlot0 + r, param: v, grad: dV, from: 0, to: n * n)
         }
         i -= 1
       }
@@ -516,7 +603,7 @@ extension CompiledNetwork {
   }
 
   /// out = x · W (+ b) for all rows: events (mask scatter or row-list gather) or GEMM.
-  @usableFromInline
+  @inlinable
   func linearForward(
     _ l: Int, x: UnsafeMutablePointer<Scalar>, inputMayBeSpikes: Bool,
     weight w: UnsafeMutablePointer<Scalar>, bias: UnsafeMutablePointer<Scalar>?,
@@ -565,7 +652,7 @@ extension CompiledNetwork {
 
   /// dW, db and (when `gradIn` is given) dL/dx = dI · Wᵀ for Linear stage `l`; with `adam`,
   /// the parameters are updated (after dL/dx used the old weight).
-  @usableFromInline
+  @inlinable
   func linearBackward(
     _ l: Int, stage: Int, x: UnsafeMutablePointer<Scalar>, gradOut: UnsafeMutablePointer<Scalar>,
     gradIn: UnsafeMutablePointer<Scalar>?, weight w: UnsafeMutablePointer<Scalar>,
@@ -685,7 +772,7 @@ extension CompiledNetwork {
 
   /// Builds Linear stage `l`'s input events from `x` [rows, nIn] when the policy allows, and
   /// says whether the layer should use them (only 0/1 input can: events carry no values).
-  @usableFromInline
+  @inlinable
   func extractEvents(
     _ x: UnsafePointer<Scalar>, linear l: Int, rows: Int, ws: PlanWorkspace<Scalar>
   ) -> Bool {
@@ -737,7 +824,7 @@ extension CompiledNetwork {
 
   /// The logits of the final output [steps, batch, classes], the loss and dL/d(output) into
   /// `ws.gradOutA` (when labels are given); returns the loss and the correct count.
-  @usableFromInline
+  @inlinable
   func lossPass(
     output o: UnsafeMutablePointer<Scalar>, labels: [Int]?, ws: PlanWorkspace<Scalar>, steps: Int,
     batch: Int, classes c: Int
@@ -878,12 +965,14 @@ final class PlanWorkspace<T: TensorScalar> {
   @usableFromInline var gradB: [Tensor<T>]
   @usableFromInline let gradWPointer: [UnsafeMutablePointer<T>]
   @usableFromInline let gradBPointer: [UnsafeMutablePointer<T>]
+  @usableFromInline var gradV: [Tensor<T>]
+  @usableFromInline let gradVPointer: [UnsafeMutablePointer<T>]
   @usableFromInline var allocations: [UnsafeMutableRawPointer] = []
 
   @usableFromInline
   init(
     steps: Int, batch: Int, inWidth: Int, parts: Int, stages: [CompiledNetwork<T>.Stage],
-    linears: [CompiledNetwork<T>.LinearStage]
+    linears: [CompiledNetwork<T>.LinearStage], recurrents: [CompiledNetwork<T>.RecurrentStage]
   ) {
     (self.steps, self.batch, self.inWidth, self.parts) = (steps, batch, inWidth, parts)
     let rows = steps * batch
@@ -908,6 +997,9 @@ final class PlanWorkspace<T: TensorScalar> {
       case .neuron(let k):
         spikes.append(k.emitsSpikes)
         scratchPerLane = Swift.max(scratchPerLane, k.scratchPerLane)
+      case .recurrent:
+        spikes.append(true)
+        scratchPerLane = Swift.max(scratchPerLane, 4)
       }
       widths.append(width)
     }
@@ -933,6 +1025,10 @@ final class PlanWorkspace<T: TensorScalar> {
         out.append(make(n, T.zero))
         s0.append(k.saved >= 1 ? make(n, T.zero) : nil)
         s1.append(k.saved >= 2 ? make(n, T.zero) : nil)
+      case .recurrent:
+        out.append(make(n, T.zero))
+        s0.append(make(n, T.zero))
+        s1.append(nil)
       }
     }
     (self.out, saved0, saved1) = (out, s0, s1)
@@ -965,6 +1061,9 @@ final class PlanWorkspace<T: TensorScalar> {
     gradWPointer = gw.indices.map { l in gw[l].withUnsafeMutableBufferPointer { $0.baseAddress! } }
     gradBPointer = gb.indices.map { l in gb[l].withUnsafeMutableBufferPointer { $0.baseAddress! } }
     (gradW, gradB) = (gw, gb)
+    var gv = recurrents.map { Tensor<T>.zeros([$0.n, $0.n]) }
+    gradVPointer = gv.indices.map { r in gv[r].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+    gradV = gv
     allocations = owned
   }
 

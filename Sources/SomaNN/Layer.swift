@@ -30,6 +30,15 @@ public protocol Layer<Scalar> {
   func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
   /// The trainable parameters with their names (`weight`, `bias`, …), in a fixed order.
   var parameters: [(name: String, variable: Variable<Scalar>)] { get }
+  /// What a compiled network runs for this layer, or nil to run it through the autodiff tape
+  /// (the default for a user's own layer).
+  var lowering: LayerLowering<Scalar>? { get }
+}
+
+/// What a compiled network runs for a layer (opaque: Soma's layers provide it).
+public struct LayerLowering<Scalar: TensorScalar> {
+  @usableFromInline let ops: [PlanOp<Scalar>]
+  @inlinable init(_ ops: [PlanOp<Scalar>]) { self.ops = ops }
 }
 
 extension Layer {
@@ -38,6 +47,7 @@ extension Layer {
     callAsFunction(input)
   }
   public var parameters: [(name: String, variable: Variable<Scalar>)] { [] }
+  public var lowering: LayerLowering<Scalar>? { nil }
 
   /// The parameters' variables alone, for an optimizer.
   public var parameterVariables: [Variable<Scalar>] { parameters.map(\.variable) }
@@ -92,15 +102,8 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
     _forward = { layer($0) }
     _step = { layer.step($0, state: &$1) }
     _parameters = { layer.parameters }
-    if let linear = layer as? Linear<Scalar> {
-      _ops = [.linear(weight: linear.weight, bias: linear.bias)]
-    } else if let sequence = layer as? Sequential<Scalar> {
-      _ops = sequence.layers.flatMap(\._ops)
-    } else if let erased = layer as? AnyLayer<Scalar> {
-      _ops = erased._ops
-    } else {
-      _ops = [.tape("\(L.self)")]
-    }
+    // Asked here, where L is concrete: a layer's kernels are specialised for it.
+    _ops = layer.lowering?.ops ?? [.tape("\(L.self)")]
   }
 
   @inlinable
@@ -120,6 +123,7 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
     _step(input, &state)
   }
   public var parameters: [(name: String, variable: Variable<Scalar>)] { _parameters() }
+  @inlinable public var lowering: LayerLowering<Scalar>? { LayerLowering(_ops) }
 }
 
 /// Builds the layer list of a `Sequential`.
@@ -201,6 +205,10 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
   public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     step(input, state: &state.children)
   }
+
+  /// The layers' lowerings in order (nested `Sequential`s flatten).
+  @inlinable
+  public var lowering: LayerLowering<Scalar>? { LayerLowering(layers.flatMap(\._ops)) }
 
   public var parameters: [(name: String, variable: Variable<Scalar>)] {
     var out: [(name: String, variable: Variable<Scalar>)] = []

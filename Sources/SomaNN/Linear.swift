@@ -104,6 +104,12 @@ public struct Linear<Scalar: TensorScalar>: Layer {
     return rows >= cols ? a : a.transposed().copiedContiguous()
   }
 
+  /// One GEMM or event pass in a compiled network.
+  @inlinable
+  public var lowering: LayerLowering<Scalar>? {
+    LayerLowering([.linear(weight: weight, bias: bias)])
+  }
+
   public var parameters: [(name: String, variable: Variable<Scalar>)] {
     var p: [(name: String, variable: Variable<Scalar>)] = [("weight", weight)]
     if let bias { p.append(("bias", bias)) }

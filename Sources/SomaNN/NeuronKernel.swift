@@ -371,3 +371,33 @@ extension LeakyIntegrator {
       })
   }
 }
+
+/// A recurrent LIF layer's kernels for a compiled network (samples `b0 ..< b1` per thread).
+public struct RecurrentStageKernel<T: TensorScalar> {
+  @usableFromInline let name: String
+  @usableFromInline let forward:
+    (
+      Int, Int, Int, Int, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>?,
+      UnsafeMutablePointer<T>, UnsafeMutablePointer<T>
+    ) -> Void
+  @usableFromInline let backward:
+    (
+      Int, Int, Int, Int, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>,
+      UnsafeMutablePointer<T>
+    ) -> Void
+
+  @inlinable
+  init(
+    name: String,
+    forward: @escaping (
+      Int, Int, Int, Int, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>?,
+      UnsafeMutablePointer<T>, UnsafeMutablePointer<T>
+    ) -> Void,
+    backward: @escaping (
+      Int, Int, Int, Int, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>,
+      UnsafeMutablePointer<T>
+    ) -> Void
+  ) {
+    (self.name, self.forward, self.backward) = (name, forward, backward)
+  }
+}
