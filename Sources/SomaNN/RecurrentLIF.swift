@@ -20,6 +20,8 @@ public struct RecurrentLIF<S: SurrogateGradient, Scalar: TensorScalar>: Layer {
     size: Int, beta: Double = 0.9, threshold: Double = 1, reset: Reset = .subtract,
     detachReset: Bool = false, surrogate: S, seed: UInt64? = nil
   ) throws(SomaNNError) {
+    // Sizes are the program's, like Linear's: a bad one traps; hyperparameters throw.
+    precondition(size > 0, "RecurrentLIF: size must be positive, got \(size)")
     var rng = SomaRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
     let bound = Scalar(1 / Double(size).squareRoot())
     try self.init(

@@ -2,8 +2,9 @@ import Foundation
 import SomaNN
 import Testing
 
-/// The fused `SpikingMLP` path against the braintools/JAX whole-network gradients in
-/// Fixtures/bptt.json (copied from shared/reference; see its README for the conventions).
+/// A network built with the layer API and compiled (`Sequential.compiled(loss:)`) against the
+/// braintools/JAX whole-network gradients in Fixtures/bptt.json (see the fixtures' README for
+/// the conventions), on the dense and the event-driven paths.
 struct FusedReferenceTests {
   struct Case {
     var name: String
@@ -11,8 +12,9 @@ struct FusedReferenceTests {
     var batch: Int
     var sizes: [Int]
     var surrogate: [String: Any]
-    var lif: [LIFParameters]
-    var readout: Readout
+    var lif: [(beta: Double, threshold: Double, reset: Reset, detachReset: Bool)]
+    /// "spikeCount" (a LIF output layer) or "meanMembrane" (a leaky-integrator readout).
+    var readout: String
     var input: [Double]
     var labels: [Int]
     var w1, b1, w2, b2: [Double]
@@ -35,20 +37,19 @@ struct FusedReferenceTests {
       try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     let cases = try #require(root["cases"] as? [[String: Any]])
     return try cases.map { c in
-      func lif(_ key: String) throws -> LIFParameters {
+      func lif(_ key: String) -> (beta: Double, threshold: Double, reset: Reset, detachReset: Bool) {
         let d = c[key] as! [String: Any]
-        return try LIFParameters(
-          beta: (d["beta"] as! NSNumber).doubleValue,
-          threshold: (d["threshold"] as! NSNumber).doubleValue,
-          reset: Reset(rawValue: d["reset"] as! String)!,
-          detachReset: d["detachReset"] as! Bool)
+        return (
+          (d["beta"] as! NSNumber).doubleValue, (d["threshold"] as! NSNumber).doubleValue,
+          Reset(rawValue: d["reset"] as! String)!, d["detachReset"] as! Bool
+        )
       }
       let grad = c["grad"] as! [String: Any]
       return Case(
         name: c["name"] as! String, steps: c["T"] as! Int, batch: c["batch"] as! Int,
         sizes: c["sizes"] as! [Int], surrogate: c["surrogate"] as! [String: Any],
-        lif: [try lif("layer1"), try lif("layer2")],
-        readout: Readout(rawValue: c["readout"] as! String)!,
+        lif: [lif("layer1"), lif("layer2")],
+        readout: c["readout"] as! String,
         input: flatten(c["input"]!), labels: c["labels"] as! [Int],
         w1: flatten(c["W1"]!), b1: flatten(c["b1"]!), w2: flatten(c["W2"]!),
         b2: flatten(c["b2"]!), hiddenSpikeCount: Int((c["hiddenSpikeCount"] as! NSNumber).doubleValue),
@@ -60,17 +61,36 @@ struct FusedReferenceTests {
   func run<T: TensorScalar, S: SurrogateGradient>(
     _ c: Case, _: T.Type, surrogate: S, policy: EventPolicy, lossTol: Double, gradTol: Double
   ) throws {
-    let net = try SpikingMLP<T, S>(
-      sizes: c.sizes, lif: c.lif, readout: c.readout, hasBias: true, surrogate: surrogate)
-    net.eventPolicy = policy
-    // The fixtures hold W as [out, in] (PyTorch); SpikingMLP stores [in, out].
-    net.weights = [
-      Tensor(c.w1.map { T($0) }, shape: [c.sizes[1], c.sizes[0]]).transposed().contiguous(),
-      Tensor(c.w2.map { T($0) }, shape: [c.sizes[2], c.sizes[1]]).transposed().contiguous(),
-    ]
-    net.biases = [Tensor(c.b1.map { T($0) }), Tensor(c.b2.map { T($0) })]
+    let (h, o) = (c.lif[0], c.lif[1])
+    let readout: AnyLayer<T> =
+      c.readout == "spikeCount"
+      ? AnyLayer(
+        try LIF(
+          beta: o.beta, threshold: o.threshold, reset: o.reset, detachReset: o.detachReset,
+          surrogate: surrogate))
+      : AnyLayer(try LeakyIntegrator(beta: o.beta))
+    // The fixtures hold W as [out, in], as Linear does.
+    let net = Sequential<T>(layers: [
+      AnyLayer(
+        Linear(
+          weight: Tensor(c.w1.map { T($0) }, shape: [c.sizes[1], c.sizes[0]]),
+          bias: Tensor(c.b1.map { T($0) }))),
+      AnyLayer(
+        try LIF(
+          beta: h.beta, threshold: h.threshold, reset: h.reset, detachReset: h.detachReset,
+          surrogate: surrogate)),
+      AnyLayer(
+        Linear(
+          weight: Tensor(c.w2.map { T($0) }, shape: [c.sizes[2], c.sizes[1]]),
+          bias: Tensor(c.b2.map { T($0) }))),
+      readout,
+    ])
+    let model = try net.compiled(
+      loss: c.readout == "spikeCount" ? .spikeCountCrossEntropy : .meanMembraneCrossEntropy)
+    #expect(model.isFused)
+    model.eventPolicy = policy
     let input = Tensor(c.input.map { T($0) }, shape: [c.steps, c.batch, c.sizes[0]])
-    let step = net.lossAndGradients(input: input, labels: c.labels)
+    let step = model.lossAndGradients(input: input, labels: c.labels)
     #expect(step.spikeCounts[0] == c.hiddenSpikeCount, "\(c.name) hidden spikes")
     #expect(
       Swift.abs(Double(step.loss) - c.loss) <= lossTol * Swift.abs(c.loss),
@@ -78,9 +98,9 @@ struct FusedReferenceTests {
     for (got, want) in zip(step.logits.scalars, c.logits) {
       #expect(Swift.abs(Double(got) - want) <= 1e-5 * Swift.max(1, Swift.abs(want)), "\(c.name) logits")
     }
+    let grads = net.parameterVariables.map { $0.grad! }
     let pairs: [(String, Tensor<T>)] = [
-      ("W1", step.gradWeights[0].transposed()), ("b1", step.gradBiases[0]),
-      ("W2", step.gradWeights[1].transposed()), ("b2", step.gradBiases[1]),
+      ("W1", grads[0]), ("b1", grads[1]), ("W2", grads[2]), ("b2", grads[3]),
     ]
     for (key, got) in pairs {
       let want = try #require(c.grad[key])
