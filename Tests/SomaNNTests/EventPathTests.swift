@@ -1,0 +1,162 @@
+import SomaKernels
+import Testing
+
+@testable import SomaNN
+
+/// The event-driven Linear passes of a compiled Linear→LIF stack: they must give the dense
+/// path's results, on one thread or two, and fuse Adam without changing the update.
+@Suite struct EventPathTests {
+  struct Config: Sendable, CustomStringConvertible {
+    var sizes: [Int]
+    var steps: Int
+    var batch: Int
+    var description: String { "\(sizes) T\(steps) B\(batch)" }
+  }
+
+  static let configs = [
+    Config(sizes: [64, 48, 10], steps: 4, batch: 24),
+    Config(sizes: [300, 160, 130, 10], steps: 3, batch: 40),
+  ]
+
+  static func network(_ c: Config) throws -> Sequential<Float> {
+    var g = SomaRandom(seed: 5)
+    return try Sequential<Float> {
+      for l in 0..<(c.sizes.count - 1) {
+        Linear<Float>(c.sizes[l], c.sizes[l + 1], using: &g)
+        try LIF(beta: 0.9, threshold: 0.25, surrogate: S2NN())
+      }
+    }
+  }
+
+  static func input(_ c: Config, seed: UInt64, p: Float = 0.15) -> (Tensor<Float>, [Int]) {
+    var g = SomaRandom(seed: seed)
+    let x = Tensor<Float>.bernoulli([c.steps, c.batch, c.sizes[0]], p: p, using: &g)
+    return (x, (0..<c.batch).map { _ in Int(g.next() % 10) })
+  }
+
+  static func maxDifference(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Float {
+    zip(a.scalars, b.scalars).map { Swift.abs($0 - $1) }.max() ?? 0
+  }
+
+  /// Bit masks scattered into a tile and row lists gathered into registers add each row's
+  /// events in the same order after the bias, so with full 128-wide column blocks they agree
+  /// bit for bit, through a fused Adam step too.
+  @Test func maskScatterMatchesListGatherExactly() throws {
+    let c = Config(sizes: [200, 256, 128, 10], steps: 3, batch: 24)
+    func model(masks: Bool) throws -> (Sequential<Float>, CompiledNetwork<Float>) {
+      let net = try Self.network(c)
+      let m = try net.compiled(loss: .spikeCountCrossEntropy)
+      m.eventPolicy = .always
+      m.maskScatterDensity = masks ? 0 : 2
+      return (net, m)
+    }
+    let (x, y) = Self.input(c, seed: 17)
+    let ((na, a), (nb, b)) = (try model(masks: true), try model(masks: false))
+    let sa = a.lossAndGradients(input: x, labels: y)
+    let sb = b.lossAndGradients(input: x, labels: y)
+    #expect(a.workspace!.usesMasks == [true, true, false])
+    #expect(b.workspace!.usesMasks == [false, false, false])
+    #expect(sa.spikeCounts == sb.spikeCounts)
+    #expect(sa.logits == sb.logits)
+    for (p, q) in zip(na.parameterVariables, nb.parameterVariables) {
+      #expect(p.grad! == q.grad!)
+      #expect(q.grad!.abs().max().scalar > 0)
+    }
+    var (oa, ob) = (
+      Adam(parameters: na.parameterVariables, learningRate: 1e-2),
+      Adam(parameters: nb.parameterVariables, learningRate: 1e-2)
+    )
+    for k in 1...2 {
+      let (xs, ys) = Self.input(c, seed: UInt64(60 + k))
+      #expect(
+        a.trainStep(input: xs, labels: ys, optimizer: &oa).spikeCounts
+          == b.trainStep(input: xs, labels: ys, optimizer: &ob).spikeCounts)
+    }
+    for (p, q) in zip(na.parameterVariables, nb.parameterVariables) { #expect(p.value == q.value) }
+  }
+
+  @Test(arguments: configs, [EventPolicy.always, .never])
+  func fusedAdamEqualsGradientsThenAdam(_ c: Config, policy: EventPolicy) throws {
+    let (na, nb) = (try Self.network(c), try Self.network(c))
+    let (a, b) = (try na.compiled(loss: .spikeCountCrossEntropy), try nb.compiled(loss: .spikeCountCrossEntropy))
+    (a.eventPolicy, b.eventPolicy) = (policy, policy)
+    var (oa, ob) = (
+      Adam(parameters: na.parameterVariables, learningRate: 1e-2),
+      Adam(parameters: nb.parameterVariables, learningRate: 1e-2)
+    )
+    for k in 0..<3 {
+      let (x, y) = Self.input(c, seed: UInt64(30 + k))
+      let sa = a.trainStep(input: x, labels: y, optimizer: &oa)
+      nb.zeroGrad()
+      let sb = b.lossAndGradients(input: x, labels: y)
+      ob.step()
+      #expect(sa.loss == sb.loss, "step \(k)")
+    }
+    for (p, q) in zip(na.parameterVariables, nb.parameterVariables) {
+      #expect(Self.maxDifference(p.value, q.value) <= 1e-6)
+    }
+  }
+
+  @Test(arguments: configs)
+  func eventAndDensePathsAndThreadsAgree(_ c: Config) throws {
+    let (x, y) = Self.input(c, seed: 3)
+    var results: [(CompiledNetwork<Float>.Step, [Tensor<Float>])] = []
+    for (policy, threads) in [(EventPolicy.never, 1), (.never, 2), (.always, 1), (.always, 2)] {
+      let net = try Self.network(c)
+      let m = try net.compiled(loss: .spikeCountCrossEntropy)
+      (m.eventPolicy, m.threads) = (policy, threads)
+      let s = m.lossAndGradients(input: x, labels: y)
+      #expect(m.workspace!.usesEvents.allSatisfy { $0 == (policy == .always) })
+      results.append((s, net.parameterVariables.map { $0.grad! }))
+    }
+    let (ref, refGrads) = results[0]
+    for (s, grads) in results.dropFirst() {
+      #expect(s.spikeCounts == ref.spikeCounts)
+      #expect(Self.maxDifference(s.logits, ref.logits) <= 1e-5)
+      for (g, r) in zip(grads, refGrads) {
+        #expect(Self.maxDifference(g, r) <= 1e-5 * Swift.max(1, r.abs().max().scalar))
+      }
+    }
+  }
+
+  @Test func nonBinaryInputTakesTheDensePath() throws {
+    let c = Self.configs[0]
+    let m = try Self.network(c).compiled(loss: .spikeCountCrossEntropy)
+    m.eventPolicy = .always
+    var (x, y) = Self.input(c, seed: 4)
+    x[0, 0, 0] = 0.5
+    _ = m.lossAndGradients(input: x, labels: y)
+    #expect(m.workspace!.usesEvents[0] == false)
+    // Hidden spikes are 0/1, so the next layer still reads events.
+    #expect(m.workspace!.usesEvents[1] == true)
+    y[0] = y[0]
+  }
+
+  @Test func aReusedWorkspaceNeverChangesAnEarlierStep() throws {
+    let c = Self.configs[0]
+    let m = try Self.network(c).compiled(loss: .spikeCountCrossEntropy)
+    let (x1, y1) = Self.input(c, seed: 1)
+    let (x2, y2) = Self.input(c, seed: 2, p: 0.4)
+    let first = m.lossAndGradients(input: x1, labels: y1)
+    let kept = first.logits.copiedContiguous()
+    let second = m.lossAndGradients(input: x2, labels: y2)
+    #expect(first.logits == kept)
+    #expect(second.logits != kept)
+  }
+
+  /// The thin dI · Wᵀ kernel (layers of ≤ 32 outputs) against a BLAS matmul.
+  @Test(arguments: [(1, 37, 300), (10, 33, 512), (13, 45, 45), (32, 7, 100)])
+  func narrowProductMatchesMatmul(_ k: Int, _ rows: Int, _ n: Int) {
+    var g = SomaRandom(seed: UInt64(k * 1000 + n))
+    let a = Tensor<Float>.uniform([rows, k], low: -1, high: 1, using: &g)
+    let w = Tensor<Float>.uniform([n, k], low: -1, high: 1, using: &g)  // [in, out]
+    let expected = a.matmul(w.transposed())
+    let wt = w.transposed().contiguous().scalars
+    var out = [Float](repeating: .nan, count: rows * n)
+    a.scalars.withUnsafeBufferPointer { ap in
+      soma_narrow_product_f32(ap.baseAddress!, 0, rows, k, wt, n, &out)
+    }
+    let worst = zip(out, expected.scalars).map { Swift.abs($0 - $1) }.max() ?? .nan
+    #expect(worst <= 1e-5 * Float(k), "worst \(worst)")
+  }
+}
