@@ -204,6 +204,13 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     if !isFused { return tapeStep(input: input, labels: labels) }
     importParameters()
     let step = run(input: input, labels: labels, backward: true, adam: nil)
+    addGradients()
+    return step
+  }
+
+  /// Adds the workspace's gradients to the parameters' `grad`.
+  @inlinable
+  func addGradients() {
     let ws = workspace!
     for (l, layer) in linears.enumerated() {
       layer.weight.accumulate(ws.gradW[l].transposedCopy())
@@ -212,7 +219,6 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     for (r, layer) in recurrents.enumerated() {
       layer.weight.accumulate(ws.gradV[r].copiedContiguous())
     }
-    return step
   }
 
   /// One training step: forward, loss, BPTT and an update by `optimizer` of the parameters it
@@ -302,7 +308,19 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     events: SpikeEvents, steps: Int, labels: [Int], optimizer: inout Adam<Scalar>
   ) -> Step {
     guard let block = cubaBlock, optimizer.weightDecay == 0 else {
-      return trainStep(input: denseInput(events, steps: steps), labels: labels, optimizer: &optimizer)
+      guard readsEventsDirectly(events, steps: steps), optimizer.weightDecay == 0 else {
+        return trainStep(
+          input: denseInput(events, steps: steps), labels: labels, optimizer: &optimizer)
+      }
+      importParameters()
+      let adam = beginAdam(&optimizer)
+      let step = withExtendedLifetime(optimizer) {
+        run(
+          input: Tensor.zeros([0]), labels: labels, backward: true, adam: adam, events: events,
+          eventSteps: steps)
+      }
+      exportParameters()
+      return step
     }
     let batch = blockBatch(events, steps: steps)
     let (w1, w2) = (linears[0].weight, linears[1].weight)
@@ -324,11 +342,54 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     return Step(loss: r.loss, logits: r.logits, correct: r.correct, spikeCounts: [r.hiddenSpikes])
   }
 
+  /// The loss, logits and correct count for event input, without gradients.
+  @inlinable
+  public func evaluate(events: SpikeEvents, steps: Int, labels: [Int]) -> Step {
+    if cubaBlock != nil {
+      // The block's forward gives the max-membrane logits; its loss is their cross-entropy.
+      let lg = logits(events: events, steps: steps)
+      return noGrad {
+        let l = crossEntropy(logits: Variable(lg), labels: labels)
+        return Step(
+          loss: l.value.scalar, logits: lg, correct: countCorrect(lg, labels), spikeCounts: [])
+      }
+    }
+    guard readsEventsDirectly(events, steps: steps) else {
+      return evaluate(input: denseInput(events, steps: steps), labels: labels)
+    }
+    importParameters()
+    return run(
+      input: Tensor.zeros([0]), labels: labels, backward: false, adam: nil, events: events,
+      eventSteps: steps)
+  }
+
+  /// True when the first Linear layer reads `events` as they are (else they are made dense).
+  @inlinable
+  func readsEventsDirectly(_ events: SpikeEvents, steps: Int) -> Bool {
+    guard isFused, eventPolicy != .never, case .linear(let l) = stages.first else { return false }
+    precondition(
+      steps >= 1 && events.rows % steps == 0 && events.rows > 0,
+      "CompiledNetwork: \(events.rows) event rows do not split into \(steps) steps")
+    precondition(
+      events.columns == linears[l].nIn,
+      "CompiledNetwork: events of \(events.columns) columns for a first layer of "
+        + "\(linears[l].nIn) inputs")
+    return true
+  }
+
   /// `lossAndGradients(input:labels:)` for event input (see `trainStep(events:…)`).
   @inlinable
   public func lossAndGradients(events: SpikeEvents, steps: Int, labels: [Int]) -> Step {
     guard let block = cubaBlock else {
-      return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
+      guard readsEventsDirectly(events, steps: steps) else {
+        return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
+      }
+      importParameters()
+      let step = run(
+        input: Tensor.zeros([0]), labels: labels, backward: true, adam: nil, events: events,
+        eventSteps: steps)
+      addGradients()
+      return step
     }
     let batch = blockBatch(events, steps: steps)
     let (w1, w2) = (linears[0].weight, linears[1].weight)
@@ -341,7 +402,16 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// The scores [batch, classes] for event input.
   @inlinable
   public func logits(events: SpikeEvents, steps: Int) -> Tensor<Scalar> {
-    guard let block = cubaBlock else { return logits(denseInput(events, steps: steps)) }
+    guard let block = cubaBlock else {
+      guard readsEventsDirectly(events, steps: steps) else {
+        return logits(denseInput(events, steps: steps))
+      }
+      importParameters()
+      return run(
+        input: Tensor.zeros([0]), labels: nil, backward: false, adam: nil, events: events,
+        eventSteps: steps
+      ).logits
+    }
     let batch = blockBatch(events, steps: steps)
     return block.logits(
       events, steps, batch, linears[0].weight.value, linears[1].weight.value, Swift.max(1, threads))
@@ -434,15 +504,22 @@ extension CompiledNetwork {
   /// Forward, loss (when `labels` are given) and, with `backward`, BPTT into the workspace's
   /// gradients, or straight into the parameters through `adam`.
   @inlinable
-  func run(input: Tensor<Scalar>, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?)
-    -> Step
-  {
+  func run(
+    input: Tensor<Scalar>, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?,
+    events: SpikeEvents? = nil, eventSteps: Int = 0
+  ) -> Step {
     typealias T = Scalar
-    precondition(
-      input.rank == 3, "CompiledNetwork: input must be [T, batch, features], got \(input.shape)")
-    let steps = input.shape[0]
-    let batch = input.shape[1]
-    let inWidth = input.shape[2]
+    // Event input feeds the first Linear layer's event pass directly (`input` is unused).
+    let steps: Int
+    let batch: Int
+    let inWidth: Int
+    if let events {
+      (steps, batch, inWidth) = (eventSteps, events.rows / eventSteps, events.columns)
+    } else {
+      precondition(
+        input.rank == 3, "CompiledNetwork: input must be [T, batch, features], got \(input.shape)")
+      (steps, batch, inWidth) = (input.shape[0], input.shape[1], input.shape[2])
+    }
     precondition(
       steps >= 1 && batch >= 1, "CompiledNetwork: T and the batch must be ≥ 1, got \(input.shape)")
     if case .linear(let l) = stages.first {
@@ -483,7 +560,7 @@ extension CompiledNetwork {
         : UnsafeMutablePointer(mutating: vs[r].withUnsafeBufferPointer { $0.baseAddress! })
     }
     let recurrentSlot0 = linears.count + linears.filter { $0.bias != nil }.count
-    let x0 = input.contiguous()
+    let x0 = events == nil ? input.contiguous() : Tensor<Scalar>.zeros([1])
     // Read-only biases for the passes without an update (with one, they are written in place).
     let bs = adam == nil ? linears.map { $0.bias?._value.contiguous() } : []
     return withExtendedLifetime((x0, bs, vs)) {
@@ -505,9 +582,10 @@ extension CompiledNetwork {
         let inputIsSpikes = i == 0 || ws.emitsSpikes[i - 1]
         switch stage {
         case .linear(let l):
+          if i == 0, let events { loadEvents(events, ws: ws) }
           linearForward(
             l, x: x, inputMayBeSpikes: inputIsSpikes, weight: wP[l], bias: bP[l], out: ws.out[i],
-            ws: ws)
+            ws: ws, given: i == 0 && events != nil)
         case .neuron(let k):
           let lanes = batch * ws.widths[i]
           let lp = Swift.max(1, Swift.min(parts, lanes / 16))
@@ -607,12 +685,16 @@ extension CompiledNetwork {
   func linearForward(
     _ l: Int, x: UnsafeMutablePointer<Scalar>, inputMayBeSpikes: Bool,
     weight w: UnsafeMutablePointer<Scalar>, bias: UnsafeMutablePointer<Scalar>?,
-    out cur: UnsafeMutablePointer<Scalar>, ws: PlanWorkspace<Scalar>
+    out cur: UnsafeMutablePointer<Scalar>, ws: PlanWorkspace<Scalar>, given: Bool = false
   ) {
     let (nIn, nOut) = (linears[l].nIn, linears[l].nOut)
     let rows = ws.rows
     let parts = ws.parts
-    ws.usesEvents[l] = inputMayBeSpikes && extractEvents(x, linear: l, rows: rows, ws: ws)
+    if given {
+      (ws.usesEvents[l], ws.usesMasks[l]) = (true, false)
+    } else {
+      ws.usesEvents[l] = inputMayBeSpikes && extractEvents(x, linear: l, rows: rows, ws: ws)
+    }
     let rowParts = Swift.max(1, Swift.min(parts, rows / 8))
     if ws.usesMasks[l] {
       let (bits, words, next) = (ws.colBits, ws.rowsPadded / 16, ws.blockCounter)
@@ -766,6 +848,28 @@ extension CompiledNetwork {
       parallel(p) { part in
         adam.apply(
           index: weightSlot, param: w, grad: dW, from: part * n / p, to: (part + 1) * n / p)
+      }
+    }
+  }
+
+  /// The first Linear layer's row lists and row masks straight from event input.
+  @inlinable
+  func loadEvents(_ events: SpikeEvents, ws: PlanWorkspace<Scalar>) {
+    let (list, begin, end, mask) = (ws.list[0], ws.begin[0], ws.end[0], ws.rowMask[0])
+    let padded = ws.rowsPadded
+    let blocks = (events.columns + 15) / 16
+    mask.update(repeating: 0, count: blocks * padded)
+    events.rowStart.withUnsafeBufferPointer { rs in
+      events.indices.withUnsafeBufferPointer { ix in
+        for r in 0..<events.rows {
+          let (a, b) = (Int(rs[r]), Int(rs[r + 1]))
+          (begin[r], end[r]) = (Int32(a), Int32(b))
+          for e in a..<b {
+            let i = Int(ix[e])
+            list[e] = Int32(i)
+            mask[(i >> 4) * padded + r] |= UInt16(1) << UInt16(i & 15)
+          }
+        }
       }
     }
   }

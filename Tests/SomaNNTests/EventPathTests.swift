@@ -160,3 +160,44 @@ import Testing
     #expect(worst <= 1e-5 * Float(k), "worst \(worst)")
   }
 }
+
+/// Event input (`SpikeEvents`) feeds the first Linear layer's event pass directly.
+@Suite struct EventInputTests {
+  @Test(arguments: [false, true])
+  func eventInputMatchesDenseInput(_ train: Bool) throws {
+    let c = EventPathTests.Config(sizes: [300, 160, 10], steps: 5, batch: 12)
+    let (na, nb) = (try EventPathTests.network(c), try EventPathTests.network(c))
+    let (a, b) = (try na.compiled(loss: .spikeCountCrossEntropy), try nb.compiled(loss: .spikeCountCrossEntropy))
+    var (oa, ob) = (
+      Adam(parameters: na.parameterVariables, learningRate: 1e-2),
+      Adam(parameters: nb.parameterVariables, learningRate: 1e-2)
+    )
+    for k in 0..<2 {
+      let (x, y) = EventPathTests.input(c, seed: UInt64(40 + k), p: 0.05)
+      let events = SpikeEvents(dense: x.reshaped([c.steps * c.batch, c.sizes[0]]))
+      let (sa, sb): (CompiledNetwork<Float>.Step, CompiledNetwork<Float>.Step)
+      if train {
+        sa = a.trainStep(events: events, steps: c.steps, labels: y, optimizer: &oa)
+        sb = b.trainStep(input: x, labels: y, optimizer: &ob)
+      } else {
+        (na.zeroGrad(), nb.zeroGrad())
+        sa = a.lossAndGradients(events: events, steps: c.steps, labels: y)
+        sb = b.lossAndGradients(input: x, labels: y)
+        for (p, q) in zip(na.parameterVariables, nb.parameterVariables) {
+          #expect(EventPathTests.maxDifference(p.grad!, q.grad!) <= 1e-6)
+        }
+      }
+      #expect(sa.spikeCounts == sb.spikeCounts)
+      #expect(EventPathTests.maxDifference(sa.logits, sb.logits) <= 1e-5)
+      #expect(Swift.abs(sa.loss - sb.loss) <= 1e-6)
+      #expect(a.workspace!.usesEvents[0])
+      let ea = a.evaluate(events: events, steps: c.steps, labels: y)
+      let eb = b.evaluate(input: x, labels: y)
+      #expect(ea.correct == eb.correct)
+      #expect(EventPathTests.maxDifference(a.logits(events: events, steps: c.steps), eb.logits) <= 1e-5)
+    }
+    for (p, q) in zip(na.parameterVariables, nb.parameterVariables) {
+      #expect(EventPathTests.maxDifference(p.value, q.value) <= 1e-6)
+    }
+  }
+}
