@@ -7,8 +7,10 @@
 set -uo pipefail
 SOMA=$(realpath "${1:-.build/release/soma}")
 ROUNDS=${2:-5}
-PEERS=${PEERS:-/work/peers}
-cd "$(dirname "$0")/../../shared/peers"
+PEERS=${PEERS:?set PEERS to the directory holding the peers-jax and peers-torch venvs}
+# PEER_SCRIPTS: the directory with the peers' timing scripts (jax_peer.py, torch_peers.py,
+# fmnist_peers.py), which implement docs/Benchmarks.md's workloads in JAX and PyTorch.
+cd "${PEER_SCRIPTS:?set PEER_SCRIPTS to the directory holding jax_peer.py and torch_peers.py}"
 echo "== $(date)"
 jax() { "$PEERS/peers-jax/bin/python" jax_peer.py "$1" 2>&1 | tail -1 | awk '{print $3}'; }
 soma() { "$SOMA" bench "$1" --seconds 5 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ms_per_step"])'; }

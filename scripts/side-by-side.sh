@@ -5,8 +5,10 @@
 # Build SOMA with `swift build -c release` after touching all sources (see README's notes).
 set -uo pipefail
 SOMA=$(realpath "${1:-.build/release/soma}")
-PEERS=${PEERS:-/work/peers}
-cd "$(dirname "$0")/../../shared/peers"
+PEERS=${PEERS:?set PEERS to the directory holding the peers-jax and peers-torch venvs}
+# PEER_SCRIPTS: the directory with the peers' timing scripts (jax_peer.py, torch_peers.py,
+# fmnist_peers.py), which implement docs/Benchmarks.md's workloads in JAX and PyTorch.
+cd "${PEER_SCRIPTS:?set PEER_SCRIPTS to the directory holding jax_peer.py and torch_peers.py}"
 echo "== $(date)"
 for w in mlp-small mlp-single-step mlp-deep; do
   "$PEERS/peers-jax/bin/python" jax_peer.py "$w" 2>&1 | tail -1

@@ -2,8 +2,8 @@ import Foundation
 
 @testable import SomaNN
 
-// bptt.json: copied from ../shared/reference (generated in float64 by braintools 0.3.0 on
-// JAX 0.10.2; see Fixtures/SOURCE.txt). Read at test time, never pasted.
+// bptt.json: reference gradients generated in float64 by braintools 0.3.0 on JAX 0.10.2 (see
+// Fixtures/SOURCE.txt for the generator). Read at test time, never pasted.
 
 struct BPTTFixture: Decodable {
   struct LayerSpec: Decodable {

@@ -2,7 +2,7 @@ import Dispatch
 import RealModule
 import SomaKernels
 
-/// The SpyTorch tutorial-2 network (shared/BENCHMARKS.md `fmnist-spytorch`): input spikes →
+/// The SpyTorch tutorial-2 network (the `fmnist-spytorch` workload of docs/Benchmarks.md): input spikes →
 /// W1 → current-based LIF hidden layer → W2 → non-spiking two-state leaky readout, logits =
 /// max over time of the readout membrane, NLL of log-softmax. No biases.
 ///
