@@ -1,8 +1,8 @@
 import Foundation
 import SomaSurrogate
 
-/// `Fixtures/surrogates.json`: braintools 0.3.0 on JAX 0.10.2 in float64 (see Fixtures/SOURCE.txt
-/// and ../shared/reference/README.md). Read at test time; no values are pasted into the tests.
+/// `Fixtures/surrogates.json`: braintools 0.3.0 on JAX 0.10.2 in float64 (see Fixtures/SOURCE.txt).
+/// Read at test time; no values are pasted into the tests.
 struct SurrogateFixture: Sendable {
   struct Case: Sendable {
     var index: Int
