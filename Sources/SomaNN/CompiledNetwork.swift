@@ -779,13 +779,16 @@ extension CompiledNetwork {
           padded / 16, bits)
       }
       let colParts = Swift.max(1, Swift.min(parts, nIn / 8))
+      // Each part's columns hold at most all the events: a region of that size per part.
+      let region = ws.eventCount[l] + 16
+      ws.reserveColList(colParts * region)
       let (cl, cb, ce) = (ws.colList, ws.colBegin, ws.colEnd)
       let adamConstants = adam?.constants
       let (mW, vW) = (adam?.m[weightSlot], adam?.v[weightSlot])
       parallel(colParts) { part in
         let c0 = part * nIn / colParts
         let c1 = (part + 1) * nIn / colParts
-        soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, c0 * rows + part * 16, cb, ce)
+        soma_sparse_bits_to_lists(bits, padded, c0, c1, cl, part * region, cb, ce)
         if fusedEvents, var c = adamConstants, let mW, let vW {
           soma_sparse_gather_adam_f32(
             cb, ce, cl, c0, c1, cast(gradOutC, Float.self), nOut, nil, &c, cast(w, Float.self),
@@ -855,6 +858,8 @@ extension CompiledNetwork {
   /// The first Linear layer's row lists and row masks straight from event input.
   @inlinable
   func loadEvents(_ events: SpikeEvents, ws: PlanWorkspace<Scalar>) {
+    ws.reserveList(0, events.count + 16)
+    ws.eventCount[0] = events.count
     let (list, begin, end, mask) = (ws.list[0], ws.begin[0], ws.end[0], ws.rowMask[0])
     let padded = ws.rowsPadded
     let blocks = (events.columns + 15) / 16
@@ -885,9 +890,11 @@ extension CompiledNetwork {
     let n = linears[l].nIn
     let nOut = linears[l].nOut
     let parts = Swift.max(1, Swift.min(ws.parts, rows / 8))
+    let isFloat = Scalar.self == Float.self
+    // Without C kernels the lists are written in the same pass as the count: room for all.
+    if !isFloat { ws.reserveList(l, rows * n + 16 * parts) }
     let (list, b, e, counts, flags) = (ws.list[l], ws.begin[l], ws.end[l], ws.partCounts, ws.partFlags)
     let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
-    let isFloat = Scalar.self == Float.self
     let bits = isFloat && nOut >= 128 ? ws.colBits : nil
     parallel(parts) { part in
       let r0 = MLPKernels.split16(part, of: parts, count: rows)
@@ -911,6 +918,7 @@ extension CompiledNetwork {
       total += counts[part]
       if flags[part] == 0 { return false }
     }
+    ws.eventCount[l] = total
     let density = Double(total) / Double(Swift.max(1, rows * n))
     guard eventPolicy.useEvents(density: density, outputs: nOut) else { return false }
     guard isFloat else { return true }
@@ -918,10 +926,16 @@ extension CompiledNetwork {
       ws.usesMasks[l] = true
       return true
     }
+    // Each part writes its rows' lists into its own region: its events plus 16 spare slots.
+    let offsets = ws.partOffsets
+    offsets[0] = 0
+    for part in 0..<parts { offsets[part + 1] = offsets[part] + counts[part] + 16 }
+    ws.reserveList(l, offsets[parts])
+    let rowList = ws.list[l]
     parallel(parts) { part in
       let r0 = MLPKernels.split16(part, of: parts, count: rows)
       let r1 = MLPKernels.split16(part + 1, of: parts, count: rows)
-      _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, list, r0 * n + part * 16, b, e)
+      _ = soma_sparse_lists_from_masks(mask, padded, n, r0, r1, rowList, offsets[part], b, e)
     }
     return true
   }
@@ -1048,8 +1062,12 @@ final class PlanWorkspace<T: TensorScalar> {
   @usableFromInline let gradOutB: UnsafeMutablePointer<T>
   @usableFromInline let dlogits: UnsafeMutablePointer<T>
   @usableFromInline let argmaxStep: UnsafeMutablePointer<Int32>
-  // Events, per Linear stage.
-  @usableFromInline let list: [UnsafeMutablePointer<Int32>]
+  // Events, per Linear stage. Row lists grow to the events measured (`reserveList`).
+  @usableFromInline var list: [UnsafeMutablePointer<Int32>]
+  @usableFromInline var listCapacity: [Int]
+  /// Events in each Linear stage's input at the last forward pass.
+  @usableFromInline var eventCount: [Int]
+  @usableFromInline let partOffsets: UnsafeMutablePointer<Int>
   @usableFromInline let begin: [UnsafeMutablePointer<Int32>]
   @usableFromInline let end: [UnsafeMutablePointer<Int32>]
   @usableFromInline var usesEvents: [Bool]
@@ -1057,7 +1075,8 @@ final class PlanWorkspace<T: TensorScalar> {
   @usableFromInline let rowMask: [UnsafeMutablePointer<UInt16>]
   @usableFromInline let rowsPadded: Int
   @usableFromInline let colBits: UnsafeMutablePointer<UInt16>
-  @usableFromInline let colList: UnsafeMutablePointer<Int32>
+  @usableFromInline var colList: UnsafeMutablePointer<Int32>
+  @usableFromInline var colListCapacity: Int
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
   @usableFromInline let blockCounter: UnsafeMutablePointer<Int>
@@ -1109,7 +1128,8 @@ final class PlanWorkspace<T: TensorScalar> {
     }
     self.widths = widths
     self.emitsSpikes = spikes
-    let widest = Swift.max(inWidth, widths.max() ?? 1)
+    // Stage outputs only: no buffer ever holds a gradient of the network's input.
+    let widest = widths.max() ?? 1
     let current = make(rows * widest, T.zero)
     var out: [UnsafeMutablePointer<T>] = []
     var s0: [UnsafeMutablePointer<T>?] = []
@@ -1142,7 +1162,13 @@ final class PlanWorkspace<T: TensorScalar> {
     let classes = widths.last ?? 1
     dlogits = make(batch * classes, T.zero)
     argmaxStep = make(batch * classes, Int32(0))
-    list = linears.map { make(rows * $0.nIn + 16 * parts, Int32(0)) }
+    let initialList = 16 * parts + 4096
+    list = linears.map { _ in
+      soma_buffer_alloc(initialList * 4)!.bindMemory(to: Int32.self, capacity: initialList)
+    }
+    listCapacity = linears.map { _ in initialList }
+    eventCount = linears.map { _ in 0 }
+    partOffsets = make(parts + 1, 0)
     begin = linears.map { _ in make(rows, Int32(0)) }
     end = linears.map { _ in make(rows, Int32(0)) }
     usesEvents = Array(repeating: false, count: linears.count)
@@ -1152,7 +1178,8 @@ final class PlanWorkspace<T: TensorScalar> {
     rowMask = linears.map { make(($0.nIn + 15) / 16 * padded, UInt16(0)) }
     let widestIn = linears.map(\.nIn).max() ?? 1
     colBits = make(widestIn * padded / 16, UInt16(0))
-    colList = make(rows * widestIn + 16 * parts, Int32(0))
+    colList = soma_buffer_alloc(initialList * 4)!.bindMemory(to: Int32.self, capacity: initialList)
+    colListCapacity = initialList
     colBegin = make(widestIn, Int32(0))
     colEnd = make(widestIn, Int32(0))
     blockCounter = make(1, 0)
@@ -1182,7 +1209,29 @@ final class PlanWorkspace<T: TensorScalar> {
     logits.withUnsafeMutableBufferPointer { $0.baseAddress! }
   }
 
+  /// Makes Linear stage `l`'s row list hold at least `count` entries (contents not kept).
+  @inlinable
+  func reserveList(_ l: Int, _ count: Int) {
+    guard count > listCapacity[l] else { return }
+    soma_buffer_free(UnsafeMutableRawPointer(list[l]))
+    let n = Swift.max(count, listCapacity[l] * 3 / 2)
+    list[l] = soma_buffer_alloc(n * 4)!.bindMemory(to: Int32.self, capacity: n)
+    listCapacity[l] = n
+  }
+
+  /// Makes the column list hold at least `count` entries (contents not kept).
+  @inlinable
+  func reserveColList(_ count: Int) {
+    guard count > colListCapacity else { return }
+    soma_buffer_free(UnsafeMutableRawPointer(colList))
+    let n = Swift.max(count, colListCapacity * 3 / 2)
+    colList = soma_buffer_alloc(n * 4)!.bindMemory(to: Int32.self, capacity: n)
+    colListCapacity = n
+  }
+
   deinit {
     for p in allocations { soma_buffer_free(p) }
+    for p in list { soma_buffer_free(UnsafeMutableRawPointer(p)) }
+    soma_buffer_free(UnsafeMutableRawPointer(colList))
   }
 }
