@@ -152,7 +152,9 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     // Linear (no bias) → CUBA-LIF (zero reset) → Linear (no bias) → leaky readout with the
     // same α and β, max-membrane loss: on event input the whole block runs as one plan.
     var block: CUBABlock<Scalar>? = nil
-    if fused, stages.count == 4, loss == .maxMembraneNLL, linears.count == 2,
+    // (Its kernels run Float, with hidden spike lists of 16-bit indices.)
+    if fused, Scalar.self == Float.self, stages.count == 4, loss == .maxMembraneNLL,
+      linears.count == 2, linears[0].nOut <= 1 << 16,
       linears.allSatisfy({ $0.bias == nil }), linears[1].nOut >= 2,
       case .linear = stages[0], case .neuron(let hidden) = stages[1],
       case .cuba(let a, let b, _, .zero) = hidden.kind, let make = hidden.makeCUBABlock,

@@ -13,7 +13,10 @@ import SomaKernels
 ///
 /// The input layer reads the (≈0.4 % dense) latency-coded spikes as events, so its forward is
 /// a sum of weight rows and its weight gradient a scatter. Forward and backward of both
-/// recurrences are single fused passes over time; the workspace is reused across steps.
+/// recurrences are single fused passes over time in the C kernels of SomaKernels (cuba.c), so
+/// this plan is for Float and hidden layers of at most 65 536 neurons (its spike lists are
+/// 16-bit); a compiled `Sequential` runs it for SpyTorch's block on event input and runs
+/// every other case through the layers' own kernels. The workspace is reused across steps.
 ///
 /// ```swift
 /// let net = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100))
@@ -35,10 +38,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   public var surrogate: S
   /// Parallel lanes for the fused loops (OpenBLAS runs between them, never alongside).
   public var threads: Int = 2
-  /// Float runs the AVX-512/AVX2 C kernels of SomaKernels; false forces the generic Swift
-  /// loops (the reference the kernels are tested against). A hidden layer wider than 65 536
-  /// takes the Swift loops as well: the kernels keep spike lists as 16-bit indices.
-  public var useKernels = true
 
   /// Builds the network with SpyTorch's init: weights N(0, (0.2/√fan_in)²) from `seed`.
   public init(
@@ -57,6 +56,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     }
     try SomaNNError.checkPositive(dt, "dt", layer: "CurrentBasedSNN")
     try SomaNNError.checkPositive(threshold, "threshold", layer: "CurrentBasedSNN")
+    precondition(
+      T.self == Float.self && hidden <= 1 << 16,
+      "CurrentBasedSNN: the kernels run Float with at most 65 536 hidden neurons, got \(T.self), "
+        + "hidden \(hidden)")
     self.inputs = inputs
     self.hidden = hidden
     self.outputs = outputs
@@ -76,6 +79,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     block inputs: Int, hidden: Int, outputs: Int, alpha: Double, beta: Double,
     threshold: Double, surrogate: S
   ) {
+    precondition(
+      T.self == Float.self && hidden <= 1 << 16,
+      "CurrentBasedSNN: the kernels run Float with at most 65 536 hidden neurons, got \(T.self), "
+        + "hidden \(hidden)")
     (self.inputs, self.hidden, self.outputs) = (inputs, hidden, outputs)
     (self.alpha, self.beta, self.threshold) = (T(alpha), T(beta), T(threshold))
     self.surrogate = surrogate
@@ -93,7 +100,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     public var correct: Int
     /// The (step, sample) pairs whose reverse step can add to the gradients: each sample's
     /// steps from its first input event up to the one before its outputs' latest peak (the
-    /// kernels visit these and a few more, the Swift path every step). The
+    /// kernels visit these and a few more). The
     /// backward's and the membrane recomputation's cost grow with it, so two networks of the
     /// same shape can differ in step time by how late their readouts peak.
     public var reverseSteps: Int
@@ -111,21 +118,13 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// Reused buffers: a steady-state step allocates nothing large.
   @usableFromInline
   final class Workspace {
-    @usableFromInline var steps = 0, batch = 0, parts = 0, kernels = false
-    // Both paths.
+    @usableFromInline var steps = 0, batch = 0, parts = 0
     @usableFromInline var readIn: [T] = []  // [T, B, O] J_t, then dL/dJ_t
     @usableFromInline var peak: [T] = []  // [B, O]
     @usableFromInline var peakStep: [Int32] = []  // [B, O]
     @usableFromInline var lastStep: [Int32] = []  // [B]: the last step with dL/dJ ≠ 0 (or −1)
     @usableFromInline var firstStep: [Int32] = []  // [B]: the first step with an input event (or T)
-    // Swift path.
-    @usableFromInline var x: [T] = []  // [T, B, H] mem_t − θ
-    @usableFromInline var w1t: [T] = []  // [I, H]
-    @usableFromInline var gw1t: [T] = []  // per-part partials, [parts, I, H]
-    @usableFromInline var current: [T] = []  // [T, B, H] I_t, then dL/dI_t
-    @usableFromInline var spikes: [T] = []  // [T, B, H]
-    @usableFromInline var gradSpikes: [T] = []  // [T, B, H]
-    // Kernel path: per-neuron rows of ld = soma_cuba_row_stride(H) floats, cache-line aligned.
+    // Per-neuron rows of ld = soma_cuba_row_stride(H) floats, cache-line aligned.
     @usableFromInline var ld = 0
     @usableFromInline var kw1t = AlignedFloats(count: 0)  // [I, ld] W1ᵀ
     @usableFromInline var kgw1t = AlignedFloats(count: 0)  // per-part dW1ᵀ partials, [parts, I, ld]
@@ -151,57 +150,36 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
 
     @usableFromInline
     func prepare(
-      steps: Int, batch: Int, inputs: Int, hidden: Int, outputs: Int, threads: Int,
-      kernels: Bool
+      steps: Int, batch: Int, inputs: Int, hidden: Int, outputs: Int, threads: Int
     ) {
-      if self.steps == steps && self.batch == batch && parts == threads
-        && self.kernels == kernels
-      {
-        return
-      }
-      (self.steps, self.batch, parts, self.kernels) = (steps, batch, threads, kernels)
+      if self.steps == steps && self.batch == batch && parts == threads { return }
+      (self.steps, self.batch, parts) = (steps, batch, threads)
       let n = steps * batch
       readIn = Array(repeating: 0, count: n * outputs)
       peak = Array(repeating: 0, count: batch * outputs)
       peakStep = Array(repeating: 0, count: batch * outputs)
       lastStep = Array(repeating: 0, count: batch)
       firstStep = Array(repeating: 0, count: batch)
-      if kernels {
-        (current, spikes, gradSpikes, x, w1t, gw1t) = ([], [], [], [], [], [])
-        let ld = soma_cuba_row_stride(hidden)
-        let sb = Self.backwardBlock
-        self.ld = ld
-        kw1t = AlignedFloats(count: inputs * ld)
-        kgw1t = AlignedFloats(count: threads * Self.partStride(inputs * ld))
-        kx = AlignedFloats(count: threads * Self.partStride(steps * sb * ld))
-        kSyn = AlignedFloats(count: batch * ld)
-        kMem = AlignedFloats(count: batch * ld)
-        kDsur = AlignedFloats(count: threads * Self.partStride(sb * ld))
-        kBlockState = AlignedFloats(count: threads * Self.partStride(2 * sb * ld))
-        spikeCount = Array(repeating: 0, count: n)
-        spikeIndex = Array(repeating: 0, count: n * hidden)
-        w2t = Array(repeating: 0, count: hidden * outputs)
-        kgw2t = AlignedFloats(count: threads * Self.partStride(hidden * soma_cuba_row_stride(outputs)))
-        rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
-        order = Array(repeating: 0, count: batch)
-      } else {
-        (spikeCount, spikeIndex, w2t, rowScratch, order) = ([], [], [], [], [])
-        let none = AlignedFloats(count: 0)
-        (kw1t, kgw1t, kgw2t, kx, kSyn, kMem, kDsur, kBlockState) =
-          (none, none, none, none, none, none, none, none)
-        x = Array(repeating: 0, count: n * hidden)
-        w1t = Array(repeating: 0, count: inputs * hidden)
-        gw1t = Array(repeating: 0, count: threads * Self.partStride(inputs * hidden))
-        current = Array(repeating: 0, count: n * hidden)
-        spikes = Array(repeating: 0, count: n * hidden)
-        gradSpikes = Array(repeating: 0, count: n * hidden)
-      }
+      let ld = soma_cuba_row_stride(hidden)
+      let sb = Self.backwardBlock
+      self.ld = ld
+      kw1t = AlignedFloats(count: inputs * ld)
+      kgw1t = AlignedFloats(count: threads * Self.partStride(inputs * ld))
+      kx = AlignedFloats(count: threads * Self.partStride(steps * sb * ld))
+      kSyn = AlignedFloats(count: batch * ld)
+      kMem = AlignedFloats(count: batch * ld)
+      kDsur = AlignedFloats(count: threads * Self.partStride(sb * ld))
+      kBlockState = AlignedFloats(count: threads * Self.partStride(2 * sb * ld))
+      spikeCount = Array(repeating: 0, count: n)
+      spikeIndex = Array(repeating: 0, count: n * hidden)
+      w2t = Array(repeating: 0, count: hidden * outputs)
+      kgw2t = AlignedFloats(count: threads * Self.partStride(hidden * soma_cuba_row_stride(outputs)))
+      rowScratch = Array(repeating: 0, count: threads * Self.partStride(3 * hidden))
+      order = Array(repeating: 0, count: batch)
     }
   }
   @usableFromInline let ws = Workspace()
 
-  @inlinable
-  var kernelPath: Bool { useKernels && T.self == Float.self && hidden <= 1 << 16 }
 
   /// The forward pass alone: logits [batch, outputs], the hidden spike raster
   /// [T, batch, hidden] and the readout membrane [T, batch, outputs] (for plots and evaluation).
@@ -211,14 +189,10 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   ) {
     let outs = runForward(events: events, steps: steps, batch: batch, recordReadout: true)
     var raster = Tensor<T>.zeros([steps, batch, hidden])
-    if kernelPath {
-      raster.withUnsafeMutableBufferPointer { rp in
-        for r in 0..<(steps * batch) {
-          for j in 0..<Int(ws.spikeCount[r]) { rp[r * hidden + Int(ws.spikeIndex[r * hidden + j])] = 1 }
-        }
+    raster.withUnsafeMutableBufferPointer { rp in
+      for r in 0..<(steps * batch) {
+        for j in 0..<Int(ws.spikeCount[r]) { rp[r * hidden + Int(ws.spikeIndex[r * hidden + j])] = 1 }
       }
-    } else {
-      raster = Tensor(ws.spikes, shape: [steps, batch, hidden])
     }
     return (Tensor(ws.peak, shape: [batch, outputs]), raster, Tensor(outs, shape: [steps, batch, outputs]))
   }
@@ -231,7 +205,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     return Tensor(ws.peak, shape: [batch, outputs])
   }
 
-  /// Hidden layer and readout forward: fills the spikes (the Swift path also ws.x), ws.readIn
+  /// Hidden layer and readout forward: fills the spike lists, ws.readIn
   /// (J), ws.peak and ws.peakStep; returns the readout membrane [T, B, O] when `recordReadout`.
   @inlinable @discardableResult
   func runForward(events: SpikeEvents, steps: Int, batch: Int, recordReadout: Bool) -> [T] {
@@ -242,25 +216,15 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     let parts = Swift.max(1, Swift.min(threads, batch))
     ws.prepare(
       steps: steps, batch: batch, inputs: inputs, hidden: hidden, outputs: outputs,
-      threads: parts, kernels: kernelPath)
+      threads: parts)
     let H = hidden
     // W1ᵀ [I, H] for row gathers (rows of ws.ld floats on the kernel path).
     w1.withUnsafeBufferPointer { wp in
-      if kernelPath {
-        soma_transpose_strided_f32(
-          UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: Float.self), H, inputs,
-          ws.kw1t.base, ws.ld)
-      } else {
-        ws.w1t.withUnsafeMutableBufferPointer { tp in
-          transpose(wp.baseAddress!, rows: H, cols: inputs, into: tp.baseAddress!)
-        }
-      }
+      soma_transpose_strided_f32(
+        UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: Float.self), H, inputs,
+        ws.kw1t.base, ws.ld)
     }
-    if kernelPath {
-      hiddenForwardKernel(events: events, steps: steps, batch: batch, parts: parts)
-    } else {
-      hiddenForwardSwift(events: events, steps: steps, batch: batch, parts: parts)
-    }
+    hiddenForwardKernel(events: events, steps: steps, batch: batch, parts: parts)
     return readoutForward(steps: steps, batch: batch, record: recordReadout)
   }
 
@@ -296,55 +260,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     }
   }
 
-  @inlinable
-  func hiddenForwardSwift(events: SpikeEvents, steps: Int, batch: Int, parts: Int) {
-    let (H, O, B) = (hidden, outputs, batch)
-    let (alpha, beta, th) = (self.alpha, self.beta, self.threshold)
-    let lanes = B * H
-    ws.w1t.withUnsafeBufferPointer { wt in
-      ws.current.withUnsafeMutableBufferPointer { cur in
-        ws.x.withUnsafeMutableBufferPointer { xb in
-          ws.spikes.withUnsafeMutableBufferPointer { spk in
-            let (curP, xP, spkP, wtP) = (cur.baseAddress!, xb.baseAddress!, spk.baseAddress!, wt.baseAddress!)
-            parallel(parts) { part in
-              let b0 = part * B / parts
-              let b1 = (part + 1) * B / parts
-              for t in 0..<steps {
-                events.matmul(transposedWeight: wtP, nOut: H, into: curP, rows: t * B + b0, t * B + b1)
-              }
-              let (k0, n) = (b0 * H, (b1 - b0) * H)
-              var syn = [T](repeating: 0, count: n)
-              var m = [T](repeating: 0, count: n)
-              for t in 0..<steps {
-                let base = t * lanes + k0
-                for k in 0..<n {
-                  let mk = m[k]
-                  let x = mk - th
-                  let s: T = x >= 0 ? 1 : 0
-                  xP[base + k] = x
-                  spkP[base + k] = s
-                  let sk = syn[k]
-                  syn[k] = alpha * sk + curP[base + k]
-                  m[k] = (beta * mk + sk) * (1 - s)
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    // J = S · W2ᵀ, one GEMM for all steps.
-    ws.spikes.withUnsafeBufferPointer { sp in
-      ws.readIn.withUnsafeMutableBufferPointer { jp in
-        w2.withUnsafeBufferPointer { wp in
-          T._gemm(
-            transA: false, transB: true, m: steps * B, n: O, k: H, alpha: 1, a: sp.baseAddress!,
-            lda: H, b: wp.baseAddress!, ldb: H, beta: 0, c: jp.baseAddress!, ldc: O)
-        }
-      }
-    }
-  }
-
   /// flt_{t+1} = α·flt_t + J_t; out_{t+1} = β·out_t + flt_t; running max and its step.
   /// The readout lanes (b·outputs + o) of part `part`: the samples the hidden layer's kernels
   /// give that part, so the readout's rows stay in the cache of the core that wrote them.
@@ -362,7 +277,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // it wrote itself, so they do not cross between the cores' caches.
     let parts = Swift.max(1, Swift.min(ws.parts, batch))
     let O = outputs
-    let kernels = kernelPath
     ws.readIn.withUnsafeBufferPointer { jb in
       ws.peak.withUnsafeMutableBufferPointer { pkb in
         ws.peakStep.withUnsafeMutableBufferPointer { psb in
@@ -375,36 +289,14 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
               let n = k1 - k0
               withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
                 let (flt, out) = (state.baseAddress!, state.baseAddress! + n)
-                if kernels {
-                  // The same loop in C, where it vectorises; the Swift loop below compiles
-                  // to scalar code with a branch for the running maximum.
-                  let fp = { (p: UnsafeMutablePointer<T>) in
-                    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
-                  }
-                  soma_cuba_readout_f32(
-                    steps, lanesO, k0, k1, Float(alpha), Float(beta),
-                    UnsafeRawPointer(jp).assumingMemoryBound(to: Float.self), fp(flt), fp(out),
-                    fp(pk), ps, tr.map(fp))
-                  return
+                // The loop in C, where it vectorises (with the running maximum).
+                let fp = { (p: UnsafeMutablePointer<T>) in
+                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
                 }
-                flt.initialize(repeating: 0, count: 2 * n)
-                let (pkP, psP) = (pk + k0, ps + k0)
-                pkP.update(repeating: -.infinity, count: n)
-                psP.update(repeating: 0, count: n)
-                for t in 0..<steps {
-                  let j = jp + t * lanesO + k0
-                  let step = Int32(t)
-                  for i in 0..<n {
-                    let f = flt[i]
-                    flt[i] = alpha * f + j[i]
-                    let o = beta * out[i] + f
-                    out[i] = o
-                    let better = o > pkP[i]  // the first step of the maximum wins ties
-                    pkP[i] = better ? o : pkP[i]
-                    psP[i] = better ? step : psP[i]
-                  }
-                  if let tr { (tr + t * lanesO + k0).update(from: out, count: n) }
-                }
+                soma_cuba_readout_f32(
+                  steps, lanesO, k0, k1, Float(alpha), Float(beta),
+                  UnsafeRawPointer(jp).assumingMemoryBound(to: Float.self), fp(flt), fp(out),
+                  fp(pk), ps, tr.map(fp))
               }
             }
           }
@@ -465,7 +357,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     // Readout backward in reverse time: dL/dJ_t into ws.readIn, split over the samples as the
     // hidden layer's backward reads it.
     let parts = Swift.max(1, Swift.min(ws.parts, B))
-    let kernels = kernelPath
     ws.readIn.withUnsafeMutableBufferPointer { jb in
       ws.peakStep.withUnsafeBufferPointer { psb in
         dlogits.withUnsafeBufferPointer { dlb in
@@ -475,39 +366,19 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
             let n = k1 - k0
             withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { state in
               let (gOut, gFlt) = (state.baseAddress!, state.baseAddress! + n)
-              if kernels {
-                let fp = { (p: UnsafeMutablePointer<T>) in
-                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
-                }
-                soma_cuba_readout_backward_f32(
-                  steps, lanesO, k0, k1, Float(alpha), Float(beta), ps,
-                  UnsafeRawPointer(dl).assumingMemoryBound(to: Float.self), fp(jp), fp(gOut),
-                  fp(gFlt))
-                return
+              let fp = { (p: UnsafeMutablePointer<T>) in
+                UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
               }
-              gOut.initialize(repeating: 0, count: 2 * n)
-              let (psP, dlP) = (ps + k0, dl + k0)
-              var t = steps - 1
-              while t >= 0 {
-                let j = jp + t * lanesO + k0
-                let step = Int32(t)
-                for i in 0..<n {
-                  let g = psP[i] == step ? gOut[i] + dlP[i] : gOut[i]
-                  j[i] = gFlt[i]
-                  gFlt[i] = alpha * gFlt[i] + g
-                  gOut[i] = beta * g
-                }
-                t -= 1
-              }
+              soma_cuba_readout_backward_f32(
+                steps, lanesO, k0, k1, Float(alpha), Float(beta), ps,
+                UnsafeRawPointer(dl).assumingMemoryBound(to: Float.self), fp(jp), fp(gOut),
+                fp(gFlt))
             }
           }
         }
       }
     }
-    let grads =
-      kernelPath
-      ? hiddenBackwardKernel(events: events, steps: steps, batch: batch)
-      : hiddenBackwardSwift(events: events, steps: steps, batch: batch)
+    let grads = hiddenBackwardKernel(events: events, steps: steps, batch: batch)
     return Step(
       loss: loss, logits: logits, gradW1: grads.w1, gradW2: grads.w2, hiddenSpikes: grads.spikes,
       correct: correct, reverseSteps: reverseSteps)
@@ -724,81 +595,6 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
     }
     var spikes = 0
     for v in ws.spikeCount { spikes += Int(v) }
-    return (gradW1, gradW2, spikes)
-  }
-
-  @inlinable
-  func hiddenBackwardSwift(events: SpikeEvents, steps: Int, batch: Int) -> (
-    w1: Tensor<T>, w2: Tensor<T>, spikes: Int
-  ) {
-    let (I, H, O, B) = (inputs, hidden, outputs, batch)
-    let rows = steps * B
-    let (alpha, beta) = (self.alpha, self.beta)
-    // dW2 = dJᵀ·S  [O, H];  dS = dJ·W2  [rows, H].
-    var gradW2 = Tensor<T>(uninitializedShape: [O, H])
-    ws.readIn.withUnsafeBufferPointer { jp in
-      ws.spikes.withUnsafeBufferPointer { sp in
-        gradW2.withUnsafeMutableBufferPointer { gp in
-          T._gemm(
-            transA: true, transB: false, m: O, n: H, k: rows, alpha: 1, a: jp.baseAddress!,
-            lda: O, b: sp.baseAddress!, ldb: H, beta: 0, c: gp.baseAddress!, ldc: H)
-        }
-        ws.gradSpikes.withUnsafeMutableBufferPointer { gs in
-          w2.withUnsafeBufferPointer { wp in
-            T._gemm(
-              transA: false, transB: false, m: rows, n: H, k: O, alpha: 1, a: jp.baseAddress!,
-              lda: O, b: wp.baseAddress!, ldb: H, beta: 0, c: gs.baseAddress!, ldc: H)
-          }
-        }
-      }
-    }
-    // Reverse-time recurrence (dL/dI_t into ws.current), then the dW1 scatter.
-    let parts = ws.parts
-    let lanes = B * H
-    let IH = I * H
-    let surrogate = self.surrogate
-    ws.gradSpikes.withUnsafeBufferPointer { gsb in
-      ws.x.withUnsafeBufferPointer { xb in
-        ws.current.withUnsafeMutableBufferPointer { curb in
-          ws.gw1t.withUnsafeMutableBufferPointer { parr in
-            let (gsP, xP, curP, pbase) = (gsb.baseAddress!, xb.baseAddress!, curb.baseAddress!, parr.baseAddress!)
-            parallel(parts) { part in
-              let b0 = part * B / parts
-              let b1 = (part + 1) * B / parts
-              let (k0, n) = (b0 * H, (b1 - b0) * H)
-              var gMem = [T](repeating: 0, count: n)
-              var gSyn = [T](repeating: 0, count: n)
-              var t = steps - 1
-              while t >= 0 {
-                let base = t * lanes + k0
-                for k in 0..<n {
-                  let x = xP[base + k]
-                  let keep: T = x >= 0 ? 0 : 1
-                  let gmNext = gMem[k]
-                  let gyNext = gSyn[k]
-                  curP[base + k] = gyNext
-                  gMem[k] = gsP[base + k] * surrogate.derivative(x) + beta * keep * gmNext
-                  gSyn[k] = alpha * gyNext + keep * gmNext
-                }
-                t -= 1
-              }
-              let dw = pbase + part * Workspace.partStride(IH)
-              dw.update(repeating: 0, count: IH)
-              for t in 0..<steps {
-                events.scatterGradient(
-                  UnsafePointer(curP), nOut: H, into: dw, rows: t * B + b0, t * B + b1)
-              }
-            }
-          }
-        }
-      }
-    }
-    var spikes = 0
-    for v in ws.spikes where v != 0 { spikes += 1 }
-    let gradW1 = ws.gw1t.withUnsafeBufferPointer { pb in
-      reduceGradW1(
-        parts: parts, from: pb.baseAddress!, ld: H, partStride: Workspace.partStride(I * H))
-    }
     return (gradW1, gradW2, spikes)
   }
 }
