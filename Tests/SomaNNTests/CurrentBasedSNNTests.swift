@@ -56,7 +56,7 @@ struct CurrentBasedSNNTests {
         for h in 0..<H {
           s[h] = mem[h] - net.threshold >= 0 ? 1 : 0
           spikes += Int(s[h])
-          for i in 0..<I { cur[h] += x[t, b, i] * net.w1[h, i] }
+          for i in 0..<I { cur[h] += x[scalarAt: t, b, i] * net.w1[scalarAt: h, i] }
         }
         for h in 0..<H {
           let (sy, m) = (syn[h], mem[h])
@@ -65,7 +65,7 @@ struct CurrentBasedSNNTests {
         }
         for o in 0..<O {
           var j = 0.0
-          for h in 0..<H { j += s[h] * net.w2[o, h] }
+          for h in 0..<H { j += s[h] * net.w2[scalarAt: o, h] }
           let (f, u) = (flt[o], out[o])
           flt[o] = net.alpha * f + j
           out[o] = net.beta * u + f
@@ -101,14 +101,14 @@ struct CurrentBasedSNNTests {
     for o in 0..<3 {
       for h in 0..<6 {
         var plus = w2
-        plus[o, h] += eps
+        plus[scalarAt: o, h] += eps
         var minus = w2
-        minus[o, h] -= eps
+        minus[scalarAt: o, h] -= eps
         net.w2 = plus
         let lp = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: labels).loss
         net.w2 = minus
         let lm = net.lossAndGradients(events: ev, steps: steps, batch: batch, labels: labels).loss
-        worst = Swift.max(worst, Swift.abs((lp - lm) / (2 * eps) - grad[o, h]))
+        worst = Swift.max(worst, Swift.abs((lp - lm) / (2 * eps) - grad[scalarAt: o, h]))
       }
     }
     net.w2 = w2
