@@ -27,7 +27,7 @@ public enum SurrogateBench {
     var sink: T = 0
     let (ms, calls) = BenchTimer.measure(seconds: seconds) {
       let d = s.derivative(x)
-      sink += d[0]
+      sink += d[scalarAt: 0]
     }
     precondition(sink.isFinite, "surrogate bench produced a non-finite value")
     let gps = Double(x.count) / (ms * 1e-3) / 1e9

@@ -56,7 +56,7 @@ public enum TensorBench {
           seconds: seconds,
           {
             let y = x.matmul(w.transposed())
-            sink += y[0, 0]
+            sink += y[scalarAt: 0, 0]
           },
           {
             cblas_sgemm(
@@ -101,7 +101,7 @@ public enum TensorBench {
             seconds: seconds / 2,
             {
               let y = isAdd ? a + b : a * b
-              sink += y[count - 1]
+              sink += y[scalarAt: count - 1]
             },
             {
               let x = pa.baseAddress!
@@ -143,16 +143,16 @@ public enum TensorBench {
       seconds: seconds,
       {
         let y = a + row
-        sink += y[1023, 1023]
+        sink += y[scalarAt: 1023, 1023]
       },
       {
         let y = a + b
-        sink += y[1023, 1023]
+        sink += y[scalarAt: 1023, 1023]
       })
     // Not a bar in the issue, but common in backward passes: a transposed operand.
     let tt = BenchTimer.measure(seconds: seconds / 2) {
       let y = a + b.transposed()
-      sink += y[1023, 1023]
+      sink += y[scalarAt: 1023, 1023]
     }
     withExtendedLifetime(sink) {}
     let slowdown = t.a / t.b

@@ -51,7 +51,7 @@ public func nllLoss<T: TensorScalar>(logProbabilities: Variable<T>, labels: [Int
   let classes = logProbabilities.shape[1]
   checkLabels(labels, batch: batch, classes: classes, loss: "nllLoss")
   var mask = Tensor<T>.zeros([batch, classes])
-  for b in 0..<batch { mask[b, labels[b]] = -1 / T(batch) }
+  for b in 0..<batch { mask[scalarAt: b, labels[b]] = -1 / T(batch) }
   return (logProbabilities * mask).sum()
 }
 
@@ -103,7 +103,7 @@ public func mseCountLoss<T: TensorScalar>(
   let on = T((Double(steps) * correctRate).rounded(.towardZero))
   let off = T((Double(steps) * incorrectRate).rounded(.towardZero))
   var target = Tensor<T>(repeating: off, shape: [batch, classes])
-  for b in 0..<batch { target[b, labels[b]] = on }
+  for b in 0..<batch { target[scalarAt: b, labels[b]] = on }
   return (spikes.sum(axis: 0) - target).square().mean() / T(steps)
 }
 

@@ -275,14 +275,17 @@ extension Tensor {
 
   /// A view of a rectangular (optionally strided) region: `t[1..<3, .all]`,
   /// `t[.stride(by: 2)]`, `t[2, 1...]` (an integer drops its axis). Axes not named are taken
-  /// whole. Assigning writes through copy-on-write; the value assigned broadcasts to the region.
+  /// whole, so `t[i]` is the sub-tensor at `i` along axis 0 (rank − 1) at every rank ≥ 1: row
+  /// `i` of a matrix, a rank-0 tensor for a vector. Assigning writes through copy-on-write; the
+  /// value assigned broadcasts to the region. A single element is `t[scalarAt: i, j]`.
   ///
   /// ```swift
   /// var t = Tensor<Float>.zeros([4, 3])
   /// t[1..<3, .all] = Tensor([1, 2, 3])       // rows 1 and 2 become [1, 2, 3]
+  /// t[3] = Tensor([7, 8, 9])                  // row 3
   /// let reversed = t[.stride(by: -1)]         // rows in reverse order, a view
-  /// let row: Tensor<Float> = t[0]             // all integers: annotate to get the view, since
-  ///                                           // t[i, j] with one index per axis is the element
+  /// let row = t[0]                            // row 0, a view of shape [3]
+  /// let x = t[scalarAt: 3, 2]                 // 9, the element
   /// ```
   @inlinable
   public subscript(ranges: any TensorRangeExpression...) -> Tensor {

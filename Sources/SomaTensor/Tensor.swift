@@ -171,9 +171,22 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
 
   // MARK: Element access
 
-  /// The element at `indices` (one index per axis).
+  /// The element at `indices`, one index per axis: `t[scalarAt: i, j]` reads or writes one
+  /// scalar of a rank-2 tensor.
+  ///
+  /// Element access is labelled on purpose. The unlabelled subscript always returns a view, as
+  /// in NumPy and PyTorch: `t[i]` is the sub-tensor at `i` along axis 0 (row `i` of a matrix,
+  /// a rank-0 tensor for a vector) and `t[i, j]` is a view of rank − 2. So `t[i]` means the same
+  /// thing at every rank, and no index count turns it into an element read that traps.
+  ///
+  /// ```swift
+  /// var m = Tensor<Float>([1, 2, 3, 4, 5, 6], shape: [2, 3])
+  /// m[scalarAt: 1, 2] = 60          // the element
+  /// let row = m[1]                  // a view: [4, 5, 60]
+  /// let x = m[1, 2].scalar          // 60, through a rank-0 view
+  /// ```
   @inlinable
-  public subscript(indices: Int...) -> Scalar {
+  public subscript(scalarAt indices: Int...) -> Scalar {
     get { storage.base[storageIndex(indices)] }
     set {
       makeUnique()
@@ -181,7 +194,8 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     }
   }
 
-  /// The element at `indices` given as an array.
+  /// The element at `indices` given as an array (one index per axis), like
+  /// `subscript(scalarAt:)`.
   @inlinable
   public subscript(at indices: [Int]) -> Scalar {
     get { storage.base[storageIndex(indices)] }

@@ -188,7 +188,7 @@ struct ReliabilityTests {
   @Test func nonFiniteWeightsAreRefused() throws {
     let data = try TinyData()
     let checkpoint = try trainedCheckpoint(data)
-    let nan = try editedCheckpoint(checkpoint, "nan.safetensors") { _, w2 in w2[1, 2] = .nan }
+    let nan = try editedCheckpoint(checkpoint, "nan.safetensors") { _, w2 in w2[scalarAt: 1, 2] = .nan }
     #expect(
       failure(["evaluate", "--checkpoint", nan, "--data", data.path])
         == "checkpoint \(nan) holds a NaN or infinite value in readout.weight; it cannot be"

@@ -36,10 +36,10 @@ import Testing
     #expect(out.nonzeroCount == 4)
     #expect(out.density == 4.0 / 600)
     #expect(out.spikes.scalars.reduce(0, +) == 4)
-    #expect(out.spikes[4, 0, 0] == 1)
-    #expect(out.spikes[13, 0, 1] == 1)
-    #expect(out.spikes[27, 1, 0] == 1)
-    #expect(out.spikes[79, 1, 2] == 1)
+    #expect(out.spikes[scalarAt: 4, 0, 0] == 1)
+    #expect(out.spikes[scalarAt: 13, 0, 1] == 1)
+    #expect(out.spikes[scalarAt: 27, 1, 0] == 1)
+    #expect(out.spikes[scalarAt: 79, 1, 2] == 1)
 
     // Events: row t · batch + b.
     let events = LatencyEncoder(timeSteps: 100).spikeEvents(x)

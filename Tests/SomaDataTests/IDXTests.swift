@@ -43,8 +43,8 @@ func writeTinyDataset(
     #expect(data.test.pixels == [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25])
     let images = data.train.images
     #expect(images.shape == [5, 6])
-    #expect(images[1, 2] == Float(12) / 255)
-    #expect(images[4, 5] == Float(45) / 255)
+    #expect(images[scalarAt: 1, 2] == Float(12) / 255)
+    #expect(images[scalarAt: 4, 5] == Float(45) / 255)
     let batch = data.train.images(at: [3, 0])
     #expect(batch.shape == [2, 6])
     #expect(batch.scalars == Array(images.scalars[18..<24]) + Array(images.scalars[0..<6]))

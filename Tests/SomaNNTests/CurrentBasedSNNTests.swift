@@ -61,7 +61,7 @@ struct CurrentBasedSNNTests {
         for h in 0..<H {
           s[h] = mem[h] - threshold >= 0 ? 1 : 0
           spikes += Int(s[h])
-          for i in 0..<I { cur[h] += x[t, b, i] * w1[h, i] }
+          for i in 0..<I { cur[h] += x[scalarAt: t, b, i] * w1[scalarAt: h, i] }
         }
         for h in 0..<H {
           let (sy, m) = (syn[h], mem[h])
@@ -70,7 +70,7 @@ struct CurrentBasedSNNTests {
         }
         for o in 0..<O {
           var j = 0.0
-          for h in 0..<H { j += s[h] * w2[o, h] }
+          for h in 0..<H { j += s[h] * w2[scalarAt: o, h] }
           let (f, u) = (flt[o], out[o])
           flt[o] = alpha * f + j
           out[o] = beta * u + f

@@ -124,7 +124,7 @@ import Testing
     let m = try Self.network(c).compiled(loss: .spikeCountCrossEntropy)
     m.eventPolicy = .always
     var (x, y) = Self.input(c, seed: 4)
-    x[0, 0, 0] = 0.5
+    x[scalarAt: 0, 0, 0] = 0.5
     _ = m.lossAndGradients(input: x, labels: y)
     #expect(m.workspace!.usesEvents[0] == false)
     // Hidden spikes are 0/1, so the next layer still reads events.

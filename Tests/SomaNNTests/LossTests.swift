@@ -12,7 +12,7 @@ struct LossTests {
     let loss = crossEntropy(logits: Variable(logits), labels: labels).value.scalar
     var want = 0.0
     for b in 0..<3 {
-      let row = (0..<4).map { logits[b, $0] }
+      let row = (0..<4).map { logits[scalarAt: b, $0] }
       let lse = Double.log(row.map { Double.exp($0) }.reduce(0, +))
       want += (lse - row[labels[b]]) / 3
     }
@@ -48,10 +48,10 @@ struct LossTests {
   @Test func mseCountLossTargetsRates() {
     // T = 10: the label's target count is 8, the others' 2.
     var spikes = Tensor<Float>.zeros([10, 2, 3])
-    for t in 0..<8 { spikes[t, 0, 1] = 1 }
+    for t in 0..<8 { spikes[scalarAt: t, 0, 1] = 1 }
     for t in 0..<2 {
-      spikes[t, 0, 0] = 1
-      spikes[t, 0, 2] = 1
+      spikes[scalarAt: t, 0, 0] = 1
+      spikes[scalarAt: t, 0, 2] = 1
     }
     let perfect = mseCountLoss(Variable(spikes), labels: [1, 0])
     // Sample 0 hits its targets; sample 1 (all zero) misses 8, 2, 2 → (64 + 4 + 4) / 6 / 10.
@@ -60,7 +60,7 @@ struct LossTests {
 
   @Test func firingRateRegularizerMeasuresRates() {
     var s = Tensor<Double>.zeros([4, 2, 2])
-    for t in 0..<4 { s[t, 0, 0] = 1 }  // neuron 0 fires in half the samples: rate 0.5
+    for t in 0..<4 { s[scalarAt: t, 0, 0] = 1 }  // neuron 0 fires in half the samples: rate 0.5
     let r = firingRateRegularizer(Variable(s), targetRate: 0.25).value.scalar
     #expect(Swift.abs(r - (0.0625 + 0.0625) / 2) < 1e-12)
   }

@@ -24,7 +24,7 @@ struct TrainingTests {
       let label = b % 2
       labels.append(label)
       for t in 0..<steps {
-        for i in 0..<6 where rng.unitInterval(Float.self) < 0.5 { x[t, b, label * 6 + i] = 1 }
+        for i in 0..<6 where rng.unitInterval(Float.self) < 0.5 { x[scalarAt: t, b, label * 6 + i] = 1 }
       }
     }
     let net = try Sequential<Float> {

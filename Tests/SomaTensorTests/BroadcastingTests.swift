@@ -176,7 +176,7 @@ func checkScalarOperands<S: TensorScalar>(_: S.Type) {
   let source = quantized([3, 4], seed: 9, Float.self)
   var view = source.transposed()
   view += Tensor<Float>([1, 2, 3], shape: [3])
-  let want = TestSupport.indices([4, 3]).map { i in source[i[1], i[0]] + Float(i[1] + 1) }
+  let want = TestSupport.indices([4, 3]).map { i in source[scalarAt: i[1], i[0]] + Float(i[1] + 1) }
   #expect(view.shape == [4, 3])
   #expect(view.scalars == want)
   #expect(source.scalars == quantized([3, 4], seed: 9, Float.self).scalars)

@@ -12,7 +12,7 @@ func checkCreation<S: TensorScalar>(_: S.Type) {
   #expect(Tensor<S>.arange(3, 0, step: -1).scalars == [3, 2, 1])
   #expect(Tensor<S>.linspace(0, 1, count: 5).scalars == [0, 0.25, 0.5, 0.75, 1])
   #expect(Tensor<S>.eye(2, 3).scalars == [1, 0, 0, 0, 1, 0])
-  #expect(Tensor<S>([1, 2, 3, 4, 5, 6], shape: [3, 2])[2, 1] == 6)
+  #expect(Tensor<S>([1, 2, 3, 4, 5, 6], shape: [3, 2])[scalarAt: 2, 1] == 6)
 }
 
 @Test func deterministicCreation() {
@@ -65,11 +65,11 @@ func checkRandom<S: TensorScalar>(_: S.Type) {
     #expect(big.shape == t.shape && big.isContiguous && !big.sharesStorage(with: a))
     #expect(big.scalars == t.contiguous().scalars)
     var copy = big
-    copy[0, 1] = 42
+    copy[scalarAt: 0, 1] = 42
     #expect(!copy.hasLargePageStorage && big.hasLargePageStorage)
-    #expect(big[0, 1] == a[1, 0] && copy[0, 1] == 42)
+    #expect(big[scalarAt: 0, 1] == a[scalarAt: 1, 0] && copy[scalarAt: 0, 1] == 42)
     var owned = Tensor<Double>.zeros(shape).withLargePageStorage()
-    owned[1, 2] = -3
+    owned[scalarAt: 1, 2] = -3
     #expect(owned.hasLargePageStorage && owned.sum().scalar == -3)
   }
 }

@@ -36,8 +36,8 @@ func maxAbs<S: TensorScalar>(_ t: Tensor<S>) -> S { t.abs().max().scalar }
   let l = try spd.cholesky()
   #expect(maxAbs(l.matmul(l.transposed()) - spd) <= 1e-5)
   for i in 0..<n {
-    #expect(l[i, i] > 0)
-    for j in (i + 1)..<n { #expect(l[i, j] == 0, "upper triangle [\(i), \(j)]") }
+    #expect(l[scalarAt: i, i] > 0)
+    for j in (i + 1)..<n { #expect(l[scalarAt: i, j] == 0, "upper triangle [\(i), \(j)]") }
   }
   #expect(a == wellConditioned(n, seed: 61, Float.self))
 }
@@ -51,7 +51,7 @@ func checkFactorisations<S: TensorScalar>(_: S.Type) throws {
     #expect(q.shape == [shape[0], k] && r.shape == [k, shape[1]], "qr \(shape)")
     #expect(maxAbs(q.matmul(r) - a) <= tol, "Q·R = A for \(shape)")
     #expect(maxAbs(q.transposed().matmul(q) - Tensor.eye(k)) <= tol, "QᵀQ = I for \(shape)")
-    for i in 0..<k { for j in 0..<Swift.min(i, shape[1]) { #expect(r[i, j] == 0) } }
+    for i in 0..<k { for j in 0..<Swift.min(i, shape[1]) { #expect(r[scalarAt: i, j] == 0) } }
 
     let (u, s, vt) = try a.svd()
     #expect(u.shape == [shape[0], k] && s.shape == [k] && vt.shape == [k, shape[1]])

@@ -9,7 +9,7 @@ func naiveMatmul<S: TensorScalar>(_ a: Tensor<S>, _ b: Tensor<S>) -> [S] {
   for i in 0..<m {
     for j in 0..<n {
       var s = 0.0
-      for p in 0..<k { s += Double(a[i, p]) * Double(b[p, j]) }
+      for p in 0..<k { s += Double(a[scalarAt: i, p]) * Double(b[scalarAt: p, j]) }
       out.append(S(s))
     }
   }

@@ -46,10 +46,10 @@ struct SpikeEventsTests {
   @Test func nonBinaryInputIsFlagged() {
     var x = Self.spikes(rows: 100, cols: 20, p: 0.3, seed: 3)
     #expect(SpikeEvents(dense: x).isBinary)
-    x[90, 5] = 0.5
+    x[scalarAt: 90, 5] = 0.5
     let ev = SpikeEvents(dense: x)
     #expect(!ev.isBinary)
-    #expect(ev.dense(Float.self)[90, 5] == 1)
+    #expect(ev.dense(Float.self)[scalarAt: 90, 5] == 1)
     #expect(!SpikeEvents(dense: x.map { Double($0) == 0.5 ? 2 : $0 }).isBinary)
   }
 }

@@ -180,7 +180,7 @@ func address<S>(_ t: Tensor<S>) -> UnsafePointer<S>? {
   var b = a
   #expect(b.sharesStorage(with: a))
   // Reads never copy.
-  _ = b[1, 2]
+  _ = b[scalarAt: 1, 2]
   _ = b.scalars
   _ = b.sum()
   _ = b[1..<2, .all]
@@ -189,13 +189,13 @@ func address<S>(_ t: Tensor<S>) -> UnsafePointer<S>? {
   #expect(address(b) == address(a))
   #expect(b.sharesStorage(with: a))
   // The first write copies; a keeps its values.
-  b[1, 2] = 100
+  b[scalarAt: 1, 2] = 100
   #expect(!b.sharesStorage(with: a))
-  #expect(a[1, 2] == 6 && b[1, 2] == 100)
+  #expect(a[scalarAt: 1, 2] == 6 && b[scalarAt: 1, 2] == 100)
   #expect(a.scalars == (0..<12).map { Float($0) })
   // A uniquely owned tensor is written in place: no further copies.
   let before = address(b)
-  b[0, 0] = -1
+  b[scalarAt: 0, 0] = -1
   b += Tensor(1)
   b.updateEach { $0 * 2 }
   b[0..<1, .all] = Tensor([7, 7, 7, 7])
@@ -205,15 +205,15 @@ func address<S>(_ t: Tensor<S>) -> UnsafePointer<S>? {
 @Test func mutatingAViewNeverChangesItsSource() {
   let a = Tensor<Double>((0..<12).map { Double($0) }, shape: [3, 4])
   var t = a.transposed()
-  t[0, 1] = 99
-  #expect(a[1, 0] == 4 && t[0, 1] == 99)
+  t[scalarAt: 0, 1] = 99
+  #expect(a[scalarAt: 1, 0] == 4 && t[scalarAt: 0, 1] == 99)
   var s = a[.all, .stride(by: -2)]
   s += Tensor(1000)
   #expect(a.scalars == (0..<12).map { Double($0) })
   #expect(s.scalars == [1003, 1001, 1007, 1005, 1011, 1009])
   var r = a.reshaped([12])
-  r[3] = -3
-  #expect(a[0, 3] == 3)
+  r[scalarAt: 3] = -3
+  #expect(a[scalarAt: 0, 3] == 3)
 }
 
 @Test func mutatingTheSourceNeverChangesAView() {
@@ -221,7 +221,7 @@ func address<S>(_ t: Tensor<S>) -> UnsafePointer<S>? {
   let row: Tensor<Float> = a[1]
   let col: Tensor<Float> = a.transposed()[2]
   let wide = a[0..<1].expanded(to: [5, 4])
-  a[1, 2] = -1
+  a[scalarAt: 1, 2] = -1
   a *= Tensor(10)
   a[.all, 0] = Tensor(0)
   #expect(row.scalars == [4, 5, 6, 7])
@@ -232,7 +232,7 @@ func address<S>(_ t: Tensor<S>) -> UnsafePointer<S>? {
 @Test func writingIntoABroadcastViewWritesOneElement() {
   // A uniquely owned stride-0 view: the write must not land in every row.
   var e = Tensor<Float>([1, 2, 3]).expanded(to: [2, 3])
-  e[0, 0] = 9
+  e[scalarAt: 0, 0] = 9
   #expect(e.scalars == [9, 2, 3, 1, 2, 3])
   var f = Tensor<Float>([1, 2, 3]).unsqueezed(axis: 1).expanded(to: [3, 2])
   f[1..<2, .all] = Tensor([5, 6])
