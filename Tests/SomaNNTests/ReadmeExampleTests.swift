@@ -37,6 +37,35 @@ struct ReadmeExampleTests {
     #expect(losses.last! < losses.first!, "losses \(losses)")
   }
 
+  @Test func compiledNetworkTrainsTheSameParameters() throws {
+    // The README's "Fast training" section, after its first example.
+    let net = try Sequential<Float> {
+      Linear(784, 256)
+      try LIF<S2NN>(beta: 0.9)
+      Linear(256, 10)
+      try LIF<S2NN>(beta: 0.9)
+    }
+    var rng = SomaRandom(seed: 0)
+    let spikes = Tensor<Float>.bernoulli([25, 32, 784], p: 0.1, using: &rng)
+    let labels = (0..<32).map { $0 % 10 }
+    let before = net.parameters[0].variable.value
+
+    let model = try net.compiled(loss: .spikeCountCrossEntropy)
+    var fastAdam = Adam(parameters: net.parameterVariables, learningRate: 1e-3)
+    var losses: [Float] = []
+    for _ in 1...10 {
+      let step = model.trainStep(input: spikes, labels: labels, optimizer: &fastAdam)
+      losses.append(step.loss)
+    }
+    #expect(model.isFused)
+    #expect(losses.last! < losses.first!, "losses \(losses)")
+    // `net` holds the trained values: the tape's loss on them is the compiled one's.
+    #expect(net.parameters[0].variable.value != before)
+    let tape = spikeCountCrossEntropy(net(Variable(spikes)), labels: labels).value.scalar
+    let compiled = model.evaluate(input: spikes, labels: labels).loss
+    #expect(Swift.abs(tape - compiled) <= 1e-4 * Swift.max(1, Swift.abs(tape)))
+  }
+
   @Test func surrogatesSwapByType() throws {
     let s2nn = try S2NN(alpha: 8, beta: 2)
     #expect(s2nn.derivative(Float(-0.5)) > 0)
