@@ -232,7 +232,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   public func trainStep(input: Tensor<Scalar>, labels: [Int], optimizer: inout Adam<Scalar>)
     -> Step
   {
-    guard isFused, optimizer.weightDecay == 0 else {
+    guard isFused, optimizer.weightDecay == 0 || optimizer.decoupled else {
       for p in network.parameterVariables { p.zeroGrad() }
       let step = lossAndGradients(input: input, labels: labels)
       optimizer.step()
@@ -309,8 +309,15 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   public func trainStep(
     events: SpikeEvents, steps: Int, labels: [Int], optimizer: inout Adam<Scalar>
   ) -> Step {
-    guard let block = cubaBlock, optimizer.weightDecay == 0 else {
-      guard readsEventsDirectly(events, steps: steps), optimizer.weightDecay == 0 else {
+    if optimizer.weightDecay != 0 && !optimizer.decoupled {
+      // L2 decay changes the gradient itself: the gradients first, then Adam's own step.
+      for p in network.parameterVariables { p.zeroGrad() }
+      let step = lossAndGradients(events: events, steps: steps, labels: labels)
+      optimizer.step()
+      return step
+    }
+    guard let block = cubaBlock else {
+      guard readsEventsDirectly(events, steps: steps) else {
         return trainStep(
           input: denseInput(events, steps: steps), labels: labels, optimizer: &optimizer)
       }
@@ -464,9 +471,10 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     let c2 = 1 - Double.pow(adam.beta2, t)
     let mp = order.map { k in adam.m[k].withUnsafeMutableBufferPointer { $0.baseAddress! } }
     let vp = order.map { k in adam.v[k].withUnsafeMutableBufferPointer { $0.baseAddress! } }
+    let shrink = adam.decoupled ? Scalar(1 - adam.learningRate * adam.weightDecay) : 1
     return AdamStep(
       lrC1: Scalar(adam.learningRate / c1), b1: Scalar(adam.beta1), b2: Scalar(adam.beta2),
-      ic2: Scalar(1 / c2), eps: Scalar(adam.epsilon), m: mp, v: vp)
+      ic2: Scalar(1 / c2), eps: Scalar(adam.epsilon), shrink: shrink, m: mp, v: vp)
   }
 
   // MARK: The tape path
@@ -754,6 +762,12 @@ extension CompiledNetwork {
     // Adam fuses into the weight-gradient gather when nothing later needs the old weight (no
     // dL/dx to form).
     let fusedEvents = adam != nil && T.self == Float.self && gradIn == nil
+    if fusedEvents, let adam, adam.shrink != 1, ws.usesEvents[l] {
+      // AdamW's decay first; the gather then applies the Adam step itself.
+      let n = nIn * nOut
+      let p = Swift.max(1, Swift.min(parts, n / 16_384))
+      parallel(p) { part in adam.decay(w, from: part * n / p, to: (part + 1) * n / p) }
+    }
     if ws.usesMasks[l] {
       let (mask, padded, next) = (ws.rowMask[l], ws.rowsPadded, ws.blockCounter)
       let adamConstants = adam?.constants

@@ -137,7 +137,7 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
     let eps = Scalar(epsilon)
     let l2 = decoupled ? 0 : Scalar(weightDecay)
     let shrink = decoupled ? Scalar(1 - learningRate * weightDecay) : 1
-    if weightDecay == 0 {
+    if weightDecay == 0 || decoupled {
       // The update the compiled networks fuse into their backward pass (vectorised for Float).
       for (k, p) in parameters.enumerated() {
         guard let grad = p.grad else { continue }
@@ -145,7 +145,8 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
         let mp = m[k].withUnsafeMutableBufferPointer { $0.baseAddress! }
         let vp = v[k].withUnsafeMutableBufferPointer { $0.baseAddress! }
         let update = AdamStep(
-          lrC1: stepSize, b1: b1, b2: b2, ic2: Scalar(1 / bias2), eps: eps, m: [mp], v: [vp])
+          lrC1: stepSize, b1: b1, b2: b2, ic2: Scalar(1 / bias2), eps: eps, shrink: shrink,
+          m: [mp], v: [vp])
         p.value.withUnsafeMutableBufferPointer { w in
           g.withUnsafeBufferPointer { gp in
             update.apply(index: 0, param: w.baseAddress!, grad: gp.baseAddress!, from: 0, to: w.count)

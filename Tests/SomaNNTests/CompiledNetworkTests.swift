@@ -297,14 +297,19 @@ func sampleInput<T: TensorScalar>(
     }
   }
 
-  /// Adam through the event plan equals Adam through the dense fused plan.
-  @Test func eventPlanTrainsLikeTheDensePlan() throws {
+  /// Adam (plain, AdamW, L2) through the event plan equals it through the dense fused plan.
+  @Test(arguments: [0, 1, 2])
+  func eventPlanTrainsLikeTheDensePlan(_ kind: Int) throws {
     let (a, b) = (try spyTorch(S2NN()), try spyTorch(S2NN()))
     let (ma, mb) = (try a.compiled(loss: .maxMembraneNLL), try b.compiled(loss: .maxMembraneNLL))
-    var (oa, ob) = (
-      Adam(parameters: a.parameterVariables, learningRate: 5e-3),
-      Adam(parameters: b.parameterVariables, learningRate: 5e-3)
-    )
+    func optimizer(_ p: [Variable<Float>]) -> Adam<Float> {
+      switch kind {
+      case 1: return AdamW(parameters: p, learningRate: 5e-3, weightDecay: 0.5)
+      case 2: return Adam(parameters: p, learningRate: 5e-3, weightDecay: 0.05)
+      default: return Adam(parameters: p, learningRate: 5e-3)
+      }
+    }
+    var (oa, ob) = (optimizer(a.parameterVariables), optimizer(b.parameterVariables))
     for k in 0..<3 {
       let (ev, x, y) = events(steps: 20, batch: 8, seed: 30 + UInt64(k))
       let sa = ma.trainStep(events: ev, steps: 20, labels: y, optimizer: &oa)

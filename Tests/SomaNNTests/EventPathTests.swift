@@ -75,14 +75,23 @@ import Testing
     for (p, q) in zip(na.parameterVariables, nb.parameterVariables) { #expect(p.value == q.value) }
   }
 
-  @Test(arguments: configs, [EventPolicy.always, .never])
-  func fusedAdamEqualsGradientsThenAdam(_ c: Config, policy: EventPolicy) throws {
+  /// Adam, AdamW (decay fused too) and Adam with L2 decay (gradients first, then its step).
+  static func optimizer(_ kind: Int, _ p: [Variable<Float>]) -> Adam<Float> {
+    switch kind {
+    case 1: return AdamW(parameters: p, learningRate: 1e-2, weightDecay: 0.5)
+    case 2: return Adam(parameters: p, learningRate: 1e-2, weightDecay: 0.05)
+    default: return Adam(parameters: p, learningRate: 1e-2)
+    }
+  }
+
+  @Test(arguments: configs, [(EventPolicy.always, 0), (.never, 0), (.always, 1), (.never, 1), (.always, 2)])
+  func fusedAdamEqualsGradientsThenAdam(_ c: Config, setting: (EventPolicy, Int)) throws {
+    let (policy, kind) = setting
     let (na, nb) = (try Self.network(c), try Self.network(c))
     let (a, b) = (try na.compiled(loss: .spikeCountCrossEntropy), try nb.compiled(loss: .spikeCountCrossEntropy))
     (a.eventPolicy, b.eventPolicy) = (policy, policy)
     var (oa, ob) = (
-      Adam(parameters: na.parameterVariables, learningRate: 1e-2),
-      Adam(parameters: nb.parameterVariables, learningRate: 1e-2)
+      Self.optimizer(kind, na.parameterVariables), Self.optimizer(kind, nb.parameterVariables)
     )
     for k in 0..<3 {
       let (x, y) = Self.input(c, seed: UInt64(30 + k))
@@ -94,6 +103,18 @@ import Testing
     }
     for (p, q) in zip(na.parameterVariables, nb.parameterVariables) {
       #expect(Self.maxDifference(p.value, q.value) <= 1e-6)
+    }
+    if kind == 1 {
+      // The decay acted: the same steps without it end elsewhere.
+      let plain = try Self.network(c)
+      let m = try plain.compiled(loss: .spikeCountCrossEntropy)
+      m.eventPolicy = policy
+      var o = Self.optimizer(0, plain.parameterVariables)
+      for k in 0..<3 {
+        let (x, y) = Self.input(c, seed: UInt64(30 + k))
+        _ = m.trainStep(input: x, labels: y, optimizer: &o)
+      }
+      #expect(Self.maxDifference(plain.parameterVariables[0].value, na.parameterVariables[0].value) > 1e-4)
     }
   }
 
