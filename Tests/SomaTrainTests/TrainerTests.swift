@@ -32,7 +32,7 @@ final class TemporaryDirectory {
 
 @Suite(.serialized)
 struct TrainerTests {
-  let train = syntheticImages(count: 300, seed: 1)
+  let train = syntheticImages(count: 600, seed: 1)
   let test = syntheticImages(count: 100, seed: 2)
 
   func spytorchTrainer(out: String?, epochs: Int = 2) throws -> Trainer {
@@ -145,7 +145,7 @@ struct TrainerTests {
     trainer.log = { _ in }
     let history = try trainer.fit(train: train, test: test)
     #expect(history.count == 1 && history[0].trainLoss.isFinite)
-    #expect(trainer.optimizer.stepCount == 6)
+    #expect(trainer.optimizer.stepCount == 12)
   }
 
   @Test func labelsBeyondTheOutputsAreRefused() throws {
