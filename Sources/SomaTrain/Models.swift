@@ -26,6 +26,7 @@ public enum Models {
   /// seeded with `seed`, the hidden layer's first (SpyTorch's init, and the weights the fused
   /// `CurrentBasedSNN` drew for the same seed). On latency events a compiled copy runs as one
   /// event-driven plan.
+  @inlinable
   public static func spytorch<S: SurrogateGradient>(
     inputs: Int = 784, hidden: Int = 100, outputs: Int = 10, tauSyn: Double = 5e-3,
     tauMem: Double = 10e-3, dt: Double = 1e-3, surrogate: S, seed: UInt64 = 0
@@ -39,6 +40,7 @@ public enum Models {
   }
 
   /// SpyTorch's network with given weights, [hidden, inputs] and [outputs, hidden].
+  @inlinable
   public static func spytorch<S: SurrogateGradient>(
     w1: Tensor<Float>, w2: Tensor<Float>, tauSyn: Double = 5e-3, tauMem: Double = 10e-3,
     dt: Double = 1e-3, surrogate: S
@@ -60,6 +62,7 @@ public enum Models {
   /// A multilayer spiking perceptron: for each width in `hidden` and then for the outputs, a
   /// Linear layer (with bias, PyTorch's default init) followed by LIF neurons (β, threshold 1,
   /// subtractive reset). Train it with `mlpLoss` (spike counts).
+  @inlinable
   public static func mlp<S: SurrogateGradient>(
     inputs: Int = 784, hidden: [Int] = [256], outputs: Int = 10, beta: Double = 0.9,
     surrogate: S, seed: UInt64 = 0
