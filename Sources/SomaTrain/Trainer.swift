@@ -291,6 +291,18 @@ public final class Trainer {
       split, classes: model.network.linearWidths.last ?? 0, coder: coder, batchSize: batchSize)
   }
 
+  /// Accuracy and confusion matrix of `model` on `split` with input `encoding` (e.g. a
+  /// network loaded from a checkpoint).
+  public static func evaluate(
+    _ model: CompiledNetwork<Float>, on split: LabeledImages, encoding: InputEncoding,
+    threads: Int = 2, batchSize: Int = 256
+  ) -> Evaluation {
+    Trainer(
+      model: model, optimizer: Adam(parameters: [], learningRate: 0), encoding: encoding,
+      threads: threads
+    ).evaluate(split, batchSize: batchSize)
+  }
+
   func evaluate(
     _ split: LabeledImages, classes: Int, coder: LatencyEventCoder?, batchSize: Int = 256
   ) -> Evaluation {

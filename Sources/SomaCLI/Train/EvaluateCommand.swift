@@ -94,10 +94,8 @@ struct LoadedModel {
   /// Accuracy and confusion matrix on `split`, as the training loop measures them.
   func evaluate(_ split: LabeledImages) throws -> (accuracy: Double, confusion: [[Int]]) {
     let model = try checkpoint.compiled(threads: threads)
-    let trainer = Trainer(
-      model: model, optimizer: Adam(parameters: [], learningRate: 0),
-      encoding: .latency(timeSteps: timeSteps), threads: threads)
-    let e = trainer.evaluate(split)
+    let e = Trainer.evaluate(
+      model, on: split, encoding: .latency(timeSteps: timeSteps), threads: threads)
     return (e.accuracy, e.confusion)
   }
 }
