@@ -75,7 +75,7 @@ let package = Package(
       resources: [.copy("Fixtures")]
     ),
     .testTarget(name: "SomaDataTests", dependencies: ["SomaData", "_TestSupport"]),
-    .testTarget(name: "SomaTrainTests", dependencies: ["SomaTrain", "Soma", "_TestSupport"]),
+    .testTarget(name: "SomaTrainTests", dependencies: ["SomaTrain", "Soma", "SomaCLI", "_TestSupport"]),
     .testTarget(name: "SomaCLITests", dependencies: ["SomaCLI", "Soma", "_TestSupport"]),
   ]
 )
