@@ -123,7 +123,7 @@ extension NetworkBench {
   /// - the loop itself: on one network and one Adam (surrogate `s`, lr 2e-4), the benchmark's
   ///   8 cycled batches (its timed body: forward, BPTT, Adam) against fresh shuffled batches
   ///   of the whole training set through the training loop's own path (`BatchFeed`,
-  ///   `Trainer.step`);
+  ///   `Trainer.trainStep` with its NaN guard);
   /// - the defaults: a network as `soma train` builds it with its defaults (S2NN, its
   ///   learning rate, seed 0) through the same loop, against the benchmark's own network
   ///   (InvSquareGrad(alpha: 100), lr 2e-4) on its cached batches. Each network learns as it

@@ -23,8 +23,8 @@ public enum Models {
   /// `soma train`): Linear (no bias) → current-based LIF (α = exp(−dt/τ_syn),
   /// β = exp(−dt/τ_mem), zero reset) → Linear (no bias) → leaky readout with the same α and β;
   /// train it with `spytorchLoss`. Weights are drawn N(0, (0.2/√fan_in)²) from one generator
-  /// seeded with `seed`, the hidden layer's first (SpyTorch's init, and the weights the fused
-  /// `CurrentBasedSNN` drew for the same seed). On latency events a compiled copy runs as one
+  /// seeded with `seed`, the hidden layer's first (SpyTorch's init, and the same weights as
+  /// `soma train` drew for the same seed before the layer API). On latency events a compiled copy runs as one
   /// event-driven plan.
   @inlinable
   public static func spytorch<S: SurrogateGradient>(

@@ -7,7 +7,7 @@ package protocol SurrogateVisitor {
 }
 
 /// Calls `visitor.visit` with the concrete type behind `surrogate`, so generic code
-/// (`CurrentBasedSNN<Float, S>`) is specialised for every built-in surrogate instead of running
+/// (the fused kernels of `CUBALIF<S>`, `LIF<S>`) is specialised for every built-in surrogate instead of running
 /// through runtime generics (~20× slower in the fused loops). Other conformers still work,
 /// unspecialised.
 package func withConcreteSurrogate<V: SurrogateVisitor>(
