@@ -84,7 +84,8 @@ public final class Trainer {
   public var overwrite = false
   /// The model name checkpoints record (`spytorch`, `mlp`, …).
   public var modelName = "custom"
-  /// What the first log line calls the network (default: its widths and the loss).
+  /// What the first log line calls the network (default: its widths and the loss; the line
+  /// also names `checkpointMetadata["surrogate"]` when set).
   public var summary: String?
   /// Extra metadata for every checkpoint (surrogate, time constants, …).
   public var checkpointMetadata: [String: String] = [:]
@@ -181,7 +182,9 @@ public final class Trainer {
     let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
     let widths = model.network.linearWidths.map(String.init).joined(separator: "-")
     log(
-      "training \(summary ?? "\(widths), loss \(model.loss)"), T = \(steps), batch \(batchSize), "
+      "training \(summary ?? "\(widths), loss \(model.loss)"), T = \(steps)"
+        + (checkpointMetadata["surrogate"].map { ", surrogate \($0)" } ?? "")
+        + ", batch \(batchSize), "
         + "lr \(optimizer.learningRate), \(epochs) epochs"
         + (outputDirectory.map { " → \($0)" } ?? ""))
     func save(_ extra: [String: String], to path: String?) throws {

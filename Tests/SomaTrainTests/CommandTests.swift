@@ -66,6 +66,25 @@ struct CommandTests {
     #expect(FileManager.default.fileExists(atPath: svg))
   }
 
+  /// `soma train`'s log lines keep their wording.
+  @Test func theLogLinesKeepTheirWording() throws {
+    let dir = try TemporaryDirectory()
+    try writeIDX(dir.path)
+    let trainer = try CLITrainer(
+      surrogate: S2NN(),
+      options: TrainOptions(
+        epochs: 1, batchSize: 50, lr: 1e-3, seed: 1, threads: 1, hidden: 8, timeSteps: 6),
+      dataset: FashionMNIST(directory: dir.path), outDir: dir.path + "/run")
+    var lines: [String] = []
+    trainer.log = { lines.append($0) }
+    try trainer.run()
+    #expect(
+      lines.first
+        == "training 100-8-10 current-based LIF, T = 6, surrogate S2NN:alpha=4.0,beta=1.0,"
+        + "epsilon=1e-08, batch 50, lr 0.001, 1 epochs → \(dir.path)/run")
+    #expect(lines.count == 2 && lines[1].hasPrefix("epoch 1/1  loss "))
+  }
+
   /// A checkpoint of Soma 0.1 evaluates from the command line.
   @Test func aFormatOneCheckpointEvaluates() throws {
     let dir = try TemporaryDirectory()

@@ -258,7 +258,7 @@ struct CLITrainer {
         seed: o.seed, threads: o.threads)
       trainer.modelName = o.model
       trainer.checkpointMetadata = meta
-      trainer.summary = "\(summary), surrogate \(spec)"
+      trainer.summary = summary
       trainer.curvesTitle = "soma train: \(spec)"
       return trainer
     }
