@@ -139,7 +139,8 @@ public final class Trainer {
   public var network: Sequential<Float> { model.network }
 
   /// Makes Ctrl-C stop training cleanly: the current step finishes, `final.safetensors` is
-  /// written and `fit` throws `TrainingInterrupted`. A second Ctrl-C kills the process.
+  /// written and `fit` throws `TrainingInterrupted`. A second Ctrl-C kills the process (call
+  /// this again before another `fit` to catch the next one).
   public static func installInterruptHandler() { SomaTrain.installInterruptHandler() }
 
   /// The files a run writes to its output directory.
@@ -161,6 +162,7 @@ public final class Trainer {
   @discardableResult
   public func fit(train: LabeledImages, test: LabeledImages) throws -> [EpochMetrics] {
     try checkSizes(train: train, test: test)
+    interruptRequested.store(false, ordering: .relaxed)  // a Ctrl-C that stopped an earlier fit
     if let dir = outputDirectory { try Self.prepareOutputDirectory(dir, overwrite: overwrite) }
     model.threads = threads
     let steps = encoding.timeSteps
