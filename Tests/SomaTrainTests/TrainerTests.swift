@@ -148,6 +148,25 @@ struct TrainerTests {
     #expect(trainer.optimizer.stepCount == 12)
   }
 
+  /// Ctrl-C (the flag its handler sets) stops after the step, with a checkpoint that loads.
+  @Test func anInterruptStopsAfterTheStepWithACheckpoint() throws {
+    let dir = try TemporaryDirectory()
+    let trainer = try spytorchTrainer(out: dir.path)
+    trainer.log = { line in
+      if line.hasPrefix("training ") { interruptRequested.store(true, ordering: .relaxed) }
+    }
+    do {
+      try trainer.fit(train: train, test: test)
+      Issue.record("an interrupted fit must throw")
+    } catch let stop as TrainingInterrupted {
+      #expect(stop.epoch == 1 && stop.step == 1)
+      #expect(stop.checkpoint == dir.path + "/final.safetensors")
+    }
+    interruptRequested.store(false, ordering: .relaxed)
+    let loaded = try Checkpoint.load(dir.path + "/final.safetensors")
+    #expect(loaded.metadata["interrupted_at_step"] == "1" && loaded.metadata["epoch"] == "0")
+  }
+
   @Test func labelsBeyondTheOutputsAreRefused() throws {
     let net = try Models.mlp(inputs: 100, hidden: [8], outputs: 5, surrogate: S2NN(), seed: 6)
     let trainer = try Trainer(network: net, loss: Models.mlpLoss, encoding: .latency(timeSteps: 4), epochs: 1)
