@@ -4,6 +4,14 @@ import PackageDescription
 
 let package = Package(
   name: "FashionMNISTMLP",
-  dependencies: [.package(name: "Soma", path: "../..")],  // Soma itself; use its Git URL in your project
-  targets: [.executableTarget(name: "FashionMNISTMLP", dependencies: [.product(name: "Soma", package: "Soma")])]
+  dependencies: [
+    // Soma itself, two directories up (named, because a path dependency is otherwise known by
+    // its directory's name, which differs between checkouts). In your own project:
+    // .package(url: "<Soma's Git URL>", branch: "main")
+    .package(name: "Soma", path: "../..")
+  ],
+  targets: [
+    .executableTarget(
+      name: "FashionMNISTMLP", dependencies: [.product(name: "Soma", package: "Soma")])
+  ]
 )
