@@ -9,6 +9,7 @@ let package = Package(
     .library(name: "SomaSurrogate", targets: ["SomaSurrogate"]),
     .library(name: "SomaNN", targets: ["SomaNN"]),
     .library(name: "SomaData", targets: ["SomaData"]),
+    .library(name: "SomaTrain", targets: ["SomaTrain"]),
     .executable(name: "soma", targets: ["soma"]),
   ],
   dependencies: [
@@ -44,12 +45,15 @@ let package = Package(
       dependencies: ["SomaTensor", "SomaSurrogate", "SomaKernels", "COpenBLAS"]
     ),
     .target(name: "SomaData", dependencies: ["SomaTensor", "CZlib"]),
-    .target(name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData"]),
+    // The training loop of `soma train` as a library: a user's own `Sequential` trains with it.
+    .target(name: "SomaTrain", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaKernels"]),
+    .target(
+      name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaTrain"]),
     // The command-line tool's logic lives in a library so tests can drive it in-process.
     .target(
       name: "SomaCLI",
       dependencies: [
-        "Soma", "COpenBLAS", "SomaKernels",
+        "Soma", "SomaTrain", "COpenBLAS", "SomaKernels",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -71,6 +75,7 @@ let package = Package(
       resources: [.copy("Fixtures")]
     ),
     .testTarget(name: "SomaDataTests", dependencies: ["SomaData", "_TestSupport"]),
+    .testTarget(name: "SomaTrainTests", dependencies: ["SomaTrain", "Soma", "SomaCLI", "_TestSupport"]),
     .testTarget(name: "SomaCLITests", dependencies: ["SomaCLI", "Soma", "_TestSupport"]),
   ]
 )

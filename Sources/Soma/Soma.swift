@@ -2,3 +2,4 @@
 @_exported import SomaSurrogate
 @_exported import SomaNN
 @_exported import SomaData
+@_exported import SomaTrain

@@ -1,3 +1,4 @@
+import SomaTrain
 import ArgumentParser
 import Foundation
 

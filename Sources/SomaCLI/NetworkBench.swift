@@ -1,6 +1,7 @@
 import Foundation
 import SomaData
 import SomaNN
+import SomaTrain
 import SomaSurrogate
 
 /// Training-step benchmarks of the networks in shared/BENCHMARKS.md: each step is forward over
@@ -48,38 +49,21 @@ enum NetworkBench {
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
     let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }
     var adam = Adam(parameters: net.parameterVariables, learningRate: 1e-3)
-    if ProcessInfo.processInfo.environment["SOMA_BENCH_LEGACY"] != nil {
-      let old = try SpikingMLP<Float, S2NN>(sizes: sizes, surrogate: S2NN(), seed: 0)
-      old.threads = threads
-      var fa = try FusedAdam<Float>(learningRate: 1e-3)
-      var tOld: [Double] = []
-      var tNew: [Double] = []
-      for _ in 0..<3 {
-        _ = old.trainStep(input: x, labels: labels, optimizer: &fa)
-        _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
-      }
-      let end = BenchTimer.now() + 2 * seconds
-      while BenchTimer.now() < end {
-        for _ in 0..<5 {
-          let t0 = BenchTimer.now()
-          _ = old.trainStep(input: x, labels: labels, optimizer: &fa)
-          tOld.append(BenchTimer.now() - t0)
-        }
-        for _ in 0..<5 {
-          let t0 = BenchTimer.now()
-          _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
-          tNew.append(BenchTimer.now() - t0)
-        }
-      }
-      let (a, b) = (BenchTimer.median(tOld) * 1e3, BenchTimer.median(tNew) * 1e3)
-      return BenchResult(
-        name: name, msPerCall: b, calls: tNew.count,
-        note: String(format: "legacy SpikingMLP %.3f ms, layer API / legacy %.3f", a, b / a))
-    }
     let timing = BenchTimer.measure(seconds: seconds) {
       _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
     }
     return BenchResult(name: name, msPerCall: timing.ms, calls: timing.calls)
+  }
+
+  /// The fmnist-spytorch network as a user builds it: SpyTorch's layers (`Models.spytorch`,
+  /// seed 0) compiled with the max-membrane loss, and Adam at `lr`.
+  static func spytorch<S: SurrogateGradient>(surrogate s: S, lr: Double, threads: Int) throws
+    -> (model: CompiledNetwork<Float>, adam: Adam<Float>)
+  {
+    let net = try Models.spytorch(surrogate: s, seed: 0)
+    let model = try net.compiled(loss: Models.spytorchLoss)
+    model.threads = threads
+    return (model, Adam(parameters: net.parameterVariables, learningRate: lr))
   }
 
   /// The fmnist-spytorch step with surrogate `s` (the benchmark's is InvSquareGrad(alpha: 100)).
@@ -88,8 +72,7 @@ enum NetworkBench {
   {
     let steps = 100
     let batch = 256
-    let net = try CurrentBasedSNN<Float, S>(surrogate: s, seed: 0)
-    net.threads = threads
+    var (model, adam) = try spytorch(surrogate: s, lr: 2e-4, threads: threads)
     // As BENCHMARKS.md and the peers' script: 8 latency-coded batches of real Fashion-MNIST
     // training images, cycled. Without the dataset, random events at its density (0.42 %).
     var g = SomaRandom(seed: 2)
@@ -108,13 +91,11 @@ enum NetworkBench {
       let events = SpikeEvents(rows: steps * batch, columns: 784, rowStart: starts, indices: idx)
       batches.append((events, (0..<batch).map { _ in Int(g.next() % 10) }))
     }
-    var adam = try FusedAdam<Float>(learningRate: 2e-4)
     var k = 0
     let timing = BenchTimer.measure(seconds: seconds) {
       let (events, labels) = batches[k % batches.count]
       k += 1
-      let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
-      net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
+      _ = model.trainStep(events: events, steps: steps, labels: labels, optimizer: &adam)
     }
     let named = S.self == InvSquareGrad.self && (s as? InvSquareGrad)?.alpha == 100
       ? "" : ", surrogate \(SurrogateSpec.canonical(s))"
@@ -142,7 +123,7 @@ extension NetworkBench {
   /// - the loop itself: on one network and one Adam (surrogate `s`, lr 2e-4), the benchmark's
   ///   8 cycled batches (its timed body: forward, BPTT, Adam) against fresh shuffled batches
   ///   of the whole training set through the training loop's own path (`BatchFeed`,
-  ///   `Trainer.step`);
+  ///   `Trainer.trainStep` with its NaN guard);
   /// - the defaults: a network as `soma train` builds it with its defaults (S2NN, its
   ///   learning rate, seed 0) through the same loop, against the benchmark's own network
   ///   (InvSquareGrad(alpha: 100), lr 2e-4) on its cached batches. Each network learns as it
@@ -159,9 +140,13 @@ extension NetworkBench {
       throw CLIError(
         "fmnist-train-loop needs the Fashion-MNIST training set in \(FashionMNIST.defaultDirectory): \(error)")
     }
-    let net = try CurrentBasedSNN<Float, S>(surrogate: s, seed: 0)
-    net.threads = threads
-    var adam = try FusedAdam<Float>(learningRate: 2e-4)
+    // Two trainers as `soma train` makes them (its loop's step: `Trainer.trainStep`, with the
+    // NaN guard), each also stepped on the benchmark's cached batches.
+    func trainer<N: SurrogateGradient>(_ n: N, lr: Double) throws -> Trainer {
+      let (model, adam) = try spytorch(surrogate: n, lr: lr, threads: threads)
+      return Trainer(model: model, optimizer: adam, threads: threads)
+    }
+    let net = try trainer(s, lr: 2e-4)
     let cached = benchmarkBatches(data, steps: steps, batch: batch)
     let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
     let codes = LatencyCodes.fits(data) ? LatencyCodes(data, coder: coder) : nil
@@ -172,58 +157,48 @@ extension NetworkBench {
         order: shuffledIndices(count: data.count, seed: epoch), batchSize: batch, images: data,
         coder: coder, codes: codes, threads: threads)
     }
-    let defaults = try CurrentBasedSNN<Float, S2NN>(surrogate: S2NN(), seed: 0)
-    defaults.threads = threads
-    var defaultsAdam = try FusedAdam<Float>(
-      learningRate: TrainCommand.defaultLearningRate(for: S2NN()))
-    let spec = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100), seed: 0)
-    spec.threads = threads
-    var specAdam = try FusedAdam<Float>(learningRate: 2e-4)
+    let defaults = try trainer(S2NN(), lr: TrainCommand.defaultLearningRate(for: S2NN()))
+    let spec = try trainer(InvSquareGrad(alpha: 100), lr: 2e-4)
     // One feed for both loop-side networks: its next batch is encoded during whichever step
     // runs before it, as in `soma train`.
     var feed = newFeed()
     defer { feed.cancel() }
     var (k, kSpec) = (0, 0)
-    // Per kind of timed step: the reverse (step, sample) pairs, hidden spikes and samples
-    // summed (the loop's last batch of an epoch is a partial one).
-    typealias Activity = (reverse: Int, spikes: Int, samples: Int)
-    var activity = [Activity](repeating: (0, 0, 0), count: 4)
+    // Per kind of timed step: hidden spikes and samples summed (the loop's last batch of an
+    // epoch is a partial one).
+    typealias Activity = (spikes: Int, samples: Int)
+    var activity = [Activity](repeating: (0, 0), count: 4)
     var kind = 0
-    func record<N: SurrogateGradient>(_ step: CurrentBasedSNN<Float, N>.Step, samples: Int) {
-      activity[kind].reverse += step.reverseSteps
-      activity[kind].spikes += step.hiddenSpikes
+    func record(_ step: CompiledNetwork<Float>.Step, samples: Int) {
+      activity[kind].spikes += step.spikeCounts.first ?? 0
       activity[kind].samples += samples
     }
-    func benchStep<N: SurrogateGradient>(
-      _ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>, _ k: inout Int
-    ) {
+    func benchStep(_ t: Trainer, _ k: inout Int) {
       let (events, labels) = cached[k % cached.count]
       k += 1
-      let step = net.lossAndGradients(events: events, steps: steps, batch: batch, labels: labels)
-      net.withParameters { adam.step(&$0, gradients: [step.gradW1, step.gradW2], threads: threads) }
+      let step = t.model.trainStep(events: events, steps: steps, labels: labels, optimizer: &t.optimizer)
       record(step, samples: batch)
     }
-    func loopStep<N: SurrogateGradient>(_ net: CurrentBasedSNN<Float, N>, _ adam: inout FusedAdam<Float>)
-      throws
-    {
+    func loopStep(_ t: Trainer) throws {
       guard let (idx, events) = feed.next() else {
         feed = newFeed()
-        return try loopStep(net, &adam)
+        return try loopStep(t)
       }
       let labels = idx.map { data.labels[$0] }
-      guard let step = Trainer.step(net, &adam, events: events, labels: labels, timeSteps: steps)
+      guard let step = t.trainStep(events: events, steps: steps, labels: labels)
       else { throw CLIError("fmnist-train-loop: the loss became NaN or infinite") }
       record(step, samples: labels.count)
     }
+    for t in [net, defaults, spec] { t.rememberGoodParameters() }
     for _ in 0..<3 {
-      benchStep(net, &adam, &k)
-      try loopStep(net, &adam)
-      benchStep(spec, &specAdam, &kSpec)
-      try loopStep(defaults, &defaultsAdam)
+      benchStep(net, &k)
+      try loopStep(net)
+      benchStep(spec, &kSpec)
+      try loopStep(defaults)
     }
     // Blocks of 10 timed steps of one kind, the kinds in turn.
     var times: [[Double]] = [[], [], [], []]
-    activity = [Activity](repeating: (0, 0, 0), count: 4)
+    activity = [Activity](repeating: (0, 0), count: 4)
     func block(_ k: Int, _ body: () throws -> Void) rethrows {
       kind = k
       for _ in 0..<10 {
@@ -234,21 +209,18 @@ extension NetworkBench {
     }
     let end = BenchTimer.now() + 4 * seconds
     while BenchTimer.now() < end || times[0].count < 10 {
-      block(0) { benchStep(net, &adam, &k) }
-      try block(1) { try loopStep(net, &adam) }
-      block(2) { benchStep(spec, &specAdam, &kSpec) }
-      try block(3) { try loopStep(defaults, &defaultsAdam) }
+      block(0) { benchStep(net, &k) }
+      try block(1) { try loopStep(net) }
+      block(2) { benchStep(spec, &kSpec) }
+      try block(3) { try loopStep(defaults) }
     }
     let ms = times.map { BenchTimer.median($0) }
     let named = ", surrogate \(SurrogateSpec.canonical(s))"
     let ratio = { (a: Double, b: Double) in String(format: "%.3f", a / b) }
-    // What the step's cost follows: reverse steps per sample and hidden spikes per step.
+    // What the step's cost follows: hidden spikes per step.
     let busy = { (k: Int) in
       let n = Double(Swift.max(times[k].count, 1))
-      return String(
-        format: "; %.1f reverse steps per sample, %.0f hidden spikes per step",
-        Double(activity[k].reverse) / Double(Swift.max(activity[k].samples, 1)),
-        Double(activity[k].spikes) / n)
+      return String(format: "; %.0f hidden spikes per step", Double(activity[k].spikes) / n)
     }
     return [
       BenchResult(

@@ -3,6 +3,7 @@ import SomaData
 import Testing
 
 @testable import SomaCLI
+@testable import SomaTrain
 
 @Suite struct BenchCommandTests {
   /// --surrogate is an fmnist-spytorch option; other workloads and bad specs are refused.

@@ -5,6 +5,7 @@ import SomaData
 import Testing
 
 @testable import SomaCLI
+@testable import SomaTrain
 
 /// Wrong input to `soma train`, `evaluate`, `raster` and `surrogate plot`, driven through
 /// `SomaCommand` as the executable runs it: every case must end in one sentence naming the file
@@ -74,13 +75,17 @@ struct ReliabilityTests {
     weights: (inout Tensor<Float>, inout Tensor<Float>) -> Void = { _, _ in }
   ) throws -> String {
     let file = try SafeTensors.read(source)
-    var w1 = try file.tensor("hidden.weight", as: Float.self)
-    var w2 = try file.tensor("readout.weight", as: Float.self)
+    // The spytorch network's Sequential names: 0 is the hidden Linear layer, 2 the readout's.
+    var w1 = try file.tensor("0.weight", as: Float.self)
+    var w2 = try file.tensor("2.weight", as: Float.self)
     weights(&w1, &w2)
     var meta = file.metadata
     for (k, v) in metadata { meta[k] = v }
+    // The layer list records the readout's width: keep it in step with an edited w2.
+    meta["layers"] = meta["layers"]!.replacingOccurrences(
+      of: "\"outputs\":10,", with: "\"outputs\":\(w2.shape[0]),")
     let path = (source as NSString).deletingLastPathComponent + "/" + name
-    try SafeTensors.write(["hidden.weight": w1, "readout.weight": w2], metadata: meta, to: path)
+    try SafeTensors.write(["0.weight": w1, "2.weight": w2], metadata: meta, to: path)
     return path
   }
 
@@ -191,7 +196,7 @@ struct ReliabilityTests {
     let nan = try editedCheckpoint(checkpoint, "nan.safetensors") { _, w2 in w2[scalarAt: 1, 2] = .nan }
     #expect(
       failure(["evaluate", "--checkpoint", nan, "--data", data.path])
-        == "checkpoint \(nan) holds a NaN or infinite value in readout.weight; it cannot be"
+        == "checkpoint \(nan) holds a NaN or infinite value in 2.weight; it cannot be"
         + " evaluated")
   }
 

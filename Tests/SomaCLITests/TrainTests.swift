@@ -7,6 +7,7 @@ import FoundationXML
 import Testing
 
 @testable import SomaCLI
+@testable import SomaTrain
 
 /// `soma train` / `evaluate` on a small synthetic dataset written as IDX files: class k lights
 /// up its own block of pixels (plus noise), so a working trainer must beat chance by far.
@@ -41,7 +42,7 @@ struct TrainTests {
   }
 
   func train(_ data: Dataset, out: String, seed: UInt64 = 3) throws -> [EpochMetrics] {
-    var trainer = try Trainer(
+    let trainer = try CLITrainer(
       surrogate: S2NN(),
       options: TrainOptions(
         epochs: 2, batchSize: 32, lr: 5e-3, seed: seed, threads: 2, hidden: 32, timeSteps: 20),
@@ -68,7 +69,8 @@ struct TrainTests {
 
     // The checkpoint alone rebuilds the network: same test accuracy as the last epoch.
     let model = try LoadedModel(path: out + "/final.safetensors", threads: 1)
-    #expect(model.config.hidden == 32 && model.config.timeSteps == 20 && model.config.inputs == 100)
+    #expect(model.checkpoint.network.linearWidths == [100, 32, 10])
+    #expect(model.timeSteps == 20 && model.inputs == 100 && model.checkpoint.model == "spytorch")
     let test = try FashionMNIST.readSplit("t10k", in: data.path)
     let eval = try model.evaluate(test)
     #expect(Swift.abs(eval.accuracy - metrics[1].testAccuracy) < 1e-12)
@@ -94,6 +96,10 @@ struct TrainTests {
     #expect(spec.name == "InvSquareGrad" && spec.parameters == ["alpha": 100])
     #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--epochs", "0"]) }
     #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--model", "cnn"]) }
+    #expect(throws: (any Error).self) {
+      _ = try SomaCommand.parseAsRoot(["train", "--model", "spytorch", "--hidden", "10,10"])
+    }
+    #expect(throws: (any Error).self) { _ = try SomaCommand.parseAsRoot(["train", "--hidden", "1,x"]) }
   }
 
   /// A surrogate whose derivative is NaN poisons the gradients wherever one flows back through
@@ -107,7 +113,7 @@ struct TrainTests {
   @Test func nanStopsNamingTheStepAndKeepsGoodWeights() throws {
     let data = try Dataset(train: 100, test: 20)
     let out = data.path + "/nan"
-    var trainer = try Trainer(
+    let trainer = try CLITrainer(
       surrogate: PoisonSurrogate(),
       options: TrainOptions(
         epochs: 1, batchSize: 32, lr: 1e-3, seed: 1, threads: 1, hidden: 32, timeSteps: 20),
@@ -120,7 +126,7 @@ struct TrainTests {
       #expect("\(error)".contains("NaN or infinite at epoch 1, step "), "\(error)")
     }
     let file = try SafeTensors.read(out + "/final.safetensors")
-    let w1 = try file.tensor("hidden.weight", as: Float.self)
+    let w1 = try file.tensor("0.weight", as: Float.self)
     let finite = w1.scalars.allSatisfy { $0.isFinite }
     #expect(finite)
   }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SomaData
 import SomaNN
+import SomaTrain
 
 /// `soma evaluate --checkpoint FILE`: test accuracy and confusion matrix of a trained network.
 struct EvaluateCommand: ParsableCommand {
@@ -49,27 +50,27 @@ struct EvaluateCommand: ParsableCommand {
   }
 }
 
-/// A checkpoint rebuilt as a network with its recorded configuration and surrogate.
+/// A checkpoint rebuilt as a network from its recorded layers (`Checkpoint.load`).
 struct LoadedModel {
-  let config: ModelConfig
-  let w1: Tensor<Float>
-  let w2: Tensor<Float>
-  let surrogate: any SurrogateGradient
+  let checkpoint: LoadedCheckpoint
   /// The checkpoint file, for messages.
   let path: String
   let threads: Int
 
   init(path: String, threads: Int) throws {
-    let c = try ModelCheckpoint.load(path)
-    config = c.config
-    w1 = c.w1
-    w2 = c.w2
-    surrogate = try SurrogateSpec(
-      parsing: c.config.surrogate, source: "checkpoint \(path)'s surrogate"
-    ).make()
+    checkpoint = try Checkpoint.load(path)
     self.path = path
     self.threads = threads
+    guard checkpoint.encoder == "latency" else {
+      throw CLIError(
+        "checkpoint \(path) was trained on '\(checkpoint.encoder.prefix(40))' input; soma evaluate"
+          + " and raster feed the latency code (load it with SomaTrain's Checkpoint.load instead)")
+    }
   }
+
+  var timeSteps: Int { checkpoint.timeSteps }
+  var inputs: Int { checkpoint.inputs }
+  var outputs: Int { checkpoint.outputs }
 
   /// Checks that `split`, the test split read from `data`, suits the network: at least one
   /// image, as many pixels per image as the network has inputs, and one output per class.
@@ -78,43 +79,23 @@ struct LoadedModel {
       throw CLIError(
         "\(joinPath(data, "t10k-images-idx3-ubyte"))[.gz] holds no images; soma needs at least one")
     }
-    guard split.featureCount == config.inputs else {
+    guard split.featureCount == inputs else {
       throw CLIError(
-        "checkpoint \(path) expects \(config.inputs) inputs but the images in \(data) have"
+        "checkpoint \(path) expects \(inputs) inputs but the images in \(data) have"
           + " \(split.featureCount) pixels (\(split.rows)×\(split.columns))")
     }
-    guard config.outputs == FashionMNIST.classCount else {
+    guard outputs == FashionMNIST.classCount else {
       throw CLIError(
-        "checkpoint \(path) has \(config.outputs) outputs but the data in \(data) has"
+        "checkpoint \(path) has \(outputs) outputs but the data in \(data) has"
           + " \(FashionMNIST.classCount) classes; soma needs one output per class")
     }
   }
 
-  struct Evaluation: SurrogateVisitor {
-    let model: LoadedModel
-    let split: LabeledImages
-    func visit<S: SurrogateGradient>(_ s: S) throws -> (accuracy: Double, confusion: [[Int]]) {
-      let net = try model.network(s)
-      let coder = LatencyEventCoder(
-        timeSteps: model.config.timeSteps, encoder: LatencyEncoder(timeSteps: model.config.timeSteps))
-      return Trainer.accuracy(net, split: split, coder: coder, timeSteps: model.config.timeSteps)
-    }
-  }
-
+  /// Accuracy and confusion matrix on `split`, as the training loop measures them.
   func evaluate(_ split: LabeledImages) throws -> (accuracy: Double, confusion: [[Int]]) {
-    try withConcreteSurrogate(surrogate, Evaluation(model: self, split: split))
-  }
-
-  func network<S: SurrogateGradient>(_ s: S) throws -> CurrentBasedSNN<Float, S> {
-    let net: CurrentBasedSNN<Float, S>
-    do {
-      net = try CurrentBasedSNN<Float, S>(
-        inputs: config.inputs, hidden: config.hidden, outputs: config.outputs,
-        tauSyn: config.tauSyn, tauMem: config.tauMem, surrogate: s)
-    } catch { throw CLIError("checkpoint configuration is invalid: \(error)") }
-    net.w1 = w1
-    net.w2 = w2
-    net.threads = threads
-    return net
+    let model = try checkpoint.compiled(threads: threads)
+    let e = Trainer.evaluate(
+      model, on: split, encoding: .latency(timeSteps: timeSteps), threads: threads)
+    return (e.accuracy, e.confusion)
   }
 }

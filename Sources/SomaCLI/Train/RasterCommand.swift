@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SomaData
 import SomaNN
+import SomaTrain
 
 /// `soma raster`: the hidden layer's spikes and the output membranes for one test image.
 struct RasterCommand: ParsableCommand {
@@ -21,24 +22,43 @@ struct RasterCommand: ParsableCommand {
     guard !output.isEmpty else { throw ValidationError("-o/--output needs a file name") }
   }
 
-  struct Draw: SurrogateVisitor {
-    let model: LoadedModel
-    let test: LabeledImages
-    let sample: Int
-    func visit<S: SurrogateGradient>(_ s: S) throws -> String {
-      let net = try model.network(s)
-      let steps = model.config.timeSteps
-      let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
-      let events = coder.events(test, indices: [sample][...])
-      let out = net.forward(events: events, steps: steps, batch: 1)
-      let prediction = out.logits.argmaxIndices(axis: -1)[0]
-      return SpikeRaster.svg(
-        hiddenSpikes: out.hiddenSpikes.reshaped([steps, model.config.hidden]),
-        outputMembranes: out.readout.reshaped([steps, model.config.outputs]),
-        classNames: FashionMNIST.classNames, label: test.labels[sample], prediction: prediction,
-        title: "Test image \(sample): hidden spikes and output membranes")
+  /// The SVG of test image `sample`: the first spiking layer's raster above the scores the
+  /// loss reads, over time (the readout membrane; the running spike count for a count loss).
+  static func draw(_ model: LoadedModel, test: LabeledImages, sample: Int) -> String {
+    let steps = model.timeSteps
+    let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
+    let events = coder.events(test, indices: [sample][...])
+    let x = events.dense(Float.self).reshaped([steps, 1, events.columns])
+    let network = model.checkpoint.network
+    let (hidden, output) = noGrad { () -> (Tensor<Float>?, Tensor<Float>) in
+      var h = Variable(x)
+      var first: Tensor<Float>? = nil
+      for layer in network.layers {
+        h = layer(h)
+        if first == nil, !(layer.base is Linear<Float>), Self.isSpikes(h.value) { first = h.value }
+      }
+      return (first, h.value)
     }
+    let outputs = output.shape[2]
+    var trace = output.reshaped([steps, outputs])
+    switch model.checkpoint.loss {
+    case .spikeCountCrossEntropy, .mseCount:
+      var v = trace.scalars
+      for i in outputs..<v.count { v[i] += v[i - outputs] }
+      trace = Tensor(v, shape: [steps, outputs])
+    default: break
+    }
+    let spikes = hidden ?? Tensor<Float>.zeros([steps, 1, 1])
+    let prediction = model.checkpoint.loss.logits(output).argmaxIndices(axis: -1)[0]
+    return SpikeRaster.svg(
+      hiddenSpikes: spikes.reshaped([steps, spikes.shape[2]]),
+      outputMembranes: trace,
+      classNames: FashionMNIST.classNames, label: test.labels[sample], prediction: prediction,
+      title: "Test image \(sample): hidden spikes and output membranes")
   }
+
+  /// True when every value is 0 or 1.
+  static func isSpikes(_ t: Tensor<Float>) -> Bool { t.scalars.allSatisfy { $0 == 0 || $0 == 1 } }
 
   func run() throws {
     // A path that cannot be written fails before any work.
@@ -52,8 +72,7 @@ struct RasterCommand: ParsableCommand {
         "--sample \(sample) is out of range: the test set in \(data) has \(test.count) images"
           + " (0...\(test.count - 1))")
     }
-    let svg = try withConcreteSurrogate(
-      model.surrogate, Draw(model: model, test: test, sample: sample))
+    let svg = Self.draw(model, test: test, sample: sample)
     do { try AtomicFile.write(Array(svg.utf8), to: output) } catch { throw CLIError("\(error)") }
     print("wrote \(output)")
   }

@@ -2,17 +2,23 @@ import ArgumentParser
 import Foundation
 import SomaData
 import SomaNN
+import SomaTrain
 
-/// `soma train`: trains the SpyTorch Fashion-MNIST network (shared/BENCHMARKS.md
-/// `fmnist-spytorch`) with a surrogate gradient, S2NN by default.
+/// `soma train`: trains a network built with the layer API (SpyTorch's Fashion-MNIST network,
+/// shared/BENCHMARKS.md `fmnist-spytorch`, by default) with a surrogate gradient, S2NN by
+/// default, through SomaTrain's `Trainer`.
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
     abstract: "Train a spiking network on Fashion-MNIST (or MNIST with --data).",
     discussion: """
-      The default network is SpyTorch's 784-100-10 current-based LIF network with latency-coded \
-      input (T = 100), a max-over-time membrane readout and Adam, trained with the S2NN \
-      surrogate. Writes final.safetensors, best.safetensors, metrics.csv and curves.svg to --out.
+      The default network (--model spytorch) is SpyTorch's 784-100-10 current-based LIF \
+      network with latency-coded input (T = 100), a max-over-time membrane readout and Adam, \
+      trained with the S2NN surrogate. --model mlp trains Linear → LIF layers instead (--hidden \
+      takes a comma list, e.g. 256,256; spike-count cross-entropy, PyTorch's default init) on \
+      the same latency-coded input. (Before Soma 0.2, --model mlp named the spytorch network.) \
+      Writes final.safetensors, best.safetensors, metrics.csv and curves.svg to --out; a \
+      checkpoint records its network, so soma evaluate and soma raster need only the file.
 
       --out must be a new directory, an empty one, or one without an earlier run: a directory \
       that already holds final.safetensors, best.safetensors, metrics.csv or curves.svg is \
@@ -27,12 +33,14 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
   @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
   var threads = 2
-  @Option(help: "Hidden neurons.") var hidden = 100
+  @Option(help: "Hidden neurons: one size for spytorch (default 100), a comma list for mlp (default 256).")
+  var hidden: String?
   @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample.") var timeSteps = 100
   @Option(help: "Surrogate NAME[:key=value,...], e.g. S2NN or InvSquareGrad:alpha=100.")
   var surrogate = TrainCommand.defaultSurrogate
-  @Option(help: "Network: mlp (784-H-10 current-based LIF, max-membrane readout).")
-  var model = "mlp"
+  @Option(
+    help: "Network: spytorch (784-H-10 current-based LIF, max-membrane readout) or mlp (Linear → LIF layers, spike counts).")
+  var model = "spytorch"
   @Option(help: "Directory with the IDX files (train-images-idx3-ubyte[.gz], …).")
   var data = FashionMNIST.defaultDirectory
   @Option(help: "Output directory (default runs/<timestamp>); must not hold an earlier run.")
@@ -52,6 +60,21 @@ struct TrainCommand: ParsableCommand {
     type(of: surrogate).name == "S2NN" ? s2nnLearningRate : spyTorchLearningRate
   }
 
+  /// The hidden sizes of --hidden (or the model's default).
+  var hiddenSizes: [Int] {
+    get throws {
+      guard let hidden else { return model == "mlp" ? [256] : [100] }
+      var sizes: [Int] = []
+      for part in hidden.split(separator: ",", omittingEmptySubsequences: false) {
+        guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else {
+          throw ValidationError("--hidden must be a size or a comma list of sizes, got '\(hidden)'")
+        }
+        sizes.append(v)
+      }
+      return sizes
+    }
+  }
+
   func validate() throws {
     guard epochs >= 1 else { throw ValidationError("--epochs must be ≥ 1, got \(epochs)") }
     guard batchSize >= 1 && batchSize <= 60_000 else {
@@ -63,14 +86,28 @@ struct TrainCommand: ParsableCommand {
     guard threads >= 1 && threads <= 64 else {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }
-    if let bad = ModelLimits.violation(hidden: hidden, timeSteps: timeSteps) {
+    guard Models.names.contains(model) else {
+      throw ValidationError(
+        "--model must be 'spytorch' or 'mlp', got '\(model)' (spytorch: SpyTorch's"
+          + " current-based LIF network, the default; mlp: Linear → LIF layers)")
+    }
+    let sizes = try hiddenSizes
+    if model == "spytorch" && sizes.count != 1 {
+      throw ValidationError("--hidden takes one size with --model spytorch, got '\(hidden ?? "")'")
+    }
+    guard sizes.count <= 16 else {
+      throw ValidationError("--hidden takes at most 16 sizes, got \(sizes.count)")
+    }
+    for h in sizes {
+      if let bad = ModelLimits.violation(hidden: h, timeSteps: timeSteps) {
+        throw ValidationError(ModelLimits.flagMessage(bad.limit, bad.value))
+      }
+    }
+    if let bad = ModelLimits.violation(hidden: 1, timeSteps: timeSteps) {
       throw ValidationError(ModelLimits.flagMessage(bad.limit, bad.value))
     }
     guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
-    guard model == "mlp" else {
-      throw ValidationError("--model must be 'mlp', got '\(model)'")
-    }
   }
 
   func run() throws {
@@ -82,17 +119,20 @@ struct TrainCommand: ParsableCommand {
     let dataset: FashionMNIST
     do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
     let outDir = out ?? "runs/" + Self.timestamp()
-    var o = options
-    o.lr = lr ?? Self.defaultLearningRate(for: s)
-    let trainer = try Trainer(surrogate: s, options: o, dataset: dataset, outDir: outDir)
+    let trainer = try makeTrainer(
+      surrogate: s, dataset: dataset, outDir: outDir, lr: lr ?? Self.defaultLearningRate(for: s))
     installInterruptHandler()
-    try trainer.run()
+    do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) }
   }
 
-  var options: TrainOptions {
-    TrainOptions(
-      epochs: epochs, batchSize: batchSize, lr: lr ?? Self.spyTorchLearningRate, seed: seed,
-      threads: threads, hidden: hidden, timeSteps: timeSteps, overwrite: overwrite)
+  /// The trainer for these flags (what `run` trains), with learning rate `lr`.
+  func makeTrainer(
+    surrogate s: any SurrogateGradient, dataset: FashionMNIST, outDir: String, lr: Double
+  ) throws -> CLITrainer {
+    let options = TrainOptions(
+      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threads,
+      hidden: try hiddenSizes, timeSteps: timeSteps, overwrite: overwrite, model: model)
+    return try CLITrainer(surrogate: s, options: options, dataset: dataset, outDir: outDir)
   }
 
   static func timestamp() -> String {
@@ -103,14 +143,124 @@ struct TrainCommand: ParsableCommand {
   }
 }
 
+/// What `soma train`'s flags ask for.
 struct TrainOptions {
   var epochs: Int
   var batchSize: Int
   var lr: Double
   var seed: UInt64
   var threads: Int
-  var hidden: Int
+  var hidden: [Int]
   var timeSteps: Int
   /// Replace an earlier run in the output directory instead of refusing.
   var overwrite = false
+  /// `spytorch` or `mlp`.
+  var model = "spytorch"
+
+  init(
+    epochs: Int, batchSize: Int, lr: Double, seed: UInt64, threads: Int, hidden: [Int],
+    timeSteps: Int, overwrite: Bool = false, model: String = "spytorch"
+  ) {
+    (self.epochs, self.batchSize, self.lr, self.seed, self.threads) = (
+      epochs, batchSize, lr, seed, threads
+    )
+    (self.hidden, self.timeSteps, self.overwrite, self.model) = (hidden, timeSteps, overwrite, model)
+  }
+
+  /// One hidden size (the spytorch network's).
+  init(
+    epochs: Int, batchSize: Int, lr: Double, seed: UInt64, threads: Int, hidden: Int,
+    timeSteps: Int, overwrite: Bool = false, model: String = "spytorch"
+  ) {
+    self.init(
+      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threads, hidden: [hidden],
+      timeSteps: timeSteps, overwrite: overwrite, model: model)
+  }
+}
+
+/// `soma train`'s network as SomaTrain trains it: the model named by the flags, built with the
+/// layer API for the concrete surrogate type, and the library's `Trainer` set up as the CLI
+/// has always run (checks of the data files first, checkpoints naming the surrogate).
+struct CLITrainer {
+  let options: TrainOptions
+  let dataset: FashionMNIST
+  let outDir: String
+  let trainer: Trainer
+  /// Where log lines go (stdout by default; tests capture them).
+  var log: (String) -> Void {
+    get { trainer.log }
+    nonmutating set { trainer.log = newValue }
+  }
+
+  init(
+    surrogate: any SurrogateGradient, options o: TrainOptions, dataset: FashionMNIST,
+    outDir: String
+  ) throws {
+    options = o
+    self.dataset = dataset
+    self.outDir = outDir
+    trainer = try withConcreteSurrogate(
+      surrogate, ModelBuilder(options: o, inputs: dataset.train.featureCount))
+    trainer.outputDirectory = outDir
+    trainer.overwrite = o.overwrite
+  }
+
+  /// Trains and returns the per-epoch metrics.
+  @discardableResult
+  func run() throws -> [EpochMetrics] {
+    // Refuse what cannot make a run before anything is written.
+    try Self.checkData(dataset)
+    return try trainer.fit(train: dataset.train, test: dataset.test)
+  }
+
+  /// Both splits must hold images: an empty training set has nothing to learn from (its loss
+  /// would be 0/0) and an empty test set nothing to measure.
+  static func checkData(_ dataset: FashionMNIST) throws {
+    for (split, file, role) in [
+      (dataset.train, "train-images-idx3-ubyte", "soma train needs at least one to learn from"),
+      (dataset.test, "t10k-images-idx3-ubyte", "soma train tests on them after every epoch"),
+    ] where split.count == 0 {
+      throw CLIError("\(joinPath(dataset.directory, file))[.gz] holds no images; \(role)")
+    }
+  }
+
+  /// Builds the network of `options.model` for the concrete surrogate `S` and its trainer.
+  struct ModelBuilder: SurrogateVisitor {
+    let options: TrainOptions
+    let inputs: Int
+    func visit<S: SurrogateGradient>(_ s: S) throws -> Trainer {
+      let o = options
+      let spec = SurrogateSpec.canonical(s)
+      let network: Sequential<Float>
+      let loss: SpikingLoss
+      var meta = ["surrogate": spec]
+      let summary: String
+      let classes = FashionMNIST.classCount
+      let widths = ([inputs] + o.hidden + [classes]).map(String.init).joined(separator: "-")
+      do {
+        if o.model == "mlp" {
+          network = try Models.mlp(
+            inputs: inputs, hidden: o.hidden, outputs: classes, surrogate: s, seed: o.seed)
+          loss = Models.mlpLoss
+          summary = "mlp \(widths) LIF, spike counts"
+        } else {
+          network = try Models.spytorch(
+            inputs: inputs, hidden: o.hidden[0], outputs: classes, surrogate: s, seed: o.seed)
+          loss = Models.spytorchLoss
+          summary = "\(widths) current-based LIF"
+          meta["tau_syn"] = "\(5e-3)"
+          meta["tau_mem"] = "\(10e-3)"
+        }
+      } catch { throw CLIError("\(error)") }
+      let trainer = try Trainer(
+        network: network, loss: loss, learningRate: o.lr,
+        encoding: .latency(timeSteps: o.timeSteps), epochs: o.epochs, batchSize: o.batchSize,
+        seed: o.seed, threads: o.threads)
+      trainer.modelName = o.model
+      trainer.checkpointMetadata = meta
+      trainer.summary = summary
+      trainer.curvesTitle = "soma train: \(spec)"
+      return trainer
+    }
+  }
 }

@@ -7,10 +7,10 @@ struct ProgressBar {
   let enabled: Bool
   let start = Date()
 
-  init(total: Int, label: String) {
+  init(total: Int, label: String, enabled: Bool = true) {
     self.total = total
     self.label = label
-    enabled = isatty(STDOUT_FILENO) != 0
+    self.enabled = enabled && isatty(STDOUT_FILENO) != 0
   }
 
   func update(step: Int, loss: Double, accuracy: Double) {

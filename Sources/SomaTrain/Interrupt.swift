@@ -2,11 +2,11 @@ import Foundation
 import Synchronization
 
 /// Set by the first Ctrl-C; the training loop checks it after each step.
-let interruptRequested = Atomic<Bool>(false)
+package let interruptRequested = Atomic<Bool>(false)
 
 /// Makes Ctrl-C request a clean stop (finish the step, write a checkpoint). A second Ctrl-C
 /// kills the process as usual.
-func installInterruptHandler() {
+package func installInterruptHandler() {
   signal(SIGINT) { _ in
     interruptRequested.store(true, ordering: .relaxed)
     signal(SIGINT, SIG_DFL)

@@ -4,12 +4,12 @@ import SomaNN
 
 /// Latency-coded input for a mini-batch, straight from the dataset's pixel bytes to events
 /// (rows t·batch + b), never through the dense [T, batch, 784] tensor (≈ 0.4 % ones).
-struct LatencyEventCoder {
-  let timeSteps: Int
+package struct LatencyEventCoder {
+  package let timeSteps: Int
   /// Spike step for each of the 256 byte values, or −1 for no spike.
-  let stepForByte: [Int32]
+  package let stepForByte: [Int32]
 
-  init(timeSteps: Int, encoder: LatencyEncoder) {
+  package init(timeSteps: Int, encoder: LatencyEncoder) {
     self.timeSteps = timeSteps
     stepForByte = (0..<256).map { v in
       encoder.spikeStep(Double(Float(v) / 255)).map { Int32($0) } ?? -1
@@ -18,7 +18,7 @@ struct LatencyEventCoder {
 
   /// Events for the images at `indices` of `split` (counting sort by row). Samples split over
   /// `threads` parts: each part counts and fills the rows of its own samples.
-  func events(_ split: LabeledImages, indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
+  package func events(_ split: LabeledImages, indices: ArraySlice<Int>, threads: Int = 2) -> SpikeEvents {
     let batch = indices.count
     let f = split.featureCount
     let rows = timeSteps * batch
@@ -73,7 +73,7 @@ struct LatencyEventCoder {
 /// spike step. A mini-batch is then a few block copies per image and step (no per-pixel table
 /// lookups or branches per training step), so encoding stays well below the step's compute.
 /// Needs images of at most 65 535 pixels (`LatencyCodes.fits`).
-struct LatencyCodes {
+package struct LatencyCodes {
   let timeSteps: Int
   let featureCount: Int
   /// Image i's spikes are pixels[imageStart[i] ..< imageStart[i + 1]], in step order; those at
@@ -83,9 +83,9 @@ struct LatencyCodes {
   /// The spiking pixels of all images, then 8 padding entries.
   let pixels: [UInt16]
 
-  static func fits(_ split: LabeledImages) -> Bool { split.featureCount <= Int(UInt16.max) }
+  package static func fits(_ split: LabeledImages) -> Bool { split.featureCount <= Int(UInt16.max) }
 
-  init(_ split: LabeledImages, coder: LatencyEventCoder, threads: Int = 2) {
+  package init(_ split: LabeledImages, coder: LatencyEventCoder, threads: Int = 2) {
     precondition(Self.fits(split), "LatencyCodes: \(split.featureCount) pixels per image exceed 65535")
     let (n, f, T) = (split.count, split.featureCount, coder.timeSteps)
     timeSteps = T
@@ -144,7 +144,7 @@ struct LatencyCodes {
   }
 
   /// Events for the images at `indices` (rows t·batch + b), as `LatencyEventCoder.events`.
-  func events(indices: ArraySlice<Int>) -> SpikeEvents {
+  package func events(indices: ArraySlice<Int>) -> SpikeEvents {
     let slot = EventSlot()
     encode(indices: Array(indices), into: slot)
     return slot.events
@@ -155,7 +155,7 @@ extension LatencyCodes {
   /// Writes the events of the images at `indices` into `slot`'s arrays, reusing their memory
   /// when no earlier `slot.events` is still held. One thread, in chunks of `chunkSteps` steps
   /// with a pool yield point after each, so it can run as a `PoolBackgroundTask`.
-  func encode(indices: [Int], into slot: EventSlot, chunkSteps: Int = 10) {
+  package func encode(indices: [Int], into slot: EventSlot, chunkSteps: Int = 10) {
     let batch = indices.count
     let T = timeSteps
     let rows = T * batch
@@ -202,14 +202,16 @@ extension LatencyCodes {
 
 /// One batch's event arrays, kept across steps and written by one thread at a time (see
 /// `BatchPipeline`). Separate stored properties, so both arrays can be open for writing at once.
-final class EventSlot: @unchecked Sendable {
-  var rowStart: [Int32] = [0]
-  var indices: [Int32] = []
-  var rows = 0
-  var columns = 0
+package final class EventSlot: @unchecked Sendable {
+  package var rowStart: [Int32] = [0]
+  package var indices: [Int32] = []
+  package var rows = 0
+  package var columns = 0
+
+  package init() {}
 
   /// The events last encoded (sharing the arrays until the next encode writes them).
-  var events: SpikeEvents {
+  package var events: SpikeEvents {
     SpikeEvents(rows: rows, columns: columns, rowStart: rowStart, indices: indices)
   }
 }
@@ -218,16 +220,16 @@ final class EventSlot: @unchecked Sendable {
 /// time between the step's parallel regions (a separate thread would compete with the two
 /// compute threads on two cores and stall whole regions when it preempted one). Two slots
 /// alternate: the step reads one while the next batch is written into the other.
-final class BatchPipeline {
+package final class BatchPipeline {
   let codes: LatencyCodes
   private let slots = [EventSlot(), EventSlot()]
   private var pending: (task: PoolBackgroundTask, slot: EventSlot)?
   private var turn = 0
 
-  init(codes: LatencyCodes) { self.codes = codes }
+  package init(codes: LatencyCodes) { self.codes = codes }
 
   /// Starts encoding the images at `indices` (the previous batch must have been taken).
-  func start(_ indices: ArraySlice<Int>) {
+  package func start(_ indices: ArraySlice<Int>) {
     precondition(pending == nil, "BatchPipeline: the previous batch was not taken")
     let slot = slots[turn]
     turn = 1 - turn
@@ -236,7 +238,7 @@ final class BatchPipeline {
   }
 
   /// The batch last started, once encoded.
-  func take() -> SpikeEvents {
+  package func take() -> SpikeEvents {
     guard let (task, slot) = pending else {
       preconditionFailure("BatchPipeline: take() without start()")
     }
@@ -246,7 +248,7 @@ final class BatchPipeline {
   }
 
   /// Waits for a batch still being encoded (before leaving the training loop early).
-  func cancel() {
+  package func cancel() {
     pending?.task.wait()
     pending = nil
   }
@@ -255,7 +257,7 @@ final class BatchPipeline {
 /// One pass's batches in `order`, as the training loop gets them: with two threads or more
 /// and precomputed codes, each batch is encoded during the previous step (`BatchPipeline`);
 /// otherwise at the start of its own step, from the codes or from the raw pixels.
-final class BatchFeed {
+package final class BatchFeed {
   let order: [Int]
   let batchSize: Int
   let images: LabeledImages
@@ -266,7 +268,7 @@ final class BatchFeed {
   private let slot = EventSlot()
   private var start = 0
 
-  init(
+  package init(
     order: [Int], batchSize: Int, images: LabeledImages, coder: LatencyEventCoder,
     codes: LatencyCodes?, threads: Int
   ) {
@@ -282,7 +284,7 @@ final class BatchFeed {
 
   /// The next batch's image indices and events (valid until the call after next), or nil
   /// when the pass is over.
-  func next() -> (indices: ArraySlice<Int>, events: SpikeEvents)? {
+  package func next() -> (indices: ArraySlice<Int>, events: SpikeEvents)? {
     guard start < order.count else { return nil }
     let idx = batch(at: start)
     start += batchSize
@@ -299,5 +301,5 @@ final class BatchFeed {
   }
 
   /// Waits for a batch still being encoded (before leaving a pass early).
-  func cancel() { pipeline?.cancel() }
+  package func cancel() { pipeline?.cancel() }
 }

@@ -1,16 +1,16 @@
 import SomaSurrogate
 
 /// Generic work to run with a concrete surrogate type.
-protocol SurrogateVisitor {
+package protocol SurrogateVisitor {
   associatedtype Result
   func visit<S: SurrogateGradient>(_ surrogate: S) throws -> Result
 }
 
 /// Calls `visitor.visit` with the concrete type behind `surrogate`, so generic code
-/// (`CurrentBasedSNN<Float, S>`) is specialised for every built-in surrogate instead of running
+/// (the fused kernels of `CUBALIF<S>`, `LIF<S>`) is specialised for every built-in surrogate instead of running
 /// through runtime generics (~20× slower in the fused loops). Other conformers still work,
 /// unspecialised.
-func withConcreteSurrogate<V: SurrogateVisitor>(
+package func withConcreteSurrogate<V: SurrogateVisitor>(
   _ surrogate: any SurrogateGradient, _ visitor: V
 ) throws -> V.Result {
   switch surrogate {

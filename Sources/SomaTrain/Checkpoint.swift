@@ -1,0 +1,442 @@
+import Foundation
+import SomaData
+import SomaNN
+import SomaSurrogate
+
+/// One layer of a network as a checkpoint records it (the `layers` entry of the metadata, a
+/// JSON array of these). Only the fields of the layer's type are present.
+public struct LayerSpec: Codable, Equatable, Sendable {
+  /// `Linear`, `LIF`, `IF`, `CUBALIF` or `LeakyIntegrator` (another name cannot be rebuilt).
+  public var type: String
+  public var inputs: Int?
+  public var outputs: Int?
+  public var bias: Bool?
+  public var alpha: Double?
+  public var beta: Double?
+  public var threshold: Double?
+  /// `zero` or `subtract`.
+  public var reset: String?
+  public var detachReset: Bool?
+  /// `NAME:key=value,...`, every parameter spelled out (e.g. `S2NN:alpha=4.0,beta=1.0`).
+  public var surrogate: String?
+
+  public init(type: String) { self.type = type }
+}
+
+/// A layer that can describe itself in a checkpoint's metadata.
+public protocol CheckpointDescribable {
+  var layerSpec: LayerSpec { get }
+}
+
+extension Linear: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "Linear")
+    (s.inputs, s.outputs, s.bias) = (inFeatures, outFeatures, bias != nil)
+    return s
+  }
+}
+
+extension LIF: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "LIF")
+    (s.beta, s.threshold, s.reset, s.detachReset) = (beta, threshold, reset.rawValue, detachReset)
+    s.surrogate = SurrogateSpec.canonical(surrogate)
+    return s
+  }
+}
+
+extension IF: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = lif.layerSpec
+    s.type = "IF"
+    s.beta = nil
+    return s
+  }
+}
+
+extension CUBALIF: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "CUBALIF")
+    (s.alpha, s.beta, s.threshold, s.reset) = (alpha, beta, threshold, reset.rawValue)
+    s.surrogate = SurrogateSpec.canonical(surrogate)
+    return s
+  }
+}
+
+extension LeakyIntegrator: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "LeakyIntegrator")
+    (s.beta, s.alpha) = (beta, alpha)
+    return s
+  }
+}
+
+/// A checkpoint read back: the network rebuilt from its recorded layers, with its weights.
+public struct LoadedCheckpoint {
+  /// The network, its parameters holding the file's tensors.
+  public var network: Sequential<Float>
+  /// The loss it was trained with.
+  public var loss: SpikingLoss
+  /// The simulation steps T per sample it was trained with.
+  public var timeSteps: Int
+  /// How its input was encoded: `latency` for `soma train`'s latency code.
+  public var encoder: String
+  /// The model name (`spytorch`, `mlp`, or what the trainer was told).
+  public var model: String
+  /// The first layer's inputs and the last layer's outputs.
+  public var inputs: Int
+  public var outputs: Int
+  /// The recorded layers.
+  public var layers: [LayerSpec]
+  /// The file's whole `__metadata__` (epoch, test accuracy, …).
+  public var metadata: [String: String]
+  /// 1 for a checkpoint of Soma 0.1 (`hidden.weight`/`readout.weight`), 2 for the current one.
+  public var formatVersion: Int
+
+  /// The network compiled with its loss, running `threads` parallel parts.
+  public func compiled(threads: Int = 2) throws -> CompiledNetwork<Float> {
+    let model = try network.compiled(loss: loss)
+    model.threads = threads
+    return model
+  }
+}
+
+/// Checkpoints: safetensors files whose tensors are the network's parameters under their
+/// `Sequential` names (`0.weight`, `2.weight`, …) and whose `__metadata__` records the network,
+/// so a checkpoint alone rebuilds it (`Checkpoint.load`).
+///
+/// Metadata (format `soma-checkpoint-2`): `layers` (a JSON array of `LayerSpec`), `loss`,
+/// `time_steps`, `encoder`, `model`, `inputs`, `outputs`, `hidden` (comma list of hidden
+/// widths), plus what the writer adds (`surrogate`, `tau_syn`, `tau_mem`, `epoch`,
+/// `test_accuracy`, …). A checkpoint of Soma 0.1 (format `soma-checkpoint-1`, tensors
+/// `hidden.weight` and `readout.weight`) loads as the `spytorch` network it was.
+public enum Checkpoint {
+  public static let format = "soma-checkpoint-2"
+  static let formatV1 = "soma-checkpoint-1"
+
+  /// The layer list of `network` (a layer that is not `CheckpointDescribable` is recorded by
+  /// its type name and cannot be rebuilt by `load`).
+  public static func layerSpecs(_ network: Sequential<Float>) -> [LayerSpec] {
+    network.layers.map { layer in
+      (layer.base as? any CheckpointDescribable)?.layerSpec
+        ?? LayerSpec(type: "\(type(of: layer.base))")
+    }
+  }
+
+  /// The metadata describing `network` (everything but the per-save extras).
+  public static func metadata(
+    _ network: Sequential<Float>, loss: SpikingLoss, timeSteps: Int, encoder: String,
+    model: String
+  ) -> [String: String] {
+    let specs = layerSpecs(network)
+    let widths = network.linearWidths
+    let encoderJSON = JSONEncoder()
+    encoderJSON.outputFormatting = [.sortedKeys]
+    let layers = (try? encoderJSON.encode(specs)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    return [
+      "format": format, "model": model, "layers": layers, "loss": lossName(loss),
+      "time_steps": "\(timeSteps)", "encoder": encoder,
+      "inputs": "\(widths.first ?? 0)", "outputs": "\(widths.last ?? 0)",
+      "hidden": widths.dropFirst().dropLast().map(String.init).joined(separator: ","),
+    ]
+  }
+
+  /// Writes `network`'s parameters and `metadata` (from `Checkpoint.metadata`, plus extras)
+  /// to `path`, atomically.
+  public static func write(
+    _ network: Sequential<Float>, metadata: [String: String], to path: String
+  ) throws {
+    var tensors: [String: Tensor<Float>] = [:]
+    for (name, v) in network.parameters { tensors[name] = v.value }
+    do { try SafeTensors.write(tensors, metadata: metadata, to: path) } catch {
+      throw TrainError("\(error)")
+    }
+  }
+
+  /// Writes a checkpoint of `network` trained with `loss` on `timeSteps`-step input.
+  public static func write(
+    _ network: Sequential<Float>, loss: SpikingLoss, timeSteps: Int, encoder: String = "latency",
+    model: String = "custom", extra: [String: String] = [:], to path: String
+  ) throws {
+    var meta = metadata(network, loss: loss, timeSteps: timeSteps, encoder: encoder, model: model)
+    for (k, v) in extra { meta[k] = v }
+    try write(network, metadata: meta, to: path)
+  }
+
+  /// The spelling of `loss` in the metadata.
+  public static func lossName(_ loss: SpikingLoss) -> String {
+    if case .mseCount(let on, let off) = loss {
+      return "mseCount:correctRate=\(on),incorrectRate=\(off)"
+    }
+    return "\(loss)"
+  }
+
+  static func parseLoss(_ text: String) -> SpikingLoss? {
+    switch text {
+    case "spikeCountCrossEntropy": return .spikeCountCrossEntropy
+    case "meanMembraneCrossEntropy": return .meanMembraneCrossEntropy
+    case "maxMembraneNLL": return .maxMembraneNLL
+    default:
+      guard text.hasPrefix("mseCount:"),
+        let spec = try? SurrogateSpec(parsing: text),
+        let on = spec.parameters["correctRate"], let off = spec.parameters["incorrectRate"],
+        spec.parameters.count == 2
+      else { return nil }
+      return .mseCount(correctRate: on, incorrectRate: off)
+    }
+  }
+
+  /// Reads a checkpoint and rebuilds its network. Every size read from the metadata is checked
+  /// against `ModelLimits` and every tensor must match the recorded layers and be finite, so a
+  /// file cannot make the loader allocate more than its weights need. Errors are one sentence
+  /// naming the file.
+  public static func load(_ path: String) throws -> LoadedCheckpoint {
+    let file: SafeTensors.File
+    do { file = try SafeTensors.read(path) } catch { throw TrainError("\(error)") }
+    let m = file.metadata
+    switch m["format"] {
+    case format?: return try loadV2(file, path: path)
+    case formatV1?: return try loadV1(file, path: path)
+    case nil where file.tensors["hidden.weight"] != nil: return try loadV1(file, path: path)
+    case let other:
+      throw TrainError(
+        "checkpoint \(path) has format '\(other.map { String($0.prefix(40)) } ?? "none")'; soma"
+          + " reads \(format) and \(formatV1) (was it written by soma train?)")
+    }
+  }
+
+  static func invalid(_ m: [String: String], _ key: String, _ path: String) -> TrainError {
+    let got = m[key].map { " (it holds '\($0.prefix(40))')" } ?? ""
+    return TrainError(
+      "checkpoint \(path) has no valid '\(key)' in its metadata\(got); was it written by soma"
+        + " train?")
+  }
+
+  static func positiveInt(_ m: [String: String], _ key: String, _ path: String) throws -> Int {
+    guard let s = m[key], let v = Int(s), v > 0 else { throw invalid(m, key, path) }
+    return v
+  }
+
+  static func positiveDouble(_ m: [String: String], _ key: String, _ path: String) throws
+    -> Double
+  {
+    guard let s = m[key], let v = Double(s), v > 0, v.isFinite else { throw invalid(m, key, path) }
+    return v
+  }
+
+  static func checkLimits(hidden: [Int], timeSteps: Int, path: String) throws {
+    for h in hidden {
+      if let bad = ModelLimits.violation(hidden: h, timeSteps: 1) {
+        throw TrainError(ModelLimits.checkpointMessage(bad.limit, bad.value, path: path))
+      }
+    }
+    if let bad = ModelLimits.violation(hidden: 1, timeSteps: timeSteps) {
+      throw TrainError(ModelLimits.checkpointMessage(bad.limit, bad.value, path: path))
+    }
+  }
+
+  static func finiteTensor(_ file: SafeTensors.File, _ name: String, path: String) throws
+    -> Tensor<Float>
+  {
+    let t: Tensor<Float>
+    do { t = try file.tensor(name, as: Float.self, path: path) } catch {
+      throw TrainError("\(error)")
+    }
+    guard Trainer.allFinite(t) else {
+      throw TrainError(
+        "checkpoint \(path) holds a NaN or infinite value in \(name); it cannot be evaluated")
+    }
+    return t
+  }
+
+  // MARK: Format 1 (Soma 0.1): SpyTorch's network
+
+  static func loadV1(_ file: SafeTensors.File, path: String) throws -> LoadedCheckpoint {
+    let m = file.metadata
+    guard let model = m["model"], model == "mlp" else {
+      throw TrainError(
+        "checkpoint \(path) holds model '\(m["model"] ?? "none")'; soma knows 'mlp' in"
+          + " \(formatV1) files")
+    }
+    let inputs = try positiveInt(m, "inputs", path)
+    let hidden = try positiveInt(m, "hidden", path)
+    let outputs = try positiveInt(m, "outputs", path)
+    let timeSteps = try positiveInt(m, "time_steps", path)
+    let tauSyn = try positiveDouble(m, "tau_syn", path)
+    let tauMem = try positiveDouble(m, "tau_mem", path)
+    let surrogateText = m["surrogate"] ?? "S2NN"
+    try checkLimits(hidden: [hidden], timeSteps: timeSteps, path: path)
+    let surrogate = try SurrogateSpec(
+      parsing: surrogateText, source: "checkpoint \(path)'s surrogate"
+    ).make()
+    let w1: Tensor<Float>
+    let w2: Tensor<Float>
+    do {
+      w1 = try file.tensor("hidden.weight", as: Float.self, path: path)
+      w2 = try file.tensor("readout.weight", as: Float.self, path: path)
+    } catch { throw TrainError("\(error)") }
+    guard w1.shape == [hidden, inputs], w2.shape == [outputs, hidden] else {
+      throw TrainError(
+        "checkpoint \(path) has weights \(w1.shape) and \(w2.shape), which do not match its"
+          + " metadata (\(inputs)-\(hidden)-\(outputs))")
+    }
+    for name in ["hidden.weight", "readout.weight"] { _ = try finiteTensor(file, name, path: path) }
+    let network: Sequential<Float>
+    do {
+      network = try withConcreteSurrogate(
+        surrogate, SpyTorchBuilder(w1: w1, w2: w2, tauSyn: tauSyn, tauMem: tauMem))
+    } catch { throw TrainError("checkpoint \(path): \(error)") }
+    var meta = m
+    meta["model"] = "spytorch"
+    return LoadedCheckpoint(
+      network: network, loss: Models.spytorchLoss, timeSteps: timeSteps,
+      encoder: m["encoder"] ?? "latency", model: "spytorch", inputs: inputs, outputs: outputs,
+      layers: layerSpecs(network), metadata: meta, formatVersion: 1)
+  }
+
+  struct SpyTorchBuilder: SurrogateVisitor {
+    let w1: Tensor<Float>, w2: Tensor<Float>, tauSyn: Double, tauMem: Double
+    func visit<S: SurrogateGradient>(_ s: S) throws -> Sequential<Float> {
+      try Models.spytorch(w1: w1, w2: w2, tauSyn: tauSyn, tauMem: tauMem, surrogate: s)
+    }
+  }
+
+  // MARK: Format 2: the layer list
+
+  /// The most layers a checkpoint may record.
+  static let maximumLayers = 256
+
+  static func loadV2(_ file: SafeTensors.File, path: String) throws -> LoadedCheckpoint {
+    let m = file.metadata
+    let specs: [LayerSpec]
+    do {
+      guard let text = m["layers"] else { throw invalid(m, "layers", path) }
+      specs = try JSONDecoder().decode([LayerSpec].self, from: Data(text.utf8))
+    } catch { throw invalid(m, "layers", path) }
+    guard !specs.isEmpty, specs.count <= maximumLayers else {
+      throw TrainError(
+        "checkpoint \(path) records \(specs.count) layers; soma loads 1...\(maximumLayers)")
+    }
+    let timeSteps = try positiveInt(m, "time_steps", path)
+    guard let lossText = m["loss"], let loss = parseLoss(lossText) else {
+      throw invalid(m, "loss", path)
+    }
+    // The metadata's sizes obey soma train's limits before anything is built.
+    let linear = specs.filter { $0.type == "Linear" }
+    guard !linear.isEmpty else {
+      throw TrainError("checkpoint \(path) records no Linear layer; there is nothing to load")
+    }
+    let hiddenWidths = linear.dropLast().compactMap(\.outputs)
+    if let h = m["hidden"], !h.isEmpty {
+      for part in h.split(separator: ",", omittingEmptySubsequences: false) {
+        guard let v = Int(part), v > 0 else { throw invalid(m, "hidden", path) }
+        try checkLimits(hidden: [v], timeSteps: 1, path: path)
+      }
+    }
+    try checkLimits(hidden: hiddenWidths, timeSteps: timeSteps, path: path)
+    for key in ["tau_syn", "tau_mem"] where m[key] != nil {
+      _ = try positiveDouble(m, key, path)
+    }
+    var layers: [AnyLayer<Float>] = []
+    for (i, spec) in specs.enumerated() {
+      layers.append(try layer(spec, index: i, file: file, path: path))
+    }
+    let network = Sequential<Float>(layers: layers)
+    let widths = network.linearWidths
+    do { _ = try network.compiled(loss: loss) } catch {
+      throw TrainError("checkpoint \(path) records layers that do not fit together: \(error)")
+    }
+    return LoadedCheckpoint(
+      network: network, loss: loss, timeSteps: timeSteps, encoder: m["encoder"] ?? "latency",
+      model: m["model"] ?? "custom", inputs: widths.first!, outputs: widths.last!, layers: specs,
+      metadata: m, formatVersion: 2)
+  }
+
+  static func layer(_ spec: LayerSpec, index i: Int, file: SafeTensors.File, path: String) throws
+    -> AnyLayer<Float>
+  {
+    let what = "checkpoint \(path) layer \(i) (\(spec.type.prefix(40)))"
+    if spec.type == "Linear" {
+      guard let nIn = spec.inputs, let nOut = spec.outputs, nIn > 0, nOut > 0 else {
+        throw TrainError("\(what) has no valid inputs and outputs")
+      }
+      let w = try finiteTensor(file, "\(i).weight", path: path)
+      guard w.shape == [nOut, nIn] else {
+        throw TrainError(
+          "checkpoint \(path) has \(i).weight of shape \(w.shape), which does not match its"
+            + " metadata (Linear \(nIn) → \(nOut))")
+      }
+      var b: Tensor<Float>? = nil
+      if spec.bias == true {
+        let t = try finiteTensor(file, "\(i).bias", path: path)
+        guard t.shape == [nOut] else {
+          throw TrainError(
+            "checkpoint \(path) has \(i).bias of shape \(t.shape), which does not match its"
+              + " metadata (Linear \(nIn) → \(nOut))")
+        }
+        b = t
+      }
+      return AnyLayer(Linear<Float>(weight: w, bias: b))
+    }
+    if spec.type == "LeakyIntegrator" {
+      do {
+        return AnyLayer<Float>(try LeakyIntegrator(beta: spec.beta ?? 0.9, alpha: spec.alpha))
+      } catch { throw TrainError("\(what): \(error)") }
+    }
+    guard ["LIF", "IF", "CUBALIF"].contains(spec.type) else {
+      throw TrainError(
+        "\(what) is not a layer soma can rebuild (Linear, LIF, IF, CUBALIF, LeakyIntegrator);"
+          + " load its tensors into your own network with Checkpoint.loadParameters")
+    }
+    let surrogate = try SurrogateSpec(
+      parsing: spec.surrogate ?? "S2NN", source: "checkpoint \(path)'s surrogate"
+    ).make()
+    guard let reset = Reset(rawValue: spec.reset ?? "subtract") else {
+      throw TrainError("\(what) has reset '\(spec.reset!.prefix(40))'; soma knows zero and subtract")
+    }
+    do {
+      return try withConcreteSurrogate(surrogate, NeuronBuilder(spec: spec, reset: reset))
+    } catch { throw TrainError("\(what): \(error)") }
+  }
+
+  struct NeuronBuilder: SurrogateVisitor {
+    let spec: LayerSpec
+    let reset: Reset
+    func visit<S: SurrogateGradient>(_ s: S) throws -> AnyLayer<Float> {
+      let threshold = spec.threshold ?? 1
+      switch spec.type {
+      case "LIF":
+        return AnyLayer(
+          try LIF(
+            beta: spec.beta ?? 0.9, threshold: threshold, reset: reset,
+            detachReset: spec.detachReset ?? false, surrogate: s))
+      case "IF":
+        return AnyLayer(
+          try IF(
+            threshold: threshold, reset: reset, detachReset: spec.detachReset ?? false,
+            surrogate: s))
+      default:
+        guard let alpha = spec.alpha, let beta = spec.beta else {
+          throw TrainError("CUBALIF needs alpha and beta")
+        }
+        return AnyLayer(
+          try CUBALIF(alpha: alpha, beta: beta, threshold: threshold, reset: reset, surrogate: s))
+      }
+    }
+  }
+
+  /// Reads the tensors of a checkpoint into `network`'s parameters by name (for a network
+  /// with layers `load` cannot rebuild). Every parameter must be present with its shape.
+  public static func loadParameters(from path: String, into network: Sequential<Float>) throws {
+    let file: SafeTensors.File
+    do { file = try SafeTensors.read(path) } catch { throw TrainError("\(error)") }
+    for (name, v) in network.parameters {
+      let t = try finiteTensor(file, name, path: path)
+      guard t.shape == v.shape else {
+        throw TrainError(
+          "checkpoint \(path) has \(name) of shape \(t.shape); the network's is \(v.shape)")
+      }
+      v.value = t
+    }
+  }
+}
