@@ -69,8 +69,11 @@ public final class Trainer {
   public let model: CompiledNetwork<Float>
   /// Holds the network's parameters (`network.parameterVariables`) and Adam's moments.
   public var optimizer: Adam<Float>
-  /// Sets the learning rate before each epoch from the epoch index (0, 1, …), when given.
+  /// Sets the learning rate before each step from the step's index over the whole run (0, 1,
+  /// …, `epochs` × steps per epoch − 1), when given.
   public var schedule: (any LearningRateSchedule)?
+  /// How `schedule` is named in the first log line (e.g. "cosine").
+  public var scheduleName: String?
   public var encoding: InputEncoding
   public var epochs: Int
   public var batchSize: Int
@@ -121,16 +124,20 @@ public final class Trainer {
     self.outputDirectory = outputDirectory
   }
 
-  /// A trainer for `network` compiled with `loss`, trained by Adam at `learningRate`.
+  /// A trainer for `network` compiled with `loss`, trained by Adam at `learningRate`, with
+  /// AdamW's decoupled `weightDecay` when it is not 0.
   public convenience init(
     network: Sequential<Float>, loss: SpikingLoss, learningRate: Double = 1e-3,
-    encoding: InputEncoding = .latency(timeSteps: 100), epochs: Int = 30, batchSize: Int = 256,
-    seed: UInt64 = 0, threads: Int = 2, outputDirectory: String? = nil
+    weightDecay: Double = 0, encoding: InputEncoding = .latency(timeSteps: 100), epochs: Int = 30,
+    batchSize: Int = 256, seed: UInt64 = 0, threads: Int = 2, outputDirectory: String? = nil
   ) throws {
     let model: CompiledNetwork<Float>
     do { model = try network.compiled(loss: loss) } catch { throw TrainError("\(error)") }
+    let adam = Adam(
+      parameters: network.parameterVariables, learningRate: learningRate, weightDecay: weightDecay,
+      decoupled: true)
     self.init(
-      model: model, optimizer: Adam(parameters: network.parameterVariables, learningRate: learningRate),
+      model: model, optimizer: adam,
       encoding: encoding, epochs: epochs, batchSize: batchSize, seed: seed, threads: threads,
       outputDirectory: outputDirectory)
   }
@@ -187,7 +194,9 @@ public final class Trainer {
       "training \(summary ?? "\(widths), loss \(model.loss)"), T = \(steps)"
         + (checkpointMetadata["surrogate"].map { ", surrogate \($0)" } ?? "")
         + ", batch \(batchSize), "
-        + "lr \(optimizer.learningRate), \(epochs) epochs"
+        + "lr \(optimizer.learningRate)" + (scheduleName.map { " \($0)" } ?? "")
+        + (optimizer.weightDecay > 0 ? ", weight decay \(optimizer.weightDecay)" : "")
+        + ", \(epochs) epochs"
         + (outputDirectory.map { " → \($0)" } ?? ""))
     func save(_ extra: [String: String], to path: String?) throws {
       guard let path else { return }
@@ -197,8 +206,8 @@ public final class Trainer {
     }
     rememberGoodParameters()
 
+    var runStep = 0
     for epoch in 1...epochs {
-      if let schedule { optimizer.learningRate = schedule.learningRate(at: epoch - 1) }
       let start = monotonicSeconds()
       let order = shuffledIndices(count: train.count, seed: seed &+ UInt64(epoch))
       var lossSum = 0.0
@@ -225,12 +234,16 @@ public final class Trainer {
           guard let (i, events) = feed.next() else { break }
           idx = i
           step += 1
+          if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
+          runStep += 1
           result = trainStep(events: events, steps: steps, labels: idx.map { train.labels[$0] })
         } else {
           guard next < order.count else { break }
           idx = order[next..<Swift.min(next + batchSize, order.count)]
           next += batchSize
           step += 1
+          if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
+          runStep += 1
           result = trainStep(input: denseBatch(train, idx), labels: idx.map { train.labels[$0] })
         }
         guard let result else {

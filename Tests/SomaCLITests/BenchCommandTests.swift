@@ -45,7 +45,7 @@ import Testing
     #expect(r[1].note.contains("training loop / benchmark step"))
     #expect(r[0...1].allSatisfy { $0.note.contains("surrogate InvSquareGrad") })
     #expect(r[2].note.contains("InvSquareGrad:alpha=100.0, lr 2e-4"))
-    #expect(r[3].note.contains("S2NN, lr 0.001") && r[3].note.contains("benchmark's own step"))
+    #expect(r[3].note.contains("S2NN, lr 0.002") && r[3].note.contains("benchmark's own step"))
     #expect(try SomaCommand.parseAsRoot(["bench", "fmnist-train-loop", "--surrogate", "S2NN"]) is BenchCommand)
   }
 }

@@ -223,7 +223,7 @@ struct TrainTests {
   }
 
   @Test func learningRateDefaultsFollowTheSurrogate() throws {
-    #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 1e-3)
+    #expect(TrainCommand.defaultLearningRate(for: S2NN()) == 2e-3)
     #expect(TrainCommand.defaultLearningRate(for: try InvSquareGrad(alpha: 100)) == 2e-4)
   }
 
