@@ -1,4 +1,4 @@
-// Event kernels for the fused SpikingMLP (see include/SomaSparse.h).
+// Event kernels for compiled networks' Linear layers (see include/SomaSparse.h).
 #include "SomaSparse.h"
 #include <stdlib.h>
 #if defined(__linux__)

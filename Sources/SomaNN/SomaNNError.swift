@@ -3,7 +3,7 @@ public enum SomaNNError: Error, Equatable, Sendable, CustomStringConvertible {
   /// A hyperparameter outside its allowed range, e.g. `LIF beta must be in [0, 1], got 1.5.`
   case invalidHyperparameter(layer: String, name: String, value: Double, allowed: String)
   /// Layer sizes a model cannot be built from, e.g.
-  /// `SpikingMLP layer sizes must be at least two positive widths, got [784].`
+  /// `Sequential layer sizes must be each Linear layer's input width equal to the width before it (6), got [8, 5].`
   case invalidSizes(model: String, sizes: [Int], allowed: String)
 
   public var description: String {

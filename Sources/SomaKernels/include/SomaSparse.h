@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Allocation-free event kernels (SpikingMLP, SpikeEvents). A spike matrix is held as per-row
+// Allocation-free event kernels (compiled networks' Linear layers, SpikeEvents). A spike matrix is held as per-row
 // ranges into one index buffer: row r's active columns are list[begin[r] ..< end[r]]. Rows
 // need not be contiguous in `list`, so threads can each fill their own region without a join.
 // On x86-64 with AVX-512 the hot loops use it (compress stores, 8 register accumulators);

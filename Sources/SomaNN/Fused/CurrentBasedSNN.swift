@@ -22,25 +22,25 @@ import SomaKernels
 /// let net = try CurrentBasedSNN<Float, InvSquareGrad>(surrogate: InvSquareGrad(alpha: 100))
 /// let step = net.lossAndGradients(events: events, steps: 100, batch: 256, labels: labels)
 /// ```
-public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
+@usableFromInline final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// [hidden, inputs]
-  public var w1: Tensor<T>
+  @usableFromInline var w1: Tensor<T>
   /// [outputs, hidden]
-  public var w2: Tensor<T>
-  public let inputs: Int
-  public let hidden: Int
-  public let outputs: Int
+  @usableFromInline var w2: Tensor<T>
+  @usableFromInline let inputs: Int
+  @usableFromInline let hidden: Int
+  @usableFromInline let outputs: Int
   /// Synaptic decay α = exp(−dt/τ_syn).
-  public let alpha: T
+  @usableFromInline let alpha: T
   /// Membrane decay β = exp(−dt/τ_mem).
-  public let beta: T
-  public let threshold: T
-  public var surrogate: S
+  @usableFromInline let beta: T
+  @usableFromInline let threshold: T
+  @usableFromInline var surrogate: S
   /// Parallel lanes for the fused loops (OpenBLAS runs between them, never alongside).
-  public var threads: Int = 2
+  @usableFromInline var threads: Int = 2
 
   /// Builds the network with SpyTorch's init: weights N(0, (0.2/√fan_in)²) from `seed`.
-  public init(
+  @usableFromInline init(
     inputs: Int = 784, hidden: Int = 100, outputs: Int = 10, tauSyn: Double = 5e-3,
     tauMem: Double = 10e-3, dt: Double = 1e-3, threshold: Double = 1, surrogate: S,
     seed: UInt64 = 0
@@ -90,20 +90,20 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   }
 
   /// The result of one forward + backward pass.
-  public struct Step {
-    public var loss: T
+  @usableFromInline struct Step {
+    @usableFromInline var loss: T
     /// [batch, outputs]: max over time of the readout membrane.
-    public var logits: Tensor<T>
-    public var gradW1: Tensor<T>
-    public var gradW2: Tensor<T>
-    public var hiddenSpikes: Int
-    public var correct: Int
+    @usableFromInline var logits: Tensor<T>
+    @usableFromInline var gradW1: Tensor<T>
+    @usableFromInline var gradW2: Tensor<T>
+    @usableFromInline var hiddenSpikes: Int
+    @usableFromInline var correct: Int
     /// The (step, sample) pairs whose reverse step can add to the gradients: each sample's
     /// steps from its first input event up to the one before its outputs' latest peak (the
     /// kernels visit these and a few more). The
     /// backward's and the membrane recomputation's cost grow with it, so two networks of the
     /// same shape can differ in step time by how late their readouts peak.
-    public var reverseSteps: Int
+    @usableFromInline var reverseSteps: Int
 
     @inlinable
     init(
@@ -184,7 +184,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// The forward pass alone: logits [batch, outputs], the hidden spike raster
   /// [T, batch, hidden] and the readout membrane [T, batch, outputs] (for plots and evaluation).
   @inlinable
-  public func forward(events: SpikeEvents, steps: Int, batch: Int) -> (
+  func forward(events: SpikeEvents, steps: Int, batch: Int) -> (
     logits: Tensor<T>, hiddenSpikes: Tensor<T>, readout: Tensor<T>
   ) {
     let outs = runForward(events: events, steps: steps, batch: batch, recordReadout: true)
@@ -200,7 +200,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// The logits [batch, outputs] (each output's maximum membrane over the steps) alone, for
   /// evaluation: `forward` without the spike raster and readout trace it builds.
   @inlinable
-  public func logits(events: SpikeEvents, steps: Int, batch: Int) -> Tensor<T> {
+  func logits(events: SpikeEvents, steps: Int, batch: Int) -> Tensor<T> {
     runForward(events: events, steps: steps, batch: batch, recordReadout: false)
     return Tensor(ws.peak, shape: [batch, outputs])
   }
@@ -309,7 +309,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// Calls `body` with `[w1, w2]` moved out of the network, so an optimizer updates them in
   /// place without copy-on-write copies; they are moved back afterwards (same shapes).
   @inlinable
-  public func withParameters<R>(_ body: (inout [Tensor<T>]) throws -> R) rethrows -> R {
+  func withParameters<R>(_ body: (inout [Tensor<T>]) throws -> R) rethrows -> R {
     var params = [w1, w2]
     w1 = Tensor.zeros([0])
     w2 = Tensor.zeros([0])
@@ -325,7 +325,7 @@ public final class CurrentBasedSNN<T: TensorScalar, S: SurrogateGradient> {
   /// Forward over all steps, NLL of log-softmax of the max-over-time readout, and BPTT
   /// gradients of W1 and W2. `events` is the input spikes [steps·batch rows (t-major), inputs].
   @inlinable
-  public func lossAndGradients(events: SpikeEvents, steps: Int, batch: Int, labels: [Int]) -> Step
+  func lossAndGradients(events: SpikeEvents, steps: Int, batch: Int, labels: [Int]) -> Step
   {
     precondition(steps >= 1, "CurrentBasedSNN: T must be ≥ 1, got \(steps)")
     precondition(

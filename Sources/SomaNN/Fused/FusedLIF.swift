@@ -3,14 +3,14 @@
 // inlined (generic over the surrogate, so the call is specialised, never an existential).
 
 /// Parameters of one LIF layer: h_t = β·v_{t−1} + I_t, s_t = H(h_t − θ), reset.
-public struct LIFParameters: Sendable, Equatable {
-  public var beta: Double
-  public var threshold: Double
-  public var reset: Reset
-  public var detachReset: Bool
+@usableFromInline struct LIFParameters: Sendable, Equatable {
+  @usableFromInline var beta: Double
+  @usableFromInline var threshold: Double
+  @usableFromInline var reset: Reset
+  @usableFromInline var detachReset: Bool
 
   /// Validated parameters: β in [0, 1], θ > 0.
-  public init(
+  @usableFromInline init(
     beta: Double = 0.9, threshold: Double = 1, reset: Reset = .subtract,
     detachReset: Bool = false
   ) throws(SomaNNError) {
@@ -29,12 +29,12 @@ public struct LIFParameters: Sendable, Equatable {
   }
 }
 
-public enum FusedLIF {
+@usableFromInline enum FusedLIF {
   /// Forward over `steps` steps of `lanes` neurons (lanes = batch × features), lanes
   /// `[laneBegin, laneEnd)`. `current` is [steps, lanes]; writes the pre-reset membrane to
   /// `h` and spikes to `s` (both [steps, lanes]). State starts at 0.
   @inlinable
-  public static func forward<T: TensorScalar>(
+  static func forward<T: TensorScalar>(
     _ p: LIFParameters, steps: Int, lanes: Int, laneBegin: Int, laneEnd: Int,
     current: UnsafePointer<T>, h: UnsafeMutablePointer<T>, s: UnsafeMutablePointer<T>,
     v: UnsafeMutablePointer<T>
@@ -55,7 +55,7 @@ public enum FusedLIF {
   /// scratch of `lanes` elements. `workspace`, if given, is scratch of 3 × (laneEnd − laneBegin)
   /// elements (then the pass allocates nothing).
   @inlinable
-  public static func backward<T: TensorScalar, S: SurrogateGradient>(
+  static func backward<T: TensorScalar, S: SurrogateGradient>(
     _ p: LIFParameters, surrogate: S, steps: Int, lanes: Int, laneBegin: Int, laneEnd: Int,
     h: UnsafePointer<T>, gradSpikes: UnsafePointer<T>, gradCurrent: UnsafeMutablePointer<T>,
     gv: UnsafeMutablePointer<T>, workspace: UnsafeMutablePointer<T>? = nil
