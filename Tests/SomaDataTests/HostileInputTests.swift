@@ -42,8 +42,8 @@ let idxOverflowReproducer: [UInt8] = [
     let error = #expect(throws: SomaDataError.self) { try FashionMNIST(directory: dir.path) }
     #expect(error?.kind == .malformed)
     #expect(error?.path == dir.file(name))
-    #expect(
-      error?.description == Self.overflowMessage.replacingOccurrences(of: "x ", with: dir.file(name) + " "))
+    let expected = Self.overflowMessage.replacingOccurrences(of: "x ", with: dir.file(name) + " ")
+    #expect(error?.description == expected)
   }
 
   @Test func idxZeroDimensionIsAnEmptyArray() throws {
@@ -122,6 +122,7 @@ let idxOverflowReproducer: [UInt8] = [
       try SafeTensors.normalizedJSON(Array("[1e999]".utf8), path: "h.json")
     }
     #expect(
-      error?.description == "h.json is malformed: it is not valid JSON (number out of range at byte 6).")
+      error?.description
+        == "h.json is malformed: it is not valid JSON (number out of range at byte 6).")
   }
 }
