@@ -16,15 +16,48 @@ public enum Gzip {
   /// An error from zlib; `message` says what went wrong.
   public struct Failure: Error, CustomStringConvertible, Sendable {
     public var message: String
+    /// The output limit the stream exceeded, when that is what went wrong.
+    public var limit: Int?
     public var description: String { message }
+
+    init(message: String, limit: Int? = nil) {
+      self.message = message
+      self.limit = limit
+    }
   }
 
   /// The decompressed contents of a gzip stream (several concatenated members are joined,
   /// as `gunzip` does).
   ///
-  /// `sizeHint` is the expected output size, if known (the gzip trailer's ISIZE is used
-  /// otherwise), so the output buffer is allocated once.
-  public static func decompress(_ input: [UInt8], sizeHint: Int? = nil) throws(Failure) -> [UInt8]
+  /// - Parameters:
+  ///   - sizeHint: the expected output size, if known (the gzip trailer's ISIZE is used
+  ///     otherwise), so the output buffer is allocated once.
+  ///   - limit: the most bytes the caller can use. A stream that inflates to more throws a
+  ///     `Failure` whose `limit` is set, after at most `limit + 1` bytes were produced, so a
+  ///     small hostile stream cannot exhaust memory. No limit by default.
+  public static func decompress(_ input: [UInt8], sizeHint: Int? = nil, limit: Int? = nil)
+    throws(Failure) -> [UInt8]
+  {
+    precondition(limit.map { $0 >= 0 } ?? true, "Gzip.decompress: negative limit \(limit ?? 0)")
+    // One byte past the limit tells a stream that exceeds it from one that fills it exactly.
+    let ceiling = limit.map { $0 == Int.max ? $0 : $0 + 1 } ?? Int.max
+    let (output, complete) = try inflate(input, sizeHint: sizeHint, ceiling: ceiling)
+    if let limit, !complete || output.count > limit {
+      throw Failure(message: "the gzip stream inflates to more than \(limit) bytes", limit: limit)
+    }
+    return output
+  }
+
+  /// The first `count` decompressed bytes of a gzip stream (all of them when it is shorter);
+  /// what follows is neither inflated nor checked.
+  public static func decompressPrefix(_ input: [UInt8], count: Int) throws(Failure) -> [UInt8] {
+    precondition(count >= 0, "Gzip.decompressPrefix: negative count \(count)")
+    return try inflate(input, sizeHint: count, ceiling: count).bytes
+  }
+
+  /// Inflates `input` until the stream ends (`complete`) or `ceiling` bytes are out.
+  private static func inflate(_ input: [UInt8], sizeHint: Int?, ceiling: Int)
+    throws(Failure) -> (bytes: [UInt8], complete: Bool)
   {
     if input.isEmpty { throw Failure(message: "the gzip stream is empty") }
     // ISIZE (the last four bytes) is the uncompressed size mod 2^32 of the last member: a good
@@ -37,9 +70,11 @@ public enum Gzip {
       // A hostile trailer cannot make us allocate more than zlib's maximum ratio allows.
       capacity = min(capacity, input.count &* 1032)
     }
-    capacity = max(capacity, 64)
+    // Nor can a hint or the caller's limit: the buffer grows only as output arrives.
+    capacity = min(max(capacity, 64), ceiling, input.count &* 1032 &+ 64)
     var output = [UInt8](repeating: 0, count: capacity)
     var produced = 0
+    if ceiling == 0 { return ([], false) }
 
     var stream = z_stream()
     // 15 + 32: a zlib or gzip header, detected automatically.
@@ -49,9 +84,14 @@ public enum Gzip {
     defer { inflateEnd(&stream) }
 
     var consumed = 0
-    try input.withUnsafeBufferPointer { (src: UnsafeBufferPointer<UInt8>) throws(Failure) in
+    let complete = try input.withUnsafeBufferPointer {
+      (src: UnsafeBufferPointer<UInt8>) throws(Failure) -> Bool in
       while true {
-        if produced == output.count { output.append(contentsOf: repeatElement(0, count: output.count)) }
+        if produced == output.count {
+          if produced >= ceiling { return false }
+          let grown = min(output.count &* 2, ceiling)
+          output.append(contentsOf: repeatElement(0, count: grown - output.count))
+        }
         let avail_in = min(src.count - consumed, Int(UInt32.max))
         let avail_out = min(output.count - produced, Int(UInt32.max))
         stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress! + consumed)
@@ -59,7 +99,7 @@ public enum Gzip {
         status = output.withUnsafeMutableBufferPointer { dst in
           stream.next_out = dst.baseAddress! + produced
           stream.avail_out = UInt32(avail_out)
-          return inflate(&stream, Z_NO_FLUSH)
+          return CZlib.inflate(&stream, Z_NO_FLUSH)
         }
         consumed += avail_in - Int(stream.avail_in)
         produced += avail_out - Int(stream.avail_out)
@@ -67,7 +107,7 @@ public enum Gzip {
         case Z_STREAM_END:
           // Another gzip member may follow; skip zero padding.
           while consumed < src.count && src[consumed] == 0 { consumed += 1 }
-          if consumed == src.count { return }
+          if consumed == src.count { return true }
           guard inflateReset(&stream) == Z_OK else {
             throw Failure(message: "zlib could not restart for the next gzip member")
           }
@@ -89,7 +129,7 @@ public enum Gzip {
       }
     }
     output.removeSubrange(produced...)
-    return output
+    return (output, complete)
   }
 
   /// `input` compressed as one gzip member at `level` (0 = store, 1 = fastest … 9 = smallest).

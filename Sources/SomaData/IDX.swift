@@ -18,12 +18,17 @@ public struct IDXArray: Sendable, Equatable {
 
   /// An array of `dimensions` holding `bytes` (their counts must agree).
   public init(dimensions: [Int], bytes: [UInt8]) {
+    let count = checkedElementCount(dimensions)
     precondition(
-      dimensions.reduce(1, *) == bytes.count,
-      "IDXArray: \(bytes.count) bytes cannot fill dimensions \(dimensions)")
+      count != nil, "IDXArray: dimensions \(dimensions) are negative or overflow Int")
+    precondition(
+      count == bytes.count, "IDXArray: \(bytes.count) bytes cannot fill dimensions \(dimensions)")
     self.dimensions = dimensions
     self.bytes = bytes
   }
+
+  /// The largest IDX header: the magic number and 255 dimensions.
+  static let maximumHeaderSize = 4 + 4 * 255
 
   /// Reads an IDX file of unsigned bytes; gzip compression is detected from the content.
   ///
@@ -33,20 +38,66 @@ public struct IDXArray: Sendable, Equatable {
   ///   claims to be, or not a consistent IDX file.
   public init(contentsOf path: String, expectedRank: Int? = nil) throws(SomaDataError) {
     let file = try ReadableFile(path: path)
-    var raw = try file.readAll()
-    if Gzip.isGzip(raw) {
-      do {
-        raw = try Gzip.decompress(raw)
-      } catch {
-        throw SomaDataError.malformed(path, error.message)
-      }
+    self = try IDXArray.decode(try file.readAll(), path: path, expectedRank: expectedRank)
+  }
+
+  /// Decodes the bytes of an IDX file, plain or gzipped (detected from the content); `path`
+  /// only names it in errors.
+  ///
+  /// A gzipped file is inflated only as far as its IDX header says the file can reach, so a
+  /// small hostile `.gz` cannot make the reader allocate more than the header's own claim,
+  /// and a claim is believed only after the header has been checked.
+  public static func decode(_ raw: [UInt8], path: String, expectedRank: Int? = nil)
+    throws(SomaDataError) -> IDXArray
+  {
+    guard Gzip.isGzip(raw) else { return try parse(raw, path: path, expectedRank: expectedRank) }
+    let head: [UInt8]
+    do throws(Gzip.Failure) {
+      head = try Gzip.decompressPrefix(raw, count: maximumHeaderSize)
+    } catch {
+      throw SomaDataError.malformed(path, error.message)
     }
-    self = try IDXArray.parse(raw, path: path, expectedRank: expectedRank)
+    let layout = try header(head, path: path, expectedRank: expectedRank)
+    // count fits Int, but adding the header (at most 1024 bytes) to a hostile one may not.
+    let (size, overflow) = layout.count.addingReportingOverflow(layout.headerSize)
+    guard !overflow else {
+      throw SomaDataError.malformed(
+        path, "its dimensions \(layout.dimensions) need more bytes than a file can hold")
+    }
+    let plain: [UInt8]
+    do throws(Gzip.Failure) {
+      plain = try Gzip.decompress(raw, sizeHint: size, limit: size)
+    } catch {
+      if error.limit != nil {
+        throw SomaDataError.malformed(
+          path, "it inflates to more than the \(size) bytes its IDX header promises"
+            + " (trailing bytes)")
+      }
+      throw SomaDataError.malformed(path, error.message)
+    }
+    return try parse(plain, path: path, expectedRank: expectedRank)
   }
 
   /// Parses the bytes of an (uncompressed) IDX file; `path` only names it in errors.
   public static func parse(_ raw: [UInt8], path: String, expectedRank: Int? = nil)
     throws(SomaDataError) -> IDXArray
+  {
+    let layout = try header(raw, path: path, expectedRank: expectedRank)
+    let have = raw.count - layout.headerSize
+    guard have == layout.count else {
+      let why = have < layout.count ? "truncated" : "trailing bytes"
+      throw SomaDataError.malformed(
+        path,
+        "its dimensions \(layout.dimensions) need \(layout.count) data bytes but it holds"
+          + " \(have) (\(why))")
+    }
+    return IDXArray(dimensions: layout.dimensions, bytes: Array(raw[layout.headerSize...]))
+  }
+
+  /// The dimensions in the header at the start of `raw`, the header's size and the number of
+  /// data bytes the dimensions need, all checked (`raw` may be just a prefix of the file).
+  static func header(_ raw: [UInt8], path: String, expectedRank: Int?)
+    throws(SomaDataError) -> (dimensions: [Int], headerSize: Int, count: Int)
   {
     guard raw.count >= 4 else {
       throw SomaDataError.malformed(
@@ -70,24 +121,17 @@ public struct IDXArray: Sendable, Equatable {
       throw SomaDataError.malformed(
         path, "it ends inside its header (\(raw.count) bytes, the header needs \(headerSize))")
     }
-    var dims: [Int] = []
-    var total = 1
-    for i in 0..<rank {
+    let dims = (0..<rank).map { i in
       let o = 4 + 4 * i
-      let d = Int(raw[o]) << 24 | Int(raw[o + 1]) << 16 | Int(raw[o + 2]) << 8 | Int(raw[o + 3])
-      dims.append(d)
-      let (p, overflow) = total.multipliedReportingOverflow(by: d)
-      total = overflow ? Int.max : p
+      return Int(raw[o]) << 24 | Int(raw[o + 1]) << 16 | Int(raw[o + 2]) << 8 | Int(raw[o + 3])
     }
-    let have = raw.count - headerSize
-    guard have == total else {
-      let why = have < total ? "truncated" : "trailing bytes"
+    guard let count = checkedElementCount(dims) else {
       throw SomaDataError.malformed(
-        path, "its dimensions \(dims) need \(total) data bytes but it holds \(have) (\(why))")
+        path,
+        "its dimensions \(dims) multiply to more than \(Int.max) bytes (leaving out zeros),"
+          + " expected a product that matches the data it holds")
     }
-    var bytes = raw
-    bytes.removeSubrange(0..<headerSize)
-    return IDXArray(dimensions: dims, bytes: bytes)
+    return (dims, headerSize, count)
   }
 
   /// The IDX encoding of this array (uncompressed); gzip it with `Gzip.compress` if wanted.

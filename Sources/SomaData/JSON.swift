@@ -166,6 +166,8 @@ enum JSONValue: Equatable {
       let text = String(decoding: bytes[start..<i], as: UTF8.self)
       if isInteger, let v = Int64(text) { return .integer(v) }
       guard let d = Double(text) else { throw fail("invalid number") }
+      // 1e999 would read as infinity, which JSON cannot write back.
+      guard d.isFinite else { throw fail("number out of range") }
       return .number(d)
     }
 
@@ -238,6 +240,22 @@ enum JSONValue: Equatable {
         throw fail("invalid UTF-8 in string")
       }
       return s
+    }
+  }
+
+  /// The value as compact JSON text (no spaces; members in order). Parsing it again gives
+  /// back an equal value, and encoding that gives the same text.
+  var encoded: String {
+    switch self {
+    case .null: return "null"
+    case .bool(let b): return b ? "true" : "false"
+    case .integer(let n): return String(n)
+    case .number(let d): return "\(d)"  // finite (the parser rejects the rest): valid JSON
+    case .string(let s): return JSONValue.quoted(s)
+    case .array(let items): return "[" + items.map(\.encoded).joined(separator: ",") + "]"
+    case .object(let members):
+      return "{" + members.map { JSONValue.quoted($0.0) + ":" + $0.1.encoded }
+        .joined(separator: ",") + "}"
     }
   }
 

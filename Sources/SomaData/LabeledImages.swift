@@ -151,21 +151,26 @@ public struct FashionMNIST: Sendable {
           + " with --data DIR.")
     }
     self.directory = directory
-    // The two splits decompress in parallel.
-    let results = Mutex<[String: Result<LabeledImages, SomaDataError>]>([:])
-    DispatchQueue.concurrentPerform(iterations: 2) { i in
-      let prefix = i == 0 ? "train" : "t10k"
-      let r: Result<LabeledImages, SomaDataError>
-      do throws(SomaDataError) {
-        r = .success(try FashionMNIST.readSplit(prefix, in: directory))
-      } catch {
-        r = .failure(error)
-      }
-      results.withLock { $0[prefix] = r }
+    // The two splits decompress in parallel, each into its own slot, so they share nothing
+    // and need no lock (concurrentPerform returns after both). A Mutex here drew a false
+    // ThreadSanitizer report: under contention its lock and unlock take slow paths inside the
+    // uninstrumented Synchronization library, so TSan cannot see them order the two writes.
+    let slots = UnsafeMutablePointer<Result<LabeledImages, SomaDataError>?>.allocate(capacity: 2)
+    slots.initialize(repeating: nil, count: 2)
+    defer {
+      slots.deinitialize(count: 2)
+      slots.deallocate()
     }
-    let r = results.withLock { $0 }
-    self.train = try r["train"]!.get()
-    self.test = try r["t10k"]!.get()
+    nonisolated(unsafe) let out = slots
+    DispatchQueue.concurrentPerform(iterations: 2) { i in
+      do throws(SomaDataError) {
+        out[i] = .success(try FashionMNIST.readSplit(i == 0 ? "train" : "t10k", in: directory))
+      } catch {
+        out[i] = .failure(error)
+      }
+    }
+    self.train = try slots[0]!.get()
+    self.test = try slots[1]!.get()
     guard test.rows == train.rows && test.columns == train.columns else {
       let path = (try? FashionMNIST.locate("t10k-images-idx3-ubyte", in: directory)) ?? directory
       throw SomaDataError(

@@ -132,14 +132,17 @@ public enum NPY {
     }
     let dataStart = headerStart + headerLength
     let available = bytes.count - dataStart
-    var needed = dtype.size
-    for d in dims {
-      guard d >= 0 else { throw bad("its shape has a negative dimension") }
-      let (p, o) = needed.multipliedReportingOverflow(by: d)
-      guard !o, p <= available else {
-        throw bad("shape \(dims) needs more than the \(available) data bytes it holds (truncated?)")
-      }
-      needed = p
+    guard dims.allSatisfy({ $0 >= 0 }) else {
+      throw bad("its shape \(dims) has a negative dimension")
+    }
+    guard let needed = checkedElementCount(dims, elementSize: dtype.size) else {
+      throw bad(
+        "its shape \(dims) needs more bytes than can be addressed, expected one that fits the"
+          + " \(available) data bytes it holds")
+    }
+    guard needed <= available else {
+      throw bad(
+        "shape \(dims) needs \(needed) data bytes but it holds only \(available) (truncated?)")
     }
     guard needed == available else {
       throw bad("shape \(dims) needs \(needed) data bytes but it holds \(available)")

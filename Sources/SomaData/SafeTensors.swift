@@ -283,11 +283,9 @@ public enum SafeTensors {
         }
         throw bad("tensor \"\(name)\" has unknown dtype \"\(dtypeText)\"")
       }
-      var bytes = dtype.size
-      for d in shape {
-        let (p, o) = bytes.multipliedReportingOverflow(by: d)
-        guard !o else { throw bad("tensor \"\(name)\" has a shape \(shape) too large to address") }
-        bytes = p
+      // Zeros left out: a shape whose other dimensions overflow is rejected even when empty.
+      guard let bytes = checkedElementCount(shape, elementSize: dtype.size) else {
+        throw bad("tensor \"\(name)\" has a shape \(shape) too large to address")
       }
       let (begin, end) = (offsets[0], offsets[1])
       guard begin <= end, end - begin == bytes else {
@@ -323,5 +321,23 @@ public enum SafeTensors {
         data[(base + e.begin)..<(base + e.end)], dtype: e.dtype, shape: e.shape)
     }
     return File(tensors: tensors, metadata: parsed.metadata, source: source)
+  }
+}
+
+extension SafeTensors {
+  /// Parses `bytes` with the strict JSON reader behind safetensors headers and returns the
+  /// value as compact JSON text; for tools and fuzzing, which reach the reader through it.
+  ///
+  /// - Throws: `SomaDataError` naming `path` when `bytes` are not one valid JSON value
+  ///   (duplicate keys, nesting deeper than 64 levels and non-finite numbers included).
+  public static func normalizedJSON(_ bytes: [UInt8], path: String = "the JSON data")
+    throws(SomaDataError) -> String
+  {
+    do {
+      return try JSONValue.parse(bytes).encoded
+    } catch {
+      throw SomaDataError.malformed(
+        path, "it is not valid JSON (\(error.message) at byte \(error.offset))")
+    }
   }
 }

@@ -12,20 +12,37 @@ extern _Thread_local int soma_portable_only;
 #define SOMA_X86 1
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,popcnt,bmi,bmi2")))
-#if defined(__linux__)
+// Under ThreadSanitizer the clones are left out: their ifunc resolvers run while the dynamic
+// loader relocates the library, before the TSan runtime is up, and the instrumented resolvers
+// crash in __tsan_func_entry. The baseline code paths (and the AVX512 variants, chosen at run
+// time) are the same either way.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SOMA_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SOMA_TSAN 1
+#endif
+#if defined(__linux__) && !defined(SOMA_TSAN)
 #define SOMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SOMA_CLONES
 #endif
+#include <stdatomic.h>
 static inline int has_avx512(void) {
   if (soma_portable_only) return 0;
-  static int cached = -1;
-  if (cached < 0) {
+  // Any thread may be first: the cache is atomic so concurrent first calls do not race. They
+  // all compute the same answer, so relaxed ordering is enough (nothing else is published).
+  static _Atomic int cached = -1;
+  int c = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (c < 0) {
     __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    atomic_store_explicit(&cached, c, memory_order_relaxed);
   }
-  return cached;
+  return c;
 }
 
 // Transposes the 16 × 16 block held in r[0..16) (row i in r[i]) in place: unpacks of row

@@ -1,9 +1,11 @@
 // Fused LIF time-step kernels (see include/SomaLIF.h).
 #include "SomaLIF.h"
+#include "cpu.h"
 
 #pragma STDC FP_CONTRACT OFF
 
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// cpu.h's clones: x86-64-v4, v3 and baseline on x86-64 Linux, none elsewhere or under TSan.
+#define CLONES SOMA_CLONES
 
 #define DEFINE_LIF(T, SUFFIX)                                                                   \
   CLONES void soma_lif_forward_##SUFFIX(const T *restrict current, T *restrict v,              \

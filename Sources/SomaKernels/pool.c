@@ -25,15 +25,33 @@
 #define MAX_WORKERS 63
 #define SPIN_NS 200000  // how long an idle worker spins before it sleeps
 
-// The current job. `claim` holds the job's generation in its high bits and the next unclaimed
-// part in its low 16 bits; a worker claims a part by a compare-exchange that also checks the
-// generation, so a late worker can never run a part of a job it did not see published.
+// The current job. `claim` packs the job's generation (bits 32-63), its number of parts (bits
+// 16-31) and the next unclaimed part (bits 0-15) into one atomic word; a worker claims a part
+// by a compare-exchange that also checks the generation, so a late worker can never run a part
+// of a job it did not see published.
+//
+// The part count lives in the same word, not in a plain field beside fn and ctx: a worker that
+// is late from job G (it loaded G's claim word after G's last part was taken) still compares
+// the next part against the count. Read from a plain field, that count could already be the
+// next job's, written by the caller while the worker reads it (a data race, which
+// ThreadSanitizer reported); the worker would then see part p < parts, win its compare-exchange
+// against G's unchanged word before the caller publishes G+1, and run a part of G+1's function
+// under G's number, throwing the done count off. With the count in the snapshot, a worker's
+// decision rests only on the one word it loaded, and its compare-exchange succeeds only if that
+// word is still current. fn and ctx stay plain fields: a worker reads them only after it has
+// claimed a part of the current job, and the caller does not write them again before that part
+// is done (it waits for `done` to reach the count, whose release increment comes after the
+// part ran), while the release store that publishes the claim word makes the new values
+// visible to the acquire compare-exchange that claims a part.
+#define GEN_SHIFT 32
+#define PARTS_SHIFT 16
+#define FIELD_MASK 0xffffu
+#define GEN_MASK 0xffffffffu
 static struct {
   pthread_mutex_t caller;  // one job at a time
   _Atomic uint64_t claim;
   soma_pool_task fn;
   void *ctx;
-  size_t parts;
   atomic_size_t done;
   size_t workers;
   pthread_mutex_t sleep_lock;
@@ -68,9 +86,9 @@ static uint64_t now_ns(void) {
 static void run_parts(uint64_t gen) {
   for (;;) {
     uint64_t s = atomic_load_explicit(&pool.claim, memory_order_acquire);
-    if ((s >> 16) != gen) return;
-    const size_t p = (size_t)(s & 0xffffu);
-    if (p >= pool.parts) return;
+    if ((s >> GEN_SHIFT) != gen) return;
+    const size_t p = (size_t)(s & FIELD_MASK);
+    if (p >= (size_t)((s >> PARTS_SHIFT) & FIELD_MASK)) return;
     if (!atomic_compare_exchange_weak_explicit(&pool.claim, &s, s + 1, memory_order_acq_rel,
                                                memory_order_relaxed))
       continue;
@@ -92,13 +110,14 @@ static void run_background_if_posted(void) {
 static void *worker_main(void *unused) {
   (void)unused;
   tl_is_worker = 1;
-  tl_seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+  tl_seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> GEN_SHIFT;
   for (;;) {
-    uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+    uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> GEN_SHIFT;
     if (gen == tl_seen) {
       uint64_t start = now_ns();
       unsigned spins = 0;
-      while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16) == tl_seen) {
+      while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> GEN_SHIFT) ==
+             tl_seen) {
         CPU_RELAX();
         if (atomic_load_explicit(&pool.bg_state, memory_order_relaxed) == BG_POSTED) {
           run_background_if_posted();  // regions started meanwhile ran in soma_pool_yield
@@ -114,7 +133,7 @@ static void *worker_main(void *unused) {
         if (now_ns() - start > SPIN_NS) {
           pthread_mutex_lock(&pool.sleep_lock);
           atomic_fetch_add(&pool.sleepers, 1);
-          while ((atomic_load(&pool.claim) >> 16) == tl_seen &&
+          while ((atomic_load(&pool.claim) >> GEN_SHIFT) == tl_seen &&
                  atomic_load(&pool.bg_state) != BG_POSTED)
             pthread_cond_wait(&pool.wake, &pool.sleep_lock);
           atomic_fetch_sub(&pool.sleepers, 1);
@@ -130,7 +149,7 @@ static void *worker_main(void *unused) {
 
 void soma_pool_yield(void) {
   if (!tl_is_worker) return;
-  const uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> 16;
+  const uint64_t gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> GEN_SHIFT;
   if (gen == tl_seen) return;
   tl_seen = gen;
   run_parts(gen);
@@ -201,7 +220,7 @@ static void start_workers(size_t want) {
 }
 
 int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
-  if (parts < 2 || parts > 0xffffu) return 0;
+  if (parts < 2 || parts > FIELD_MASK) return 0;
   if (pthread_mutex_trylock(&pool.caller) != 0) return 0;  // busy (or called from a part)
   start_workers(parts - 1);
   if (pool.workers == 0) {
@@ -210,11 +229,13 @@ int soma_pool_run(size_t parts, soma_pool_task fn, void *ctx) {
   }
   pool.fn = fn;
   pool.ctx = ctx;
-  pool.parts = parts;
   atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
   atomic_store_explicit(&pool.in_flight, 1, memory_order_relaxed);
-  const uint64_t gen = (atomic_load(&pool.claim) >> 16) + 1;
-  atomic_store(&pool.claim, gen << 16);  // publishes the job (sequentially consistent)
+  // The generation wraps within its 32 bits, so a worker's comparison sees the same number.
+  const uint64_t gen = ((atomic_load(&pool.claim) >> GEN_SHIFT) + 1) & GEN_MASK;
+  // Publishes the job, its part count included (sequentially consistent, so also a release
+  // of fn, ctx and the reset done count).
+  atomic_store(&pool.claim, gen << GEN_SHIFT | (uint64_t)parts << PARTS_SHIFT);
   if (atomic_load(&pool.sleepers) > 0) {
     pthread_mutex_lock(&pool.sleep_lock);
     pthread_cond_broadcast(&pool.wake);

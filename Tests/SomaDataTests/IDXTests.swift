@@ -106,10 +106,16 @@ func writeTinyDataset(
   }
 
   @Test func rejectsHugeDimensionsWithoutAllocating() throws {
-    // Claims 2^32−1 × 2^32−1 × 255 bytes; the file holds 30.
+    // Claims 2^32−1 × 2^32−1 × 255 bytes (more than Int.max); the file holds 30.
     let bytes: [UInt8] = [0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 255]
       + [UInt8](repeating: 0, count: 30)
-    try expectRejected("train-images-idx3-ubyte", bytes, mentioning: "truncated")
+    try expectRejected("train-images-idx3-ubyte", bytes, mentioning: "multiply to more than")
+    // Claims 2^24 × 2^16 × 256 bytes (2^48: addressable, but not there).
+    let big: [UInt8] = [0, 0, 8, 3, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+      + [UInt8](repeating: 0, count: 30)
+    try expectRejected("train-images-idx3-ubyte", big, mentioning: "truncated")
+    let gz = try Gzip.compress(big)
+    try expectRejected("train-images-idx3-ubyte", gz, mentioning: "truncated", gzip: true)
   }
 
   @Test func rejectsCountMismatch() throws {

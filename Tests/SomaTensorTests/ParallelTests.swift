@@ -34,6 +34,24 @@ import Testing
     }
   }
 
+  @Test func backToBackJobsOfChangingSizeRunEachPartOnce() {
+    // A worker late from a 2-part job must not take the next (larger) job's part count for its
+    // own and claim part 2 under the old generation (the race ThreadSanitizer found: the count
+    // was a plain field). Any part run twice, or run for the wrong job, shows in the counts;
+    // under TSan the unsynchronised read itself is reported.
+    let hits = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    defer { hits.deallocate() }
+    for job in 0..<4_000 {
+      let parts = job % 2 == 0 ? 2 : 64
+      hits.initialize(repeating: 0, count: 64)
+      parallel(parts) { part in hits[part] += 1 }
+      let counts = Array(UnsafeBufferPointer(start: hits, count: 64))
+      #expect(
+        counts == Array(repeating: 1, count: parts) + Array(repeating: 0, count: 64 - parts),
+        "job \(job)")
+    }
+  }
+
   @Test func nestedAndConcurrentCallersAllFinish() {
     // Eight threads each run nested parallel loops at once: one holds the pool, the others
     // (and every inner call) fall back to Dispatch. All parts must still run exactly once.
