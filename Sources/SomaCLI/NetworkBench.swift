@@ -45,6 +45,7 @@ enum NetworkBench {
     }
     let model = try net.compiled(loss: .spikeCountCrossEntropy)
     model.threads = threads
+
     var g = SomaRandom(seed: 1)
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)
     let labels = (0..<batch).map { _ in Int(g.next() % UInt64(sizes.last!)) }

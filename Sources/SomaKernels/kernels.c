@@ -13,6 +13,8 @@
 _Thread_local int soma_portable_only = 0;
 void soma_use_portable_kernels(int on) { soma_portable_only = on != 0; }
 
+int soma_has_avx512(void) { return has_avx512(); }
+
 // MARK: float helpers
 
 // exp(z) for z ≤ 0: z = n·ln2 + r with |r| ≤ ln2/2, e^r by the Cephes expf polynomial

@@ -481,7 +481,7 @@ static inline uint64_t block_bits(const uint16_t *bits, size_t si, size_t sk, si
   return b & keep;
 }
 
-static void scatter_portable(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
+SOMA_CLONES static void scatter_portable(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v) {
   for (size_t i = i0; i < i1; i++) {

@@ -12,8 +12,11 @@ public enum EventPolicy: Sendable, Equatable {
   case always
   case never
 
-  /// The crossover measured on this machine's class (AVX-512 event kernels vs OpenBLAS sgemm).
-  public static let automatic = EventPolicy.auto(threshold: 0.3)
+  /// The crossover measured for the event kernels against OpenBLAS sgemm on 2 cores: with the
+  /// hand-written AVX-512 kernels, events win below 30 % input density (784 × 256–512 layers);
+  /// on a CPU without them (AVX2, e.g. AMD Zen 2) a 20 %-dense input runs about 1.8× faster
+  /// through the GEMM, and events pay only for very sparse input such as latency codes.
+  public static let automatic = EventPolicy.auto(threshold: soma_has_avx512() != 0 ? 0.3 : 0.02)
   /// Layers this narrow use events up to `narrowThreshold` (e.g. a 10-class output layer
   /// reading 40 %-dense hidden spikes: 0.05 ms by events against 0.4 ms by GEMM per step).
   public static let narrowOutputs = 64
@@ -107,7 +110,9 @@ enum MLPKernels {
 
   /// The density from which the mask scatter beats the row-list gather (standalone, 784 × 512
   /// source: 0.52 vs 0.63 ms at 5 %, 0.59 vs 0.39 ms at 3 %).
-  @usableFromInline static let maskScatterDensity = 0.05
+  /// Without AVX-512 the mask scatter has only its portable loop, slower than the gather at
+  /// every density measured (mlp-small 12.3 vs 11.7 ms), so it is never chosen there.
+  @usableFromInline static let maskScatterDensity = soma_has_avx512() != 0 ? 0.05 : .infinity
 
   /// Boundary `part` of `parts` over `count` rows, at a multiple of 16 (the bit words' rows).
   @inlinable

@@ -193,6 +193,19 @@ public enum Checkpoint {
   public static func load(_ path: String) throws -> LoadedCheckpoint {
     let file: SafeTensors.File
     do { file = try SafeTensors.read(path) } catch { throw TrainError("\(error)") }
+    return try load(file, path: path)
+  }
+
+  /// `load(_:)` for a checkpoint's bytes (`path` names it in errors).
+  public static func decode(_ bytes: [UInt8], path: String = "the checkpoint") throws
+    -> LoadedCheckpoint
+  {
+    let file: SafeTensors.File
+    do { file = try SafeTensors.decode(bytes, path: path) } catch { throw TrainError("\(error)") }
+    return try load(file, path: path)
+  }
+
+  static func load(_ file: SafeTensors.File, path: String) throws -> LoadedCheckpoint {
     let m = file.metadata
     switch m["format"] {
     case format?: return try loadV2(file, path: path)

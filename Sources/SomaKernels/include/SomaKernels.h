@@ -40,4 +40,8 @@ SOMA_SURROGATE_KERNELS(double, f64)
 /// handed to worker threads keep the default there).
 void soma_use_portable_kernels(int on);
 
+/// Non-zero when the hand-written AVX-512 kernels run on this CPU (and thread): planners pick
+/// between event kernels by it.
+int soma_has_avx512(void);
+
 #endif
