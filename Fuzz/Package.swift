@@ -3,7 +3,7 @@
 // as it is; build and run them with ../scripts/fuzz.sh.
 import PackageDescription
 
-let targets = ["FuzzIDX", "FuzzGzip", "FuzzSafeTensors", "FuzzNPY", "FuzzJSON"]
+let targets = ["FuzzIDX", "FuzzGzip", "FuzzSafeTensors", "FuzzNPY", "FuzzJSON", "FuzzCheckpoint"]
 
 let package = Package(
   name: "SomaFuzz",
@@ -11,6 +11,10 @@ let package = Package(
   dependencies: [.package(name: "Soma", path: "..")],
   targets: targets.map {
     .executableTarget(
-      name: $0, dependencies: ["FuzzDriver", .product(name: "SomaData", package: "Soma")])
+      name: $0,
+      dependencies: [
+        "FuzzDriver", .product(name: "SomaData", package: "Soma"),
+        .product(name: "SomaNN", package: "Soma"), .product(name: "SomaTrain", package: "Soma"),
+      ])
   } + [.target(name: "FuzzDriver")]
 )

@@ -2,7 +2,7 @@
 """Writes the small seed corpora in Fuzz/Corpus (hand-made files, NumPy's np.save and the
 safetensors fixture that Tests/SomaDataTests reads). Run from the repository root; the output
 is committed, so this only needs to run again when a seed should change."""
-import base64, gzip, io, os, re, struct
+import base64, gzip, io, json, os, re, struct
 
 try:
     import numpy as np
@@ -86,3 +86,37 @@ for i, text in enumerate([
         '[[[[[[[[[[]]]]]]]]]]', '"\\"\\\\\\/\\b\\f\\n\\r\\t"', "-12345678901234567890",
         '{"x": 1, "x": 2}', "1e999"]):
     put("FuzzJSON", "seed%d.json" % i, text.encode())
+
+# Checkpoints: soma's metadata over safetensors, in both formats soma reads (a 6-3-10 spytorch
+# network, small weights); the fuzzer mutates the metadata JSON and the tensor table.
+def checkpoint(meta, tensors):
+    header = {"__metadata__": meta}
+    data = b""
+    for name, (shape, values) in tensors.items():
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, sort_keys=True)
+    return safetensors(text, data)
+
+
+w1 = [((i * 7) % 11 - 5) * 0.1 for i in range(3 * 6)]
+w2 = [((i * 5) % 7 - 3) * 0.1 for i in range(10 * 3)]
+put("FuzzCheckpoint", "format1.safetensors", checkpoint(
+    {"format": "soma-checkpoint-1", "model": "mlp", "inputs": "6", "hidden": "3",
+     "outputs": "10", "time_steps": "4", "surrogate": "S2NN", "tau_syn": "0.005",
+     "tau_mem": "0.01", "encoder": "latency"},
+    {"hidden.weight": ([3, 6], w1), "readout.weight": ([10, 3], w2)}))
+layers = json.dumps([
+    {"bias": False, "inputs": 6, "outputs": 3, "type": "Linear"},
+    {"alpha": 0.8187307530779818, "beta": 0.9048374180359595, "reset": "zero",
+     "surrogate": "S2NN:alpha=4.0,beta=1.0,epsilon=1e-08", "threshold": 1, "type": "CUBALIF"},
+    {"bias": False, "inputs": 3, "outputs": 10, "type": "Linear"},
+    {"alpha": 0.8187307530779818, "beta": 0.9048374180359595, "type": "LeakyIntegrator"}],
+    sort_keys=True, separators=(",", ":"))
+put("FuzzCheckpoint", "format2.safetensors", checkpoint(
+    {"format": "soma-checkpoint-2", "model": "spytorch", "layers": layers,
+     "loss": "maxMembraneNLL", "time_steps": "4", "encoder": "latency", "inputs": "6",
+     "outputs": "10", "hidden": "3", "surrogate": "S2NN:alpha=4.0,beta=1.0,epsilon=1e-08"},
+    {"0.weight": ([3, 6], w1), "2.weight": ([10, 3], w2)}))

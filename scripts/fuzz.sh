@@ -20,7 +20,7 @@ seconds=$1
 shift
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(FuzzIDX FuzzGzip FuzzSafeTensors FuzzNPY FuzzJSON)
+  targets=(FuzzIDX FuzzGzip FuzzSafeTensors FuzzNPY FuzzJSON FuzzCheckpoint)
 fi
 scratch=${FUZZ_SCRATCH:-/tmp/soma-fuzz-build}
 out=${FUZZ_OUT:-$(mktemp -d /tmp/soma-fuzz.XXXXXX)}
