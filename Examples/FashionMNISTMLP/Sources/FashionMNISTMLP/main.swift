@@ -21,14 +21,15 @@ let adam = Adam(parameters: net.parameterVariables, learningRate: 2e-3)
 
 // 3. The training loop: latency-coded input (T = 25), shuffled batches of 128, test accuracy
 //    after every epoch, and final/best checkpoints, metrics.csv and curves.svg in `out`.
+let data = try FashionMNIST()
 let trainer = Trainer(
   model: model, optimizer: adam, encoding: .latency(timeSteps: 25), epochs: epochs,
   batchSize: 128, outputDirectory: out)
 trainer.overwrite = true  // replace this example's previous run
-trainer.schedule = CosineAnnealing(initial: 2e-3, totalSteps: epochs)  // per epoch
+let steps = epochs * ((data.train.count + 127) / 128)
+trainer.schedule = CosineAnnealing(initial: 2e-3, totalSteps: steps)  // set before every step
 Trainer.installInterruptHandler()  // Ctrl-C: finish the step, save, stop
 
-let data = try FashionMNIST()
 let history = try trainer.fit(train: data.train, test: data.test)
 
 // 4. A checkpoint records the network: the file alone rebuilds and evaluates it.
