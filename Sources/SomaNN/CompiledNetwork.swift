@@ -324,16 +324,12 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       importParameters()
       let adam = beginAdam(&optimizer)
       let step = withExtendedLifetime(optimizer) {
-        run(
-          input: Tensor.zeros([0]), labels: labels, backward: true, adam: adam, events: events,
-          eventSteps: steps)
+        runEvents(events, steps: steps, labels: labels, backward: true, adam: adam)
       }
       exportParameters()
       return step
     }
-    let batch = blockBatch(events, steps: steps)
-    let (w1, w2) = (linears[0].weight, linears[1].weight)
-    let r = block.step(events, steps, batch, labels, w1.value, w2.value, Swift.max(1, threads))
+    let (r, w1, w2) = blockStep(block, events: events, steps: steps, labels: labels)
     let adam = beginAdam(&optimizer)
     for (slot, (v, g)) in [(w1, r.gradW1), (w2, r.gradW2)].enumerated() {
       v.materialize()
@@ -367,9 +363,29 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
       return evaluate(input: denseInput(events, steps: steps), labels: labels)
     }
     importParameters()
-    return run(
-      input: Tensor.zeros([0]), labels: labels, backward: false, adam: nil, events: events,
+    return runEvents(events, steps: steps, labels: labels, backward: false, adam: nil)
+  }
+
+  /// The fused step on event input fed to the first Linear layer.
+  @inlinable
+  func runEvents(
+    _ events: SpikeEvents, steps: Int, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?
+  ) -> Step {
+    run(
+      input: Tensor.zeros([0]), labels: labels, backward: backward, adam: adam, events: events,
       eventSteps: steps)
+  }
+
+  /// SpyTorch's block plan on `events`: its result and the two weights it read.
+  @inlinable
+  func blockStep(_ block: CUBABlock<Scalar>, events: SpikeEvents, steps: Int, labels: [Int])
+    -> (CUBABlock<Scalar>.Result, Variable<Scalar>, Variable<Scalar>)
+  {
+    let batch = blockBatch(events, steps: steps)
+    let (w1, w2) = (linears[0].weight, linears[1].weight)
+    return (
+      block.step(events, steps, batch, labels, w1.value, w2.value, Swift.max(1, threads)), w1, w2
+    )
   }
 
   /// True when the first Linear layer reads `events` as they are (else they are made dense).
@@ -394,15 +410,11 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
         return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
       }
       importParameters()
-      let step = run(
-        input: Tensor.zeros([0]), labels: labels, backward: true, adam: nil, events: events,
-        eventSteps: steps)
+      let step = runEvents(events, steps: steps, labels: labels, backward: true, adam: nil)
       addGradients()
       return step
     }
-    let batch = blockBatch(events, steps: steps)
-    let (w1, w2) = (linears[0].weight, linears[1].weight)
-    let r = block.step(events, steps, batch, labels, w1.value, w2.value, Swift.max(1, threads))
+    let (r, w1, w2) = blockStep(block, events: events, steps: steps, labels: labels)
     w1.accumulate(r.gradW1)
     w2.accumulate(r.gradW2)
     return Step(loss: r.loss, logits: r.logits, correct: r.correct, spikeCounts: [r.hiddenSpikes])
@@ -416,10 +428,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
         return logits(denseInput(events, steps: steps))
       }
       importParameters()
-      return run(
-        input: Tensor.zeros([0]), labels: nil, backward: false, adam: nil, events: events,
-        eventSteps: steps
-      ).logits
+      return runEvents(events, steps: steps, labels: nil, backward: false, adam: nil).logits
     }
     let batch = blockBatch(events, steps: steps)
     return block.logits(
