@@ -1,11 +1,9 @@
 import ArgumentParser
 import Foundation
-#if canImport(Glibc)
-  import Glibc
-#endif
 import Soma
 import SomaData
 import Testing
+import _TestSupport
 
 @testable import SomaCLI
 @testable import SomaTrain
@@ -321,7 +319,7 @@ struct ReliabilityTests {
     let data = try TinyData()
     let out = data.path + "/run"
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-    let dead = try deadPID()
+    let dead = try reapedChildPID()
     let stale = ".final.safetensors.tmp-\(dead)-1x2y3z"
     try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: out + "/" + stale))
     try soma(["train", "--data", data.path, "--out", out] + Self.fast)
@@ -330,20 +328,4 @@ struct ReliabilityTests {
       try FileManager.default.contentsOfDirectory(atPath: out).sorted()
         == ["best.safetensors", "curves.svg", "final.safetensors", "metrics.csv"])
   }
-}
-
-/// The PID of a child process that has exited and been reaped: no process has it now.
-func deadPID() throws -> Int32 {
-  // posix_spawn and waitpid directly: Foundation's Process leaks a small weak-reference
-  // table per run, which LeakSanitizer (CI's ASan stage) reports.
-  var pid: pid_t = 0
-  let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-  defer { free(argv[0]) }
-  let rc = posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
-  guard rc == 0 else {
-    throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL)
-  }
-  var status: Int32 = 0
-  _ = waitpid(pid, &status, 0)
-  return pid
 }

@@ -1,9 +1,7 @@
 import Foundation
-#if canImport(Glibc)
-  import Glibc
-#endif
 import SomaData
 import Testing
+import _TestSupport
 
 /// AtomicFile's checks on where it writes, its clean-up after killed writers, and the label
 /// check of MNIST-style splits.
@@ -37,7 +35,7 @@ import Testing
 
   @Test func staleTemporariesOfDeadWritersAreRemoved() throws {
     let dir = try TemporaryDirectory()
-    let dead = try exitedChildPID()
+    let dead = try reapedChildPID()
     let stale = [".final.safetensors.tmp-\(dead)-abc12", ".metrics.csv.tmp-\(dead)-0"]
     // Not removed: a live writer (this process, PID 1), names of another pattern, a directory.
     let kept = [
@@ -83,20 +81,4 @@ import Testing
         == "\(dir.file("t10k-labels-idx1-ubyte")) holds label 200 at index 2; labels must be in"
         + " 0..<10, one per class.")
   }
-}
-
-/// The PID of a child process that has exited and been reaped: no process has it now.
-func exitedChildPID() throws -> Int32 {
-  // posix_spawn and waitpid directly: Foundation's Process leaks a small weak-reference
-  // table per run, which LeakSanitizer (CI's ASan stage) reports.
-  var pid: pid_t = 0
-  let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-  defer { free(argv[0]) }
-  let rc = posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
-  guard rc == 0 else {
-    throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL)
-  }
-  var status: Int32 = 0
-  _ = waitpid(pid, &status, 0)
-  return pid
 }

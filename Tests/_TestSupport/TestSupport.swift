@@ -1,3 +1,4 @@
+import Foundation
 // Shared helpers for Soma's test targets: tolerance checks and naive reference loops.
 import SomaTensor
 import Testing
@@ -96,4 +97,18 @@ public func expectClose<S: TensorScalar>(
     return
   }
   expectClose(a.scalars, b.scalars, atol: atol, rtol: rtol, comment, sourceLocation: sourceLocation)
+}
+
+/// The PID of a child process that has exited and been reaped: no process has it now. Spawned
+/// with posix_spawn and reaped with waitpid (Foundation's Process leaks a small weak-reference
+/// table per run, which LeakSanitizer reports).
+public func reapedChildPID() throws -> Int32 {
+  var pid: pid_t = 0
+  let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+  defer { free(argv[0]) }
+  let rc = posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
+  guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
+  var status: Int32 = 0
+  _ = waitpid(pid, &status, 0)
+  return pid
 }
