@@ -109,16 +109,20 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
     var fused = !ops.isEmpty
     var width: Int? = nil
     var sizes: [Int] = []
+    // A layer reading `n` inputs must follow a layer of `n` outputs (neurons keep the width).
+    func chain(_ n: Int, _ what: String) throws(SomaNNError) {
+      sizes.append(n)
+      if let width, width != n {
+        throw .invalidSizes(
+          model: "Sequential", sizes: sizes,
+          allowed: "\(what) equal to the width before it (\(width))")
+      }
+    }
     for op in ops {
       switch op {
       case .linear(let w, let b):
         let (nOut, nIn) = (w.shape[0], w.shape[1])
-        sizes.append(nIn)
-        if let width, width != nIn {
-          throw .invalidSizes(
-            model: "Sequential", sizes: sizes,
-            allowed: "each Linear layer's input width equal to the width before it (\(width))")
-        }
+        try chain(nIn, "each Linear layer's input width")
         width = nOut
         stages.append(.linear(linears.count))
         linears.append(LinearStage(weight: w, bias: b, nIn: nIn, nOut: nOut))
@@ -128,12 +132,7 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
         plan.append("\(k.name): fused forward and reverse pass")
       case .recurrent(let v, let k):
         let n = v.shape[0]
-        sizes.append(n)
-        if let width, width != n {
-          throw .invalidSizes(
-            model: "Sequential", sizes: sizes,
-            allowed: "a RecurrentLIF layer's size equal to the width before it (\(width))")
-        }
+        try chain(n, "a RecurrentLIF layer's size")
         width = n
         stages.append(.recurrent(recurrents.count))
         recurrents.append(RecurrentStage(weight: v, kernel: k, n: n))
@@ -608,8 +607,8 @@ extension CompiledNetwork {
         case .neuron(let k):
           let lanes = batch * ws.widths[i]
           let lp = Swift.max(1, Swift.min(parts, lanes / 16))
-          let (out, s0, s1, scratch, counts) = (
-            ws.out[i], ws.saved0[i], ws.saved1[i], ws.scratch, ws.partCounts
+          let (out, s0, scratch, counts) = (
+            ws.out[i], ws.saved0[i], ws.scratch, ws.partCounts
           )
           let spikes = k.emitsSpikes
           parallel(lp) { part in
@@ -618,7 +617,7 @@ extension CompiledNetwork {
             k.forward(
               NeuronPass(
                 steps: steps, lanes: lanes, k0: k0, k1: k1, input: x, output: out, saved0: s0,
-                saved1: s1, scratch: scratch))
+                scratch: scratch))
             var c = 0
             if spikes {
               for t in 0..<steps { c += MLPKernels.countNonzero(out + t * lanes + k0, k1 - k0) }
@@ -662,12 +661,12 @@ extension CompiledNetwork {
         case .neuron(let k):
           let lanes = batch * ws.widths[i]
           let lp = Swift.max(1, Swift.min(parts, lanes / 16))
-          let (s0, s1, scratch, grad) = (ws.saved0[i], ws.saved1[i], ws.scratch, g)
+          let (s0, scratch, grad) = (ws.saved0[i], ws.scratch, g)
           parallel(lp) { part in
             k.backward(
               NeuronPass(
                 steps: steps, lanes: lanes, k0: part * lanes / lp, k1: (part + 1) * lanes / lp,
-                input: grad, output: grad, saved0: s0, saved1: s1, scratch: scratch))
+                input: grad, output: grad, saved0: s0, scratch: scratch))
           }
         case .linear(let l):
           let x = i == 0 ? xP : ws.out[i - 1]
@@ -1080,7 +1079,6 @@ final class PlanWorkspace<T: TensorScalar> {
   /// buffer: the neuron's backward pass never reads its input).
   @usableFromInline let out: [UnsafeMutablePointer<T>]
   @usableFromInline let saved0: [UnsafeMutablePointer<T>?]
-  @usableFromInline let saved1: [UnsafeMutablePointer<T>?]
   @usableFromInline let scratch: UnsafeMutablePointer<T>
   /// Two [rows, widest] gradient buffers, swapped at each Linear stage.
   @usableFromInline let gradOutA: UnsafeMutablePointer<T>
@@ -1158,7 +1156,6 @@ final class PlanWorkspace<T: TensorScalar> {
     let current = make(rows * widest, T.zero)
     var out: [UnsafeMutablePointer<T>] = []
     var s0: [UnsafeMutablePointer<T>?] = []
-    var s1: [UnsafeMutablePointer<T>?] = []
     for (i, stage) in stages.enumerated() {
       let n = rows * widths[i]
       switch stage {
@@ -1169,18 +1166,15 @@ final class PlanWorkspace<T: TensorScalar> {
         }
         out.append(feedsNeuron ? current : make(n, T.zero))
         s0.append(nil)
-        s1.append(nil)
       case .neuron(let k):
         out.append(make(n, T.zero))
         s0.append(k.saved >= 1 ? make(n, T.zero) : nil)
-        s1.append(k.saved >= 2 ? make(n, T.zero) : nil)
       case .recurrent:
         out.append(make(n, T.zero))
         s0.append(make(n, T.zero))
-        s1.append(nil)
       }
     }
-    (self.out, saved0, saved1) = (out, s0, s1)
+    (self.out, saved0) = (out, s0)
     scratch = make(scratchPerLane * batch * widest, T.zero)
     gradOutA = make(rows * widest, T.zero)
     gradOutB = make(rows * widest, T.zero)

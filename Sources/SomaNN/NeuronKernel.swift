@@ -6,8 +6,8 @@
 
 /// The buffers of one neuron pass over `[steps, lanes]`, restricted to lanes `k0 ..< k1`.
 ///
-/// Forward: `input` holds the currents, `output` receives the layer's output; `saved0` and
-/// `saved1` receive what the backward pass needs. Backward: `input` holds dL/d(output),
+/// Forward: `input` holds the currents, `output` receives the layer's output; `saved0`
+/// receives what the backward pass needs, if anything. Backward: `input` holds dL/d(output),
 /// `output` receives dL/d(currents) (it may be the same buffer). `scratch` has
 /// `scratchPerLane × lanes` elements, indexed by absolute lane.
 public struct NeuronPass<T: TensorScalar> {
@@ -18,18 +18,17 @@ public struct NeuronPass<T: TensorScalar> {
   @usableFromInline let input: UnsafeMutablePointer<T>
   @usableFromInline let output: UnsafeMutablePointer<T>
   @usableFromInline let saved0: UnsafeMutablePointer<T>?
-  @usableFromInline let saved1: UnsafeMutablePointer<T>?
   @usableFromInline let scratch: UnsafeMutablePointer<T>
 
   @inlinable
   init(
     steps: Int, lanes: Int, k0: Int, k1: Int, input: UnsafeMutablePointer<T>,
     output: UnsafeMutablePointer<T>, saved0: UnsafeMutablePointer<T>?,
-    saved1: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>
+    scratch: UnsafeMutablePointer<T>
   ) {
     (self.steps, self.lanes, self.k0, self.k1) = (steps, lanes, k0, k1)
-    (self.input, self.output, self.saved0, self.saved1, self.scratch) = (
-      input, output, saved0, saved1, scratch
+    (self.input, self.output, self.saved0, self.scratch) = (
+      input, output, saved0, scratch
     )
   }
 }
@@ -43,7 +42,7 @@ public struct NeuronKernel<T: TensorScalar> {
   public let name: String
   /// True when the output is 0/1 spikes (the next Linear layer may then read it as events).
   public let emitsSpikes: Bool
-  /// How many `[steps, lanes]` buffers the forward pass keeps for the backward pass (0–2).
+  /// How many `[steps, lanes]` buffers the forward pass keeps for the backward pass (0 or 1).
   @usableFromInline let saved: Int
   /// Scratch elements per lane.
   @usableFromInline let scratchPerLane: Int
