@@ -1,4 +1,5 @@
 import SomaTrain
+import SomaNN
 import ArgumentParser
 import Foundation
 
@@ -7,7 +8,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Time a workload: tensor, surrogate, or a training step of a benchmark network.",
-    discussion: "Workloads are defined in shared/BENCHMARKS.md. Build with -c release.")
+    discussion: "Workloads are defined in docs/Benchmarks.md. Build with -c release.")
 
   @Argument(help: "One of: \(BenchCommand.workloads.joined(separator: ", ")).")
   var workload: String
@@ -27,6 +28,12 @@ struct BenchCommand: ParsableCommand {
       valueName: "spec"))
   var surrogate: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "For the mlp-* workloads: when Linear layers read spike input as events — auto (the CPU's measured crossover), always, never (dense GEMMs).",
+      valueName: "policy"))
+  var events: String = "auto"
+
   static var workloads: [String] { ["tensor", "surrogate"] + NetworkBench.workloads }
 
   func validate() throws {
@@ -40,6 +47,12 @@ struct BenchCommand: ParsableCommand {
     }
     guard seconds > 0 && seconds.isFinite else {
       throw ValidationError("--seconds must be a positive number, got \(seconds)")
+    }
+    guard ["auto", "always", "never"].contains(events) else {
+      throw ValidationError("--events must be auto, always or never, got '\(events)'")
+    }
+    if events != "auto" && !workload.hasPrefix("mlp-") {
+      throw ValidationError("--events applies to the mlp-* workloads only, not \(workload)")
     }
     if surrogate != nil && !workload.hasPrefix("fmnist-") {
       throw ValidationError(
@@ -55,7 +68,10 @@ struct BenchCommand: ParsableCommand {
     case "surrogate": results = SurrogateBench.run(seconds: seconds)
     default:
       let s = try surrogate.map { try SurrogateSpec(parsing: $0).make() }
-      results = try NetworkBench.run(workload, seconds: seconds, threads: threads, surrogate: s)
+      let policy: EventPolicy =
+        events == "always" ? .always : events == "never" ? .never : .automatic
+      results = try NetworkBench.run(
+        workload, seconds: seconds, threads: threads, surrogate: s, events: policy)
     }
     for r in results { print(json ? jsonLine(r) : textLine(r)) }
   }

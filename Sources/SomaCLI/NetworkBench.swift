@@ -4,7 +4,7 @@ import SomaNN
 import SomaTrain
 import SomaSurrogate
 
-/// Training-step benchmarks of the networks in shared/BENCHMARKS.md: each step is forward over
+/// Training-step benchmarks of the networks in docs/Benchmarks.md: each step is forward over
 /// all T steps, BPTT backward and an Adam update, timed after warm-up (median).
 enum NetworkBench {
   static let workloads = [
@@ -12,16 +12,17 @@ enum NetworkBench {
   ]
 
   static func run(
-    _ workload: String, seconds: Double, threads: Int, surrogate: (any SurrogateGradient)? = nil
+    _ workload: String, seconds: Double, threads: Int, surrogate: (any SurrogateGradient)? = nil,
+    events: EventPolicy = .automatic
   ) throws -> [BenchResult] {
     // Soma splits the work itself (GEMM rows, events, neurons) over `threads` parts; OpenBLAS
     // runs single-threaded inside each part, so spinning BLAS workers never compete with them.
     BLASInfo.setThreads(1)
     defer { BLASInfo.setThreads(threads) }
     switch workload {
-    case "mlp-small": return [try mlp(workload, sizes: [784, 256, 10], steps: 8, batch: 128, seconds: seconds, threads: threads)]
-    case "mlp-single-step": return [try mlp(workload, sizes: [784, 512, 10], steps: 1, batch: 256, seconds: seconds, threads: threads)]
-    case "mlp-deep": return [try mlp(workload, sizes: [784, 512, 512, 10], steps: 16, batch: 64, seconds: seconds, threads: threads)]
+    case "mlp-small": return [try mlp(workload, sizes: [784, 256, 10], steps: 8, batch: 128, seconds: seconds, threads: threads, events: events)]
+    case "mlp-single-step": return [try mlp(workload, sizes: [784, 512, 10], steps: 1, batch: 256, seconds: seconds, threads: threads, events: events)]
+    case "mlp-deep": return [try mlp(workload, sizes: [784, 512, 512, 10], steps: 16, batch: 64, seconds: seconds, threads: threads, events: events)]
     case "fmnist-spytorch":
       let s: any SurrogateGradient = try surrogate ?? InvSquareGrad(alpha: 100)
       return [try withConcreteSurrogate(s, FMNISTBench(seconds: seconds, threads: threads))]
@@ -33,7 +34,8 @@ enum NetworkBench {
   }
 
   static func mlp(
-    _ name: String, sizes: [Int], steps: Int, batch: Int, seconds: Double, threads: Int
+    _ name: String, sizes: [Int], steps: Int, batch: Int, seconds: Double, threads: Int,
+    events: EventPolicy = .automatic
   ) throws -> BenchResult {
     // Built as a user builds it: the layer API, compiled with the loss.
     var init_ = SomaRandom(seed: 0)
@@ -45,6 +47,7 @@ enum NetworkBench {
     }
     let model = try net.compiled(loss: .spikeCountCrossEntropy)
     model.threads = threads
+    model.eventPolicy = events
 
     var g = SomaRandom(seed: 1)
     let x = Tensor<Float>.bernoulli([steps, batch, sizes[0]], p: 0.2, using: &g)

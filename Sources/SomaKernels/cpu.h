@@ -45,6 +45,26 @@ static inline int has_avx512(void) {
   return c;
 }
 
+// AVX2 + FMA (x86-64-v3, e.g. AMD Zen 1–3, Intel Haswell and later): the hand-written
+// 8-lane variants, for CPUs without AVX-512.
+#define AVX2 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
+static inline int has_avx2(void) {
+  if (soma_portable_only) return 0;
+  static _Atomic int cached = -1;
+  int c = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (c < 0) {
+    __builtin_cpu_init();
+    c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    atomic_store_explicit(&cached, c, memory_order_relaxed);
+  }
+  return c;
+}
+
+// The first n (≤ 8) lanes of a 256-bit vector as a maskload/maskstore mask.
+AVX2 static inline __m256i soma_lanes8(size_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 // Transposes the 16 × 16 block held in r[0..16) (row i in r[i]) in place: unpacks of row
 // pairs, then shuffles within 128-bit lanes, then two rounds of 128-bit lane shuffles.
 AVX512 static inline void soma_transpose16(__m512 r[16]) {
@@ -77,6 +97,7 @@ static inline __mmask16 soma_lanes(size_t n) {
 #else
 #define SOMA_CLONES
 static inline int has_avx512(void) { return 0; }
+static inline int has_avx2(void) { return 0; }
 #endif
 
 #endif

@@ -1,6 +1,7 @@
 // Event kernels for compiled networks' Linear layers (see include/SomaSparse.h).
 #include "SomaSparse.h"
 #include <stdlib.h>
+#include <string.h>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -167,10 +168,136 @@ AVX512 static size_t lists_avx512(const uint16_t *rowmask, size_t rows_padded, s
 }
 #endif
 
+#ifdef SOMA_X86
+// For each byte m, the positions of its set bits, one per byte from the lowest, as the 8-lane
+// compress that AVX2 lacks: widened to 32 bits and offset, they are the list entries of m.
+static const uint64_t soma_bit_positions[256] = {
+    0x0000000000000000ull, 0x0000000000000000ull, 0x0000000000000001ull, 0x0000000000000100ull,
+    0x0000000000000002ull, 0x0000000000000200ull, 0x0000000000000201ull, 0x0000000000020100ull,
+    0x0000000000000003ull, 0x0000000000000300ull, 0x0000000000000301ull, 0x0000000000030100ull,
+    0x0000000000000302ull, 0x0000000000030200ull, 0x0000000000030201ull, 0x0000000003020100ull,
+    0x0000000000000004ull, 0x0000000000000400ull, 0x0000000000000401ull, 0x0000000000040100ull,
+    0x0000000000000402ull, 0x0000000000040200ull, 0x0000000000040201ull, 0x0000000004020100ull,
+    0x0000000000000403ull, 0x0000000000040300ull, 0x0000000000040301ull, 0x0000000004030100ull,
+    0x0000000000040302ull, 0x0000000004030200ull, 0x0000000004030201ull, 0x0000000403020100ull,
+    0x0000000000000005ull, 0x0000000000000500ull, 0x0000000000000501ull, 0x0000000000050100ull,
+    0x0000000000000502ull, 0x0000000000050200ull, 0x0000000000050201ull, 0x0000000005020100ull,
+    0x0000000000000503ull, 0x0000000000050300ull, 0x0000000000050301ull, 0x0000000005030100ull,
+    0x0000000000050302ull, 0x0000000005030200ull, 0x0000000005030201ull, 0x0000000503020100ull,
+    0x0000000000000504ull, 0x0000000000050400ull, 0x0000000000050401ull, 0x0000000005040100ull,
+    0x0000000000050402ull, 0x0000000005040200ull, 0x0000000005040201ull, 0x0000000504020100ull,
+    0x0000000000050403ull, 0x0000000005040300ull, 0x0000000005040301ull, 0x0000000504030100ull,
+    0x0000000005040302ull, 0x0000000504030200ull, 0x0000000504030201ull, 0x0000050403020100ull,
+    0x0000000000000006ull, 0x0000000000000600ull, 0x0000000000000601ull, 0x0000000000060100ull,
+    0x0000000000000602ull, 0x0000000000060200ull, 0x0000000000060201ull, 0x0000000006020100ull,
+    0x0000000000000603ull, 0x0000000000060300ull, 0x0000000000060301ull, 0x0000000006030100ull,
+    0x0000000000060302ull, 0x0000000006030200ull, 0x0000000006030201ull, 0x0000000603020100ull,
+    0x0000000000000604ull, 0x0000000000060400ull, 0x0000000000060401ull, 0x0000000006040100ull,
+    0x0000000000060402ull, 0x0000000006040200ull, 0x0000000006040201ull, 0x0000000604020100ull,
+    0x0000000000060403ull, 0x0000000006040300ull, 0x0000000006040301ull, 0x0000000604030100ull,
+    0x0000000006040302ull, 0x0000000604030200ull, 0x0000000604030201ull, 0x0000060403020100ull,
+    0x0000000000000605ull, 0x0000000000060500ull, 0x0000000000060501ull, 0x0000000006050100ull,
+    0x0000000000060502ull, 0x0000000006050200ull, 0x0000000006050201ull, 0x0000000605020100ull,
+    0x0000000000060503ull, 0x0000000006050300ull, 0x0000000006050301ull, 0x0000000605030100ull,
+    0x0000000006050302ull, 0x0000000605030200ull, 0x0000000605030201ull, 0x0000060503020100ull,
+    0x0000000000060504ull, 0x0000000006050400ull, 0x0000000006050401ull, 0x0000000605040100ull,
+    0x0000000006050402ull, 0x0000000605040200ull, 0x0000000605040201ull, 0x0000060504020100ull,
+    0x0000000006050403ull, 0x0000000605040300ull, 0x0000000605040301ull, 0x0000060504030100ull,
+    0x0000000605040302ull, 0x0000060504030200ull, 0x0000060504030201ull, 0x0006050403020100ull,
+    0x0000000000000007ull, 0x0000000000000700ull, 0x0000000000000701ull, 0x0000000000070100ull,
+    0x0000000000000702ull, 0x0000000000070200ull, 0x0000000000070201ull, 0x0000000007020100ull,
+    0x0000000000000703ull, 0x0000000000070300ull, 0x0000000000070301ull, 0x0000000007030100ull,
+    0x0000000000070302ull, 0x0000000007030200ull, 0x0000000007030201ull, 0x0000000703020100ull,
+    0x0000000000000704ull, 0x0000000000070400ull, 0x0000000000070401ull, 0x0000000007040100ull,
+    0x0000000000070402ull, 0x0000000007040200ull, 0x0000000007040201ull, 0x0000000704020100ull,
+    0x0000000000070403ull, 0x0000000007040300ull, 0x0000000007040301ull, 0x0000000704030100ull,
+    0x0000000007040302ull, 0x0000000704030200ull, 0x0000000704030201ull, 0x0000070403020100ull,
+    0x0000000000000705ull, 0x0000000000070500ull, 0x0000000000070501ull, 0x0000000007050100ull,
+    0x0000000000070502ull, 0x0000000007050200ull, 0x0000000007050201ull, 0x0000000705020100ull,
+    0x0000000000070503ull, 0x0000000007050300ull, 0x0000000007050301ull, 0x0000000705030100ull,
+    0x0000000007050302ull, 0x0000000705030200ull, 0x0000000705030201ull, 0x0000070503020100ull,
+    0x0000000000070504ull, 0x0000000007050400ull, 0x0000000007050401ull, 0x0000000705040100ull,
+    0x0000000007050402ull, 0x0000000705040200ull, 0x0000000705040201ull, 0x0000070504020100ull,
+    0x0000000007050403ull, 0x0000000705040300ull, 0x0000000705040301ull, 0x0000070504030100ull,
+    0x0000000705040302ull, 0x0000070504030200ull, 0x0000070504030201ull, 0x0007050403020100ull,
+    0x0000000000000706ull, 0x0000000000070600ull, 0x0000000000070601ull, 0x0000000007060100ull,
+    0x0000000000070602ull, 0x0000000007060200ull, 0x0000000007060201ull, 0x0000000706020100ull,
+    0x0000000000070603ull, 0x0000000007060300ull, 0x0000000007060301ull, 0x0000000706030100ull,
+    0x0000000007060302ull, 0x0000000706030200ull, 0x0000000706030201ull, 0x0000070603020100ull,
+    0x0000000000070604ull, 0x0000000007060400ull, 0x0000000007060401ull, 0x0000000706040100ull,
+    0x0000000007060402ull, 0x0000000706040200ull, 0x0000000706040201ull, 0x0000070604020100ull,
+    0x0000000007060403ull, 0x0000000706040300ull, 0x0000000706040301ull, 0x0000070604030100ull,
+    0x0000000706040302ull, 0x0000070604030200ull, 0x0000070604030201ull, 0x0007060403020100ull,
+    0x0000000000070605ull, 0x0000000007060500ull, 0x0000000007060501ull, 0x0000000706050100ull,
+    0x0000000007060502ull, 0x0000000706050200ull, 0x0000000706050201ull, 0x0000070605020100ull,
+    0x0000000007060503ull, 0x0000000706050300ull, 0x0000000706050301ull, 0x0000070605030100ull,
+    0x0000000706050302ull, 0x0000070605030200ull, 0x0000070605030201ull, 0x0007060503020100ull,
+    0x0000000007060504ull, 0x0000000706050400ull, 0x0000000706050401ull, 0x0000070605040100ull,
+    0x0000000706050402ull, 0x0000070605040200ull, 0x0000070605040201ull, 0x0007060504020100ull,
+    0x0000000706050403ull, 0x0000070605040300ull, 0x0000070605040301ull, 0x0007060504030100ull,
+    0x0000070605040302ull, 0x0007060504030200ull, 0x0007060504030201ull, 0x0706050403020100ull,
+};
+
+// Appends the positions of the set bits of the 16-bit word m, offset by base, at list + k
+// (writing up to 8 slots past the new end); returns the new k.
+AVX2 static inline size_t append_bits16(unsigned m, int32_t base, int32_t *list, size_t k) {
+  const __m256i b = _mm256_set1_epi32(base);
+  const unsigned lo = m & 0xffu, hi = (m >> 8) & 0xffu;
+  _mm256_storeu_si256((__m256i *)(list + k),
+                      _mm256_add_epi32(b, _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+                                              (long long)soma_bit_positions[lo]))));
+  k += (size_t)__builtin_popcount(lo);
+  _mm256_storeu_si256((__m256i *)(list + k),
+                      _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(8)),
+                                       _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+                                           (long long)soma_bit_positions[hi]))));
+  return k + (size_t)__builtin_popcount(hi);
+}
+
+AVX2 static size_t masks_avx2(const float *x, size_t r0, size_t r1, size_t n, int *binary,
+                              uint16_t *rowmask, size_t rows_padded) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 one = _mm256_set1_ps(1.0f);
+  unsigned bad = 0;
+  size_t count = 0;
+  for (size_t r = r0; r < r1; r++) {
+    const float *row = x + r * n;
+    for (size_t i = 0; i < n; i += 16) {
+      unsigned m = 0;
+      for (size_t h = 0; h < 16 && i + h < n; h += 8) {
+        const __m256 v = i + h + 8 <= n ? _mm256_loadu_ps(row + i + h)
+                                        : _mm256_maskload_ps(row + i + h, soma_lanes8(n - i - h));
+        const unsigned nz = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ));
+        bad |= nz & ~(unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, one, _CMP_EQ_OQ));
+        m |= nz << h;
+      }
+      rowmask[(i / 16) * rows_padded + r] = (uint16_t)m;
+      count += (size_t)__builtin_popcount(m);
+    }
+  }
+  if (bad) *binary = 0;
+  return count;
+}
+
+AVX2 static size_t lists_avx2(const uint16_t *rowmask, size_t rows_padded, size_t n, size_t r0,
+                              size_t r1, int32_t *list, size_t k0, int32_t *begin, int32_t *end) {
+  const size_t blocks = (n + 15) / 16;
+  size_t k = k0;
+  for (size_t r = r0; r < r1; r++) {
+    begin[r] = (int32_t)k;
+    for (size_t cb = 0; cb < blocks; cb++)
+      k = append_bits16(rowmask[cb * rows_padded + r], (int32_t)(cb * 16), list, k);
+    end[r] = (int32_t)k;
+  }
+  return k - k0;
+}
+#endif
+
 size_t soma_sparse_masks_f32(const float *x, size_t r0, size_t r1, size_t n, int *binary,
                              uint16_t *rowmask, size_t rows_padded) {
 #ifdef SOMA_X86
   if (has_avx512()) return masks_avx512(x, r0, r1, n, binary, rowmask, rows_padded);
+  if (has_avx2()) return masks_avx2(x, r0, r1, n, binary, rowmask, rows_padded);
 #endif
   return masks_portable(x, r0, r1, n, binary, rowmask, rows_padded);
 }
@@ -180,6 +307,7 @@ size_t soma_sparse_lists_from_masks(const uint16_t *rowmask, size_t rows_padded,
                                     int32_t *begin, int32_t *end) {
 #ifdef SOMA_X86
   if (has_avx512()) return lists_avx512(rowmask, rows_padded, n, r0, r1, list, k0, begin, end);
+  if (has_avx2()) return lists_avx2(rowmask, rows_padded, n, r0, r1, list, k0, begin, end);
 #endif
   return lists_portable(rowmask, rows_padded, n, r0, r1, list, k0, begin, end);
 }
@@ -224,12 +352,37 @@ AVX512 static void transpose_masks_avx512(const uint16_t *rowmask, size_t n, siz
 }
 #endif
 
+#ifdef SOMA_X86
+// The same 16 × 16 bit transpose with AVX2: bit j of each row's mask shifted into the sign of
+// its 16-bit lane, the lanes narrowed to bytes (signs kept), and the byte signs collected.
+AVX2 static void transpose_masks_avx2(const uint16_t *rowmask, size_t n, size_t rows_padded,
+                                      size_t cb0, size_t cb1, size_t t0, size_t t1,
+                                      uint16_t *colbits) {
+  const size_t words = rows_padded / 16;
+  for (size_t cb = cb0; cb < cb1; cb++) {
+    const size_t width = n - cb * 16 < 16 ? n - cb * 16 : 16;
+    for (size_t t = t0; t < t1; t++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(rowmask + cb * rows_padded + t * 16));
+      for (size_t j = 0; j < width; j++) {
+        const __m256i s = _mm256_sll_epi16(v, _mm_cvtsi32_si128((int)(15 - j)));
+        const unsigned mm = (unsigned)_mm256_movemask_epi8(_mm256_packs_epi16(s, s));
+        colbits[(cb * 16 + j) * words + t] = (uint16_t)((mm & 0xffu) | ((mm >> 8) & 0xff00u));
+      }
+    }
+  }
+}
+#endif
+
 void soma_sparse_transpose_masks(const uint16_t *rowmask, size_t n, size_t rows_padded,
                                  size_t cb0, size_t cb1, size_t t0, size_t t1,
                                  uint16_t *colbits) {
 #ifdef SOMA_X86
   if (has_avx512()) {
     transpose_masks_avx512(rowmask, n, rows_padded, cb0, cb1, t0, t1, colbits);
+    return;
+  }
+  if (has_avx2()) {
+    transpose_masks_avx2(rowmask, n, rows_padded, cb0, cb1, t0, t1, colbits);
     return;
   }
 #endif
@@ -431,12 +584,146 @@ AVX512 static inline int32_t expand_bits(const uint16_t *bits, size_t t0, size_t
 
 #endif
 
+#ifdef SOMA_X86
+typedef struct {
+  __m256 b1, omb1, b2, omb2, lr_c1, ic2, eps;
+} adam_vec8;
+
+AVX2 static inline adam_vec8 adam_consts8(const soma_adam_step *a) {
+  return (adam_vec8){_mm256_set1_ps(a->b1),    _mm256_set1_ps(1.0f - a->b1),
+                     _mm256_set1_ps(a->b2),    _mm256_set1_ps(1.0f - a->b2),
+                     _mm256_set1_ps(a->lr_c1), _mm256_set1_ps(a->ic2),
+                     _mm256_set1_ps(a->eps)};
+}
+
+// Adam on 8 parameters whose gradient is g (the first `lanes` of them when lanes < 8).
+AVX2 static inline void adam8(__m256 g, float *p, float *m, float *v, size_t lanes,
+                              const adam_vec8 *c) {
+  if (lanes >= 8) {
+    const __m256 mi = _mm256_fmadd_ps(c->b1, _mm256_loadu_ps(m), _mm256_mul_ps(c->omb1, g));
+    const __m256 vi = _mm256_fmadd_ps(c->b2, _mm256_loadu_ps(v),
+                                      _mm256_mul_ps(_mm256_mul_ps(c->omb2, g), g));
+    const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vi, c->ic2)), c->eps);
+    _mm256_storeu_ps(m, mi);
+    _mm256_storeu_ps(v, vi);
+    _mm256_storeu_ps(p, _mm256_sub_ps(_mm256_loadu_ps(p),
+                                      _mm256_div_ps(_mm256_mul_ps(c->lr_c1, mi), den)));
+    return;
+  }
+  const __m256i k = soma_lanes8(lanes);
+  const __m256 mi = _mm256_fmadd_ps(c->b1, _mm256_maskload_ps(m, k), _mm256_mul_ps(c->omb1, g));
+  const __m256 vi = _mm256_fmadd_ps(c->b2, _mm256_maskload_ps(v, k),
+                                    _mm256_mul_ps(_mm256_mul_ps(c->omb2, g), g));
+  const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vi, c->ic2)), c->eps);
+  _mm256_maskstore_ps(m, k, mi);
+  _mm256_maskstore_ps(v, k, vi);
+  _mm256_maskstore_ps(p, k, _mm256_sub_ps(_mm256_maskload_ps(p, k),
+                                          _mm256_div_ps(_mm256_mul_ps(c->lr_c1, mi), den)));
+}
+
+// Row i's 64-column block at j0: eight independent accumulator chains (the whole AVX2
+// register file's half) hide the add latency; each event costs eight loads of its source row.
+// Stored to dst (if any) and/or applied by Adam (if c is set) while in registers.
+AVX2 static inline void gather_block64_avx2(const int32_t *l, int32_t count, const float *src,
+                                            size_t n, size_t j0, const float *init, float *dst,
+                                            const adam_vec8 *c, float *param, float *m, float *v) {
+  __m256 a0, a1, a2, a3, a4, a5, a6, a7;
+  if (init) {
+    a0 = _mm256_loadu_ps(init + j0), a1 = _mm256_loadu_ps(init + j0 + 8);
+    a2 = _mm256_loadu_ps(init + j0 + 16), a3 = _mm256_loadu_ps(init + j0 + 24);
+    a4 = _mm256_loadu_ps(init + j0 + 32), a5 = _mm256_loadu_ps(init + j0 + 40);
+    a6 = _mm256_loadu_ps(init + j0 + 48), a7 = _mm256_loadu_ps(init + j0 + 56);
+  } else {
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm256_setzero_ps();
+  }
+  for (int32_t e = 0; e < count; e++) {
+    const float *s = src + (size_t)l[e] * n + j0;
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(s));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(s + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(s + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(s + 24));
+    a4 = _mm256_add_ps(a4, _mm256_loadu_ps(s + 32));
+    a5 = _mm256_add_ps(a5, _mm256_loadu_ps(s + 40));
+    a6 = _mm256_add_ps(a6, _mm256_loadu_ps(s + 48));
+    a7 = _mm256_add_ps(a7, _mm256_loadu_ps(s + 56));
+  }
+  const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  if (dst)
+    for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + 8 * q, acc[q]);
+  if (c)
+    for (int q = 0; q < 8; q++) adam8(acc[q], param + 8 * q, m + 8 * q, v + 8 * q, 8, c);
+}
+
+// The columns [j0, n) (fewer than 64) of row i, 8 at a time (masked at the edge); events in
+// fours so four chains run at once.
+AVX2 static inline void gather_tail_avx2(const int32_t *l, int32_t count, const float *src,
+                                         size_t n, size_t j0, const float *init, float *dst,
+                                         const adam_vec8 *c, float *param, float *m, float *v) {
+  for (size_t j = j0; j < n; j += 8) {
+    const size_t w = n - j < 8 ? n - j : 8;
+    const __m256i k = soma_lanes8(w);
+    __m256 a0 = init ? _mm256_maskload_ps(init + j, k) : _mm256_setzero_ps();
+    __m256 a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int32_t e = 0;
+    for (; e + 4 <= count; e += 4) {
+      a0 = _mm256_add_ps(a0, _mm256_maskload_ps(src + (size_t)l[e] * n + j, k));
+      a1 = _mm256_add_ps(a1, _mm256_maskload_ps(src + (size_t)l[e + 1] * n + j, k));
+      a2 = _mm256_add_ps(a2, _mm256_maskload_ps(src + (size_t)l[e + 2] * n + j, k));
+      a3 = _mm256_add_ps(a3, _mm256_maskload_ps(src + (size_t)l[e + 3] * n + j, k));
+    }
+    for (; e < count; e++) a0 = _mm256_add_ps(a0, _mm256_maskload_ps(src + (size_t)l[e] * n + j, k));
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    if (dst) _mm256_maskstore_ps(dst + (j - j0), k, sum);
+    if (c) adam8(sum, param + (j - j0), m + (j - j0), v + (j - j0), w, c);
+  }
+}
+
+// As gather_avx512: plain gathers run 64-column slabs outermost (a 784 × 256 B slab stays in
+// L2 for all rows); with Adam, rows go outermost so param, m and v stream as whole rows.
+AVX2 static void gather_avx2(const int32_t *begin, const int32_t *end, const int32_t *list,
+                             size_t i0, size_t i1, const float *src, size_t n, const float *init,
+                             float *dst, const soma_adam_step *adam, float *param, float *m,
+                             float *v) {
+  const adam_vec8 c = adam ? adam_consts8(adam) : (adam_vec8){0};
+  const adam_vec8 *cp = adam ? &c : NULL;
+  const size_t full = n / 64 * 64;
+#define SOMA_GATHER_ARGS(i, j0)                                                                \
+  list + begin[i], end[i] - begin[i], src, n, j0, init, dst ? dst + (i) * n + (j0) : NULL, cp, \
+      adam ? param + (i) * n + (j0) : NULL, adam ? m + (i) * n + (j0) : NULL,                  \
+      adam ? v + (i) * n + (j0) : NULL
+  if (adam) {
+    for (size_t i = i0; i < i1; i++) {
+      for (size_t j0 = 0; j0 < full; j0 += 64) gather_block64_avx2(SOMA_GATHER_ARGS(i, j0));
+      if (full < n) gather_tail_avx2(SOMA_GATHER_ARGS(i, full));
+    }
+    return;
+  }
+  for (size_t j0 = 0; j0 < full; j0 += 64)
+    for (size_t i = i0; i < i1; i++) gather_block64_avx2(SOMA_GATHER_ARGS(i, j0));
+  if (full < n)
+    for (size_t i = i0; i < i1; i++) gather_tail_avx2(SOMA_GATHER_ARGS(i, full));
+#undef SOMA_GATHER_ARGS
+}
+
+AVX2 static void adam_avx2(float *p, const float *g, float *m, float *v, size_t n,
+                           const soma_adam_step *a) {
+  const adam_vec8 c = adam_consts8(a);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) adam8(_mm256_loadu_ps(g + i), p + i, m + i, v + i, 8, &c);
+  if (i < n) adam8(_mm256_maskload_ps(g + i, soma_lanes8(n - i)), p + i, m + i, v + i, n - i, &c);
+}
+#endif
+
 static void gather(const int32_t *begin, const int32_t *end, const int32_t *list, size_t i0,
                    size_t i1, const float *src, size_t n, const float *init, float *dst,
                    const soma_adam_step *adam, float *param, float *m, float *v) {
 #ifdef SOMA_X86
   if (has_avx512()) {
     gather_avx512(begin, end, list, i0, i1, src, n, init, dst, adam, param, m, v);
+    return;
+  }
+  if (has_avx2()) {
+    gather_avx2(begin, end, list, i0, i1, src, n, init, dst, adam, param, m, v);
     return;
   }
 #endif
@@ -461,6 +748,10 @@ void soma_sparse_adam_f32(float *param, const float *grad, float *m, float *v, s
 #ifdef SOMA_X86
   if (has_avx512()) {
     adam_avx512(param, grad, m, v, n, adam);
+    return;
+  }
+  if (has_avx2()) {
+    adam_avx2(param, grad, m, v, n, adam);
     return;
   }
 #endif
@@ -594,6 +885,113 @@ AVX512 static void scatter_avx512(const uint16_t *bits, size_t si, size_t sk, si
 #undef SOMA_SCATTER_ROWS
 #endif
 
+// ---------------------------------------------------------------- scatter, AVX2
+
+size_t soma_sparse_packed_count(size_t kc, size_t n) { return kc * ((n + 7) / 8 * 8); }
+
+// Slab jb (columns [64 jb, 64 jb + w), w rounded up to 8 and zero-filled) holds rows k
+// contiguously at packed + 64 · jb · kc + k · w8.
+void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size_t k1,
+                          float *packed) {
+  for (size_t j0 = 0; j0 < n; j0 += 64) {
+    const size_t w = n - j0 < 64 ? n - j0 : 64;
+    const size_t w8 = (w + 7) / 8 * 8;
+    float *slab = packed + j0 * kc;
+    for (size_t k = k0; k < k1; k++) {
+      float *d = slab + k * w8;
+      memcpy(d, src + k * n + j0, w * sizeof(float));
+      for (size_t j = w; j < w8; j++) d[j] = 0.0f;
+    }
+  }
+}
+
+#ifdef SOMA_X86
+// As scatter_avx512 with half the vector width: a tile of 64 output rows × 64 columns (16 KB)
+// stays in L1 while each source row k's 64 columns (8 vectors, in registers) are added to the
+// tile rows whose bit k is set: 8 L1 loads and stores per event. The source rows come from the
+// packed slabs (soma_sparse_pack_f32): read in their original layout, the rows of one 64-column
+// slab sit 1–2 KB apart, map to a quarter of L2's sets or fewer and evict each other (measured
+// 1.4× slower even for a row-list gather). Rows add their events in ascending k, after init.
+AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
+                              size_t i1, const float *packed, size_t n, const float *init,
+                              float *dst, const soma_adam_step *adam, float *param, float *m,
+                              float *v) {
+  _Alignas(64) float tile[64 * 64];
+  const adam_vec8 c = adam ? adam_consts8(adam) : (adam_vec8){0};
+  for (size_t ib = i0; ib < i1; ib += 64) {
+    const size_t rb = i1 - ib < 64 ? i1 - ib : 64;
+    const size_t nw = (rb + 15) / 16;
+    const uint64_t keep = rb == 64 ? ~(uint64_t)0 : ((uint64_t)1 << rb) - 1;
+    const uint16_t *bb = bits + (ib / 16) * si;
+    for (size_t j0 = 0; j0 < n; j0 += 64) {
+      const size_t w = n - j0 < 64 ? n - j0 : 64;
+      const size_t nv = (w + 7) / 8;
+      const float *slab = packed + j0 * kc;
+      for (size_t r = 0; r < rb; r++)
+        for (size_t q = 0; q < nv; q++) {
+          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+          _mm256_store_ps(tile + r * 64 + 8 * q,
+                          init ? _mm256_maskload_ps(init + j0 + 8 * q, soma_lanes8(lanes))
+                               : _mm256_setzero_ps());
+        }
+      if (nv == 8) {
+        for (size_t k = 0; k < kc; k++) {
+          uint64_t b = block_bits(bb, si, sk, nw, k, keep);
+          if (!b) continue;
+          const float *s = slab + k * 64;
+          const __m256 w0 = _mm256_loadu_ps(s), w1 = _mm256_loadu_ps(s + 8);
+          const __m256 w2 = _mm256_loadu_ps(s + 16), w3 = _mm256_loadu_ps(s + 24);
+          const __m256 w4 = _mm256_loadu_ps(s + 32), w5 = _mm256_loadu_ps(s + 40);
+          const __m256 w6 = _mm256_loadu_ps(s + 48), w7 = _mm256_loadu_ps(s + 56);
+          do {
+            float *t = tile + (size_t)__builtin_ctzll(b) * 64;
+            b &= b - 1;
+            _mm256_store_ps(t, _mm256_add_ps(_mm256_load_ps(t), w0));
+            _mm256_store_ps(t + 8, _mm256_add_ps(_mm256_load_ps(t + 8), w1));
+            _mm256_store_ps(t + 16, _mm256_add_ps(_mm256_load_ps(t + 16), w2));
+            _mm256_store_ps(t + 24, _mm256_add_ps(_mm256_load_ps(t + 24), w3));
+            _mm256_store_ps(t + 32, _mm256_add_ps(_mm256_load_ps(t + 32), w4));
+            _mm256_store_ps(t + 40, _mm256_add_ps(_mm256_load_ps(t + 40), w5));
+            _mm256_store_ps(t + 48, _mm256_add_ps(_mm256_load_ps(t + 48), w6));
+            _mm256_store_ps(t + 56, _mm256_add_ps(_mm256_load_ps(t + 56), w7));
+          } while (b);
+        }
+      } else {
+        // The narrower last slab (its rows are nv · 8 floats, zero-padded): a vector at a time.
+        for (size_t k = 0; k < kc; k++) {
+          const uint64_t b0 = block_bits(bb, si, sk, nw, k, keep);
+          if (!b0) continue;
+          const float *s = slab + k * nv * 8;
+          for (size_t q = 0; q < nv; q++) {
+            const __m256 sv = _mm256_loadu_ps(s + 8 * q);
+            uint64_t b = b0;
+            do {
+              float *t = tile + (size_t)__builtin_ctzll(b) * 64 + 8 * q;
+              b &= b - 1;
+              _mm256_store_ps(t, _mm256_add_ps(_mm256_load_ps(t), sv));
+            } while (b);
+          }
+        }
+      }
+      for (size_t r = 0; r < rb; r++) {
+        const size_t o = (ib + r) * n + j0;
+        for (size_t q = 0; q < nv; q++) {
+          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+          const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
+          if (dst) {
+            if (lanes == 8)
+              _mm256_storeu_ps(dst + o + 8 * q, sum);
+            else
+              _mm256_maskstore_ps(dst + o + 8 * q, soma_lanes8(lanes), sum);
+          }
+          if (adam) adam8(sum, param + o + 8 * q, m + o + 8 * q, v + o + 8 * q, lanes, &c);
+        }
+      }
+    }
+  }
+}
+#endif
+
 void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v) {
@@ -609,17 +1007,38 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
 
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t *next, const float *src,
-                                    size_t n, const float *init, float *dst,
-                                    const soma_adam_step *adam, float *param, float *m,
-                                    float *v) {
+                                    const float *packed, size_t n, const float *init,
+                                    float *dst, const soma_adam_step *adam, float *param,
+                                    float *m, float *v) {
   for (;;) {
     const size_t b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
     if (b >= (i1 - i0 + 63) / 64) return;
     const size_t ib = i0 + 64 * b;
     const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
+#ifdef SOMA_X86
+    if (packed && !has_avx512() && has_avx2()) {
+      scatter_avx2(bits, si, sk, kc, ib, ie, packed, n, init, dst, adam, param, m, v);
+      continue;
+    }
+#endif
     soma_sparse_scatter_f32(bits, si, sk, kc, ib, ie, src, n, init, dst, adam, param, m, v);
   }
 }
+
+int soma_sparse_scatter_wants_packed(void) {
+#ifdef SOMA_X86
+  return !has_avx512() && has_avx2();
+#else
+  return 0;
+#endif
+}
+
+#ifdef SOMA_X86
+AVX2 static size_t bits_to_list_avx2(const uint16_t *bits, size_t words, int32_t *list, size_t k) {
+  for (size_t t = 0; t < words; t++) k = append_bits16(bits[t], (int32_t)(t * 16), list, k);
+  return k;
+}
+#endif
 
 void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size_t c0,
                                size_t c1, int32_t *list, size_t k0, int32_t *begin,
@@ -631,6 +1050,11 @@ void soma_sparse_bits_to_lists(const uint16_t *colbits, size_t rows_padded, size
 #ifdef SOMA_X86
     if (has_avx512()) {
       k += (size_t)expand_bits(colbits + c * words, 0, words, list + k);
+      end[c] = (int32_t)k;
+      continue;
+    }
+    if (has_avx2()) {
+      k = bits_to_list_avx2(colbits + c * words, words, list, k);
       end[c] = (int32_t)k;
       continue;
     }

@@ -719,10 +719,11 @@ extension CompiledNetwork {
       let initial = bias.map { cast(UnsafePointer($0), Float.self) }
       let wf = cast(UnsafePointer(w), Float.self)
       let out = cast(cur, Float.self)
+      let packed = ws.packForScatter(wf, rows: nIn, width: nOut)
       next.pointee = 0
       parallel(parts) { _ in
         soma_sparse_scatter_shared_f32(
-          bits, 1, words, nIn, 0, rows, next, wf, nOut, initial, out, nil, nil, nil, nil)
+          bits, 1, words, nIn, 0, rows, next, wf, packed, nOut, initial, out, nil, nil, nil, nil)
       }
     } else if ws.usesEvents[l] {
       let (b, e, list) = (ws.begin[l], ws.end[l], ws.list[l])
@@ -781,16 +782,17 @@ extension CompiledNetwork {
       let adamConstants = adam?.constants
       let (mW, vW) = (adam?.m[weightSlot], adam?.v[weightSlot])
       let src = cast(gradOutC, Float.self)
+      let packed = ws.packForScatter(src, rows: rows, width: nOut)
       next.pointee = 0
       parallel(parts) { _ in
         if fusedEvents, var c = adamConstants, let mW, let vW {
           soma_sparse_scatter_shared_f32(
-            mask, padded, 1, rows, 0, nIn, next, src, nOut, nil, nil, &c, cast(w, Float.self),
-            cast(mW, Float.self), cast(vW, Float.self))
+            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, nil, &c,
+            cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
         } else {
           soma_sparse_scatter_shared_f32(
-            mask, padded, 1, rows, 0, nIn, next, src, nOut, nil, cast(dW, Float.self), nil, nil,
-            nil, nil)
+            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, cast(dW, Float.self),
+            nil, nil, nil, nil)
         }
       }
     } else if ws.usesEvents[l] {
@@ -1100,6 +1102,9 @@ final class PlanWorkspace<T: TensorScalar> {
   @usableFromInline let colBits: UnsafeMutablePointer<UInt16>
   @usableFromInline var colList: UnsafeMutablePointer<Int32>
   @usableFromInline var colListCapacity: Int
+  /// A Linear source (weight or output gradient) in 64-column slabs, for the AVX2 scatter.
+  @usableFromInline var packed: UnsafeMutablePointer<Float>?
+  @usableFromInline var packedCapacity = 0
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
   @usableFromInline let blockCounter: UnsafeMutablePointer<Int>
@@ -1248,7 +1253,29 @@ final class PlanWorkspace<T: TensorScalar> {
     colListCapacity = n
   }
 
+  /// `src` [kc, n] packed into 64-column slabs (`soma_sparse_pack_f32`) when this CPU's
+  /// scatter reads them, split over `parts` threads; nil otherwise.
+  @inlinable
+  func packForScatter(_ src: UnsafePointer<Float>, rows kc: Int, width n: Int)
+    -> UnsafePointer<Float>?
+  {
+    guard soma_sparse_scatter_wants_packed() != 0 else { return nil }
+    let count = soma_sparse_packed_count(kc, n)
+    if count > packedCapacity {
+      if let p = packed { soma_buffer_free(UnsafeMutableRawPointer(p)) }
+      packed = soma_buffer_alloc(count * 4)!.bindMemory(to: Float.self, capacity: count)
+      packedCapacity = count
+    }
+    let dst = packed!
+    let p = Swift.max(1, Swift.min(parts, kc / 64))
+    parallel(p) { part in
+      soma_sparse_pack_f32(src, kc, n, part * kc / p, (part + 1) * kc / p, dst)
+    }
+    return UnsafePointer(dst)
+  }
+
   deinit {
+    if let p = packed { soma_buffer_free(UnsafeMutableRawPointer(p)) }
     for p in allocations { soma_buffer_free(p) }
     for p in list { soma_buffer_free(UnsafeMutableRawPointer(p)) }
     soma_buffer_free(UnsafeMutableRawPointer(colList))

@@ -12,11 +12,13 @@ public enum EventPolicy: Sendable, Equatable {
   case always
   case never
 
-  /// The crossover measured for the event kernels against OpenBLAS sgemm on 2 cores: with the
-  /// hand-written AVX-512 kernels, events win below 30 % input density (784 × 256–512 layers);
-  /// on a CPU without them (AVX2, e.g. AMD Zen 2) a 20 %-dense input runs about 1.8× faster
-  /// through the GEMM, and events pay only for very sparse input such as latency codes.
-  public static let automatic = EventPolicy.auto(threshold: soma_has_avx512() != 0 ? 0.3 : 0.02)
+  /// The crossover measured for the event kernels against OpenBLAS sgemm: with the AVX-512
+  /// kernels, events win below 30 % input density (784 × 256–512 layers, 2 cores); with the
+  /// AVX2 ones (AMD Zen 3, one thread, 1024 × 512 × 512) the scatter takes 3.4 ms at 30 %,
+  /// 4.4–4.9 at 40 % and 5.5 at 50 % against sgemm's 5.9–6.8 ms. Without either, only very
+  /// sparse input (latency codes) pays.
+  public static let automatic = EventPolicy.auto(
+    threshold: soma_has_avx512() != 0 ? 0.3 : soma_sparse_scatter_wants_packed() != 0 ? 0.45 : 0.02)
   /// Layers this narrow use events up to `narrowThreshold` (e.g. a 10-class output layer
   /// reading 40 %-dense hidden spikes: 0.05 ms by events against 0.4 ms by GEMM per step).
   public static let narrowOutputs = 64
@@ -112,7 +114,10 @@ enum MLPKernels {
   /// source: 0.52 vs 0.63 ms at 5 %, 0.59 vs 0.39 ms at 3 %).
   /// Without AVX-512 the mask scatter has only its portable loop, slower than the gather at
   /// every density measured (mlp-small 12.3 vs 11.7 ms), so it is never chosen there.
-  @usableFromInline static let maskScatterDensity = soma_has_avx512() != 0 ? 0.05 : .infinity
+  /// With AVX2 only (1024 × 512 × 512, one thread): scatter 0.47 vs gather 0.51 ms at 2 %,
+  /// 0.76 vs 1.35 ms at 5 %.
+  @usableFromInline static let maskScatterDensity =
+    soma_has_avx512() != 0 ? 0.05 : soma_sparse_scatter_wants_packed() != 0 ? 0.02 : .infinity
 
   /// Boundary `part` of `parts` over `count` rows, at a multiple of 16 (the bit words' rows).
   @inlinable

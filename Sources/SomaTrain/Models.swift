@@ -19,7 +19,7 @@ public enum Models {
   /// The mlp's loss: cross-entropy of the output spike counts.
   public static let mlpLoss = SpikingLoss.spikeCountCrossEntropy
 
-  /// SpyTorch's Fashion-MNIST network (shared/BENCHMARKS.md `fmnist-spytorch`, the default of
+  /// SpyTorch's Fashion-MNIST network (docs/Benchmarks.md `fmnist-spytorch`, the default of
   /// `soma train`): Linear (no bias) → current-based LIF (α = exp(−dt/τ_syn),
   /// β = exp(−dt/τ_mem), zero reset) → Linear (no bias) → leaky readout with the same α and β;
   /// train it with `spytorchLoss`. Weights are drawn N(0, (0.2/√fan_in)²) from one generator

@@ -5,7 +5,7 @@ import SomaNN
 import SomaTrain
 
 /// `soma train`: trains a network built with the layer API (SpyTorch's Fashion-MNIST network,
-/// shared/BENCHMARKS.md `fmnist-spytorch`, by default) with a surrogate gradient, S2NN by
+/// docs/Benchmarks.md `fmnist-spytorch`, by default) with a surrogate gradient, S2NN by
 /// default, through SomaTrain's `Trainer`.
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

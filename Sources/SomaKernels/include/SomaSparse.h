@@ -75,11 +75,25 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
 /// turn from the counter *next (zero before the first thread starts; i0 a multiple of 16).
 /// Each thread of a parallel region calls this and returns when no block is left, so a core
 /// slowed by something else on the machine takes fewer blocks instead of holding up the other.
+/// packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the AVX2 kernel
+/// reads only it (see soma_sparse_scatter_wants_packed), the others only src.
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t *next, const float *src,
-                                    size_t n, const float *init, float *dst,
-                                    const soma_adam_step *adam, float *param, float *m,
-                                    float *v);
+                                    const float *packed, size_t n, const float *init,
+                                    float *dst, const soma_adam_step *adam, float *param,
+                                    float *m, float *v);
+
+/// Whether the scatter on this CPU reads a packed copy of its source (AVX2 without AVX-512).
+int soma_sparse_scatter_wants_packed(void);
+
+/// Floats a packed copy of a [kc, n] source takes.
+size_t soma_sparse_packed_count(size_t kc, size_t n);
+
+/// Packs rows [k0, k1) of src [kc, n] into 64-column slabs: slab jb (width w = min(64,
+/// n − 64 jb), rounded up to 8 and zero-filled) holds its rows k contiguously from
+/// packed + 64 · jb · kc. Threads may pack disjoint row ranges at once.
+void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size_t k1,
+                          float *packed);
 
 /// One bias-corrected Adam step (as PyTorch's Adam) on param[0 ..< n] from grad; the fused
 /// gather's update does the same arithmetic, bit for bit.
