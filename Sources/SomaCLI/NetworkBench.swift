@@ -153,13 +153,12 @@ extension NetworkBench {
     let net = try trainer(s, lr: 2e-4)
     let cached = benchmarkBatches(data, steps: steps, batch: batch)
     let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
-    let codes = LatencyCodes.fits(data) ? LatencyCodes(data, coder: coder) : nil
     var epoch: UInt64 = 0
     func newFeed() -> BatchFeed {
       epoch += 1
       return BatchFeed(
         order: shuffledIndices(count: data.count, seed: epoch), batchSize: batch, images: data,
-        coder: coder, codes: codes, threads: threads)
+        coder: coder, threads: threads)
     }
     let defaults = try trainer(S2NN(), lr: TrainCommand.defaultLearningRate(for: S2NN()))
     let spec = try trainer(InvSquareGrad(alpha: 100), lr: 2e-4)

@@ -38,7 +38,12 @@ public struct IDXArray: Sendable, Equatable {
   ///   claims to be, or not a consistent IDX file.
   public init(contentsOf path: String, expectedRank: Int? = nil) throws(SomaDataError) {
     let file = try ReadableFile(path: path)
-    self = try IDXArray.decode(try file.readAll(), path: path, expectedRank: expectedRank)
+    var raw = try file.readAll()
+    if Gzip.isGzip(raw) {
+      self = try IDXArray.decode(raw, path: path, expectedRank: expectedRank)
+    } else {
+      self = try IDXArray.parseInPlace(&raw, path: path, expectedRank: expectedRank)
+    }
   }
 
   /// Decodes the bytes of an IDX file, plain or gzipped (detected from the content); `path`
@@ -64,7 +69,7 @@ public struct IDXArray: Sendable, Equatable {
       throw SomaDataError.malformed(
         path, "its dimensions \(layout.dimensions) need more bytes than a file can hold")
     }
-    let plain: [UInt8]
+    var plain: [UInt8]
     do throws(Gzip.Failure) {
       plain = try Gzip.decompress(raw, sizeHint: size, limit: size)
     } catch {
@@ -75,11 +80,20 @@ public struct IDXArray: Sendable, Equatable {
       }
       throw SomaDataError.malformed(path, error.message)
     }
-    return try parse(plain, path: path, expectedRank: expectedRank)
+    return try parseInPlace(&plain, path: path, expectedRank: expectedRank)
   }
 
   /// Parses the bytes of an (uncompressed) IDX file; `path` only names it in errors.
   public static func parse(_ raw: [UInt8], path: String, expectedRank: Int? = nil)
+    throws(SomaDataError) -> IDXArray
+  {
+    var copy = raw
+    return try parseInPlace(&copy, path: path, expectedRank: expectedRank)
+  }
+
+  /// `parse`, taking the data bytes out of `raw` itself (the header is removed in place), so a
+  /// 47 MB image file is held once, not twice, while it loads.
+  static func parseInPlace(_ raw: inout [UInt8], path: String, expectedRank: Int?)
     throws(SomaDataError) -> IDXArray
   {
     let layout = try header(raw, path: path, expectedRank: expectedRank)
@@ -91,7 +105,10 @@ public struct IDXArray: Sendable, Equatable {
         "its dimensions \(layout.dimensions) need \(layout.count) data bytes but it holds"
           + " \(have) (\(why))")
     }
-    return IDXArray(dimensions: layout.dimensions, bytes: Array(raw[layout.headerSize...]))
+    raw.removeSubrange(0..<layout.headerSize)
+    let bytes = raw
+    raw = []
+    return IDXArray(dimensions: layout.dimensions, bytes: bytes)
   }
 
   /// The dimensions in the header at the start of `raw`, the header's size and the number of

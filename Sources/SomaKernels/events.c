@@ -1,5 +1,6 @@
 #include "SomaEvents.h"
 #include <stdlib.h>
+#include <string.h>
 
 // One binary, three code paths: AVX-512, AVX2+FMA, baseline; picked at load time (ifunc).
 #include "cpu.h"
@@ -66,69 +67,61 @@ void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst) 
   soma_transpose_strided_f32(src, rows, cols, dst, rows);
 }
 
-size_t soma_latency_batch_count(const uint16_t *step_start, const ptrdiff_t *order, size_t batch,
-                                size_t steps, size_t t) {
+void soma_latency_code(const uint8_t *images, size_t features, const uint32_t *step_of_byte,
+                       size_t steps, const ptrdiff_t *order, size_t b0, size_t b1,
+                       uint32_t *step_start, int32_t *codes) {
+  // A counting sort per image over steps + 1 buckets (the last: pixels that never spike), so
+  // no branch depends on a pixel's value.
+  uint32_t *fill = malloc((steps + 2) * sizeof *fill);
+  if (!fill) abort();
+  for (size_t b = b0; b < b1; b++) {
+    const uint8_t *img = images + (size_t)order[b] * features;
+    for (size_t t = 0; t <= steps + 1; t++) fill[t] = 0;
+    for (size_t j = 0; j < features; j++) fill[step_of_byte[img[j]] + 1]++;
+    for (size_t t = 0; t <= steps; t++) fill[t + 1] += fill[t];
+    uint32_t *ss = step_start + b * (steps + 1);
+    for (size_t t = 0; t <= steps; t++) ss[t] = fill[t];
+    int32_t *code = codes + b * features;
+    for (size_t j = 0; j < features; j++) code[fill[step_of_byte[img[j]]]++] = (int32_t)j;
+  }
+  free(fill);
+}
+
+size_t soma_latency_batch_count(const uint32_t *step_start, size_t batch, size_t steps, size_t t) {
   size_t sum = 0;
-  for (size_t b = 0; b < batch; b++) sum += step_start[(size_t)order[b] * (steps + 1) + t];
+  for (size_t b = 0; b < batch; b++) sum += step_start[b * (steps + 1) + t];
   return sum;
 }
 
-static inline __attribute__((always_inline)) void copy8_u16_i32(int32_t *restrict dst,
-                                                               const uint16_t *restrict src) {
-  for (int k = 0; k < 8; k++) dst[k] = (int32_t)src[k];
-}
-
 SOMA_CLONES
-void soma_latency_batch_fill(const uint16_t *pixels, const ptrdiff_t *image_start,
-                             const uint16_t *step_start, const ptrdiff_t *order, size_t batch,
-                             size_t steps, size_t t_begin, size_t t_end, size_t pos_begin,
-                             size_t pos_end, int32_t *row_start, int32_t *idx) {
+void soma_latency_batch_fill(const int32_t *codes, size_t features, const uint32_t *step_start,
+                             size_t batch, size_t steps, size_t t_begin, size_t t_end,
+                             size_t pos_begin, size_t pos_end, int32_t *row_start, int32_t *idx) {
   // Rows in output order, so idx is written front to back. Most (sample, step) runs hold 0–8
   // spikes at irregular counts: a loop bounded by the count mispredicts about once per row
   // (≈ 10 ns each), so runs are copied in whole blocks of 8 (at least one) and the count only
   // advances the position. Near pos_end the copy is exact, so nothing past this call's range
   // is touched.
-  // Each sample's code pointers once per call, not per step (a few KB; a call covers a range of
-  // steps, ten at a time from the training pipeline).
-  const uint16_t **code = malloc(2 * batch * sizeof *code);
-  if (!code && batch) abort();
-  const uint16_t **offsets = code + batch;
-  for (size_t b = 0; b < batch; b++) {
-    const size_t i = (size_t)order[b];
-    code[b] = pixels + image_start[i];
-    offsets[b] = step_start + i * (steps + 1);
-  }
-  // The batch's images are random ones from a split of tens of MB: request all their lines
-  // now, so the misses overlap instead of arriving one per sample in the loop below.
-  for (size_t b = 0; b < batch; b++) {
-    const char *o = (const char *)(offsets[b] + t_begin);
-    const char *o_end = (const char *)(offsets[b] + t_end + 1);
-    for (; o < o_end + 64; o += 64) __builtin_prefetch(o);
-    const char *p = (const char *)(code[b] + offsets[b][t_begin]);
-    const char *p_end = (const char *)(code[b] + offsets[b][t_end]);
-    for (; p < p_end + 64; p += 64) __builtin_prefetch(p);
-  }
   size_t pos = pos_begin;
   for (size_t t = t_begin; t < t_end; t++) {
     int32_t *rs = row_start + t * batch;
     for (size_t b = 0; b < batch; b++) {
-      const uint16_t *o = offsets[b] + t;
-      const uint16_t *src = code[b] + o[0];
+      const uint32_t *o = step_start + b * (steps + 1) + t;
+      const int32_t *src = codes + b * features + o[0];
       const size_t n = (size_t)o[1] - o[0];
       int32_t *dst = idx + pos;
       rs[b] = (int32_t)pos;
       if (pos + n + 8 <= pos_end) {
         size_t k = 0;
         do {
-          copy8_u16_i32(dst + k, src + k);
+          memcpy(dst + k, src + k, 8 * sizeof *dst);
           k += 8;
         } while (k < n);
       } else {
-        for (size_t k = 0; k < n; k++) dst[k] = (int32_t)src[k];
+        for (size_t k = 0; k < n; k++) dst[k] = src[k];
       }
       pos += n;
     }
   }
-  free(code);
   if (t_end == steps) row_start[steps * batch] = (int32_t)pos;
 }

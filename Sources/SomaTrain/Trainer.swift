@@ -176,12 +176,8 @@ public final class Trainer {
     let classes = model.network.linearWidths.last ?? 0
     let meta = checkpointDescription
     var coder: LatencyEventCoder? = nil
-    var codes: LatencyCodes? = nil
     if case .latency(let t) = encoding {
-      let c = LatencyEventCoder(timeSteps: t, encoder: LatencyEncoder(timeSteps: t))
-      coder = c
-      // Each training image's code once, so a step's batch is block copies (see LatencyCodes).
-      codes = LatencyCodes.fits(train) ? LatencyCodes(train, coder: c) : nil
+      coder = LatencyEventCoder(timeSteps: t, encoder: LatencyEncoder(timeSteps: t))
     }
     let finalPath = outputDirectory.map { joinPath($0, "final.safetensors") }
     let bestPath = outputDirectory.map { joinPath($0, "best.safetensors") }
@@ -221,8 +217,7 @@ public final class Trainer {
       stepTimes.reserveCapacity(stepsPerEpoch)
       let feed: BatchFeed? = coder.map {
         BatchFeed(
-          order: order, batchSize: batchSize, images: train, coder: $0, codes: codes,
-          threads: threads)
+          order: order, batchSize: batchSize, images: train, coder: $0, threads: threads)
       }
       defer { feed?.cancel() }
       var next = 0
@@ -334,7 +329,7 @@ public final class Trainer {
       start += batchSize
       let logits: Tensor<Float>
       if let coder {
-        logits = model.logits(events: coder.events(split, indices: idx, threads: threads), steps: steps)
+        logits = model.logits(events: coder.events(split, indices: idx), steps: steps)
       } else {
         logits = model.logits(denseBatch(split, idx))
       }

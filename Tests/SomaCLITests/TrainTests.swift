@@ -131,43 +131,29 @@ struct TrainTests {
     #expect(finite)
   }
 
-  @Test(arguments: [1, 2]) func latencyEventsEqualTheDenseEncoder(threads: Int) throws {
+  /// The event coder (a counting sort of each image's pixels by step) against the dense
+  /// latency encoder, at T = 30 and at T = 8 (where only the brightest pixels spike).
+  @Test(arguments: [30, 8]) func latencyEventsEqualTheDenseEncoder(timeSteps: Int) throws {
     let data = try Dataset(train: 40, test: 10)
     let split = try FashionMNIST.readSplit("train", in: data.path)
-    let indices = Array([5, 0, 17, 33, 2, 9, 11])[...]
-    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
-    let events = coder.events(split, indices: indices, threads: threads)
-    var encoder = LatencyEncoder(timeSteps: 30)
+    let indices = Array([5, 0, 17, 33, 2, 9, 11, 5])[...]
+    let coder = LatencyEventCoder(timeSteps: timeSteps, encoder: LatencyEncoder(timeSteps: timeSteps))
+    let events = coder.events(split, indices: indices)
+    let encoder = LatencyEncoder(timeSteps: timeSteps)
     let dense = encoder.encode(split.images(at: indices)).spikes  // [T, batch, features]
     #expect(dense.sum().scalar > 0)
-    #expect(events.dense(Float.self) == dense.reshaped([30 * 7, 100]))
-  }
-
-  @Test(arguments: [1, 2]) func precomputedCodesEqualTheCoder(threads: Int) throws {
-    let data = try Dataset(train: 40, test: 10)
-    let split = try FashionMNIST.readSplit("train", in: data.path)
-    let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
-    let codes = LatencyCodes(split, coder: coder, threads: threads)
-    for indices in [Array([5, 0, 17, 33, 2, 9, 11])[...], Array(0..<40)[...], [39][...]] {
-      let want = coder.events(split, indices: indices)
-      let got = codes.events(indices: indices)
-      #expect(want.count > 0)
-      #expect(got.rowStart == want.rowStart)
-      #expect(got.indices == want.indices)
-      #expect(got.rows == want.rows && got.columns == want.columns)
-    }
+    #expect(events.dense(Float.self) == dense.reshaped([timeSteps * 8, 100]))
   }
 
   @Test func reusedEventSlotGivesTheSameEvents() throws {
     let data = try Dataset(train: 40, test: 10)
     let split = try FashionMNIST.readSplit("train", in: data.path)
     let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
-    let codes = LatencyCodes(split, coder: coder)
     let slot = EventSlot()
     // Batches of different sizes and event counts, in both directions, through one slot.
     for indices in [Array(0..<40), [39], [5, 0, 17, 33, 2, 9, 11], Array(0..<40)] {
       let want = coder.events(split, indices: indices[...])
-      codes.encode(indices: indices, into: slot, chunkSteps: 7)
+      coder.encode(split, indices: indices, into: slot, chunkSteps: 7)
       let got = slot.events
       #expect(want.count > 0)
       #expect(got.rows == want.rows && got.columns == want.columns)
@@ -175,9 +161,9 @@ struct TrainTests {
       #expect(got.indices == want.indices)
     }
     // An event set still held elsewhere is not overwritten by the next batch.
-    codes.encode(indices: [3, 4], into: slot)
+    coder.encode(split, indices: [3, 4], into: slot)
     let kept = slot.events
-    codes.encode(indices: [7, 8, 9], into: slot)
+    coder.encode(split, indices: [7, 8, 9], into: slot)
     let fresh = coder.events(split, indices: [3, 4][...])
     #expect(kept.rowStart == fresh.rowStart && kept.indices == fresh.indices)
   }
@@ -186,7 +172,7 @@ struct TrainTests {
     let data = try Dataset(train: 40, test: 10)
     let split = try FashionMNIST.readSplit("train", in: data.path)
     let coder = LatencyEventCoder(timeSteps: 30, encoder: LatencyEncoder(timeSteps: 30))
-    let pipeline = BatchPipeline(codes: LatencyCodes(split, coder: coder))
+    let pipeline = BatchPipeline(coder: coder, images: split)
     let batches = [Array(0..<16)[...], Array([5, 0, 17, 33, 2, 9, 11])[...], [39][...], Array(20..<40)[...]]
     pipeline.start(batches[0])
     var kept: [SpikeEvents] = []

@@ -19,21 +19,27 @@ void soma_transpose_f32(const float *src, size_t rows, size_t cols, float *dst);
 void soma_transpose_strided_f32(const float *src, size_t rows, size_t cols, float *dst,
                                 size_t ld);
 
-/// Mini-batch events from per-image codes (each image's spiking inputs, sorted by step):
-/// image i's spikes at step t are pixels[image_start[i] + step_start[i·(steps+1) + t] ..<
-/// image_start[i] + step_start[i·(steps+1) + t + 1]]. Rows are t·batch + b, sample b being
-/// image order[b]. `pixels` must be readable 8 entries past its last spike.
+/// Latency-coded mini-batches, rows t·batch + b (sample b being image order[b]).
+///
+/// First the batch's codes: for samples b in [b0, b1), the pixel indices of image order[b]
+/// (`features` bytes at images + order[b]·features) sorted stably by spike step go to
+/// codes[b·features ..< (b+1)·features], and step_start[b·(steps+1) + t] is the offset there
+/// of step t's first spike (t ≤ steps; pixels that never spike come after the one at t =
+/// steps). step_of_byte[v] is the spike step of a pixel of value v, or `steps` for none.
+/// Disjoint sample ranges may run in parallel.
+void soma_latency_code(const uint8_t *images, size_t features, const uint32_t *step_of_byte,
+                       size_t steps, const ptrdiff_t *order, size_t b0, size_t b1,
+                       uint32_t *step_start, int32_t *codes);
 
 /// Number of events in steps [0, t) of the batch: the row start of row t·batch.
-size_t soma_latency_batch_count(const uint16_t *step_start, const ptrdiff_t *order, size_t batch,
-                                size_t steps, size_t t);
+size_t soma_latency_batch_count(const uint32_t *step_start, size_t batch, size_t steps, size_t t);
 
 /// Writes the events of steps [t_begin, t_end): row_start[t·batch + b] for those rows and
 /// idx[pos_begin ..< pos_end], where pos_begin/pos_end are the counts before t_begin/t_end.
-/// Writes nothing outside those ranges, so disjoint step ranges may run in parallel.
-void soma_latency_batch_fill(const uint16_t *pixels, const ptrdiff_t *image_start,
-                             const uint16_t *step_start, const ptrdiff_t *order, size_t batch,
-                             size_t steps, size_t t_begin, size_t t_end, size_t pos_begin,
-                             size_t pos_end, int32_t *row_start, int32_t *idx);
+/// Writes nothing outside those ranges, so disjoint step ranges may run in parallel. `codes`
+/// must be readable 8 entries past batch·features.
+void soma_latency_batch_fill(const int32_t *codes, size_t features, const uint32_t *step_start,
+                             size_t batch, size_t steps, size_t t_begin, size_t t_end,
+                             size_t pos_begin, size_t pos_end, int32_t *row_start, int32_t *idx);
 
 #endif
