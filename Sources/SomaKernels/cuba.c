@@ -147,6 +147,83 @@ AVX512 static void forward_avx512(size_t steps, size_t batch, size_t hidden, siz
 }
 #endif
 
+#ifdef SOMA_X86
+// forward_avx512 with 8 lanes, for CPUs with AVX2 only: the same operations in the same
+// order (so equal bit for bit to the portable loop's x86-64-v3 clone). Chunks load and store
+// whole vectors: rows are soma_cuba_row_stride(hidden) floats apart, so the lanes past
+// `hidden` are the rows' own padding, and their threshold tests are masked off.
+AVX2 static void forward_avx2(size_t steps, size_t batch, size_t hidden, size_t outputs,
+                              const int32_t *in_row_start, const int32_t *in_idx,
+                              const float *w1t, const float *w2t, float alpha, float beta,
+                              float threshold, cuba_pass o) {
+  const size_t ld = soma_cuba_row_stride(hidden);
+  for (size_t k = 0; k < o.count * ld; k++) o.syn[k] = o.mem[k] = 0.0f;
+  const __m256 vth = _mm256_set1_ps(threshold), va = _mm256_set1_ps(alpha);
+  const __m256 vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const size_t words = (hidden + 63) / 64;
+  uint64_t fired[1024] = {0};
+  const __m256i o0 = soma_lanes8(outputs), o1 = soma_lanes8(outputs > 8 ? outputs - 8 : 0);
+  for (size_t t = o.t0; t < steps; t++) {
+    for (size_t i = 0; i < o.count; i++) {
+      const size_t b = o.samples ? (size_t)o.samples[i] : o.b0 + i;
+      const size_t r = t * batch + b;
+      float *restrict sy = o.syn + i * ld;
+      float *restrict mv = o.mem + i * ld;
+      float *restrict xo = o.x ? o.x + (t * o.count + i) * ld : NULL;
+      uint16_t *restrict si = o.spike_idx ? o.spike_idx + r * hidden : NULL;
+      const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
+      int32_t n = 0;
+      for (size_t c = 0; c < hidden; c += 8) {
+        const unsigned lanes = hidden - c >= 8 ? 0xffu : (1u << (hidden - c)) - 1u;
+        const __m256 m = _mm256_loadu_ps(mv + c);
+        const __m256 s = _mm256_loadu_ps(sy + c);
+        const __m256 x = _mm256_sub_ps(m, vth);
+        if (xo) _mm256_storeu_ps(xo + c, x);
+        const __m256 fire = _mm256_cmp_ps(x, zero, _CMP_GE_OQ);
+        const __m256 keep = _mm256_blendv_ps(one, zero, fire);
+        _mm256_storeu_ps(mv + c, _mm256_mul_ps(_mm256_fmadd_ps(vb, m, s), keep));
+        _mm256_storeu_ps(sy + c, _mm256_mul_ps(va, s));
+        if (si) fired[c >> 6] |= (uint64_t)((unsigned)_mm256_movemask_ps(fire) & lanes) << (c & 63);
+      }
+      // The input currents, event by event over the whole row: a loop per chunk over the
+      // row's few events (0–8, irregular) mispredicted its exit in every chunk.
+      for (int32_t e = e0; e < e1; e++) {
+        const float *restrict w = w1t + (size_t)in_idx[e] * ld;
+        for (size_t c = 0; c < hidden; c += 8)
+          _mm256_storeu_ps(sy + c, _mm256_add_ps(_mm256_loadu_ps(sy + c), _mm256_loadu_ps(w + c)));
+      }
+      if (!si) continue;
+      float *restrict jo = o.j_out + r * outputs;
+      __m256 j0 = zero, j1 = zero;
+      for (size_t wi = 0; wi < words; wi++) {
+        for (uint64_t f = fired[wi]; f; f &= f - 1) {
+          const size_t h = wi * 64 + (size_t)__builtin_ctzll(f);
+          si[n++] = (uint16_t)h;
+          if (outputs <= 16) {
+            const float *w = w2t + h * outputs;
+            j0 = _mm256_add_ps(j0, _mm256_maskload_ps(w, o0));
+            if (outputs > 8) j1 = _mm256_add_ps(j1, _mm256_maskload_ps(w + 8, o1));
+          }
+        }
+        fired[wi] = 0;
+      }
+      o.spike_count[r] = n;
+      if (outputs <= 16) {
+        _mm256_maskstore_ps(jo, o0, j0);
+        if (outputs > 8) _mm256_maskstore_ps(jo + 8, o1, j1);
+      } else {
+        for (size_t q = 0; q < outputs; q++) jo[q] = 0.0f;
+        for (int32_t q = 0; q < n; q++) {
+          const float *restrict w = w2t + (size_t)si[q] * outputs;
+          for (size_t k = 0; k < outputs; k++) jo[k] += w[k];
+        }
+      }
+    }
+  }
+}
+#endif
+
 static void forward(size_t steps, size_t batch, size_t hidden, size_t outputs,
                     const int32_t *in_row_start, const int32_t *in_idx, const float *w1t,
                     const float *w2t, float alpha, float beta, float threshold, cuba_pass o) {
@@ -154,6 +231,11 @@ static void forward(size_t steps, size_t batch, size_t hidden, size_t outputs,
   if (has_avx512() && hidden <= 65536) {  // the mask words below are sized for 16-bit indices
     forward_avx512(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
                    threshold, o);
+    return;
+  }
+  if (has_avx2() && hidden <= 65536) {
+    forward_avx2(steps, batch, hidden, outputs, in_row_start, in_idx, w1t, w2t, alpha, beta,
+                 threshold, o);
     return;
   }
 #endif
@@ -352,6 +434,92 @@ AVX512 static void backward_avx512(size_t batch, size_t hidden, size_t outputs,
 }
 #endif
 
+#ifdef SOMA_X86
+// backward_avx512 with 8 lanes and 32 neurons (4 chunks) in registers at a time, for CPUs
+// with AVX2 only; a built-in surrogate's derivative comes from the bulk kernel into `row`
+// first, as in the portable loop. The operations and their order are the portable loop's,
+// so results are equal bit for bit to its x86-64-v3 clone's. Rows are padded to
+// soma_cuba_row_stride(hidden) floats; lanes past `hidden` are loaded and computed but never
+// stored except into that padding (dW1ᵀ's included), which nothing reads.
+AVX2 static void backward_avx2(size_t batch, size_t hidden, size_t outputs,
+                               const int32_t *samples, size_t count, const int32_t *in_row_start,
+                               const int32_t *in_idx, const float *w2, float alpha, float beta,
+                               const float *x, const float *dsur, const int32_t *spike_count,
+                               const uint16_t *spike_idx, const float *dj, float *gm, float *gy,
+                               float *row, float *dw1t, float *dw2t, size_t t_begin,
+                               size_t t_end, const int32_t *last, int sur, float sa, float sb) {
+  const size_t ld = soma_cuba_row_stride(hidden), ldo = soma_cuba_row_stride(outputs);
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256i o0 = soma_lanes8(outputs), o1 = soma_lanes8(outputs > 8 ? outputs - 8 : 0);
+  for (size_t tt = t_end; tt-- > t_begin;) {
+    for (size_t i = 0; i < count; i++) {
+      const size_t b = (size_t)samples[i];
+      if (last && (int64_t)tt > (int64_t)last[b]) continue;
+      const size_t r = tt * batch + b;
+      float *restrict m = gm + b * ld;
+      float *restrict y = gy + b * ld;
+      const float *restrict xr = x + (tt * count + i) * ld;
+      const float *restrict dr = dsur + ((tt - t_begin) * count + i) * ld;
+      if (sur != SOMA_CUBA_SURROGATE_GIVEN) {
+        surrogate_row(sur, sa, sb, xr, row, hidden);
+        dr = row;
+      }
+      const float *restrict jr = dj + r * outputs;
+      const int32_t e0 = in_row_start[r], e1 = in_row_start[r + 1];
+      for (size_t g = 0; g < hidden; g += 32) {
+        const size_t nc = (hidden - g + 7) / 8 < 4 ? (hidden - g + 7) / 8 : 4;
+        __m256 gs[4] = {zero, zero, zero, zero}, di[4] = {zero, zero, zero, zero};
+        // w2 rows are `hidden` floats apart (not padded): the last chunk is masked.
+        __m256i lm[4];
+        for (size_t j = 0; j < 4; j++) {
+          const size_t c = g + 8 * j;
+          lm[j] = soma_lanes8(c >= hidden ? 0 : hidden - c);
+        }
+        for (size_t o = 0; o < outputs; o++) {
+          const __m256 go = _mm256_set1_ps(jr[o]);
+          const float *restrict w = w2 + o * hidden + g;
+          for (size_t j = 0; j < nc; j++)
+            gs[j] = _mm256_fmadd_ps(go, _mm256_maskload_ps(w + 8 * j, lm[j]), gs[j]);
+        }
+        for (size_t j = 0; j < nc; j++) {
+          const size_t c = g + 8 * j;
+          const __m256 xv = _mm256_loadu_ps(xr + c);
+          const __m256 keep = _mm256_blendv_ps(one, zero, _mm256_cmp_ps(xv, zero, _CMP_GE_OQ));
+          const __m256 mNext = _mm256_loadu_ps(m + c);
+          const __m256 yv = _mm256_loadu_ps(y + c);
+          di[j] = yv;
+          const __m256 dv = _mm256_maskload_ps(dr + c, lm[j]);
+          _mm256_storeu_ps(
+              m + c, _mm256_fmadd_ps(gs[j], dv, _mm256_mul_ps(_mm256_mul_ps(vb, keep), mNext)));
+          _mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, yv, _mm256_mul_ps(keep, mNext)));
+        }
+        for (int32_t e = e0; e < e1; e++) {
+          float *restrict d = dw1t + (size_t)in_idx[e] * ld + g;
+          for (size_t j = 0; j < nc; j++)
+            _mm256_storeu_ps(d + 8 * j, _mm256_add_ps(_mm256_loadu_ps(d + 8 * j), di[j]));
+        }
+      }
+      const uint16_t *restrict si = spike_idx + r * hidden;
+      if (outputs <= 16) {
+        const __m256 j0 = _mm256_maskload_ps(jr, o0);
+        const __m256 j1 = outputs > 8 ? _mm256_maskload_ps(jr + 8, o1) : zero;
+        for (int32_t q = 0; q < spike_count[r]; q++) {
+          float *restrict d = dw2t + (size_t)si[q] * ldo;
+          _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), j0));
+          if (outputs > 8) _mm256_storeu_ps(d + 8, _mm256_add_ps(_mm256_loadu_ps(d + 8), j1));
+        }
+      } else {
+        for (int32_t q = 0; q < spike_count[r]; q++) {
+          float *restrict d = dw2t + (size_t)si[q] * ldo;
+          for (size_t o = 0; o < outputs; o++) d[o] += jr[o];
+        }
+      }
+    }
+  }
+}
+#endif
+
 void soma_cuba_backward_f32(size_t batch, size_t hidden, size_t outputs,
                             const int32_t *samples, size_t count, const int32_t *in_row_start,
                             const int32_t *in_idx, const float *w2, float alpha, float beta,
@@ -365,6 +533,12 @@ void soma_cuba_backward_f32(size_t batch, size_t hidden, size_t outputs,
     backward_avx512(batch, hidden, outputs, samples, count, in_row_start, in_idx, w2, alpha,
                     beta, x, dsur, spike_count, spike_idx, dj, gm, gy, dw1t, dw2t, t_begin,
                     t_end, last, surrogate, s_a, s_b);
+    return;
+  }
+  if (has_avx2()) {
+    backward_avx2(batch, hidden, outputs, samples, count, in_row_start, in_idx, w2, alpha, beta,
+                  x, dsur, spike_count, spike_idx, dj, gm, gy, row, dw1t, dw2t, t_begin, t_end,
+                  last, surrogate, s_a, s_b);
     return;
   }
 #endif
