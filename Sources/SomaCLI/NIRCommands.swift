@@ -80,7 +80,8 @@ struct ImportCommand: ParsableCommand {
     }
     // A readout that does not spike is scored by its membrane; spiking outputs by their count.
     let loss: SpikingLoss =
-      network.layers.last?.base is LeakyIntegrator ? .meanMembraneCrossEntropy : .spikeCountCrossEntropy
+      network.layers.last?.base is LeakyIntegrator
+      ? .meanMembraneCrossEntropy : .spikeCountCrossEntropy
     do { _ = try network.compiled(loss: loss) } catch {
       throw CLIError("\(file) maps to layers that do not fit together: \(error)")
     }

@@ -127,7 +127,8 @@ enum HDF5 {
         var buffer = [CChar](repeating: 0, count: n + 1)
         _ = H5Lget_name_by_idx(
           handle.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, n + 1, soma_h5p_default())
-        names.append(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        names.append(
+          String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
       }
       return names
     }

@@ -259,11 +259,15 @@ private struct Importer {
   mutating func build(_ chain: [String], flat: Flat, recurrent: [String: NIRNode])
     throws(NIRError) -> Sequential<Float>
   {
-    guard case .input(let inShape)? = flat.nodes.values.first(where: {
-      if case .input = $0.kind { true } else { false }
-    })?.kind else { throw fail(.malformed, "has no Input node.") }
+    guard
+      case .input(let inShape)? = flat.nodes.values.first(where: {
+        if case .input = $0.kind { true } else { false }
+      })?.kind
+    else { throw fail(.malformed, "has no Input node.") }
     var width = inShape.reduce(1, *)
-    guard width > 0 else { throw fail(.malformed, "has an Input of shape \(inShape), which is empty.") }
+    guard width > 0 else {
+      throw fail(.malformed, "has an Input of shape \(inShape), which is empty.")
+    }
     var stages: [Stage] = []
     for name in chain {
       let node = flat.nodes[name]!
@@ -288,7 +292,8 @@ private struct Importer {
       case .flatten(_, _, let inputShape):
         if let inputShape, inputShape.reduce(1, *) != width {
           throw fail(
-            .malformed, "\(what) expects input of shape \(inputShape) but receives \(width) values.")
+            .malformed, "\(what) expects input of shape \(inputShape) but receives \(width) values."
+          )
         }
       case .lif, .integrateAndFire, .integrator, .leakyIntegrator, .cubaLIF, .cubaLI:
         for n in try neurons(node, what, width: width, recurrent: recurrent[name]) {
@@ -308,9 +313,11 @@ private struct Importer {
             + " nested graphs.")
       }
     }
-    guard case .output(let outShape)? = flat.nodes.values.first(where: {
-      if case .output = $0.kind { true } else { false }
-    })?.kind, outShape.reduce(1, *) == width else {
+    guard
+      case .output(let outShape)? = flat.nodes.values.first(where: {
+        if case .output = $0.kind { true } else { false }
+      })?.kind, outShape.reduce(1, *) == width
+    else {
       throw fail(
         .malformed, "has an Output shape that does not match the \(width) values reaching it.")
     }
@@ -448,13 +455,18 @@ private struct Importer {
       ]
     case .integrator(let r):
       let gain = try perNeuron(r, n, what, "r").map { $0 * dt }
-      return [Neuron(model: .leaky(beta: 1, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros)]
+      return [
+        Neuron(model: .leaky(beta: 1, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros)
+      ]
     case .leakyIntegrator(let tau, let r, let vLeak):
       let t = try uniform(tau, n, what, "tau", layer: "LeakyIntegrator")
       let beta = try decay(t, what, "tau", meta: meta[SomaMetadata.beta])
       let gain = try perNeuron(r, n, what, "r").map { $0 * dt / t }
       let leak = try perNeuron(vLeak, n, what, "v_leak").map { $0 * dt / t }
-      return [Neuron(model: .leaky(beta: beta, alpha: nil), surrogate: surrogate, gain: gain, offset: leak)]
+      return [
+        Neuron(
+          model: .leaky(beta: beta, alpha: nil), surrogate: surrogate, gain: gain, offset: leak)
+      ]
     case .cubaLIF(let tauSyn, let tauMem, let r, let vLeak, let vThreshold, let vReset, let wIn):
       let ts = try uniform(tauSyn, n, what, "tau_syn", layer: "CUBALIF")
       let tm = try uniform(tauMem, n, what, "tau_mem", layer: "CUBALIF")
@@ -480,7 +492,8 @@ private struct Importer {
         ]
       }
       return [
-        Neuron(model: .leaky(beta: alpha, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros),
+        Neuron(
+          model: .leaky(beta: alpha, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros),
         Neuron(
           model: .lif(
             beta: beta, threshold: theta, reset: reset(node), detachReset: detach, asIF: false),
@@ -500,12 +513,16 @@ private struct Importer {
       let gain = zip(synGain, memGain).map(*)
       if soma == "LeakyIntegrator" {
         return [
-          Neuron(model: .leaky(beta: beta, alpha: alpha), surrogate: surrogate, gain: gain, offset: zeros)
+          Neuron(
+            model: .leaky(beta: beta, alpha: alpha), surrogate: surrogate, gain: gain, offset: zeros
+          )
         ]
       }
       return [
-        Neuron(model: .leaky(beta: alpha, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros),
-        Neuron(model: .leaky(beta: beta, alpha: nil), surrogate: surrogate, gain: ones, offset: zeros),
+        Neuron(
+          model: .leaky(beta: alpha, alpha: nil), surrogate: surrogate, gain: gain, offset: zeros),
+        Neuron(
+          model: .leaky(beta: beta, alpha: nil), surrogate: surrogate, gain: ones, offset: zeros),
       ]
     default:
       throw fail(.malformed, "\(what) is not a neuron.")
@@ -617,7 +634,8 @@ private struct Importer {
             try IF(threshold: threshold, reset: reset, detachReset: detach, surrogate: s))
         }
         return AnyLayer<Float>(
-          try LIF(beta: beta, threshold: threshold, reset: reset, detachReset: detach, surrogate: s))
+          try LIF(beta: beta, threshold: threshold, reset: reset, detachReset: detach, surrogate: s)
+        )
       case .cubaLIF(let alpha, let beta, let threshold, let reset):
         return AnyLayer<Float>(
           try CUBALIF(alpha: alpha, beta: beta, threshold: threshold, reset: reset, surrogate: s))

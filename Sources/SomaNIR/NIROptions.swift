@@ -30,7 +30,9 @@ public struct NIROptions: Sendable {
   /// no surrogates; Soma records its own in the node's metadata).
   public var surrogate: String
 
-  public init(dt: Double = 1e-4, subtractReset: SubtractReset = .resetToZero, surrogate: String = "S2NN") {
+  public init(
+    dt: Double = 1e-4, subtractReset: SubtractReset = .resetToZero, surrogate: String = "S2NN"
+  ) {
     self.dt = dt
     self.subtractReset = subtractReset
     self.surrogate = surrogate

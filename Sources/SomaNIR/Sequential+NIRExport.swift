@@ -96,8 +96,7 @@ struct ExportContext {
   /// τ for a per-step decay: β = 1 − dt/τ.
   func tau(_ decay: Double) -> Double { dt / (1 - decay) }
 
-  mutating func resetMetadata(_ reset: Reset, label: String) throws(NIRError) -> [String: String]
-  {
+  mutating func resetMetadata(_ reset: Reset, label: String) throws(NIRError) -> [String: String] {
     if reset == .subtract {
       if options.subtractReset == .refuse {
         throw NIRError(
@@ -168,7 +167,8 @@ extension Linear: NIRExportable where Scalar == Float {
       weight.value.scalars.map(Double.init), shape: [outFeatures, inFeatures],
       elementType: .float32)
     if let bias {
-      let b = NIRArray(bias.value.scalars.map(Double.init), shape: [outFeatures], elementType: .float32)
+      let b = NIRArray(
+        bias.value.scalars.map(Double.init), shape: [outFeatures], elementType: .float32)
       return (NIRNode(.affine(weight: w, bias: b)), outFeatures)
     }
     return (NIRNode(.linear(weight: w)), outFeatures)
@@ -307,7 +307,9 @@ extension Sequential: NIRExportable where Scalar == Float {
     throws(NIRError) -> (NIRNode, Int)
   {
     let graph = try context.graph(of: self, width: width, path: path)
-    guard case .output(let shape)? = graph.nodes["output"]?.kind else { return (NIRNode(.graph(graph)), width) }
+    guard case .output(let shape)? = graph.nodes["output"]?.kind else {
+      return (NIRNode(.graph(graph)), width)
+    }
     return (NIRNode(.graph(graph)), shape.reduce(1, *))
   }
 }

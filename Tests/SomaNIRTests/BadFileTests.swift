@@ -32,11 +32,13 @@ import Testing
     BadFixture(file: "truncated.nir", kind: .file, says: "is not a readable HDF5 file"),
     BadFixture(
       file: "missing_field.nir", kind: .malformed, says: "node 'lif' (LIF) has no 'tau' dataset"),
-    BadFixture(file: "wrong_type.nir", kind: .malformed, says: "node 'lif' 'tau' does not hold numbers"),
+    BadFixture(
+      file: "wrong_type.nir", kind: .malformed, says: "node 'lif' 'tau' does not hold numbers"),
     BadFixture(file: "missing_edges.nir", kind: .malformed, says: "has no 'edges' dataset"),
     BadFixture(file: "dangling_edge.nir", kind: .malformed, says: "'nowhere', which is not one of"),
     BadFixture(
-      file: "conv2d.nir", kind: .unsupported, says: "node 'fc' is a Conv2d, which Soma cannot import"),
+      file: "conv2d.nir", kind: .unsupported,
+      says: "node 'fc' is a Conv2d, which Soma cannot import"),
   ]
 
   @Test(arguments: fixtures)
@@ -98,9 +100,13 @@ import Testing
     let g = Self.chain([("fc", Self.affine(3, 5)), ("lif", Self.lif(3))], input: 4, output: 3)
     let e = try graphError(g)
     #expect(e?.kind == .malformed)
-    #expect(e?.description == "g.nir node 'fc' (Affine) has a weight of shape [3, 5] but receives 4 values.")
+    #expect(
+      e?.description
+        == "g.nir node 'fc' (Affine) has a weight of shape [3, 5] but receives 4 values.")
     let g2 = Self.chain([("fc", Self.affine(3, 4)), ("lif", Self.lif(2))], input: 4, output: 3)
-    #expect(try graphError(g2)?.description.contains("node 'lif' (LIF) has tau of shape [2] for 3 neurons") == true)
+    #expect(
+      try graphError(g2)?.description.contains(
+        "node 'lif' (LIF) has tau of shape [2] for 3 neurons") == true)
     let g3 = Self.chain([("fc", Self.affine(3, 4)), ("lif", Self.lif(3))], input: 4, output: 5)
     #expect(try graphError(g3)?.description.contains("Output shape") == true)
   }
@@ -140,7 +146,8 @@ import Testing
         vThreshold: Self.vector(1, 2), vReset: Self.vector(-0.5, 2)))
     let g2 = Self.chain([("fc", Self.affine(2, 3)), ("lif", resetTo)], input: 3, output: 2)
     #expect(try graphError(g2)?.description.contains("v_reset other than 0") == true)
-    let fast = Self.chain([("fc", Self.affine(2, 3)), ("lif", Self.lif(2, tau: 1e-5))], input: 3, output: 2)
+    let fast = Self.chain(
+      [("fc", Self.affine(2, 3)), ("lif", Self.lif(2, tau: 1e-5))], input: 3, output: 2)
     #expect(try graphError(fast)?.description.contains("shorter than dt") == true)
     let io = NIRGraph(
       nodes: ["input": NIRNode(.input(shape: [2])), "output": NIRNode(.output(shape: [2]))],

@@ -120,10 +120,11 @@ import Testing
     #expect(vReset.values == Array(repeating: 0, count: 8))
     #expect(abs(vThreshold.values[0] - 0.7) < 1e-15)
     guard case .graph(let rec)? = graph.nodes["3"]?.kind else { return }
-    #expect(Set(rec.edges) == [
-      NIREdge("input", "lif"), NIREdge("lif", "w_rec"), NIREdge("w_rec", "lif"),
-      NIREdge("lif", "output"),
-    ])
+    #expect(
+      Set(rec.edges) == [
+        NIREdge("input", "lif"), NIREdge("lif", "w_rec"), NIREdge("w_rec", "lif"),
+        NIREdge("lif", "output"),
+      ])
   }
 
   @Test func subtractResetIsNotedOrRefused() throws {
@@ -177,7 +178,8 @@ import Testing
     try write(zero, "soma_lif", inputs: 12)
     let recurrent = try Sequential<Float> {
       Linear(12, 10, seed: 33)
-      try RecurrentLIF<S2NN, Float>(size: 10, beta: 0.9, threshold: 0.6, reset: .zero, surrogate: S2NN(), seed: 34)
+      try RecurrentLIF<S2NN, Float>(
+        size: 10, beta: 0.9, threshold: 0.6, reset: .zero, surrogate: S2NN(), seed: 34)
       Linear(10, 4, seed: 35)
       try LIF(beta: 0.9, threshold: 0.6, reset: .zero)
     }
