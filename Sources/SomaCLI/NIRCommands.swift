@@ -22,6 +22,8 @@ struct ExportCommand: ParsableCommand {
   var dt = 1e-4
   @Flag(help: "Refuse layers that reset by subtraction instead of writing reset to 0.")
   var strictReset = false
+  @Flag(help: "Write r = 1, as Norse reads NIR, with the input gain moved into the weights.")
+  var unitResistance = false
 
   func validate() throws {
     guard !checkpoint.isEmpty else { throw ValidationError("the checkpoint needs a file name") }
@@ -34,7 +36,9 @@ struct ExportCommand: ParsableCommand {
 
   func run() throws {
     let loaded = try Checkpoint.load(checkpoint)
-    let options = NIROptions(dt: dt, subtractReset: strictReset ? .refuse : .resetToZero)
+    let options = NIROptions(
+      dt: dt, subtractReset: strictReset ? .refuse : .resetToZero,
+      resistance: unitResistance ? .unitResistance : .unitGain)
     do {
       let export = try loaded.network.nirExport(options: options)
       try export.graph.write(to: output)

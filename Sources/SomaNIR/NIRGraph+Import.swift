@@ -404,14 +404,14 @@ private struct Importer {
     return v
   }
 
-  /// One threshold for the layer: `ratio[i]` is neuron i's threshold over its membrane gain;
-  /// when they differ, each neuron's input is scaled by 1/ratio[i] and the threshold is 1
-  /// (exact: with v_reset = 0 and no leak potential the membrane is linear in its input).
-  func threshold(_ ratio: [Double]) -> (threshold: Double, scale: [Double]) {
-    if ratio.allSatisfy({ close($0, ratio[0]) }) {
-      return (ratio[0], Array(repeating: 1, count: ratio.count))
+  /// One threshold for the layer: when the neurons' thresholds differ, each neuron's input is
+  /// scaled by 1/θᵢ and the threshold is 1 (exact: with v_reset = 0 the membrane is linear in
+  /// its input).
+  func threshold(_ thresholds: [Double]) -> (threshold: Double, scale: [Double]) {
+    if thresholds.allSatisfy({ close($0, thresholds[0]) }) {
+      return (thresholds[0], Array(repeating: 1, count: thresholds.count))
     }
-    return (1, ratio.map { 1 / $0 })
+    return (1, thresholds.map { 1 / $0 })
   }
 
   func reset(_ node: NIRNode) -> Reset {
@@ -481,9 +481,10 @@ private struct Importer {
       guard memGain.allSatisfy({ $0 > 0 }) else {
         throw fail("\(what) has r ≤ 0; Soma maps a positive membrane gain.")
       }
-      let thresholds = try positiveThresholds(vThreshold, n, what)
-      let (theta, scale) = threshold(zip(thresholds, memGain).map(/))
-      let gain = zip(synGain, scale).map(*)
+      // Current and membrane are linear up to the threshold, so both gains move into the
+      // weights before the layer.
+      let (theta, scale) = threshold(try positiveThresholds(vThreshold, n, what))
+      let gain = (0..<n).map { synGain[$0] * memGain[$0] * scale[$0] }
       if soma == "CUBALIF" {
         return [
           Neuron(

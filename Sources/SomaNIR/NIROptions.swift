@@ -20,19 +20,33 @@ public struct NIROptions: Sendable {
     case refuse
   }
 
+  /// How export writes the resistance r, whose Euler gain r·dt/τ scales a neuron's input.
+  public enum Resistance: Sendable {
+    /// r = τ/dt (IF and I: 1/dt), so the gain is 1 and the weights are written as trained:
+    /// snnTorch's convention, and exact in a Soma round trip.
+    case unitGain
+    /// r = 1, as Norse writes and reads NIR (its importer ignores r); the weights into each
+    /// neuron are multiplied by τ/dt to keep the same network. Every neuron layer must follow a
+    /// `Linear`.
+    case unitResistance
+  }
+
   /// The simulation step in seconds. The default, 0.1 ms, is the step snnTorch's exporter
   /// and importer assume (they have no option), so Soma ⇄ snnTorch keeps every β; Norse's
   /// default is 1 ms.
   public var dt: Double
   public var subtractReset: SubtractReset
+  public var resistance: Resistance
   /// The surrogate gradient, in `soma train --surrogate` syntax (`S2NN`,
   /// `InvSquareGrad:alpha=100`), for imported neurons whose node does not name one (NIR has
   /// no surrogates; Soma records its own in the node's metadata).
   public var surrogate: String
 
   public init(
-    dt: Double = 1e-4, subtractReset: SubtractReset = .resetToZero, surrogate: String = "S2NN"
+    dt: Double = 1e-4, subtractReset: SubtractReset = .resetToZero, surrogate: String = "S2NN",
+    resistance: Resistance = .unitGain
   ) {
+    self.resistance = resistance
     self.dt = dt
     self.subtractReset = subtractReset
     self.surrogate = surrogate

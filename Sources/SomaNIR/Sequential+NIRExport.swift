@@ -61,6 +61,8 @@ func inputWidth(of network: Sequential<Float>) -> Int? {
 struct ExportContext {
   let options: NIROptions
   var notes: [String] = []
+  /// What the weights into the layer being exported must be multiplied by (`.unitResistance`).
+  var inputScale = 1.0
   var dt: Double { options.dt }
 
   /// Nodes `input`, one per layer, `output`, chained.
@@ -80,7 +82,25 @@ struct ExportContext {
           "\(where_) has no NIR form; Soma exports Linear, LIF, IF, CUBALIF, LeakyIntegrator,"
             + " RecurrentLIF and nested Sequential layers.")
       }
+      inputScale = 1
       let (node, out) = try e.nirNode(width: w, context: &self, label: where_, path: "\(path)\(i).")
+      if inputScale != 1 {
+        // r = 1: the neuron's Euler gain dt/τ is undone in the weights that feed it.
+        let k = inputScale
+        func scaled(_ a: NIRArray) -> NIRArray {
+          NIRArray(a.values.map { $0 * k }, shape: a.shape, elementType: a.elementType)
+        }
+        switch nodes[previous]?.kind {
+        case .affine(let weight, let bias)?:
+          nodes[previous]!.kind = .affine(weight: scaled(weight), bias: scaled(bias))
+        case .linear(let weight)?: nodes[previous]!.kind = .linear(weight: scaled(weight))
+        default:
+          throw NIRError(
+            .unsupported,
+            "\(where_) follows no Linear layer, so its input cannot be rescaled for r = 1; export"
+              + " with the default resistance (r = τ/dt).")
+        }
+      }
       nodes[name] = node
       edges.append(NIREdge(previous, name))
       previous = name
@@ -95,6 +115,19 @@ struct ExportContext {
 
   /// τ for a per-step decay: β = 1 − dt/τ.
   func tau(_ decay: Double) -> Double { dt / (1 - decay) }
+
+  /// r (or w_in) for an input whose Euler gain is r·dt/τ (`tau` nil: an integrator, r·dt).
+  /// With `.unitGain` the gain is made 1; with `.unitResistance` r is 1 and the inverse gain
+  /// is owed by the weights before the layer (`inputScale`).
+  mutating func resistance(tau: Double?) -> Double {
+    let inverseGain = (tau ?? 1) / dt
+    switch options.resistance {
+    case .unitGain: return inverseGain
+    case .unitResistance:
+      inputScale *= inverseGain
+      return 1
+    }
+  }
 
   mutating func resetMetadata(_ reset: Reset, label: String) throws(NIRError) -> [String: String] {
     if reset == .subtract {
@@ -123,13 +156,14 @@ struct ExportContext {
     if lif.beta == 1 {
       return NIRNode(
         .integrateAndFire(
-          r: vector(1 / dt, n), vThreshold: vector(lif.threshold, n), vReset: vector(0, n)),
+          r: vector(resistance(tau: nil), n), vThreshold: vector(lif.threshold, n),
+          vReset: vector(0, n)),
         metadata: meta)
     }
     let tau = tau(lif.beta)
     return NIRNode(
       .lif(
-        tau: vector(tau, n), r: vector(tau / dt, n), vLeak: vector(0, n),
+        tau: vector(tau, n), r: vector(resistance(tau: tau), n), vLeak: vector(0, n),
         vThreshold: vector(lif.threshold, n), vReset: vector(0, n)),
       metadata: meta)
   }
@@ -193,7 +227,8 @@ extension IF: NIRExportable {
     meta[SomaMetadata.surrogate] = SurrogateSpec.canonical(lif.surrogate)
     let node = NIRNode(
       .integrateAndFire(
-        r: context.vector(1 / context.dt, n), vThreshold: context.vector(lif.threshold, n),
+        r: context.vector(context.resistance(tau: nil), n),
+        vThreshold: context.vector(lif.threshold, n),
         vReset: context.vector(0, n)),
       metadata: meta)
     return (node, n)
@@ -220,13 +255,12 @@ extension CUBALIF: NIRExportable {
         + " simulate NIR's CubaLIF by forward Euler see its spikes two steps earlier.")
     let tauSyn = context.tau(alpha)
     let tauMem = context.tau(beta)
-    let dt = context.dt
     let node = NIRNode(
       .cubaLIF(
         tauSyn: context.vector(tauSyn, n), tauMem: context.vector(tauMem, n),
-        r: context.vector(tauMem / dt, n), vLeak: context.vector(0, n),
+        r: context.vector(context.resistance(tau: tauMem), n), vLeak: context.vector(0, n),
         vThreshold: context.vector(threshold, n), vReset: context.vector(0, n),
-        wIn: context.vector(tauSyn / dt, n)),
+        wIn: context.vector(context.resistance(tau: tauSyn), n)),
       metadata: meta)
     return (node, n)
   }
@@ -237,7 +271,6 @@ extension LeakyIntegrator: NIRExportable {
     throws(NIRError) -> (NIRNode, Int)
   {
     var meta = [SomaMetadata.layer: "LeakyIntegrator", SomaMetadata.beta: "\(beta)"]
-    let dt = context.dt
     if let alpha {
       guard alpha < 1, beta < 1 else {
         throw NIRError(
@@ -255,19 +288,21 @@ extension LeakyIntegrator: NIRExportable {
         NIRNode(
           .cubaLI(
             tauSyn: context.vector(tauSyn, n), tauMem: context.vector(tauMem, n),
-            r: context.vector(tauMem / dt, n), vLeak: context.vector(0, n),
-            wIn: context.vector(tauSyn / dt, n)),
+            r: context.vector(context.resistance(tau: tauMem), n), vLeak: context.vector(0, n),
+            wIn: context.vector(context.resistance(tau: tauSyn), n)),
           metadata: meta), n
       )
     }
     if beta == 1 {
-      return (NIRNode(.integrator(r: context.vector(1 / dt, n)), metadata: meta), n)
+      let r = context.resistance(tau: nil)
+      return (NIRNode(.integrator(r: context.vector(r, n)), metadata: meta), n)
     }
     let tau = context.tau(beta)
     return (
       NIRNode(
         .leakyIntegrator(
-          tau: context.vector(tau, n), r: context.vector(tau / dt, n), vLeak: context.vector(0, n)),
+          tau: context.vector(tau, n), r: context.vector(context.resistance(tau: tau), n),
+          vLeak: context.vector(0, n)),
         metadata: meta), n
     )
   }
@@ -286,7 +321,8 @@ extension RecurrentLIF: NIRExportable where Scalar == Float {
     }
     let lifNode = try context.lifNode(lif, width: n, label: label)
     let w = NIRArray(
-      recurrentWeight.value.scalars.map(Double.init), shape: [n, n], elementType: .float32)
+      recurrentWeight.value.scalars.map { Double($0) * context.inputScale }, shape: [n, n],
+      elementType: .float32)
     let graph = NIRGraph(
       nodes: [
         "input": NIRNode(.input(shape: [n])), "lif": lifNode,

@@ -49,6 +49,20 @@ import Testing
     #expect(try dir.contents() == ["a.safetensors", "b.safetensors", "net.nir"])
   }
 
+  @Test func unitResistanceFlagWritesROfOne() throws {
+    let dir = try TemporaryDirectory()
+    try Checkpoint.write(
+      try Self.recurrentNetwork(), loss: .spikeCountCrossEntropy, timeSteps: 10,
+      to: dir.file("a.safetensors"))
+    try soma(["export", dir.file("a.safetensors"), "-o", dir.file("n.nir"), "--unit-resistance"])
+    let graph = try NIRGraph.read(dir.file("n.nir"))
+    guard case .lif(_, let r, _, _, _)? = graph.nodes["3"]?.kind else {
+      Issue.record("node 3 is not a LIF")
+      return
+    }
+    #expect(r.values.allSatisfy { $0 == 1 })
+  }
+
   @Test func importedSnnTorchNetworkRunsLikeSnnTorch() throws {
     let dir = try TemporaryDirectory()
     try soma(["import", try fixturePath("snntorch_rleaky.nir"), "-o", dir.file("c.safetensors")])

@@ -61,6 +61,47 @@ import Testing
     expectIdentical(net, back, input: randomSpikes(20, 2, 6, seed: 10))
   }
 
+  @Test func unitResistanceMovesTheGainIntoTheWeights() throws {
+    // Every layer type but the two leaky integrators at the end, which follow no Linear.
+    let net = Sequential<Float>(layers: Array(try Self.everyLayer().layers.dropLast(2)))
+    let options = NIROptions(dt: 1e-3, resistance: .unitResistance)
+    let graph = try net.nirExport(options: options).graph
+    guard case .lif(_, let r, _, _, _)? = graph.nodes["1"]?.kind,
+      case .affine(let w, _)? = graph.nodes["0"]?.kind
+    else {
+      Issue.record("layers 0 and 1 are not Affine and LIF")
+      return
+    }
+    #expect(r.values.allSatisfy { $0 == 1 })
+    // LIF beta 0.8: the weights into it carry tau/dt = 1/(1 - 0.8) = 5.
+    let trained = net.parameters[0].variable.value.scalars
+    #expect(abs(w.values[0] - 5 * Double(trained[0])) < 1e-5)
+    // Soma reads the gain dt/tau back out of r = 1: the same network up to float rounding.
+    let back = try NIRGraph.decode(try graph.encoded()).sequential(options: options)
+    #expect(Checkpoint.layerSpecs(back) == Checkpoint.layerSpecs(net))
+    for (a, b) in zip(net.parameters, back.parameters) {
+      for (x, y) in zip(a.variable.value.scalars, b.variable.value.scalars) {
+        #expect(abs(x - y) <= 1e-6 * max(1, abs(x)), "\(a.name)")
+      }
+    }
+    let x = randomSpikes(30, 4, 6, seed: 13)
+    let (ya, yb) = (run(net, x).scalars, run(back, x).scalars)
+    let same = zip(ya, yb).filter { abs($0 - $1) <= 1e-4 }.count
+    #expect(Double(same) / Double(ya.count) >= 0.99)
+  }
+
+  @Test func unitResistanceNeedsALinearBeforeEachNeuron() throws {
+    let net = try Sequential<Float> {
+      Linear(3, 2, seed: 1)
+      try LIF(beta: 0.9, reset: .zero)
+      try LIF(beta: 0.9, reset: .zero)
+    }
+    let error = #expect(throws: NIRError.self) {
+      try net.nirExport(options: NIROptions(resistance: .unitResistance))
+    }
+    #expect(error?.description.contains("layer 2 (LIF) follows no Linear layer") == true)
+  }
+
   @Test func throughAFileOnDisk() throws {
     let dir = try TemporaryDirectory()
     let net = try Self.everyLayer()
@@ -163,8 +204,10 @@ import Testing
   /// output on it (`NAME.input.npy`, `NAME.output.npy`); otherwise does nothing.
   @Test func writesSomaFixtures() throws {
     guard let out = ProcessInfo.processInfo.environment["SOMA_NIR_FIXTURES_OUT"] else { return }
-    func write(_ net: Sequential<Float>, _ name: String, inputs: Int) throws {
-      try net.writeNIR(to: out + "/\(name).nir")
+    func write(
+      _ net: Sequential<Float>, _ name: String, inputs: Int, options: NIROptions = NIROptions()
+    ) throws {
+      try net.writeNIR(to: out + "/\(name).nir", options: options)
       let x = randomSpikes(40, 3, inputs, seed: 77)
       try NPY.write(x, to: out + "/\(name).input.npy")
       try NPY.write(run(net, x), to: out + "/\(name).output.npy")
@@ -176,6 +219,9 @@ import Testing
       try LIF(beta: 0.9, threshold: 0.6, reset: .zero)
     }
     try write(zero, "soma_lif", inputs: 12)
+    // r = 1, as Norse reads NIR.
+    let norse = NIROptions(resistance: .unitResistance)
+    try write(zero, "soma_lif_r1", inputs: 12, options: norse)
     let recurrent = try Sequential<Float> {
       Linear(12, 10, seed: 33)
       try RecurrentLIF<S2NN, Float>(
@@ -184,6 +230,7 @@ import Testing
       try LIF(beta: 0.9, threshold: 0.6, reset: .zero)
     }
     try write(recurrent, "soma_recurrent", inputs: 12)
+    try write(recurrent, "soma_recurrent_r1", inputs: 12, options: norse)
     let cuba = try Sequential<Float> {
       Linear(12, 10, seed: 36)
       try CUBALIF(alpha: 0.8, beta: 0.9, threshold: 0.6, surrogate: S2NN())
@@ -191,6 +238,7 @@ import Testing
       try CUBALIF(alpha: 0.8, beta: 0.9, threshold: 0.6, surrogate: S2NN())
     }
     try write(cuba, "soma_cubalif", inputs: 12)
+    try write(cuba, "soma_cubalif_r1", inputs: 12, options: norse)
     try write(try Self.everyLayer(), "soma_every_layer", inputs: 6)
   }
 }
