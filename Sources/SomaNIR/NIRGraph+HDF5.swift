@@ -15,7 +15,7 @@ extension NIRGraph {
   /// How deep graphs may nest.
   public static let maximumDepth = 16
   /// The most nodes a file may hold, over all nesting levels.
-  public static let maximumNodes = 100_000
+  public static let maximumNodes = 10_000
 
   /// Reads the NIR file at `path`. Throws `NIRError` with one sentence naming the file and
   /// what is wrong (not HDF5, truncated, a missing or mistyped field).

@@ -102,6 +102,16 @@ private struct Importer {
     var edges: [NIREdge]
     func successors(_ n: String) -> [String] { edges.filter { $0.source == n }.map(\.target) }
     func predecessors(_ n: String) -> [String] { edges.filter { $0.target == n }.map(\.source) }
+    func successorMap() -> [String: [String]] {
+      var map: [String: [String]] = [:]
+      for e in edges { map[e.source, default: []].append(e.target) }
+      return map
+    }
+    func predecessorMap() -> [String: [String]] {
+      var map: [String: [String]] = [:]
+      for e in edges { map[e.target, default: []].append(e.source) }
+      return map
+    }
   }
 
   /// The graph with every nested graph replaced by its nodes (named `outer.inner`), its
@@ -153,13 +163,16 @@ private struct Importer {
   /// both the neuron) and returns the weight node per neuron.
   func takeRecurrentLoops(_ flat: inout Flat) throws(NIRError) -> [String: NIRNode] {
     var loops: [String: NIRNode] = [:]
+    // Removing a weight node only drops its own edges, so the maps stay right for the others.
+    let successors = flat.successorMap()
+    let predecessors = flat.predecessorMap()
     for (w, wNode) in flat.nodes.sorted(by: { $0.key < $1.key }) {
       switch wNode.kind {
       case .affine, .linear: break
       default: continue
       }
-      let preds = flat.predecessors(w)
-      let succs = flat.successors(w)
+      let preds = predecessors[w] ?? []
+      let succs = successors[w] ?? []
       guard preds.count == 1, succs.count == 1, preds[0] == succs[0], preds[0] != w else {
         continue
       }
@@ -181,15 +194,27 @@ private struct Importer {
   }
 
   /// Throws for any cycle left (a loop without a neuron has no time step to break it).
+  /// Iterative depth-first search, so a long hostile chain cannot exhaust the stack.
   func checkAcyclic(_ flat: Flat) throws(NIRError) {
-    var state: [String: Int] = [:]  // 1 on the stack, 2 done
-    var stack: [String] = []
-    func visit(_ n: String) throws(NIRError) {
-      state[n] = 1
-      stack.append(n)
-      for s in flat.successors(n) {
+    let successors = flat.successorMap()
+    var state: [String: Int] = [:]  // 1 on the path, 2 done
+    for root in flat.nodes.keys.sorted() where state[root] == nil {
+      var path: [String] = [root]
+      var next: [Int] = [0]  // index of the next successor to visit, per path entry
+      state[root] = 1
+      while let node = path.last {
+        let succs = successors[node] ?? []
+        let i = next[next.count - 1]
+        guard i < succs.count else {
+          state[node] = 2
+          path.removeLast()
+          next.removeLast()
+          continue
+        }
+        next[next.count - 1] = i + 1
+        let s = succs[i]
         if state[s] == 1 {
-          let cycle = Array(stack[stack.lastIndex(of: s)!...]) + [s]
+          let cycle = Array(path[path.lastIndex(of: s)!...]) + [s]
           let text = cycle.map { "'\($0)'" }.joined(separator: " → ")
           let hasNeuron = cycle.contains { flat.nodes[$0].map(isNeuron) ?? false }
           throw fail(
@@ -200,12 +225,13 @@ private struct Importer {
               : "has the cycle \(text) with no neuron in it, so nothing delays the signal by a"
                 + " step; it cannot be simulated.")
         }
-        if state[s] == nil { try visit(s) }
+        if state[s] == nil {
+          state[s] = 1
+          path.append(s)
+          next.append(0)
+        }
       }
-      stack.removeLast()
-      state[n] = 2
     }
-    for n in flat.nodes.keys.sorted() where state[n] == nil { try visit(n) }
   }
 
   func isNeuron(_ node: NIRNode) -> Bool {
@@ -217,10 +243,13 @@ private struct Importer {
 
   /// The node names from Input to Output (exclusive); every node must lie on that path.
   func chain(_ flat: Flat, from input: String, to output: String) throws(NIRError) -> [String] {
+    let successors = flat.successorMap()
+    let predecessors = flat.predecessorMap()
     var path: [String] = []
+    var onPath: Set<String> = []
     var current = input
     while current != output {
-      let succs = flat.successors(current)
+      let succs = successors[current] ?? []
       let node = flat.nodes[current]!
       guard succs.count == 1 else {
         throw fail(
@@ -231,20 +260,23 @@ private struct Importer {
               + " Soma imports a chain from Input to Output.")
       }
       let next = succs[0]
-      let preds = flat.predecessors(next)
+      let preds = predecessors[next] ?? []
       guard preds.count == 1 else {
         throw fail(
           "\(label(next, flat.nodes[next]!)) has \(preds.count) inputs; Soma imports a chain from"
             + " Input to Output.")
       }
-      if next != output { path.append(next) }
+      if next != output {
+        path.append(next)
+        onPath.insert(next)
+      }
       current = next
     }
-    guard flat.successors(output).isEmpty else {
+    guard (successors[output] ?? []).isEmpty else {
       throw fail(.malformed, "Output node '\(output)' feeds other nodes.")
     }
     if let stray = flat.nodes.keys.sorted().first(where: {
-      $0 != input && $0 != output && !path.contains($0)
+      $0 != input && $0 != output && !onPath.contains($0)
     }) {
       throw fail(
         "\(label(stray, flat.nodes[stray]!)) is not on the path from Input to Output; Soma"

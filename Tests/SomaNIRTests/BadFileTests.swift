@@ -246,3 +246,24 @@ import Testing
     #expect(net.parameters[0].variable.value.scalars == [0.5, 0, 0, 0.5])
   }
 }
+
+/// Hostile sizes stay fast and shallow.
+@Suite struct HostileGraphTests {
+  @Test func longChainWithAClosingCycle() throws {
+    // 5000 Affine nodes in a ring behind the input: the cycle check walks it without recursion.
+    let n = 5000
+    var nodes: [String: NIRNode] = [
+      "input": NIRNode(.input(shape: [1])), "output": NIRNode(.output(shape: [1])),
+    ]
+    var edges = [NIREdge("input", "a0")]
+    for i in 0..<n {
+      nodes["a\(i)"] = NIRNode(.linear(weight: NIRArray([1], shape: [1, 1])))
+      edges.append(NIREdge("a\(i)", "a\((i + 1) % n)"))
+    }
+    edges.append(NIREdge("a\(n - 1)", "output"))
+    let error = #expect(throws: NIRError.self) {
+      try NIRGraph(nodes: nodes, edges: edges).sequential()
+    }
+    #expect(error?.description.contains("with no neuron in it") == true)
+  }
+}

@@ -79,6 +79,22 @@ import Testing
     }
   }
 
+  /// The files Soma wrote for the Python check (Fixtures/soma) still read back as the network
+  /// that wrote them: the same output on the stored input.
+  @Test(arguments: [
+    "soma_lif", "soma_lif_r1", "soma_recurrent", "soma_recurrent_r1", "soma_cubalif",
+    "soma_cubalif_r1", "soma_every_layer",
+  ])
+  func somaFilesReadBackAsWritten(_ name: String) throws {
+    let net = try Sequential<Float>(nirFile: try fixturePath("soma/\(name).nir"))
+    let x = try NPY.read(try fixturePath("soma/\(name).input.npy"), as: Float.self)
+    let expected = try NPY.read(try fixturePath("soma/\(name).output.npy"), as: Float.self)
+    let y = run(net, x)
+    let worst = zip(y.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
+    // r = 1 files carry tau/dt in the weights, so they come back within float rounding.
+    #expect(worst <= (name.hasSuffix("_r1") ? 1e-4 : 0), "\(name): \(worst)")
+  }
+
   @Test func snnTorchLayersMapAsDocumented() throws {
     let leaky = try Sequential<Float>(nirFile: try fixturePath("snntorch_leaky.nir"))
     #expect(layerTypes(leaky) == ["Linear", "LIF", "Linear", "LIF"])
