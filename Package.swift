@@ -10,6 +10,8 @@ let package = Package(
     .library(name: "SomaNN", targets: ["SomaNN"]),
     .library(name: "SomaData", targets: ["SomaData"]),
     .library(name: "SomaTrain", targets: ["SomaTrain"]),
+    // Not in the `Soma` umbrella: NIR needs the HDF5 C library, which the rest of Soma does not.
+    .library(name: "SomaNIR", targets: ["SomaNIR"]),
     .executable(name: "soma", targets: ["soma"]),
   ],
   dependencies: [
@@ -23,6 +25,12 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
     ),
+    // HDF5 for NIR files. Debian's libhdf5-dev installs hdf5.pc (through the alternatives
+    // system, pointing at the serial build's hdf5-serial.pc), as other distributions and
+    // Homebrew do under the same name.
+    .systemLibrary(
+      name: "CHDF5", path: "Modules/CHDF5", pkgConfig: "hdf5",
+      providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
     .systemLibrary(
       name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Small C kernels compiled with target_clones so hot loops get AVX2/AVX-512 code paths
@@ -49,11 +57,15 @@ let package = Package(
     .target(name: "SomaTrain", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaKernels"]),
     .target(
       name: "Soma", dependencies: ["SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaTrain"]),
+    // NIR (Neuromorphic Intermediate Representation) graphs: HDF5 files, Soma's layers to and
+    // from NIR's continuous-time nodes.
+    .target(
+      name: "SomaNIR", dependencies: ["CHDF5", "SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaTrain"]),
     // The command-line tool's logic lives in a library so tests can drive it in-process.
     .target(
       name: "SomaCLI",
       dependencies: [
-        "Soma", "SomaTrain", "COpenBLAS", "SomaKernels",
+        "Soma", "SomaTrain", "SomaNIR", "COpenBLAS", "SomaKernels",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -76,6 +88,11 @@ let package = Package(
     ),
     .testTarget(name: "SomaDataTests", dependencies: ["SomaData", "_TestSupport"]),
     .testTarget(name: "SomaTrainTests", dependencies: ["SomaTrain", "Soma", "SomaCLI", "_TestSupport"]),
+    .testTarget(
+      name: "SomaNIRTests",
+      dependencies: ["SomaNIR", "Soma", "SomaCLI", "_TestSupport"],
+      resources: [.copy("Fixtures")]
+    ),
     .testTarget(name: "SomaCLITests", dependencies: ["SomaCLI", "Soma", "_TestSupport"]),
   ]
 )

@@ -15,6 +15,8 @@ public struct SomaCommand: ParsableCommand {
       EvaluateCommand.self,
       RasterCommand.self,
       BenchCommand.self,
+      ExportCommand.self,
+      ImportCommand.self,
     ]
   )
 

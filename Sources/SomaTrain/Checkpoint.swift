@@ -6,7 +6,8 @@ import SomaSurrogate
 /// One layer of a network as a checkpoint records it (the `layers` entry of the metadata, a
 /// JSON array of these). Only the fields of the layer's type are present.
 public struct LayerSpec: Codable, Equatable, Sendable {
-  /// `Linear`, `LIF`, `IF`, `CUBALIF` or `LeakyIntegrator` (another name cannot be rebuilt).
+  /// `Linear`, `LIF`, `IF`, `CUBALIF`, `LeakyIntegrator` or `RecurrentLIF` (another name
+  /// cannot be rebuilt).
   public var type: String
   public var inputs: Int?
   public var outputs: Int?
@@ -67,6 +68,17 @@ extension LeakyIntegrator: CheckpointDescribable {
   public var layerSpec: LayerSpec {
     var s = LayerSpec(type: "LeakyIntegrator")
     (s.beta, s.alpha) = (beta, alpha)
+    return s
+  }
+}
+
+extension RecurrentLIF: CheckpointDescribable where Scalar == Float {
+  /// A `LIF` spec with the layer's size in `inputs` and `outputs`; the tensor
+  /// `<index>.recurrentWeight` holds V.
+  public var layerSpec: LayerSpec {
+    var s = lif.layerSpec
+    s.type = "RecurrentLIF"
+    (s.inputs, s.outputs) = (recurrentWeight.shape[0], recurrentWeight.shape[0])
     return s
   }
 }
@@ -396,9 +408,24 @@ public enum Checkpoint {
         return AnyLayer<Float>(try LeakyIntegrator(beta: spec.beta ?? 0.9, alpha: spec.alpha))
       } catch { throw TrainError("\(what): \(error)") }
     }
-    guard ["LIF", "IF", "CUBALIF"].contains(spec.type) else {
+    var recurrent: Tensor<Float>? = nil
+    if spec.type == "RecurrentLIF" {
+      guard let n = spec.outputs, n > 0, spec.inputs == n else {
+        throw TrainError("\(what) has no valid size (inputs equal to outputs)")
+      }
+      try checkLimits(hidden: [n], timeSteps: 1, path: path)
+      let v = try finiteTensor(file, "\(i).recurrentWeight", path: path)
+      guard v.shape == [n, n] else {
+        throw TrainError(
+          "checkpoint \(path) has \(i).recurrentWeight of shape \(v.shape), which does not match"
+            + " its metadata (RecurrentLIF of \(n))")
+      }
+      recurrent = v
+    }
+    guard ["LIF", "IF", "CUBALIF", "RecurrentLIF"].contains(spec.type) else {
       throw TrainError(
-        "\(what) is not a layer soma can rebuild (Linear, LIF, IF, CUBALIF, LeakyIntegrator);"
+        "\(what) is not a layer soma can rebuild (Linear, LIF, IF, CUBALIF, LeakyIntegrator,"
+          + " RecurrentLIF);"
           + " load its tensors into your own network with Checkpoint.loadParameters")
     }
     let surrogate = try SurrogateSpec(
@@ -408,16 +435,23 @@ public enum Checkpoint {
       throw TrainError("\(what) has reset '\(spec.reset!.prefix(40))'; soma knows zero and subtract")
     }
     do {
-      return try withConcreteSurrogate(surrogate, NeuronBuilder(spec: spec, reset: reset))
+      return try withConcreteSurrogate(
+        surrogate, NeuronBuilder(spec: spec, reset: reset, recurrentWeight: recurrent))
     } catch { throw TrainError("\(what): \(error)") }
   }
 
   struct NeuronBuilder: SurrogateVisitor {
     let spec: LayerSpec
     let reset: Reset
+    var recurrentWeight: Tensor<Float>? = nil
     func visit<S: SurrogateGradient>(_ s: S) throws -> AnyLayer<Float> {
       let threshold = spec.threshold ?? 1
       switch spec.type {
+      case "RecurrentLIF":
+        return AnyLayer(
+          try RecurrentLIF<S, Float>(
+            recurrentWeight: recurrentWeight!, beta: spec.beta ?? 0.9, threshold: threshold,
+            reset: reset, detachReset: spec.detachReset ?? false, surrogate: s))
       case "LIF":
         return AnyLayer(
           try LIF(

@@ -1,0 +1,121 @@
+import Foundation
+import Soma
+import SomaNIR
+import Testing
+
+/// NIR files written by snnTorch and Norse (Fixtures/, made by
+/// scripts/fixtures/make_nir_fixtures.py) load in Soma, run on the input the exporting
+/// framework ran, and agree with its output as far as the file describes that network.
+@Suite struct InteropFixtureTests {
+  struct Entry: Decodable {
+    var dt: Double
+    var output: String
+    var note: String
+  }
+
+  /// What each fixture must reach, and why it is not exact where it is not.
+  struct Expectation: CustomStringConvertible, Sendable {
+    var name: String
+    /// The least fraction of equal spikes, or for a membrane output the largest difference.
+    var bound: Double
+    /// Soma's output compared this many steps later than the framework's.
+    var shift = 0
+    var why: String
+    var description: String { name }
+  }
+
+  static let expectations: [Expectation] = [
+    Expectation(
+      name: "snntorch_leaky", bound: 1,
+      why: "Leaky with reset to zero in the same step is exactly NIR's LIF under Euler"),
+    Expectation(
+      name: "snntorch_leaky_default", bound: 0.9,
+      why: "snnTorch's default Leaky subtracts the threshold one step late; its exporter writes"
+        + " reset to 0, which Soma simulates"),
+    Expectation(
+      name: "snntorch_synaptic", bound: 1,
+      why: "Synaptic (zero reset, same step) is Euler CubaLIF with the new current entering the"
+        + " membrane in the same step: Soma's LeakyIntegrator then LIF"),
+    Expectation(
+      name: "snntorch_rleaky", bound: 1,
+      why: "RLeaky (zero reset, same step) is NIR's LIF with a recurrent Affine"),
+    Expectation(
+      name: "norse_lifbox", bound: 1e-5,
+      why: "LIFBoxCell and LIBoxCell are Euler steps; float32 rounding only"),
+  ]
+
+  static func manifest() throws -> [String: Entry] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: try fixturePath("manifest.json")))
+    return try JSONDecoder().decode([String: Entry].self, from: data)
+  }
+
+  @Test func everyFixtureHasAnExpectation() throws {
+    #expect(Set(try Self.manifest().keys) == Set(Self.expectations.map(\.name)))
+  }
+
+  @Test(arguments: expectations)
+  func fixtureRunsLikeItsFramework(_ e: Expectation) throws {
+    let entry = try #require(try Self.manifest()[e.name])
+    let net = try Sequential<Float>(
+      nirFile: try fixturePath(e.name + ".nir"), options: NIROptions(dt: entry.dt))
+    let x = try NPY.read(try fixturePath(e.name + ".input.npy"), as: Float.self)
+    let expected = try NPY.read(try fixturePath(e.name + ".output.npy"), as: Float.self)
+    let y = run(net, x)
+    #expect(y.shape == expected.shape)
+    guard y.shape == expected.shape else { return }
+    let (a, b) = (y.scalars, expected.scalars)
+    if entry.output == "spikes" {
+      let stride = y.count / y.shape[0]
+      let offset = e.shift * stride
+      let pairs = zip(a[offset...], b[..<(b.count - offset)])
+      let agree = Double(pairs.filter { $0 == $1 }.count) / Double(b.count - offset)
+      print("NIR fixture \(e.name): \(agree) of spikes equal (\(e.why))")
+      #expect(agree >= e.bound, "\(e.name): \(agree) of spikes agree; \(e.why)")
+      #expect(b.contains(1), "\(e.name): the framework's output has no spike")
+    } else {
+      let worst = zip(a, b).map { Double(abs($0 - $1)) }.max() ?? 0
+      print("NIR fixture \(e.name): largest membrane difference \(worst) (\(e.why))")
+      #expect(worst <= e.bound, "\(e.name): membranes differ by \(worst); \(e.why)")
+    }
+  }
+
+  /// The files Soma wrote for the Python check (Fixtures/soma) still read back as the network
+  /// that wrote them: the same output on the stored input.
+  @Test(arguments: [
+    "soma_lif", "soma_lif_r1", "soma_recurrent", "soma_recurrent_r1", "soma_cubalif",
+    "soma_cubalif_r1", "soma_every_layer",
+  ])
+  func somaFilesReadBackAsWritten(_ name: String) throws {
+    let net = try Sequential<Float>(nirFile: try fixturePath("soma/\(name).nir"))
+    let x = try NPY.read(try fixturePath("soma/\(name).input.npy"), as: Float.self)
+    let expected = try NPY.read(try fixturePath("soma/\(name).output.npy"), as: Float.self)
+    let y = run(net, x)
+    let worst = zip(y.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
+    // r = 1 files carry tau/dt in the weights, so they come back within float rounding.
+    #expect(worst <= (name.hasSuffix("_r1") ? 1e-4 : 0), "\(name): \(worst)")
+  }
+
+  @Test func snnTorchLayersMapAsDocumented() throws {
+    let leaky = try Sequential<Float>(nirFile: try fixturePath("snntorch_leaky.nir"))
+    #expect(layerTypes(leaky) == ["Linear", "LIF", "Linear", "LIF"])
+    let synaptic = try Sequential<Float>(nirFile: try fixturePath("snntorch_synaptic.nir"))
+    #expect(
+      layerTypes(synaptic) == [
+        "Linear", "LeakyIntegrator", "LIF", "Linear", "LeakyIntegrator", "LIF",
+      ])
+    let rleaky = try Sequential<Float>(nirFile: try fixturePath("snntorch_rleaky.nir"))
+    #expect(layerTypes(rleaky) == ["Linear", "RecurrentLIF", "Linear", "LIF"])
+    // snnTorch writes beta = 0.9 as tau = dt / (1 - beta) in float32; Soma recovers it.
+    let spec = Checkpoint.layerSpecs(leaky)[1]
+    #expect(abs((spec.beta ?? 0) - 0.9) < 1e-6)
+    #expect(spec.reset == "zero")
+  }
+
+  @Test func norseNeedsTheSquaredStep() throws {
+    // At Soma's default dt (0.1 ms) Norse's tau of dt·τ = 5 µs is shorter than a step.
+    let error = #expect(throws: NIRError.self) {
+      try Sequential<Float>(nirFile: try fixturePath("norse_lifbox.nir"))
+    }
+    #expect(error?.description.contains("shorter than dt") == true)
+  }
+}
