@@ -28,9 +28,13 @@ public struct Conv2d<Scalar: TensorScalar>: Layer {
   /// density of 0/1 input with the threshold; non-binary input always runs dense).
   public var eventPolicy: EventPolicy = Conv2d.automaticEvents
 
-  /// The crossover measured on this project's 2-core AVX2 machine for a 128 → 128 3 × 3 layer
-  /// on 14 × 14 spike maps: events win below about 10 % input density.
-  public static var automaticEvents: EventPolicy { .auto(threshold: 0.1) }
+  /// The crossover measured on a 2-core AVX2 machine (AMD EPYC, OpenBLAS sgemm) for a 128 → 128
+  /// 3 × 3 layer on 14 × 14 spike maps, T·batch = 256: the event forward pass wins below about
+  /// 20 % input density, the event weight gradient below about 7 %.
+  public static var automaticEvents: EventPolicy { .auto(threshold: 0.2) }
+  /// Under `.auto(threshold:)`, the weight gradient reads events below this share of the
+  /// threshold.
+  public static var weightGradientShare: Double { 0.35 }
 
   @inlinable public var outChannels: Int { weight.shape[0] }
   @inlinable public var inChannels: Int { weight.shape[1] * groups }
@@ -157,25 +161,29 @@ public func conv2d<Scalar>(
   let xs = once ? firstSlice(x.value) : x.value.contiguous()
   let images = once ? outLead[1] : input.images
   let b = bias?.value.contiguous()
-  let events = plan.events(xs, images: images, policy: eventPolicy)
-  var y = events.map { plan.forwardEvents($0, images: images, bias: b) }
-    ?? plan.forwardDense(xs, images: images, bias: b)
+  let use = plan.eventUse(xs, images: images, policy: eventPolicy)
+  let needW = weight.requiresGrad && GradientMode.isEnabled
+  let events = use.forward || (use.weight && needW) ? plan.events(xs, images: images) : nil
+  var y =
+    use.forward
+    ? plan.forwardEvents(events!, images: images, bias: b)
+    : plan.forwardDense(xs, images: images, bias: b)
   if once { y = repeated(y, steps: outLead[0]) }
   y = y.reshaped(outShape)
 
   var parents = [x, weight]
   if let bias { parents.append(bias) }
+  let weightEvents = use.weight ? events : nil
   let needX = x.requiresGrad
-  let needW = weight.requiresGrad
   let needB = bias?.requiresGrad ?? false
   let inShape = x.shape
   return .record(y, parents: parents) { g in
     let gc = g.contiguous()
     // Weight and bias see the gradient summed over time when the input repeated.
-    let gw = once ? gc.sum(axes: [0]).contiguous() : gc
+    let gw = once ? sumOverTime(gc) : gc
     var dW: Tensor<Scalar>? = nil
     if needW {
-      dW = events.map { plan.weightGradientEvents($0, grad: gw, images: images) }
+      dW = weightEvents.map { plan.weightGradientEvents($0, grad: gw, images: images) }
         ?? plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW
     }
     var dX: Tensor<Scalar>? = nil
@@ -190,6 +198,24 @@ public func conv2d<Scalar>(
     }
     return grads
   }
+}
+
+/// Σ over axis 0 of a contiguous [T, …] tensor, contiguous.
+@inlinable
+func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
+  let steps = g.shape[0]
+  let n = g.count / Swift.max(steps, 1)
+  var out = Tensor<T>(uninitializedShape: Array(g.shape.dropFirst()))
+  g.withUnsafeBufferPointer { pg in
+    out.withUnsafeMutableBufferPointer { po in
+      po.baseAddress!.update(from: pg.baseAddress!, count: n)
+      for t in 1..<steps {
+        let src = pg.baseAddress! + t * n
+        for i in 0..<n { po[i] += src[i] }
+      }
+    }
+  }
+  return out
 }
 
 /// The active pixels of a batch of 0/1 images: row (image, channel) lists its pixels.
@@ -351,29 +377,46 @@ struct ConvPlan<T: TensorScalar> {
 
   // MARK: Events
 
-  /// The events of `x` when the policy picks them for its measured density (0/1 input only).
+  /// The fraction of non-zero entries of `x`, or nil when an entry is neither 0 nor 1.
   @inlinable
-  func events(_ x: Tensor<T>, images: Int, policy: EventPolicy) -> ConvEvents? {
-    if policy == .never { return nil }
+  func spikeDensity(_ x: Tensor<T>, images: Int) -> Double? {
     let total = images * geo.channels * geo.plane
     if total == 0 { return nil }
     var binary: Int32 = 1
     let active = x.withUnsafeBufferPointer { _countSpikes($0.baseAddress!, count: total, &binary) }
-    if binary == 0 { return nil }
-    if case .auto(let threshold) = policy, Double(active) >= threshold * Double(total) {
-      return nil
+    return binary == 0 ? nil : Double(active) / Double(total)
+  }
+
+  /// Which passes read `x` as events under `policy`: the forward pass below the threshold, the
+  /// weight gradient (which pays an extra layout pass over the output gradient) below
+  /// `weightGradientShare` of it.
+  @inlinable
+  func eventUse(_ x: Tensor<T>, images: Int, policy: EventPolicy) -> (forward: Bool, weight: Bool) {
+    if policy == .never { return (false, false) }
+    guard let density = spikeDensity(x, images: images) else { return (false, false) }
+    switch policy {
+    case .auto(let threshold):
+      return (density < threshold, density < threshold * Conv2d<T>.weightGradientShare)
+    default: return (true, true)
     }
+  }
+
+  /// The active pixels of 0/1 images `x`, row (image, channel) by row.
+  @inlinable
+  func events(_ x: Tensor<T>, images: Int) -> ConvEvents {
     let rows = images * geo.channels
-    var ev = ConvEvents(
-      list: [Int32](repeating: 0, count: total + 1), begin: [Int64](repeating: 0, count: rows),
-      end: [Int64](repeating: 0, count: rows))
-    let parts = spatialParts(images, usesBLAS: false)
     let plane = geo.plane
+    var ev = ConvEvents(
+      list: [Int32](repeating: 0, count: rows * plane + 1),
+      begin: [Int64](repeating: 0, count: rows), end: [Int64](repeating: 0, count: rows))
+    let parts = spatialParts(images, usesBLAS: false)
     x.withUnsafeBufferPointer { px in
       ev.list.withUnsafeMutableBufferPointer { pl in
         ev.begin.withUnsafeMutableBufferPointer { pb in
           ev.end.withUnsafeMutableBufferPointer { pe in
-            let (xp, lp, bp, ep) = (px.baseAddress!, pl.baseAddress!, pb.baseAddress!, pe.baseAddress!)
+            let (xp, lp, bp, ep) = (
+              px.baseAddress!, pl.baseAddress!, pb.baseAddress!, pe.baseAddress!
+            )
             parallel(parts) { part in
               let (a, b) = partRange(part, of: parts, count: images)
               var bin: Int32 = 1

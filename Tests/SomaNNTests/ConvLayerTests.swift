@@ -101,9 +101,12 @@ struct ConvLayerTests {
     let sparse = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.03, using: &rng)
     let dense = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.5, using: &rng)
     let analog = sparse * 0.5
-    #expect(plan.events(sparse, images: 2, policy: Conv2d<Float>.automaticEvents) != nil)
-    #expect(plan.events(dense, images: 2, policy: Conv2d<Float>.automaticEvents) == nil)
-    #expect(plan.events(analog, images: 2, policy: .always) == nil)
+    let auto = Conv2d<Float>.automaticEvents
+    #expect(plan.eventUse(sparse, images: 2, policy: auto) == (true, true))
+    #expect(plan.eventUse(dense, images: 2, policy: auto) == (false, false))
+    #expect(plan.eventUse(analog, images: 2, policy: .always) == (false, false))
+    #expect(plan.eventUse(sparse, images: 2, policy: .never) == (false, false))
+    #expect(plan.eventUse(dense, images: 2, policy: .always) == (true, true))
     var never = conv
     never.eventPolicy = .never
     for x in [sparse, dense, analog] {
