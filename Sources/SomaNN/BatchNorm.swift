@@ -215,11 +215,14 @@ struct BatchNormCore<Scalar: TensorScalar> {
       scale.withUnsafeBufferPointer { ps in
         shift.withUnsafeBufferPointer { pt in
           out.withUnsafeMutableBufferPointer { po in
-            let (xp, sp, tp, op) = (px.baseAddress!, ps.baseAddress!, pt.baseAddress!, po.baseAddress!)
+            let (xp, sp, tp, op) = (
+              px.baseAddress!, ps.baseAddress!, pt.baseAddress!, po.baseAddress!
+            )
             parallel(parts) { part in
               let (c0, c1) = partRange(part, of: parts, count: C)
               if c0 < c1 {
-                _bnApply(xp, rows: rows, channels: C, inner: inner, c0, c1, scale: sp, shift: tp, op)
+                _bnApply(
+                  xp, rows: rows, channels: C, inner: inner, c0, c1, scale: sp, shift: tp, op)
               }
             }
           }
@@ -320,8 +323,7 @@ public struct BatchNorm1d<Scalar: TensorScalar>: Layer, ModalLayer {
 
   /// One step: [batch, C] or [batch, C, L].
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     precondition(
       input.rank == 2 || input.rank == 3,
       "BatchNorm1d: single-step input must be [batch, C] or [batch, C, L], got shape "

@@ -89,7 +89,9 @@ public struct Conv2d<Scalar: TensorScalar>: Layer {
     let w = Tensor<Scalar>.uniform(
       [outChannels, inChannels / groups, kernelSize.height, kernelSize.width], low: -bound,
       high: bound, using: &generator)
-    let b = bias ? Tensor<Scalar>.uniform([outChannels], low: -bound, high: bound, using: &generator) : nil
+    let b =
+      bias
+      ? Tensor<Scalar>.uniform([outChannels], low: -bound, high: bound, using: &generator) : nil
     try self.init(
       weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
   }
@@ -183,7 +185,8 @@ public func conv2d<Scalar>(
     let gw = once ? sumOverTime(gc) : gc
     var dW: Tensor<Scalar>? = nil
     if needW {
-      dW = weightEvents.map { plan.weightGradientEvents($0, grad: gw, images: images) }
+      dW =
+        weightEvents.map { plan.weightGradientEvents($0, grad: gw, images: images) }
         ?? plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW
     }
     var dX: Tensor<Scalar>? = nil
@@ -485,7 +488,9 @@ struct ConvPlan<T: TensorScalar> {
   /// The weight gradient from the events and `grad` [images, out, oh, ow] (contiguous).
   @inlinable
   func weightGradientEvents(_ ev: ConvEvents, grad: Tensor<T>, images: Int) -> Tensor<T> {
-    let (Og, cg, kk, P) = (outPerGroup, geo.channels / groups, geo.kernel.h * geo.kernel.w, geo.pixels)
+    let (Og, cg, kk, P) = (
+      outPerGroup, geo.channels / groups, geo.kernel.h * geo.kernel.w, geo.pixels
+    )
     let nhwc = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, images * P * outChannels))
     let dwt = UnsafeMutablePointer<T>.allocate(capacity: geo.channels * kk * Og)
     defer {

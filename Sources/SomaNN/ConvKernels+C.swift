@@ -36,7 +36,9 @@ struct ConvGeometry: Sendable, Equatable {
 
   @inlinable
   static func == (a: ConvGeometry, b: ConvGeometry) -> Bool {
-    (a.channels, a.height, a.width, a.outHeight, a.outWidth) == (b.channels, b.height, b.width, b.outHeight, b.outWidth)
+    (a.channels, a.height, a.width, a.outHeight, a.outWidth) == (
+      b.channels, b.height, b.width, b.outHeight, b.outWidth
+    )
       && a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
       && a.dilation == b.dilation
   }
@@ -51,7 +53,10 @@ struct ConvGeometry: Sendable, Equatable {
 }
 
 @usableFromInline
-func _im2col<T: TensorScalar>(_ g: ConvGeometry, _ x: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ r0: Int, _ r1: Int, _ cols: UnsafeMutablePointer<T>) {
+func _im2col<T: TensorScalar>(
+  _ g: ConvGeometry, _ x: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ r0: Int, _ r1: Int,
+  _ cols: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
     soma_im2col_f32(&s, cast(x, Float.self), n0, n1, r0, r1, cast(cols, Float.self))
@@ -61,8 +66,12 @@ func _im2col<T: TensorScalar>(_ g: ConvGeometry, _ x: UnsafePointer<T>, _ n0: In
     soma_im2col_f64(&s, cast(x, Double.self), n0, n1, r0, r1, cast(cols, Double.self))
   }
 }
+
 @usableFromInline
-func _col2im<T: TensorScalar>(_ g: ConvGeometry, _ cols: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ c0: Int, _ c1: Int, _ dx: UnsafeMutablePointer<T>) {
+func _col2im<T: TensorScalar>(
+  _ g: ConvGeometry, _ cols: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ c0: Int, _ c1: Int,
+  _ dx: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
     soma_col2im_f32(&s, cast(cols, Float.self), n0, n1, c0, c1, cast(dx, Float.self))
@@ -72,17 +81,29 @@ func _col2im<T: TensorScalar>(_ g: ConvGeometry, _ cols: UnsafePointer<T>, _ n0:
     soma_col2im_f64(&s, cast(cols, Double.self), n0, n1, c0, c1, cast(dx, Double.self))
   }
 }
+
 @usableFromInline
-func _convScatter<T: TensorScalar>(_ buf: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int, bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>) {
+func _convScatter<T: TensorScalar>(
+  _ buf: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int,
+  bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
-    soma_conv_scatter_f32(cast(buf, Float.self), channels, pixels, n0, n1, bias.map { cast($0, Float.self) }, cast(out, Float.self))
+    soma_conv_scatter_f32(
+      cast(buf, Float.self), channels, pixels, n0, n1, bias.map { cast($0, Float.self) },
+      cast(out, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_conv_scatter_f64(cast(buf, Double.self), channels, pixels, n0, n1, bias.map { cast($0, Double.self) }, cast(out, Double.self))
+    soma_conv_scatter_f64(
+      cast(buf, Double.self), channels, pixels, n0, n1, bias.map { cast($0, Double.self) },
+      cast(out, Double.self))
   }
 }
+
 @usableFromInline
-func _convGather<T: TensorScalar>(_ g: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int, _ buf: UnsafeMutablePointer<T>) {
+func _convGather<T: TensorScalar>(
+  _ g: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int,
+  _ buf: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     soma_conv_gather_f32(cast(g, Float.self), channels, pixels, n0, n1, cast(buf, Float.self))
   } else {
@@ -90,8 +111,13 @@ func _convGather<T: TensorScalar>(_ g: UnsafePointer<T>, channels: Int, pixels: 
     soma_conv_gather_f64(cast(g, Double.self), channels, pixels, n0, n1, cast(buf, Double.self))
   }
 }
+
 @usableFromInline
-func _convEvents<T: TensorScalar>(_ x: UnsafePointer<T>, _ r0: Int, _ r1: Int, cols: Int, _ list: UnsafeMutablePointer<Int32>, _ k0: Int, _ begin: UnsafeMutablePointer<Int64>, _ end: UnsafeMutablePointer<Int64>, _ binary: UnsafeMutablePointer<Int32>) -> Int {
+func _convEvents<T: TensorScalar>(
+  _ x: UnsafePointer<T>, _ r0: Int, _ r1: Int, cols: Int, _ list: UnsafeMutablePointer<Int32>,
+  _ k0: Int, _ begin: UnsafeMutablePointer<Int64>, _ end: UnsafeMutablePointer<Int64>,
+  _ binary: UnsafeMutablePointer<Int32>
+) -> Int {
   if T.self == Float.self {
     return soma_conv_events_f32(cast(x, Float.self), r0, r1, cols, list, k0, begin, end, binary)
   } else {
@@ -99,39 +125,69 @@ func _convEvents<T: TensorScalar>(_ x: UnsafePointer<T>, _ r0: Int, _ r1: Int, c
     return soma_conv_events_f64(cast(x, Double.self), r0, r1, cols, list, k0, begin, end, binary)
   }
 }
+
 @usableFromInline
-func _convEventsForward<T: TensorScalar>(_ g: ConvGeometry, groups: Int, outChannels: Int, _ list: UnsafePointer<Int32>, _ begin: UnsafePointer<Int64>, _ end: UnsafePointer<Int64>, _ n0: Int, _ n1: Int, _ wt: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>) {
+func _convEventsForward<T: TensorScalar>(
+  _ g: ConvGeometry, groups: Int, outChannels: Int, _ list: UnsafePointer<Int32>,
+  _ begin: UnsafePointer<Int64>, _ end: UnsafePointer<Int64>, _ n0: Int, _ n1: Int,
+  _ wt: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
-    soma_conv_events_forward_f32(&s, groups, outChannels, list, begin, end, n0, n1, cast(wt, Float.self), cast(out, Float.self))
+    soma_conv_events_forward_f32(
+      &s, groups, outChannels, list, begin, end, n0, n1, cast(wt, Float.self), cast(out, Float.self)
+    )
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
     var s = g.c
-    soma_conv_events_forward_f64(&s, groups, outChannels, list, begin, end, n0, n1, cast(wt, Double.self), cast(out, Double.self))
+    soma_conv_events_forward_f64(
+      &s, groups, outChannels, list, begin, end, n0, n1, cast(wt, Double.self),
+      cast(out, Double.self))
   }
 }
+
 @usableFromInline
-func _convEventsWeightGrad<T: TensorScalar>(_ g: ConvGeometry, groups: Int, outChannels: Int, _ list: UnsafePointer<Int32>, _ begin: UnsafePointer<Int64>, _ end: UnsafePointer<Int64>, images: Int, _ c0: Int, _ c1: Int, _ grad: UnsafePointer<T>, _ dwt: UnsafeMutablePointer<T>) {
+func _convEventsWeightGrad<T: TensorScalar>(
+  _ g: ConvGeometry, groups: Int, outChannels: Int, _ list: UnsafePointer<Int32>,
+  _ begin: UnsafePointer<Int64>, _ end: UnsafePointer<Int64>, images: Int, _ c0: Int, _ c1: Int,
+  _ grad: UnsafePointer<T>, _ dwt: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
-    soma_conv_events_weight_grad_f32(&s, groups, outChannels, list, begin, end, images, c0, c1, cast(grad, Float.self), cast(dwt, Float.self))
+    soma_conv_events_weight_grad_f32(
+      &s, groups, outChannels, list, begin, end, images, c0, c1, cast(grad, Float.self),
+      cast(dwt, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
     var s = g.c
-    soma_conv_events_weight_grad_f64(&s, groups, outChannels, list, begin, end, images, c0, c1, cast(grad, Double.self), cast(dwt, Double.self))
+    soma_conv_events_weight_grad_f64(
+      &s, groups, outChannels, list, begin, end, images, c0, c1, cast(grad, Double.self),
+      cast(dwt, Double.self))
   }
 }
+
 @usableFromInline
-func _nhwcToNCHW<T: TensorScalar>(_ x: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int, bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>) {
+func _nhwcToNCHW<T: TensorScalar>(
+  _ x: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int, bias: UnsafePointer<T>?,
+  _ out: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
-    soma_nhwc_to_nchw_f32(cast(x, Float.self), channels, pixels, n0, n1, bias.map { cast($0, Float.self) }, cast(out, Float.self))
+    soma_nhwc_to_nchw_f32(
+      cast(x, Float.self), channels, pixels, n0, n1, bias.map { cast($0, Float.self) },
+      cast(out, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_nhwc_to_nchw_f64(cast(x, Double.self), channels, pixels, n0, n1, bias.map { cast($0, Double.self) }, cast(out, Double.self))
+    soma_nhwc_to_nchw_f64(
+      cast(x, Double.self), channels, pixels, n0, n1, bias.map { cast($0, Double.self) },
+      cast(out, Double.self))
   }
 }
+
 @usableFromInline
-func _nchwToNHWC<T: TensorScalar>(_ x: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int, _ out: UnsafeMutablePointer<T>) {
+func _nchwToNHWC<T: TensorScalar>(
+  _ x: UnsafePointer<T>, channels: Int, pixels: Int, _ n0: Int, _ n1: Int,
+  _ out: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     soma_nchw_to_nhwc_f32(cast(x, Float.self), channels, pixels, n0, n1, cast(out, Float.self))
   } else {
@@ -139,8 +195,12 @@ func _nchwToNHWC<T: TensorScalar>(_ x: UnsafePointer<T>, channels: Int, pixels: 
     soma_nchw_to_nhwc_f64(cast(x, Double.self), channels, pixels, n0, n1, cast(out, Double.self))
   }
 }
+
 @usableFromInline
-func _maxPool2d<T: TensorScalar>(_ g: ConvGeometry, _ x: UnsafePointer<T>, _ q0: Int, _ q1: Int, _ out: UnsafeMutablePointer<T>, _ argmax: UnsafeMutablePointer<Int32>) {
+func _maxPool2d<T: TensorScalar>(
+  _ g: ConvGeometry, _ x: UnsafePointer<T>, _ q0: Int, _ q1: Int, _ out: UnsafeMutablePointer<T>,
+  _ argmax: UnsafeMutablePointer<Int32>
+) {
   if T.self == Float.self {
     var s = g.c
     soma_maxpool2d_f32(&s, cast(x, Float.self), q0, q1, cast(out, Float.self), argmax)
@@ -150,8 +210,12 @@ func _maxPool2d<T: TensorScalar>(_ g: ConvGeometry, _ x: UnsafePointer<T>, _ q0:
     soma_maxpool2d_f64(&s, cast(x, Double.self), q0, q1, cast(out, Double.self), argmax)
   }
 }
+
 @usableFromInline
-func _maxPool2dBackward<T: TensorScalar>(_ g: ConvGeometry, _ grad: UnsafePointer<T>, _ argmax: UnsafePointer<Int32>, _ q0: Int, _ q1: Int, _ dx: UnsafeMutablePointer<T>) {
+func _maxPool2dBackward<T: TensorScalar>(
+  _ g: ConvGeometry, _ grad: UnsafePointer<T>, _ argmax: UnsafePointer<Int32>, _ q0: Int, _ q1: Int,
+  _ dx: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
     soma_maxpool2d_backward_f32(&s, cast(grad, Float.self), argmax, q0, q1, cast(dx, Float.self))
@@ -161,30 +225,45 @@ func _maxPool2dBackward<T: TensorScalar>(_ g: ConvGeometry, _ grad: UnsafePointe
     soma_maxpool2d_backward_f64(&s, cast(grad, Double.self), argmax, q0, q1, cast(dx, Double.self))
   }
 }
+
 @usableFromInline
-func _avgPool2d<T: TensorScalar>(_ g: ConvGeometry, _ x: UnsafePointer<T>, _ q0: Int, _ q1: Int, countPadding: Bool, _ out: UnsafeMutablePointer<T>) {
+func _avgPool2d<T: TensorScalar>(
+  _ g: ConvGeometry, _ x: UnsafePointer<T>, _ q0: Int, _ q1: Int, countPadding: Bool,
+  _ out: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
     soma_avgpool2d_f32(&s, cast(x, Float.self), q0, q1, countPadding ? 1 : 0, cast(out, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
     var s = g.c
-    soma_avgpool2d_f64(&s, cast(x, Double.self), q0, q1, countPadding ? 1 : 0, cast(out, Double.self))
+    soma_avgpool2d_f64(
+      &s, cast(x, Double.self), q0, q1, countPadding ? 1 : 0, cast(out, Double.self))
   }
 }
+
 @usableFromInline
-func _avgPool2dBackward<T: TensorScalar>(_ g: ConvGeometry, _ grad: UnsafePointer<T>, _ q0: Int, _ q1: Int, countPadding: Bool, _ dx: UnsafeMutablePointer<T>) {
+func _avgPool2dBackward<T: TensorScalar>(
+  _ g: ConvGeometry, _ grad: UnsafePointer<T>, _ q0: Int, _ q1: Int, countPadding: Bool,
+  _ dx: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
     var s = g.c
-    soma_avgpool2d_backward_f32(&s, cast(grad, Float.self), q0, q1, countPadding ? 1 : 0, cast(dx, Float.self))
+    soma_avgpool2d_backward_f32(
+      &s, cast(grad, Float.self), q0, q1, countPadding ? 1 : 0, cast(dx, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
     var s = g.c
-    soma_avgpool2d_backward_f64(&s, cast(grad, Double.self), q0, q1, countPadding ? 1 : 0, cast(dx, Double.self))
+    soma_avgpool2d_backward_f64(
+      &s, cast(grad, Double.self), q0, q1, countPadding ? 1 : 0, cast(dx, Double.self))
   }
 }
+
 @usableFromInline
-func _bnStats<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, channels: Int, inner: Int, _ c0: Int, _ c1: Int, mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
+func _bnStats<T: TensorScalar>(
+  _ x: UnsafePointer<T>, rows: Int, channels: Int, inner: Int, _ c0: Int, _ c1: Int,
+  mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>
+) {
   if T.self == Float.self {
     soma_bn_stats_f32(cast(x, Float.self), rows, channels, inner, c0, c1, mean, variance)
   } else {
@@ -192,26 +271,47 @@ func _bnStats<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, channels: Int, 
     soma_bn_stats_f64(cast(x, Double.self), rows, channels, inner, c0, c1, mean, variance)
   }
 }
+
 @usableFromInline
-func _bnApply<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, channels: Int, inner: Int, _ c0: Int, _ c1: Int, scale: UnsafePointer<T>, shift: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>) {
+func _bnApply<T: TensorScalar>(
+  _ x: UnsafePointer<T>, rows: Int, channels: Int, inner: Int, _ c0: Int, _ c1: Int,
+  scale: UnsafePointer<T>, shift: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>
+) {
   if T.self == Float.self {
-    soma_bn_apply_f32(cast(x, Float.self), rows, channels, inner, c0, c1, cast(scale, Float.self), cast(shift, Float.self), cast(y, Float.self))
+    soma_bn_apply_f32(
+      cast(x, Float.self), rows, channels, inner, c0, c1, cast(scale, Float.self),
+      cast(shift, Float.self), cast(y, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_bn_apply_f64(cast(x, Double.self), rows, channels, inner, c0, c1, cast(scale, Double.self), cast(shift, Double.self), cast(y, Double.self))
+    soma_bn_apply_f64(
+      cast(x, Double.self), rows, channels, inner, c0, c1, cast(scale, Double.self),
+      cast(shift, Double.self), cast(y, Double.self))
   }
 }
+
 @usableFromInline
-func _bnBackward<T: TensorScalar>(_ x: UnsafePointer<T>, xRows: Int, _ grad: UnsafePointer<T>, gradRows: Int, channels: Int, inner: Int, _ c0: Int, _ c1: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, gamma: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?, dGamma: UnsafeMutablePointer<Double>, dBeta: UnsafeMutablePointer<Double>) {
+func _bnBackward<T: TensorScalar>(
+  _ x: UnsafePointer<T>, xRows: Int, _ grad: UnsafePointer<T>, gradRows: Int, channels: Int,
+  inner: Int, _ c0: Int, _ c1: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>,
+  gamma: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?, dGamma: UnsafeMutablePointer<Double>,
+  dBeta: UnsafeMutablePointer<Double>
+) {
   if T.self == Float.self {
-    soma_bn_backward_f32(cast(x, Float.self), xRows, cast(grad, Float.self), gradRows, channels, inner, c0, c1, mean, invStd, cast(gamma, Float.self), dx.map { cast($0, Float.self) }, dGamma, dBeta)
+    soma_bn_backward_f32(
+      cast(x, Float.self), xRows, cast(grad, Float.self), gradRows, channels, inner, c0, c1, mean,
+      invStd, cast(gamma, Float.self), dx.map { cast($0, Float.self) }, dGamma, dBeta)
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_bn_backward_f64(cast(x, Double.self), xRows, cast(grad, Double.self), gradRows, channels, inner, c0, c1, mean, invStd, cast(gamma, Double.self), dx.map { cast($0, Double.self) }, dGamma, dBeta)
+    soma_bn_backward_f64(
+      cast(x, Double.self), xRows, cast(grad, Double.self), gradRows, channels, inner, c0, c1, mean,
+      invStd, cast(gamma, Double.self), dx.map { cast($0, Double.self) }, dGamma, dBeta)
   }
 }
+
 @usableFromInline
-func _countSpikes<T: TensorScalar>(_ x: UnsafePointer<T>, count n: Int, _ binary: UnsafeMutablePointer<Int32>) -> Int {
+func _countSpikes<T: TensorScalar>(
+  _ x: UnsafePointer<T>, count n: Int, _ binary: UnsafeMutablePointer<Int32>
+) -> Int {
   if T.self == Float.self {
     return soma_conv_count_active_f32(cast(x, Float.self), n, binary)
   } else {

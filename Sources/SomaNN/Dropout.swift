@@ -52,8 +52,7 @@ public struct Dropout<Scalar: TensorScalar>: Layer, ModalLayer {
 
   /// One step [batch, …]; `state` = [mask], drawn on the first step.
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     guard p > 0, self.state.mode.isTraining else { return input }
     if let m = state.tensors.first, m.shape == input.shape { return input * m }
     let m = Variable(mask(input.shape))

@@ -177,8 +177,7 @@ public struct Flatten<Scalar: TensorScalar>: Layer {
   }
 
   @inlinable
-  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar>
-  {
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
     precondition(
       input.rank >= 1, "Flatten: single-step input must be [batch, features…], got \(input.shape)")
     return input.reshaped([input.shape[0], -1])

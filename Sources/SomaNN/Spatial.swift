@@ -18,7 +18,9 @@ public struct Size2D: Sendable, Hashable, CustomStringConvertible, ExpressibleBy
   public var height: Int
   public var width: Int
 
-  @inlinable public init(_ height: Int, _ width: Int) { (self.height, self.width) = (height, width) }
+  @inlinable public init(_ height: Int, _ width: Int) {
+    (self.height, self.width) = (height, width)
+  }
   @inlinable public init(_ both: Int) { self.init(both, both) }
   @inlinable public init(integerLiteral value: Int) { self.init(value, value) }
   public init(arrayLiteral elements: Int...) {

@@ -21,7 +21,9 @@ func quadrantBatch(steps: Int, batch: Int, seed: UInt64) -> (Tensor<Float>, [Int
   var images = Tensor<Float>.uniform([batch, 1, 8, 8], low: 0, high: 0.3, using: &rng)
   let labels = (0..<batch).map { $0 % 4 }
   for (b, l) in labels.enumerated() {
-    for y in 0..<4 { for x in 0..<4 { images[scalarAt: b, 0, y + 4 * (l / 2), x + 4 * (l % 2)] += 0.7 } }
+    for y in 0..<4 {
+      for x in 0..<4 { images[scalarAt: b, 0, y + 4 * (l / 2), x + 4 * (l % 2)] += 0.7 }
+    }
   }
   return (images.unsqueezed(axis: 0).expanded(to: [steps, batch, 1, 8, 8]), labels)
 }
@@ -68,5 +70,24 @@ struct CSNNTrainingTests {
     let eval = model.evaluate(input: tx, labels: tl)
     #expect(bn.state.batchesTracked == tracked)
     #expect(eval.correct >= 24, "\(eval.correct) of 32 correct")
+  }
+
+  @Test("the README's convolutional network runs")
+  func readmeExample() throws {
+    let csnn = try Sequential<Float> {
+      try Conv2d<Float>(1, 32, kernelSize: 3, padding: 1, bias: false)
+      try BatchNorm2d<Float>(32)
+      try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: Arctan(alpha: 2))
+      try MaxPool2d<Float>(kernelSize: 2)
+      Flatten<Float>()
+      Linear<Float>(32 * 14 * 14, 10, bias: false)
+      try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: Arctan(alpha: 2))
+    }
+    var rng = SomaRandom(seed: 0)
+    let images = Tensor<Float>.uniform([64, 1, 28, 28], using: &rng)
+    let direct = images.unsqueezed(axis: 0).expanded(to: [4, 64, 1, 28, 28])  // same image, T = 4
+    let rates = csnn(Variable(direct)).mean(axis: 0)
+    #expect(rates.shape == [64, 10])
+    #expect(rates.value.min().scalar >= 0 && rates.value.max().scalar <= 1)
   }
 }

@@ -23,7 +23,8 @@ struct ConvLayerTests {
     "Conv2d gradients match finite differences",
     arguments: [
       ConvConfig(inShape: [2, 2, 5, 5], out: 3, kernel: 3, padding: 1),
-      ConvConfig(inShape: [1, 2, 6, 7], out: 2, kernel: [2, 3], stride: 2, padding: [1, 0],
+      ConvConfig(
+        inShape: [1, 2, 6, 7], out: 2, kernel: [2, 3], stride: 2, padding: [1, 0],
         dilation: [1, 2], bias: false),
       ConvConfig(inShape: [2, 4, 4, 4], out: 4, kernel: 3, stride: [1, 2], padding: 1, groups: 2),
       ConvConfig(inShape: [2, 1, 2, 4, 4], out: 2, kernel: 3, padding: 1),
@@ -127,11 +128,13 @@ struct ConvLayerTests {
     #expect(!repeatsOverTime(changed))
     let conv = try Conv2d<Double>(2, 5, kernelSize: 3, padding: 1, seed: 1)
     let bn = try BatchNorm2d<Double>(5)
-    let reference = try Conv2d<Double>(weight: conv.weight.value, bias: conv.bias!.value, padding: 1)
+    let reference = try Conv2d<Double>(
+      weight: conv.weight.value, bias: conv.bias!.value, padding: 1)
     let refBN = try BatchNorm2d<Double>(5)
     let y = bn(conv(Variable(expanded)))
     // The folded [T·B, …] input runs every image.
-    let yRef = refBN(reference(Variable(expanded.copiedContiguous().reshaped([steps * 3, 2, 6, 6]))))
+    let yRef = refBN(
+      reference(Variable(expanded.copiedContiguous().reshaped([steps * 3, 2, 6, 6]))))
     #expect(y.value.strides[0] == 0, "the output repeats as a view")
     #expect(relativeDifference(y.value.reshaped([steps * 3, 5, 6, 6]), yRef.value) < 1e-12)
     let seed = Tensor<Double>.normal(y.shape, using: &rng)
