@@ -912,10 +912,12 @@ void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size
 // packed slabs (soma_sparse_pack_f32): read in their original layout, the rows of one 64-column
 // slab sit 1–2 KB apart, map to a quarter of L2's sets or fewer and evict each other (measured
 // 1.4× slower even for a row-list gather). Rows add their events in ascending k, after init.
+// `packed` is either the packed slabs (packed_layout set) or the source itself, rows n floats
+// apart (when few output blocks read each slab, packing costs more than the set conflicts).
 AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
-                              size_t i1, const float *packed, size_t n, const float *init,
-                              float *dst, const soma_adam_step *adam, float *param, float *m,
-                              float *v) {
+                              size_t i1, const float *packed, int packed_layout, size_t n,
+                              const float *init, float *dst, const soma_adam_step *adam,
+                              float *param, float *m, float *v) {
   _Alignas(64) float tile[64 * 64];
   const adam_vec8 c = adam ? adam_consts8(adam) : (adam_vec8){0};
   for (size_t ib = i0; ib < i1; ib += 64) {
@@ -926,7 +928,8 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
     for (size_t j0 = 0; j0 < n; j0 += 64) {
       const size_t w = n - j0 < 64 ? n - j0 : 64;
       const size_t nv = (w + 7) / 8;
-      const float *slab = packed + j0 * kc;
+      const float *slab = packed_layout ? packed + j0 * kc : packed + j0;
+      const size_t ld = packed_layout ? (nv == 8 ? 64 : nv * 8) : n;
       for (size_t r = 0; r < rb; r++)
         for (size_t q = 0; q < nv; q++) {
           const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
@@ -938,7 +941,7 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
         for (size_t k = 0; k < kc; k++) {
           uint64_t b = block_bits(bb, si, sk, nw, k, keep);
           if (!b) continue;
-          const float *s = slab + k * 64;
+          const float *s = slab + k * ld;
           const __m256 w0 = _mm256_loadu_ps(s), w1 = _mm256_loadu_ps(s + 8);
           const __m256 w2 = _mm256_loadu_ps(s + 16), w3 = _mm256_loadu_ps(s + 24);
           const __m256 w4 = _mm256_loadu_ps(s + 32), w5 = _mm256_loadu_ps(s + 40);
@@ -961,9 +964,13 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
         for (size_t k = 0; k < kc; k++) {
           const uint64_t b0 = block_bits(bb, si, sk, nw, k, keep);
           if (!b0) continue;
-          const float *s = slab + k * nv * 8;
+          const float *s = slab + k * ld;
           for (size_t q = 0; q < nv; q++) {
-            const __m256 sv = _mm256_loadu_ps(s + 8 * q);
+            // Unpacked rows end at w: the last vector reads only its own lanes.
+            const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+            const __m256 sv = packed_layout || lanes == 8
+                                  ? _mm256_loadu_ps(s + 8 * q)
+                                  : _mm256_maskload_ps(s + 8 * q, soma_lanes8(lanes));
             uint64_t b = b0;
             do {
               float *t = tile + (size_t)__builtin_ctzll(b) * 64 + 8 * q;
@@ -1016,8 +1023,9 @@ void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, 
     const size_t ib = i0 + 64 * b;
     const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
 #ifdef SOMA_X86
-    if (packed && !has_avx512() && has_avx2()) {
-      scatter_avx2(bits, si, sk, kc, ib, ie, packed, n, init, dst, adam, param, m, v);
+    if (!has_avx512() && has_avx2()) {
+      scatter_avx2(bits, si, sk, kc, ib, ie, packed ? packed : src, packed != NULL, n, init, dst,
+                   adam, param, m, v);
       continue;
     }
 #endif

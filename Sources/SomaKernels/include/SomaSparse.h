@@ -76,7 +76,7 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
 /// Each thread of a parallel region calls this and returns when no block is left, so a core
 /// slowed by something else on the machine takes fewer blocks instead of holding up the other.
 /// packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the AVX2 kernel
-/// reads only it (see soma_sparse_scatter_wants_packed), the others only src.
+/// then reads only it (see soma_sparse_scatter_wants_packed), the others only src.
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t *next, const float *src,
                                     const float *packed, size_t n, const float *init,
