@@ -59,10 +59,22 @@ enum CSNNBench {
 
   static func run(seconds: Double, threads: Int) throws -> BenchResult {
     let net = try network(channels: channels)
+    return try runNetwork(net, seconds: seconds, threads: threads)
+  }
+
+  /// Times `net`'s training step (OpenBLAS at one thread, as `NetworkBench` sets it: Soma
+  /// splits the convolutions' blocks and the large tape GEMMs over the cores itself).
+  /// `SOMA_CSNN_PROFILE=1` first prints each layer's forward and backward time to stderr.
+  static func runNetwork(_ net: Sequential<Float>, seconds: Double, threads: Int) throws
+    -> BenchResult
+  {
     let model = try net.compiled(loss: Models.csnnLoss)
     model.threads = threads
     var adam = Adam(parameters: net.parameterVariables, learningRate: 1e-3)
     let (list, source) = batches(batch: batch, steps: steps)
+    if ProcessInfo.processInfo.environment["SOMA_CSNN_PROFILE"] != nil {
+      profile(net, input: list[0].0, labels: list[0].1, adam: &adam)
+    }
     var k = 0
     let timing = BenchTimer.measure(seconds: seconds) {
       let (x, labels) = list[k % list.count]
@@ -75,6 +87,54 @@ enum CSNNBench {
       note: String(
         format: "C=%d B=%d T=%d, %@, peak RSS %.0f MB, min/epoch(938 steps) %.1f", channels, batch,
         steps, source, rss, timing.ms * 938 / 60_000))
+  }
+
+  /// Prints each layer's forward and backward milliseconds (median of 5 steps) to stderr:
+  /// identity nodes around each layer stamp the time when the backward pass reaches them.
+  static func profile(
+    _ net: Sequential<Float>, input: Tensor<Float>, labels: [Int], adam: inout Adam<Float>
+  ) {
+    let n = net.layers.count
+    var fwd = [[Double]](repeating: [], count: n)
+    var bwd = [[Double]](repeating: [], count: n)
+    final class Stamps { var after = [Double](repeating: 0, count: 64); var before = [Double](repeating: 0, count: 64) }
+    let stamps = Stamps()
+    var loss = [Double]()
+    for _ in 0..<6 {
+      adam.zeroGrad()
+      var h = Variable(input)
+      for (i, layer) in net.layers.enumerated() {
+        let pre = Variable<Float>.record(h.value, parents: [h]) { g in
+          stamps.before[i] = BenchTimer.now()
+          return [g]
+        }
+        let t0 = BenchTimer.now()
+        let y = layer(pre)
+        fwd[i].append((BenchTimer.now() - t0) * 1e3)
+        h = Variable<Float>.record(y.value, parents: [y]) { g in
+          stamps.after[i] = BenchTimer.now()
+          return [g]
+        }
+      }
+      let t0 = BenchTimer.now()
+      let l = Models.csnnLoss(h, labels: labels)
+      l.backward()
+      loss.append((BenchTimer.now() - t0) * 1e3)
+      let t1 = BenchTimer.now()
+      adam.step()
+      let adamMs = (BenchTimer.now() - t1) * 1e3
+      for i in 0..<n where stamps.before[i] > 0 {
+        bwd[i].append((stamps.before[i] - stamps.after[i]) * 1e3)
+      }
+      if fwd[0].count == 6 { FileHandle.standardError.write("adam \(adamMs) ms\n".data(using: .utf8)!) }
+    }
+    for i in 0..<n {
+      let f = BenchTimer.median(Array(fwd[i].dropFirst()))
+      let b = bwd[i].count > 1 ? BenchTimer.median(Array(bwd[i].dropFirst())) : 0
+      let line = String(format: "%2d %-40@ fwd %8.1f ms  bwd %8.1f ms\n", i, "\(type(of: net.layers[i].base))" as NSString, f, b)
+      FileHandle.standardError.write(line.data(using: .utf8)!)
+    }
+    FileHandle.standardError.write(String(format: "backward total %.1f ms\n", BenchTimer.median(loss)).data(using: .utf8)!)
   }
 
   /// The process's peak resident set so far, in MB.

@@ -80,7 +80,7 @@ struct CSNNTests {
       try BatchNorm2d<Float>(6, epsilon: 1e-3, momentum: nil, affine: false)
       Flatten<Float>()
       try Dropout<Float>(p: 0.25, seed: 1)
-      Linear<Float>(6 * 3 * 1, 5, seed: 2)
+      Linear<Float>(6 * 3 * 3, 5, seed: 2)
       try BatchNorm1d<Float>(5, momentum: 0.3)
       try LIF(beta: 0.8, surrogate: S2NN())
     }
