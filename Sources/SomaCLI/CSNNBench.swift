@@ -7,7 +7,11 @@ import SomaTrain
 /// `soma bench csnn-fmnist`: one training step of SpikingJelly's convolutional Fashion-MNIST
 /// network (docs/Benchmarks.md `csnn-fmnist`), built with the layer API as a user builds it.
 enum CSNNBench {
-  static let (channels, batch, steps) = (128, 64, 4)
+  static let (batch, steps) = (64, 4)
+  /// 128 as defined; `SOMA_CSNN_CHANNELS` times another width (the peers' script takes it too).
+  static var channels: Int {
+    ProcessInfo.processInfo.environment["SOMA_CSNN_CHANNELS"].flatMap { Int($0) } ?? 128
+  }
 
   /// The benchmark's network: {Conv 3×3 (padding 1, no bias) → BatchNorm2d → IF → MaxPool 2} × 2
   /// → Flatten → Linear(C·49 → 16·C, no bias) → IF → Linear(16·C → 10, no bias) → IF; IF with

@@ -62,7 +62,7 @@ struct CSNNCommandTests {
     #expect(c.weightDecay == 0 && c.epochCount == TrainCommand.csnnEpochs)
     let d = try TrainCommand.parse([])
     #expect(d.timeSteps == 100 && d.batch == 256 && d.epochCount == 30 && d.weightDecay == 0.1)
-    #expect(failure(["train", "--model", "csnn", "--channels", "0"]) == "--channels must be in 1...1024, got 0")
+    #expect(failure(["train", "--model", "csnn", "--channels", "0"]) == "--channels must be in 1...512, got 0")
     #expect(failure(["train", "--model", "csnn", "--hidden", "8"])?.contains("--channels") == true)
     // Images whose sides are not multiples of 4 are refused in one sentence.
     let dir = try TemporaryDirectory()

@@ -133,8 +133,8 @@ struct TrainCommand: ParsableCommand {
           + " current-based LIF network, the default; mlp: Linear → LIF layers; csnn:"
           + " SpikingJelly's convolutional network)")
     }
-    guard (1...1024).contains(channels) else {
-      throw ValidationError("--channels must be in 1...1024, got \(channels)")
+    guard (1...512).contains(channels) else {
+      throw ValidationError("--channels must be in 1...512, got \(channels)")
     }
     if isCSNN && hidden != nil {
       throw ValidationError("--model csnn takes --channels, not --hidden (its hidden layer is 16 × channels)")
