@@ -9,6 +9,7 @@ import SomaSurrogate
 enum NetworkBench {
   static let workloads = [
     "mlp-small", "mlp-single-step", "mlp-deep", "fmnist-spytorch", "fmnist-train-loop",
+    "csnn-fmnist",
   ]
 
   static func run(
@@ -29,6 +30,7 @@ enum NetworkBench {
     case "fmnist-train-loop":
       let s: any SurrogateGradient = surrogate ?? S2NN()
       return try withConcreteSurrogate(s, TrainLoopBench(seconds: seconds, threads: threads))
+    case "csnn-fmnist": return [try CSNNBench.run(seconds: seconds, threads: threads)]
     default: throw BenchUnavailable(workload: workload)
     }
   }

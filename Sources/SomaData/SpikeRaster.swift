@@ -98,4 +98,49 @@ public enum SpikeRaster {
     }
     return doc.rendered()
   }
+
+  /// One sample's convolutional spikes as a picture: a tile per channel (at most
+  /// `maximumChannels`, row-major), each pixel shaded by how many of the `steps` time steps it
+  /// spiked at. `counts` is [C, H, W] spike counts (Σ over time of a spiking conv layer's maps).
+  public static func featureMapSVG<S: TensorScalar>(
+    counts: Tensor<S>, steps: Int, title: String = "Spike counts per channel",
+    subtitle: String = "", maximumChannels: Int = 64
+  ) -> String {
+    precondition(
+      counts.rank == 3 && steps >= 1,
+      "SpikeRaster.featureMapSVG: need counts [C, H, W] and steps ≥ 1, got \(counts.shape)")
+    let (channels, h, w) = (min(counts.shape[0], maximumChannels), counts.shape[1], counts.shape[2])
+    let values = counts.scalars.map { Double($0) }
+    let columns = Int(Double(channels).squareRoot().rounded(.up))
+    let rows = (channels + columns - 1) / columns
+    let cell = max(1.0, min(8.0, 760.0 / Double(columns * (w + 2))))
+    let tileW = Double(w) * cell, tileH = Double(h) * cell, gap = 2 * cell
+    let width = max(420, Double(columns) * (tileW + gap) + 40)
+    let height = Double(rows) * (tileH + gap) + 100
+    var doc = SVGDocument(width: width, height: height)
+    doc.text(width / 2, 26, title, size: 16, weight: "bold")
+    let total = values.reduce(0, +)
+    let line = (subtitle.isEmpty ? "" : subtitle + " · ")
+      + "\(Int(total)) spikes in \(counts.shape[0]) channels, \(steps) steps"
+      + (counts.shape[0] > channels ? " (first \(channels) channels drawn)" : "")
+    doc.text(width / 2, 46, line, size: 12, fill: "#555")
+    var body = ""
+    for c in 0..<channels {
+      let x0 = 20 + Double(c % columns) * (tileW + gap)
+      let y0 = 70 + Double(c / columns) * (tileH + gap)
+      body += "<rect x=\"\(fmt(x0))\" y=\"\(fmt(y0))\" width=\"\(fmt(tileW))\""
+      body += " height=\"\(fmt(tileH))\" fill=\"#f4f4f4\" stroke=\"#ccc\" stroke-width=\"0.5\"/>"
+      for y in 0..<h {
+        for x in 0..<w {
+          let v = values[(c * h + y) * w + x]
+          if v <= 0 { continue }
+          body += "<rect x=\"\(fmt(x0 + Double(x) * cell))\" y=\"\(fmt(y0 + Double(y) * cell))\""
+          body += " width=\"\(fmt(cell))\" height=\"\(fmt(cell))\""
+          body += " fill-opacity=\"\(fmt(min(1, v / Double(steps))))\"/>"
+        }
+      }
+    }
+    doc.add("<g fill=\"#222\">" + body + "</g>")
+    return doc.rendered()
+  }
 }

@@ -258,6 +258,16 @@ public struct BatchNorm2d<Scalar: TensorScalar>: Layer, ModalLayer {
       affine: affine, trackRunningStats: trackRunningStats)
   }
 
+  /// The channels (features) normalised.
+  public var numFeatures: Int { core.features }
+  /// ε added to the variance.
+  public var epsilon: Double { core.epsilon }
+  /// How far the running statistics move per training batch (nil: a cumulative average).
+  public var momentum: Double? { core.momentum }
+  /// True when the layer has γ and β.
+  public var affine: Bool { core.weight != nil }
+  /// True when evaluation normalises with the running statistics.
+  public var trackRunningStats: Bool { core.trackRunningStats }
   /// γ [C] (nil without `affine`).
   public var weight: Variable<Scalar>? { core.weight }
   /// β [C] (nil without `affine`).
@@ -299,6 +309,16 @@ public struct BatchNorm1d<Scalar: TensorScalar>: Layer, ModalLayer {
       affine: affine, trackRunningStats: trackRunningStats)
   }
 
+  /// The channels (features) normalised.
+  public var numFeatures: Int { core.features }
+  /// ε added to the variance.
+  public var epsilon: Double { core.epsilon }
+  /// How far the running statistics move per training batch (nil: a cumulative average).
+  public var momentum: Double? { core.momentum }
+  /// True when the layer has γ and β.
+  public var affine: Bool { core.weight != nil }
+  /// True when evaluation normalises with the running statistics.
+  public var trackRunningStats: Bool { core.trackRunningStats }
   public var weight: Variable<Scalar>? { core.weight }
   public var bias: Variable<Scalar>? { core.bias }
   public var state: BatchNormState<Scalar> { core.state }

@@ -150,16 +150,29 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
   let keep = GradientMode.isEnabled && currents.requiresGrad
   var spikes = Tensor<T>(uninitializedShape: shape)
   var h = Tensor<T>(uninitializedShape: keep ? shape : [0])
-  let v: UnsafeMutablePointer<T> = scratch(n)
-  defer { v.deallocate() }
-  currents.value.withUnsafeBufferPointer { pi in
+  // A direct-coded input (the same currents at every step, a stride-0 view over time) is read
+  // from its one slice instead of being copied T times.
+  let x = currents.value
+  let repeats = steps > 1 && x.strides[0] == 0
+  let source = repeats ? x[0].contiguous() : x.contiguous()
+  let stepStride = repeats ? 0 : n
+  // Lanes are independent: large layers (a convolution's spike maps) split them over the cores.
+  let parts = spatialParts(n * steps >= 1 << 18 ? n / 4096 : 1, usesBLAS: false)
+  source.withUnsafeBufferPointer { pi in
     spikes.withUnsafeMutableBufferPointer { ps in
       h.withUnsafeMutableBufferPointer { ph in
-        for t in 0..<steps {
-          let o = t * n
-          lifForwardStep(
-            current: pi.baseAddress! + o, v: v, hOut: keep ? ph.baseAddress! + o : nil,
-            spikes: ps.baseAddress! + o, n: n, beta: beta, threshold: threshold, reset: reset)
+        let (ip, sp, hp) = (pi.baseAddress!, ps.baseAddress!, ph.baseAddress)
+        parallel(parts) { part in
+          let (a, b) = partRange(part, of: parts, count: n)
+          if a == b { return }
+          let v: UnsafeMutablePointer<T> = scratch(b - a)
+          defer { v.deallocate() }
+          for t in 0..<steps {
+            let o = t * n + a
+            lifForwardStep(
+              current: ip + t * stepStride + a, v: v, hOut: keep ? hp! + o : nil,
+              spikes: sp + o, n: b - a, beta: beta, threshold: threshold, reset: reset)
+          }
         }
       }
     }
@@ -167,23 +180,30 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
   if !keep { return Variable(spikes) }
   return .record(spikes, parents: [currents]) { g in
     var dI = Tensor<T>(uninitializedShape: shape)
-    let gv: UnsafeMutablePointer<T> = scratch(n)
-    let x: UnsafeMutablePointer<T> = scratch(n)
-    let d: UnsafeMutablePointer<T> = scratch(n)
-    defer {
-      gv.deallocate()
-      x.deallocate()
-      d.deallocate()
-    }
-    g.withUnsafeBufferPointer { pg in
+    let gc = g.contiguous()
+    gc.withUnsafeBufferPointer { pg in
       h.withUnsafeBufferPointer { ph in
         dI.withUnsafeMutableBufferPointer { pd in
-          for t in stride(from: steps - 1, through: 0, by: -1) {
-            let o = t * n
-            lifBackwardStep(
-              gradSpikes: pg.baseAddress! + o, h: ph.baseAddress! + o, gv: gv,
-              gradCurrent: pd.baseAddress! + o, x: x, d: d, n: n, beta: beta,
-              threshold: threshold, reset: reset, detachReset: detachReset, surrogate: surrogate)
+          let (gp, hp, dp) = (pg.baseAddress!, ph.baseAddress!, pd.baseAddress!)
+          parallel(parts) { part in
+            let (a, b) = partRange(part, of: parts, count: n)
+            if a == b { return }
+            let m = b - a
+            let gv: UnsafeMutablePointer<T> = scratch(m)
+            let x: UnsafeMutablePointer<T> = scratch(m)
+            let d: UnsafeMutablePointer<T> = scratch(m)
+            defer {
+              gv.deallocate()
+              x.deallocate()
+              d.deallocate()
+            }
+            for t in stride(from: steps - 1, through: 0, by: -1) {
+              let o = t * n + a
+              lifBackwardStep(
+                gradSpikes: gp + o, h: hp + o, gv: gv, gradCurrent: dp + o, x: x, d: d, n: m,
+                beta: beta, threshold: threshold, reset: reset, detachReset: detachReset,
+                surrogate: surrogate)
+            }
           }
         }
       }

@@ -183,3 +183,47 @@ public struct Flatten<Scalar: TensorScalar>: Layer {
     return input.reshaped([input.shape[0], -1])
   }
 }
+
+/// Unflattens each sample's features into a shape: [T, batch, n] → [T, batch] + `shape` in
+/// multi-step mode, [batch, n] → [batch] + `shape` in single-step mode (PyTorch's
+/// `nn.Unflatten(-1, shape)`). A flat image batch, as the dense encoders write it, becomes
+/// images for a convolution. A view, no copy when the input is contiguous.
+///
+/// ```swift
+/// let images = Unflatten<Float>([1, 28, 28])
+/// let y = images(pixels)   // [T, B, 784] → [T, B, 1, 28, 28]
+/// ```
+public struct Unflatten<Scalar: TensorScalar>: Layer {
+  /// The shape of one sample.
+  public let shape: [Int]
+
+  /// Throws for an empty shape or an axis below 1.
+  public init(_ shape: [Int]) throws(SomaNNError) {
+    guard !shape.isEmpty, let bad = shape.min(), bad >= 1 else {
+      throw .invalidHyperparameter(
+        layer: "Unflatten", name: "shape", value: Double(shape.min() ?? 0),
+        allowed: "one or more axes, each ≥ 1")
+    }
+    self.shape = shape
+  }
+
+  /// The features of one sample (the product of `shape`).
+  @inlinable public var features: Int { shape.reduce(1, *) }
+
+  @inlinable
+  public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
+    precondition(
+      input.rank >= 2 && input.shape[2...].reduce(1, *) == features,
+      "Unflatten: multi-step input must be [T, batch, \(features)] to become [T, batch] + "
+        + "\(shape), got shape \(input.shape)")
+    return input.reshaped([input.shape[0], input.shape[1]] + shape)
+  }
+
+  @inlinable
+  public func step(_ input: Variable<Scalar>, state: inout LayerState<Scalar>) -> Variable<Scalar> {
+    precondition(
+      input.rank >= 1 && input.shape[1...].reduce(1, *) == features,
+      "Unflatten: single-step input must be [batch, \(features)], got shape \(input.shape)")
+    return input.reshaped([input.shape[0]] + shape)
+  }
+}

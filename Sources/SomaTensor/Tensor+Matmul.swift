@@ -106,10 +106,35 @@ extension Tensor {
     let bc = lb == nil ? b.copiedContiguous() : b
     let fa = la ?? (false, k)
     let fb = lb ?? (false, n)
-    Scalar._gemm(
-      transA: fa.trans, transB: fb.trans, m: m, n: n, k: k, alpha: alpha,
-      a: ac.storage.base + ac._offset, lda: fa.ld, b: bc.storage.base + bc._offset, ldb: fb.ld,
-      beta: beta, c: c, ldc: ldc)
+    let pa = ac.storage.base + ac._offset
+    let pb = bc.storage.base + bc._offset
+    let parts = _gemmParts(m: m, n: n, k: k)
+    if parts > 1 {
+      // Split the longer side of C over the cores, each part one single-threaded GEMM.
+      let alongRows = m >= n
+      let shared = UnsafeMutablePointer<Scalar>(c)
+      parallel(parts) { part in
+        let total = alongRows ? m : n
+        let lo = total * part / parts
+        let hi = total * (part + 1) / parts
+        if lo == hi { return }
+        if alongRows {
+          Scalar._gemm(
+            transA: fa.trans, transB: fb.trans, m: hi - lo, n: n, k: k, alpha: alpha,
+            a: pa + (fa.trans ? lo : lo * fa.ld), lda: fa.ld, b: pb, ldb: fb.ld, beta: beta,
+            c: shared + lo * ldc, ldc: ldc)
+        } else {
+          Scalar._gemm(
+            transA: fa.trans, transB: fb.trans, m: m, n: hi - lo, k: k, alpha: alpha,
+            a: pa, lda: fa.ld, b: pb + (fb.trans ? lo * fb.ld : lo), ldb: fb.ld, beta: beta,
+            c: shared + lo, ldc: ldc)
+        }
+      }
+    } else {
+      Scalar._gemm(
+        transA: fa.trans, transB: fb.trans, m: m, n: n, k: k, alpha: alpha, a: pa, lda: fa.ld,
+        b: pb, ldb: fb.ld, beta: beta, c: c, ldc: ldc)
+    }
     withExtendedLifetime((ac, bc)) {}
   }
 

@@ -6,8 +6,9 @@ import SomaSurrogate
 /// One layer of a network as a checkpoint records it (the `layers` entry of the metadata, a
 /// JSON array of these). Only the fields of the layer's type are present.
 public struct LayerSpec: Codable, Equatable, Sendable {
-  /// `Linear`, `LIF`, `IF`, `CUBALIF`, `LeakyIntegrator` or `RecurrentLIF` (another name
-  /// cannot be rebuilt).
+  /// `Linear`, `LIF`, `IF`, `CUBALIF`, `LeakyIntegrator`, `RecurrentLIF`, `Conv2d`,
+  /// `MaxPool2d`, `AvgPool2d`, `Flatten`, `Unflatten`, `BatchNorm2d`, `BatchNorm1d` or `Dropout`
+  /// (another name cannot be rebuilt).
   public var type: String
   public var inputs: Int?
   public var outputs: Int?
@@ -20,6 +21,24 @@ public struct LayerSpec: Codable, Equatable, Sendable {
   public var detachReset: Bool?
   /// `NAME:key=value,...`, every parameter spelled out (e.g. `S2NN:alpha=4.0,beta=1.0`).
   public var surrogate: String?
+  /// Convolution and pooling: [height, width] of the kernel, stride, padding and dilation.
+  public var kernel: [Int]?
+  public var stride: [Int]?
+  public var padding: [Int]?
+  public var dilation: [Int]?
+  /// Conv2d's groups.
+  public var groups: Int?
+  /// AvgPool2d: whether padding counts in the average.
+  public var countIncludePad: Bool?
+  /// Unflatten: one sample's shape.
+  public var shape: [Int]?
+  /// BatchNorm (`outputs` holds the features; `momentum` absent: a cumulative average).
+  public var epsilon: Double?
+  public var momentum: Double?
+  public var affine: Bool?
+  public var trackRunningStats: Bool?
+  /// Dropout's probability.
+  public var p: Double?
 
   public init(type: String) { self.type = type }
 }
@@ -79,6 +98,91 @@ extension RecurrentLIF: CheckpointDescribable where Scalar == Float {
     var s = lif.layerSpec
     s.type = "RecurrentLIF"
     (s.inputs, s.outputs) = (recurrentWeight.shape[0], recurrentWeight.shape[0])
+    return s
+  }
+}
+
+extension Size2D {
+  var list: [Int] { [height, width] }
+}
+
+extension Conv2d: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "Conv2d")
+    (s.inputs, s.outputs, s.bias) = (inChannels, outChannels, bias != nil)
+    (s.kernel, s.stride, s.padding, s.dilation) = (
+      kernelSize.list, stride.list, padding.list, dilation.list
+    )
+    s.groups = groups
+    return s
+  }
+}
+
+extension MaxPool2d: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "MaxPool2d")
+    (s.kernel, s.stride, s.padding, s.dilation) = (
+      kernelSize.list, stride.list, padding.list, dilation.list
+    )
+    return s
+  }
+}
+
+extension AvgPool2d: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "AvgPool2d")
+    (s.kernel, s.stride, s.padding, s.countIncludePad) = (
+      kernelSize.list, stride.list, padding.list, countIncludePad
+    )
+    return s
+  }
+}
+
+extension Flatten: CheckpointDescribable {
+  public var layerSpec: LayerSpec { LayerSpec(type: "Flatten") }
+}
+
+extension Unflatten: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "Unflatten")
+    s.shape = shape
+    return s
+  }
+}
+
+/// The spec of a BatchNorm layer of either kind.
+func batchNormSpec(
+  _ type: String, features: Int, epsilon: Double, momentum: Double?, affine: Bool, track: Bool
+) -> LayerSpec {
+  var s = LayerSpec(type: type)
+  (s.outputs, s.epsilon, s.momentum, s.affine, s.trackRunningStats) = (
+    features, epsilon, momentum, affine, track
+  )
+  return s
+}
+
+extension BatchNorm2d: CheckpointDescribable {
+  /// The tensors `<index>.running_mean`, `<index>.running_var` and `<index>.num_batches_tracked`
+  /// (PyTorch's buffer names) hold the running statistics.
+  public var layerSpec: LayerSpec {
+    batchNormSpec(
+      "BatchNorm2d", features: numFeatures, epsilon: epsilon, momentum: momentum, affine: affine,
+      track: trackRunningStats)
+  }
+}
+
+extension BatchNorm1d: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    batchNormSpec(
+      "BatchNorm1d", features: numFeatures, epsilon: epsilon, momentum: momentum, affine: affine,
+      track: trackRunningStats)
+  }
+}
+
+extension Dropout: CheckpointDescribable {
+  public var layerSpec: LayerSpec {
+    var s = LayerSpec(type: "Dropout")
+    s.p = p
     return s
   }
 }
@@ -148,7 +252,7 @@ public enum Checkpoint {
     return [
       "format": format, "model": model, "layers": layers, "loss": lossName(loss),
       "time_steps": "\(timeSteps)", "encoder": encoder,
-      "inputs": "\(widths.first ?? 0)", "outputs": "\(widths.last ?? 0)",
+      "inputs": "\(network.inputFeatures ?? widths.first ?? 0)", "outputs": "\(widths.last ?? 0)",
       "hidden": widths.dropFirst().dropLast().map(String.init).joined(separator: ","),
     ]
   }
@@ -160,9 +264,31 @@ public enum Checkpoint {
   ) throws {
     var tensors: [String: Tensor<Float>] = [:]
     for (name, v) in network.parameters { tensors[name] = v.value }
+    for (name, t) in buffers(network) { tensors[name] = t }
     do { try SafeTensors.write(tensors, metadata: metadata, to: path) } catch {
       throw TrainError("\(error)")
     }
+  }
+
+  /// The state a network keeps outside its parameters, under PyTorch's buffer names: each
+  /// BatchNorm layer's `<index>.running_mean`, `<index>.running_var` and
+  /// `<index>.num_batches_tracked` (a one-element Float tensor).
+  public static func buffers(_ network: Sequential<Float>) -> [(String, Tensor<Float>)] {
+    var out: [(String, Tensor<Float>)] = []
+    for (i, layer) in network.layers.enumerated() {
+      let state: BatchNormState<Float>
+      if let bn = layer.base as? BatchNorm2d<Float> {
+        state = bn.state
+      } else if let bn = layer.base as? BatchNorm1d<Float> {
+        state = bn.state
+      } else {
+        continue
+      }
+      out.append(("\(i).running_mean", state.runningMean.copiedContiguous()))
+      out.append(("\(i).running_var", state.runningVar.copiedContiguous()))
+      out.append(("\(i).num_batches_tracked", Tensor([Float(state.batchesTracked)], shape: [1])))
+    }
+    return out
   }
 
   /// Writes a checkpoint of `network` trained with `loss` on `timeSteps`-step input.
@@ -373,7 +499,7 @@ public enum Checkpoint {
     }
     return LoadedCheckpoint(
       network: network, loss: loss, timeSteps: timeSteps, encoder: m["encoder"] ?? "latency",
-      model: m["model"] ?? "custom", inputs: widths.first!, outputs: widths.last!, layers: specs,
+      model: m["model"] ?? "custom", inputs: network.inputFeatures ?? widths.first!, outputs: widths.last!, layers: specs,
       metadata: m, formatVersion: 2)
   }
 
@@ -403,6 +529,7 @@ public enum Checkpoint {
       }
       return AnyLayer(Linear<Float>(weight: w, bias: b))
     }
+    if let image = try imageLayer(spec, index: i, file: file, path: path) { return image }
     if spec.type == "LeakyIntegrator" {
       do {
         return AnyLayer<Float>(try LeakyIntegrator(beta: spec.beta ?? 0.9, alpha: spec.alpha))
@@ -425,7 +552,8 @@ public enum Checkpoint {
     guard ["LIF", "IF", "CUBALIF", "RecurrentLIF"].contains(spec.type) else {
       throw TrainError(
         "\(what) is not a layer soma can rebuild (Linear, LIF, IF, CUBALIF, LeakyIntegrator,"
-          + " RecurrentLIF);"
+          + " RecurrentLIF, Conv2d, MaxPool2d, AvgPool2d, Flatten, Unflatten, BatchNorm2d,"
+          + " BatchNorm1d, Dropout);"
           + " load its tensors into your own network with Checkpoint.loadParameters")
     }
     let surrogate = try SurrogateSpec(
@@ -438,6 +566,123 @@ public enum Checkpoint {
       return try withConcreteSurrogate(
         surrogate, NeuronBuilder(spec: spec, reset: reset, recurrentWeight: recurrent))
     } catch { throw TrainError("\(what): \(error)") }
+  }
+
+  /// The largest kernel, stride, padding or dilation a checkpoint may record.
+  static let maximumWindow = 64
+
+  /// A [height, width] pair of the spec, each in `minimum`...maximumWindow.
+  static func pair(_ v: [Int]?, _ key: String, minimum: Int, _ what: String) throws -> Size2D {
+    guard let v, v.count == 2, v.allSatisfy({ $0 >= minimum && $0 <= maximumWindow }) else {
+      throw TrainError(
+        "\(what) has no valid \(key) (two numbers in \(minimum)...\(maximumWindow))")
+    }
+    return Size2D(v[0], v[1])
+  }
+
+  /// The image layers (convolution, pooling, reshapes, BatchNorm, Dropout), or nil for another
+  /// type.
+  static func imageLayer(_ spec: LayerSpec, index i: Int, file: SafeTensors.File, path: String)
+    throws -> AnyLayer<Float>?
+  {
+    let what = "checkpoint \(path) layer \(i) (\(spec.type.prefix(40)))"
+    func size(_ v: Int?, _ key: String) throws -> Int {
+      guard let v, ModelLimits.hidden.range.contains(v) else {
+        throw TrainError("\(what) has no valid \(key) (in \(ModelLimits.hidden.range))")
+      }
+      return v
+    }
+    func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
+      let t = try finiteTensor(file, "\(i).\(name)", path: path)
+      guard t.shape == shape else {
+        throw TrainError(
+          "checkpoint \(path) has \(i).\(name) of shape \(t.shape), which does not match its"
+            + " metadata (\(spec.type) expects \(shape))")
+      }
+      return t
+    }
+    do {
+      switch spec.type {
+      case "Conv2d":
+        let (cIn, cOut) = (try size(spec.inputs, "inputs"), try size(spec.outputs, "outputs"))
+        let groups = spec.groups ?? 1
+        guard groups >= 1, cIn % groups == 0, cOut % groups == 0 else {
+          throw TrainError("\(what) has groups \(groups), which do not divide its channels")
+        }
+        let k = try pair(spec.kernel, "kernel", minimum: 1, what)
+        let w = try tensor("weight", [cOut, cIn / groups, k.height, k.width])
+        let b = spec.bias == true ? try tensor("bias", [cOut]) : nil
+        return AnyLayer(
+          try Conv2d<Float>(
+            weight: w, bias: b, stride: try pair(spec.stride ?? [1, 1], "stride", minimum: 1, what),
+            padding: try pair(spec.padding ?? [0, 0], "padding", minimum: 0, what),
+            dilation: try pair(spec.dilation ?? [1, 1], "dilation", minimum: 1, what),
+            groups: groups))
+      case "MaxPool2d":
+        let k = try pair(spec.kernel, "kernel", minimum: 1, what)
+        return AnyLayer(
+          try MaxPool2d<Float>(
+            kernelSize: k, stride: try pair(spec.stride ?? k.list, "stride", minimum: 1, what),
+            padding: try pair(spec.padding ?? [0, 0], "padding", minimum: 0, what),
+            dilation: try pair(spec.dilation ?? [1, 1], "dilation", minimum: 1, what)))
+      case "AvgPool2d":
+        let k = try pair(spec.kernel, "kernel", minimum: 1, what)
+        return AnyLayer(
+          try AvgPool2d<Float>(
+            kernelSize: k, stride: try pair(spec.stride ?? k.list, "stride", minimum: 1, what),
+            padding: try pair(spec.padding ?? [0, 0], "padding", minimum: 0, what),
+            countIncludePad: spec.countIncludePad ?? true))
+      case "Flatten":
+        return AnyLayer(Flatten<Float>())
+      case "Unflatten":
+        guard let shape = spec.shape, (1...8).contains(shape.count),
+          shape.allSatisfy({ (1...ModelLimits.hidden.range.upperBound).contains($0) }),
+          shape.reduce(1, *) <= 1 << 24
+        else { throw TrainError("\(what) has no valid shape") }
+        return AnyLayer(try Unflatten<Float>(shape))
+      case "BatchNorm2d", "BatchNorm1d":
+        let n = try size(spec.outputs, "outputs")
+        let affine = spec.affine ?? true
+        let layer: AnyLayer<Float>
+        let state: BatchNormState<Float>
+        var params: [String: Tensor<Float>] = [:]
+        if affine {
+          params["weight"] = try tensor("weight", [n])
+          params["bias"] = try tensor("bias", [n])
+        }
+        let (eps, momentum, track) = (
+          spec.epsilon ?? 1e-5, spec.momentum, spec.trackRunningStats ?? true
+        )
+        if spec.type == "BatchNorm2d" {
+          let bn = try BatchNorm2d<Float>(
+            n, epsilon: eps, momentum: momentum, affine: affine, trackRunningStats: track)
+          (layer, state) = (AnyLayer(bn), bn.state)
+        } else {
+          let bn = try BatchNorm1d<Float>(
+            n, epsilon: eps, momentum: momentum, affine: affine, trackRunningStats: track)
+          (layer, state) = (AnyLayer(bn), bn.state)
+        }
+        for p in layer.parameters { p.variable.value = params[p.name]! }
+        if track {
+          state.runningMean = try tensor("running_mean", [n])
+          state.runningVar = try tensor("running_var", [n])
+          let count = try tensor("num_batches_tracked", [1]).scalars[0]
+          guard count >= 0, count <= 1e9 else {
+            throw TrainError("\(what) has num_batches_tracked \(count), outside 0...1e9")
+          }
+          state.batchesTracked = Int(count)
+        }
+        return layer
+      case "Dropout":
+        return AnyLayer(try Dropout<Float>(p: spec.p ?? 0.5))
+      default:
+        return nil
+      }
+    } catch let error as TrainError {
+      throw error
+    } catch {
+      throw TrainError("\(what): \(error)")
+    }
   }
 
   struct NeuronBuilder: SurrogateVisitor {

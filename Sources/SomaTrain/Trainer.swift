@@ -415,7 +415,7 @@ public final class Trainer {
     }
     guard test.count > 0 else { throw TrainError("the test set holds no images") }
     let widths = network.linearWidths
-    if let first = widths.first {
+    if let first = network.inputFeatures {
       for (name, split) in [("training", train), ("test", test)] where split.featureCount != first {
         throw TrainError(
           "the network expects \(first) inputs but the \(name) images have \(split.featureCount)"

@@ -36,8 +36,9 @@ struct CommandTests {
     let message = failure(["train", "--model", "bogus"])
     #expect(
       message
-        == "--model must be 'spytorch' or 'mlp', got 'bogus' (spytorch: SpyTorch's current-based"
-        + " LIF network, the default; mlp: Linear → LIF layers)")
+        == "--model must be 'spytorch', 'mlp' or 'csnn', got 'bogus' (spytorch: SpyTorch's"
+        + " current-based LIF network, the default; mlp: Linear → LIF layers; csnn: SpikingJelly's"
+        + " convolutional network)")
     #expect(message.map { !$0.contains("\n") } ?? false)
     #expect(failure(["train", "--model", "spytorch", "--hidden", "8,8"]) != nil)
     #expect(failure(["train", "--model", "mlp", "--hidden", "8,0"]) == "--hidden must be in 1...10000, got 0")

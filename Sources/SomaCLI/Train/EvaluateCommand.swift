@@ -61,11 +61,19 @@ struct LoadedModel {
     checkpoint = try Checkpoint.load(path)
     self.path = path
     self.threads = threads
-    guard checkpoint.encoder == "latency" else {
+    guard ["latency", "DirectCurrentEncoder"].contains(checkpoint.encoder) else {
       throw CLIError(
         "checkpoint \(path) was trained on '\(checkpoint.encoder.prefix(40))' input; soma evaluate"
-          + " and raster feed the latency code (load it with SomaTrain's Checkpoint.load instead)")
+          + " and raster feed the latency code or direct input (DirectCurrentEncoder); load it"
+          + " with SomaTrain's Checkpoint.load instead")
     }
+  }
+
+  /// The input coding the network was trained with: the latency code, or the image at every
+  /// step (direct input, the csnn's).
+  var encoding: InputEncoding {
+    checkpoint.encoder == "latency"
+      ? .latency(timeSteps: timeSteps) : .dense(DirectCurrentEncoder(timeSteps: timeSteps))
   }
 
   var timeSteps: Int { checkpoint.timeSteps }
@@ -95,7 +103,7 @@ struct LoadedModel {
   func evaluate(_ split: LabeledImages) throws -> (accuracy: Double, confusion: [[Int]]) {
     let model = try checkpoint.compiled(threads: threads)
     let e = Trainer.evaluate(
-      model, on: split, encoding: .latency(timeSteps: timeSteps), threads: threads)
+      model, on: split, encoding: encoding, threads: threads)
     return (e.accuracy, e.confusion)
   }
 }

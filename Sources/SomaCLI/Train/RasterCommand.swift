@@ -26,9 +26,16 @@ struct RasterCommand: ParsableCommand {
   /// loss reads, over time (the readout membrane; the running spike count for a count loss).
   static func draw(_ model: LoadedModel, test: LabeledImages, sample: Int) -> String {
     let steps = model.timeSteps
-    let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
-    let events = coder.events(test, indices: [sample][...])
-    let x = events.dense(Float.self).reshaped([steps, 1, events.columns])
+    let x: Tensor<Float>
+    if case .dense(var encoder) = model.encoding {
+      var out = Tensor<Float>.zeros([0])
+      _ = encoder.encode(test.images(at: [sample][...]), into: &out)
+      x = out
+    } else {
+      let coder = LatencyEventCoder(timeSteps: steps, encoder: LatencyEncoder(timeSteps: steps))
+      let events = coder.events(test, indices: [sample][...])
+      x = events.dense(Float.self).reshaped([steps, 1, events.columns])
+    }
     let network = model.checkpoint.network
     let (hidden, output) = noGrad { () -> (Tensor<Float>?, Tensor<Float>) in
       var h = Variable(x)
@@ -50,6 +57,16 @@ struct RasterCommand: ParsableCommand {
     }
     let spikes = hidden ?? Tensor<Float>.zeros([steps, 1, 1])
     let prediction = model.checkpoint.loss.logits(output).argmaxIndices(axis: -1)[0]
+    if spikes.rank == 5 {
+      // A convolutional layer's spikes [T, 1, C, H, W]: each channel's map of spike counts.
+      func name(_ k: Int) -> String {
+        k < FashionMNIST.classNames.count ? "\(k) (\(FashionMNIST.classNames[k]))" : "\(k)"
+      }
+      return SpikeRaster.featureMapSVG(
+        counts: spikes.sum(axes: [0]).reshaped(Array(spikes.shape.suffix(3))), steps: steps,
+        title: "Test image \(sample): the first convolution's spikes per channel",
+        subtitle: "label \(name(test.labels[sample])) · prediction \(name(prediction))")
+    }
     return SpikeRaster.svg(
       hiddenSpikes: spikes.reshaped([steps, spikes.shape[2]]),
       outputMembranes: trace,

@@ -17,6 +17,10 @@ struct TrainCommand: ParsableCommand {
       trained with the S2NN surrogate. --model mlp trains Linear → LIF layers instead (--hidden \
       takes a comma list, e.g. 256,256; spike-count cross-entropy, PyTorch's default init) on \
       the same latency-coded input. (Before Soma 0.2, --model mlp named the spytorch network.) \
+      --model csnn trains SpikingJelly's convolutional network ({conv 3×3 → BatchNorm → IF → \
+      max-pool} × 2 → Linear → IF → Linear → IF, --channels wide) on direct-coded input (the \
+      image at each of --time-steps steps, default 4), batch 64, Adam 1e-3 along a cosine, MSE \
+      of the spike rates. \
       Writes final.safetensors, best.safetensors, metrics.csv and curves.svg to --out; a \
       checkpoint records its network, so soma evaluate and soma raster need only the file.
 
@@ -26,9 +30,10 @@ struct TrainCommand: ParsableCommand {
       delete those files and train there anyway, or choose another --out.
       """)
 
-  @Option(help: "Passes over the training set.") var epochs = 30
-  @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize = 256
-  @Option(help: "Adam's (peak) learning rate (default 2e-3 with S2NN, 2e-4, SpyTorch's, otherwise).")
+  @Option(help: "Passes over the training set (default 30; 8 for csnn).") var epochs: Int?
+  @Option(name: .customLong("batch-size"), help: "Samples per step (default 256; 64 for csnn).")
+  var batchSize: Int?
+  @Option(help: "Adam's (peak) learning rate (default 2e-3 with S2NN, 2e-4, SpyTorch's, otherwise; 1e-3 for csnn).")
   var lr: Double?
   @Option(
     name: .customLong("lr-schedule"),
@@ -36,18 +41,21 @@ struct TrainCommand: ParsableCommand {
   var lrSchedule = TrainCommand.defaultLRSchedule
   @Option(
     name: .customLong("weight-decay"),
-    help: "Decoupled (AdamW) weight decay: each step scales the weights by 1 − lr·wd first.")
-  var weightDecay = TrainCommand.defaultWeightDecay
+    help: "Decoupled (AdamW) weight decay: each step scales the weights by 1 − lr·wd first (default 0.1; 0 for csnn).")
+  var weightDecayOption: Double?
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
   @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
   var threads = 2
   @Option(help: "Hidden neurons: one size for spytorch (default 100), a comma list for mlp (default 256).")
   var hidden: String?
-  @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample.") var timeSteps = 100
+  @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample (default 100; 4 for csnn).")
+  var timeStepsOption: Int?
+  @Option(help: "Channels of both convolutions of --model csnn (its hidden layer is 16 × channels).")
+  var channels = TrainCommand.defaultChannels
   @Option(help: "Surrogate NAME[:key=value,...], e.g. S2NN or InvSquareGrad:alpha=100.")
   var surrogate = TrainCommand.defaultSurrogate
   @Option(
-    help: "Network: spytorch (784-H-10 current-based LIF, max-membrane readout) or mlp (Linear → LIF layers, spike counts).")
+    help: "Network: spytorch (784-H-10 current-based LIF, max-membrane readout), mlp (Linear → LIF layers, spike counts) or csnn (SpikingJelly's convolutional network, direct-coded input).")
   var model = "spytorch"
   @Option(help: "Directory with the IDX files (train-images-idx3-ubyte[.gz], …).")
   var data = FashionMNIST.defaultDirectory
@@ -57,6 +65,19 @@ struct TrainCommand: ParsableCommand {
   var overwrite = false
 
   static let defaultSurrogate = "S2NN"
+  /// --model csnn's width: see docs/Performance.md (the accuracy/time table) for why.
+  static let defaultChannels = 32
+  /// --model csnn's defaults: SpikingJelly's T, batch and rate, a short cosine run.
+  static let csnnTimeSteps = 4
+  static let csnnBatchSize = 64
+  static let csnnLearningRate = 1e-3
+  static let csnnEpochs = 8
+
+  var isCSNN: Bool { model == "csnn" }
+  var timeSteps: Int { timeStepsOption ?? (isCSNN ? Self.csnnTimeSteps : 100) }
+  var weightDecay: Double { weightDecayOption ?? (isCSNN ? 0 : Self.defaultWeightDecay) }
+  var epochCount: Int { epochs ?? (isCSNN ? Self.csnnEpochs : 30) }
+  var batch: Int { batchSize ?? (isCSNN ? Self.csnnBatchSize : 256) }
   /// Annealing Adam's rate from its peak to 0 along a cosine over all steps, with AdamW weight
   /// decay 0.1, lifts S2NN's epoch-30 test accuracy from 86.0–86.2 % (constant 1e-3) to
   /// 87.04–87.30 % (seeds 0–2; docs/Performance.md has the sweep).
@@ -89,9 +110,9 @@ struct TrainCommand: ParsableCommand {
   }
 
   func validate() throws {
-    guard epochs >= 1 else { throw ValidationError("--epochs must be ≥ 1, got \(epochs)") }
-    guard batchSize >= 1 && batchSize <= 60_000 else {
-      throw ValidationError("--batch-size must be in 1...60000, got \(batchSize)")
+    guard epochCount >= 1 else { throw ValidationError("--epochs must be ≥ 1, got \(epochCount)") }
+    guard batch >= 1 && batch <= 60_000 else {
+      throw ValidationError("--batch-size must be in 1...60000, got \(batch)")
     }
     if let lr, !(lr > 0 && lr.isFinite && lr < 1) {
       throw ValidationError("--lr must be in (0, 1), got \(lr)")
@@ -108,8 +129,15 @@ struct TrainCommand: ParsableCommand {
     }
     guard Models.names.contains(model) else {
       throw ValidationError(
-        "--model must be 'spytorch' or 'mlp', got '\(model)' (spytorch: SpyTorch's"
-          + " current-based LIF network, the default; mlp: Linear → LIF layers)")
+        "--model must be 'spytorch', 'mlp' or 'csnn', got '\(model)' (spytorch: SpyTorch's"
+          + " current-based LIF network, the default; mlp: Linear → LIF layers; csnn:"
+          + " SpikingJelly's convolutional network)")
+    }
+    guard (1...512).contains(channels) else {
+      throw ValidationError("--channels must be in 1...512, got \(channels)")
+    }
+    if isCSNN && hidden != nil {
+      throw ValidationError("--model csnn takes --channels, not --hidden (its hidden layer is 16 × channels)")
     }
     let sizes = try hiddenSizes
     if model == "spytorch" && sizes.count != 1 {
@@ -140,7 +168,8 @@ struct TrainCommand: ParsableCommand {
     do { dataset = try FashionMNIST(directory: data) } catch { throw CLIError("\(error)") }
     let outDir = out ?? "runs/" + Self.timestamp()
     let trainer = try makeTrainer(
-      surrogate: s, dataset: dataset, outDir: outDir, lr: lr ?? Self.defaultLearningRate(for: s))
+      surrogate: s, dataset: dataset, outDir: outDir,
+      lr: lr ?? (isCSNN ? Self.csnnLearningRate : Self.defaultLearningRate(for: s)))
     installInterruptHandler()
     do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) }
   }
@@ -150,8 +179,9 @@ struct TrainCommand: ParsableCommand {
     surrogate s: any SurrogateGradient, dataset: FashionMNIST, outDir: String, lr: Double
   ) throws -> CLITrainer {
     var options = TrainOptions(
-      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threads,
+      epochs: epochCount, batchSize: batch, lr: lr, seed: seed, threads: threads,
       hidden: try hiddenSizes, timeSteps: timeSteps, overwrite: overwrite, model: model)
+    options.channels = channels
     options.lrSchedule = try LRScheduleSpec(parsing: lrSchedule)
     options.weightDecay = weightDecay
     return try CLITrainer(surrogate: s, options: options, dataset: dataset, outDir: outDir)
@@ -183,6 +213,8 @@ struct TrainOptions {
   var lrSchedule = LRScheduleSpec.constant
   /// Decoupled (AdamW) weight decay.
   var weightDecay = 0.0
+  /// The csnn's channels.
+  var channels = TrainCommand.defaultChannels
 
   init(
     epochs: Int, batchSize: Int, lr: Double, seed: UInt64, threads: Int, hidden: [Int],
@@ -227,7 +259,10 @@ struct CLITrainer {
     self.dataset = dataset
     self.outDir = outDir
     trainer = try withConcreteSurrogate(
-      surrogate, ModelBuilder(options: o, inputs: dataset.train.featureCount))
+      surrogate,
+      ModelBuilder(
+        options: o, inputs: dataset.train.featureCount,
+        image: [1, dataset.train.rows, dataset.train.columns]))
     trainer.outputDirectory = outDir
     trainer.overwrite = o.overwrite
     let stepsPerEpoch = (dataset.train.count + o.batchSize - 1) / o.batchSize
@@ -261,6 +296,8 @@ struct CLITrainer {
   struct ModelBuilder: SurrogateVisitor {
     let options: TrainOptions
     let inputs: Int
+    /// One image's [channels, height, width] (the csnn's input).
+    var image: [Int] = [1, 28, 28]
     func visit<S: SurrogateGradient>(_ s: S) throws -> Trainer {
       let o = options
       let spec = SurrogateSpec.canonical(s)
@@ -270,8 +307,24 @@ struct CLITrainer {
       let summary: String
       let classes = FashionMNIST.classCount
       let widths = ([inputs] + o.hidden + [classes]).map(String.init).joined(separator: "-")
+      var encoding = InputEncoding.latency(timeSteps: o.timeSteps)
       do {
-        if o.model == "mlp" {
+        if o.model == "csnn" {
+          guard image[1] % 4 == 0 && image[2] % 4 == 0 else {
+            throw CLIError(
+              "--model csnn pools twice by 2, so the images' sides must be multiples of 4; they"
+                + " are \(image[1])×\(image[2])")
+          }
+          network = try Models.csnn(
+            channels: o.channels, timeSteps: o.timeSteps, imageShape: image, classes: classes,
+            surrogate: s, seed: o.seed)
+          loss = Models.csnnLoss
+          encoding = .dense(DirectCurrentEncoder(timeSteps: o.timeSteps))
+          summary =
+            "csnn \(o.channels) channels (\(image[1])×\(image[2]) → \(network.linearWidths.map(String.init).joined(separator: "-")))"
+            + ", direct input, spike-rate MSE"
+          meta["channels"] = "\(o.channels)"
+        } else if o.model == "mlp" {
           network = try Models.mlp(
             inputs: inputs, hidden: o.hidden, outputs: classes, surrogate: s, seed: o.seed)
           loss = Models.mlpLoss
@@ -287,7 +340,7 @@ struct CLITrainer {
       } catch { throw CLIError("\(error)") }
       let trainer = try Trainer(
         network: network, loss: loss, learningRate: o.lr, weightDecay: o.weightDecay,
-        encoding: .latency(timeSteps: o.timeSteps), epochs: o.epochs, batchSize: o.batchSize,
+        encoding: encoding, epochs: o.epochs, batchSize: o.batchSize,
         seed: o.seed, threads: o.threads)
       trainer.modelName = o.model
       trainer.checkpointMetadata = meta
