@@ -87,6 +87,9 @@ public final class Trainer {
   public var overwrite = false
   /// The model name checkpoints record (`spytorch`, `mlp`, …).
   public var modelName = "custom"
+  /// What stops `fit` cleanly after a step: Ctrl-C's flag by default. (Tests give each trainer
+  /// its own, so one test's stop request never reaches another's loop.)
+  package var stopFlag = interruptRequested
   /// What the first log line calls the network (default: its widths and the loss; the line
   /// also names `checkpointMetadata["surrogate"]` when set).
   public var summary: String?
@@ -169,7 +172,7 @@ public final class Trainer {
   @discardableResult
   public func fit(train: LabeledImages, test: LabeledImages) throws -> [EpochMetrics] {
     try checkSizes(train: train, test: test)
-    interruptRequested.store(false, ordering: .relaxed)  // a Ctrl-C that stopped an earlier fit
+    stopFlag.clear()  // a Ctrl-C that stopped an earlier fit
     if let dir = outputDirectory { try Self.prepareOutputDirectory(dir, overwrite: overwrite) }
     model.threads = threads
     let steps = encoding.timeSteps
@@ -254,7 +257,7 @@ public final class Trainer {
         seen += idx.count
         stepTimes.append(monotonicSeconds() - stepStart)
         bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
-        if interruptRequested.load(ordering: .relaxed) {
+        if stopFlag.isRequested {
           bar.finish()
           try save(["epoch": "\(epoch - 1)", "interrupted_at_step": "\(step)"], to: finalPath)
           let stop = TrainingInterrupted(epoch: epoch, step: step, checkpoint: finalPath)

@@ -152,8 +152,10 @@ struct TrainerTests {
   @Test func anInterruptStopsAfterTheStepWithACheckpoint() throws {
     let dir = try TemporaryDirectory()
     let trainer = try spytorchTrainer(out: dir.path)
+    let flag = StopFlag()
+    trainer.stopFlag = flag
     trainer.log = { line in
-      if line.hasPrefix("training ") { interruptRequested.store(true, ordering: .relaxed) }
+      if line.hasPrefix("training ") { flag.request() }
     }
     do {
       try trainer.fit(train: train, test: test)
@@ -162,7 +164,6 @@ struct TrainerTests {
       #expect(stop.epoch == 1 && stop.step == 1)
       #expect(stop.checkpoint == dir.path + "/final.safetensors")
     }
-    interruptRequested.store(false, ordering: .relaxed)
     let loaded = try Checkpoint.load(dir.path + "/final.safetensors")
     #expect(loaded.metadata["interrupted_at_step"] == "1" && loaded.metadata["epoch"] == "0")
   }
