@@ -4,6 +4,10 @@ import SomaData
 import SomaNN
 import SomaTrain
 
+#if MPI
+  import SomaMPI
+#endif
+
 /// `soma train`: trains a network built with the layer API (SpyTorch's Fashion-MNIST network,
 /// docs/Benchmarks.md `fmnist-spytorch`, by default) with a surrogate gradient, S2NN by
 /// default, through SomaTrain's `Trainer`.
@@ -23,7 +27,14 @@ struct TrainCommand: ParsableCommand {
       --out must be a new directory, an empty one, or one without an earlier run: a directory \
       that already holds final.safetensors, best.safetensors, metrics.csv or curves.svg is \
       refused, so a second run never overwrites the first by accident. Pass --overwrite to \
-      delete those files and train there anyway, or choose another --out.
+      delete those files and train there anyway, or choose another --out. --resume continues \
+      the run in --out from its final.safetensors (give the flags of that run; --epochs may be \
+      larger).
+
+      Under mpirun (mpirun -np N soma train ...) the N processes train data-parallel: each \
+      takes its slice of every --batch-size batch, the gradients are summed over all of them \
+      before each update, and process 0 alone prints and writes files. Give each process \
+      --threads so that N × threads does not exceed the cores.
       """)
 
   @Option(help: "Passes over the training set.") var epochs = 30
@@ -55,6 +66,8 @@ struct TrainCommand: ParsableCommand {
   var out: String?
   @Flag(help: "Replace the earlier run in --out (its checkpoints, metrics.csv and curves.svg).")
   var overwrite = false
+  @Flag(help: "Continue the run in --out from its final.safetensors (with that run's flags).")
+  var resume = false
 
   static let defaultSurrogate = "S2NN"
   /// Annealing Adam's rate from its peak to 0 along a cosine over all steps, with AdamW weight
@@ -128,9 +141,30 @@ struct TrainCommand: ParsableCommand {
     }
     guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
+    if resume && out == nil {
+      throw ValidationError("--resume needs --out, the directory of the run to continue")
+    }
+    if resume && overwrite {
+      throw ValidationError("--resume continues the run in --out; it cannot also --overwrite it")
+    }
   }
 
   func run() throws {
+    #if MPI
+      guard let group = try MPIProcessGroup.launched() else { return try train(group: nil) }
+      try Self.run(in: group) { try train(group: $0) }
+    #else
+      if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil {
+        throw CLIError(
+          "this soma was built without MPI (--disable-default-traits), so it cannot train under"
+            + " mpirun; build it with the default traits")
+      }
+      try train(group: nil)
+    #endif
+  }
+
+  /// Trains, data-parallel over `group` when it has more than one process.
+  func train(group: (any ProcessGroup)?) throws {
     let spec = try SurrogateSpec(parsing: surrogate)
     let s = try spec.make()
     // The network splits its own loops over --threads; OpenBLAS stays at one thread so the
@@ -141,9 +175,41 @@ struct TrainCommand: ParsableCommand {
     let outDir = out ?? "runs/" + Self.timestamp()
     let trainer = try makeTrainer(
       surrogate: s, dataset: dataset, outDir: outDir, lr: lr ?? Self.defaultLearningRate(for: s))
+    trainer.trainer.processGroup = group
+    if resume { try trainer.trainer.resume(from: joinPath(outDir, "final.safetensors")) }
     installInterruptHandler()
-    do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) }
+    do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) } catch {
+      // In a job, an error while training may be process 0's alone (see `run(in:)`).
+      if let group, group.size > 1 { throw ErrorWhileTraining(error: error) }
+      throw error
+    }
   }
+
+  /// An error of one process of a data-parallel job while it trained.
+  struct ErrorWhileTraining: Error { var error: any Error }
+
+  #if MPI
+    /// Runs `body` as one process of an MPI job: only process 0 reports an error. An error
+    /// every process meets before training (flags, data, the checkpoint to resume) ends each
+    /// cleanly; one during training (a checkpoint that cannot be written, a failed reduction)
+    /// may be process 0's alone, so it stops the whole job (MPI_Abort) instead of leaving the
+    /// others waiting.
+    static func run(in group: MPIProcessGroup, _ body: (MPIProcessGroup) throws -> Void) throws {
+      do {
+        try body(group)
+        group.finalize()
+      } catch let exit as ExitCode {
+        group.finalize()  // Ctrl-C: every process stopped after the same step
+        throw exit
+      } catch {
+        let inner = (error as? ErrorWhileTraining)?.error ?? error
+        if group.rank == 0 { FileHandle.standardError.write(Data("Error: \(inner)\n".utf8)) }
+        if error is ErrorWhileTraining { group.abort(code: 1) }
+        group.finalize()
+        throw ExitCode(1)
+      }
+    }
+  #endif
 
   /// The trainer for these flags (what `run` trains), with learning rate `lr`.
   func makeTrainer(
