@@ -23,16 +23,16 @@ extension Checkpoint {
   /// Writes `network` as `write(_:metadata:to:)` does, plus, when given, `optimizer`'s moments
   /// (tensors `optimizer.m.<parameter>` and `optimizer.v.<parameter>`) and step count
   /// (`optimizer_steps`), so that `Trainer.resume(from:)` continues the run exactly.
-  public static func write(
+  /// The moments are in the parameters' own layout (`Trainer` saves them so).
+  static func write(
     _ network: Sequential<Float>, metadata: [String: String], optimizer: Adam<Float>?,
-    to path: String
+    state: (stepCount: Int, first: [Tensor<Float>], second: [Tensor<Float>])?, to path: String
   ) throws {
-    guard let optimizer else { return try write(network, metadata: metadata, to: path) }
+    guard let optimizer, let state else { return try write(network, metadata: metadata, to: path) }
     var tensors: [String: Tensor<Float>] = [:]
     var meta = metadata
     let names = Dictionary(
       network.parameters.map { (ObjectIdentifier($0.1), $0.0) }, uniquingKeysWith: { a, _ in a })
-    let state = optimizer.state
     for (k, p) in optimizer.parameters.enumerated() {
       guard let name = names[ObjectIdentifier(p)] else { continue }
       tensors[name] = p.value
@@ -128,7 +128,35 @@ extension Trainer {
     }
     for (p, v) in zip(optimizer.parameters, values) { p.value = v }
     optimizer.state = (steps, first, second)
+    optimizer.state = movingMoments(optimizer.state, toKernelLayout: true)
     resumePoint = point
+  }
+
+  /// `state` with the moments the single-process fused update keeps in the kernels' layout
+  /// (see `CompiledNetwork.adamMomentsInKernelLayout`) moved to it (`toKernelLayout`) or back
+  /// to the parameters' layout, in which checkpoints record them. A data-parallel run updates
+  /// outside the kernels, so its moments are always in the parameters' layout.
+  func movingMoments(
+    _ state: (stepCount: Int, first: [Tensor<Float>], second: [Tensor<Float>]),
+    toKernelLayout: Bool
+  ) -> (stepCount: Int, first: [Tensor<Float>], second: [Tensor<Float>]) {
+    guard (processGroup?.size ?? 1) <= 1 else { return state }
+    var eventInput = false
+    if case .latency = encoding { eventInput = true }
+    let kernel = model.adamMomentsInKernelLayout(eventInput: eventInput, optimizer: optimizer)
+    func move(_ t: Tensor<Float>) -> Tensor<Float> {
+      let (rows, cols) = (t.shape[0], t.shape[1])
+      // Kernel layout: the [out, in] tensor's data is the [in, out] matrix.
+      return toKernelLayout
+        ? t.transposed().contiguous().reshaped([rows, cols])
+        : t.reshaped([cols, rows]).transposed().contiguous()
+    }
+    var out = state
+    for k in kernel.indices where kernel[k] && state.first[k].rank == 2 {
+      out.first[k] = move(state.first[k])
+      out.second[k] = move(state.second[k])
+    }
+    return out
   }
 
   /// Checks that a resumed run can go on writing in `dir` and returns the epochs its

@@ -235,7 +235,9 @@ public final class Trainer {
       guard let path else { return }
       var m = meta
       for (k, v) in extra { m[k] = v }
-      try Checkpoint.write(network, metadata: m, optimizer: state ? optimizer : nil, to: path)
+      try Checkpoint.write(
+        network, metadata: m, optimizer: state ? optimizer : nil,
+        state: state ? movingMoments(optimizer.state, toKernelLayout: false) : nil, to: path)
     }
     rememberGoodParameters()
 
