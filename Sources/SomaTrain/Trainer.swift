@@ -301,13 +301,8 @@ public final class Trainer {
         testAccuracy: testAcc, seconds: trainSeconds)
       metrics.append(m)
       let extra = ["epoch": "\(epoch)", "test_accuracy": "\(testAcc)"]
-      let improved = testAcc > best
-      if improved { best = testAcc }
-      try save(
-        extra.merging(resumeMetadata(epoch: epoch, stepInEpoch: 0, runStep: runStep, best: best)) {
-          a, _ in a
-        }, to: finalPath, state: true)
-      if improved { try save(extra, to: bestPath) }
+      // metrics.csv first: a run stopped before final.safetensors is written resumes from the
+      // epoch before and drops this epoch's row.
       if let dir = outputDirectory {
         try metricsLog?.append(m)
         do {
@@ -316,6 +311,13 @@ public final class Trainer {
             to: joinPath(dir, "curves.svg"))
         } catch { throw TrainError("\(error)") }
       }
+      let improved = testAcc > best
+      if improved { best = testAcc }
+      try save(
+        extra.merging(resumeMetadata(epoch: epoch, stepInEpoch: 0, runStep: runStep, best: best)) {
+          a, _ in a
+        }, to: finalPath, state: true)
+      if improved { try save(extra, to: bestPath) }
       log(
         String(
           format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms)",

@@ -178,6 +178,9 @@ struct TrainCommand: ParsableCommand {
     trainer.trainer.processGroup = group
     if resume { try trainer.trainer.resume(from: joinPath(outDir, "final.safetensors")) }
     installInterruptHandler()
+    #if MPI
+      if let group, group.size > 1, group.rank == 0 { reportJobStop(outDir: outDir) }
+    #endif
     do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) } catch {
       // In a job, an error while training may be process 0's alone (see `run(in:)`).
       if let group, group.size > 1 { throw ErrorWhileTraining(error: error) }
