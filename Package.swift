@@ -75,8 +75,11 @@ let package = Package(
     // from NIR's continuous-time nodes.
     .target(
       name: "SomaNIR", dependencies: ["CHDF5", "SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaTrain"]),
-    // SomaTrain's `ProcessGroup` over MPI_COMM_WORLD (`mpirun -np N`).
-    .target(name: "SomaMPI", dependencies: ["CMPI", "SomaTrain"]),
+    // SomaTrain's `ProcessGroup` over MPI_COMM_WORLD (`mpirun -np N`); empty without the MPI
+    // trait, so that a build without Open MPI installed still builds every target.
+    .target(
+      name: "SomaMPI",
+      dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"])), "SomaTrain"]),
     // The command-line tool's logic lives in a library so tests can drive it in-process.
     .target(
       name: "SomaCLI",

@@ -46,7 +46,9 @@ extension Trainer {
       flat[at] = local.map { $0.loss * Float(localCount) } ?? 0
       flat[at + 1] = Float(local?.correct ?? 0)
       flat[at + 2] = interruptRequested.load(ordering: .relaxed) ? 1 : 0
+      let start = monotonicSeconds()
       try group.allReduceSum(flat)
+      reduceSeconds += monotonicSeconds() - start
       at = 0
       for p in params {
         let n = p.value.count

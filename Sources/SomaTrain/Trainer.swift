@@ -115,6 +115,9 @@ public final class Trainer {
   var lastGood: [Tensor<Float>] = []
   /// The flat buffer of a data-parallel step's gradients and totals, reused.
   var reduceBuffer: [Float] = []
+  /// Seconds spent in the data-parallel steps' reductions (waiting for the slowest process
+  /// included) since the epoch began.
+  var reduceSeconds = 0.0
   /// Where `resume(from:)` continues (nil: from the start).
   var resumePoint: ResumePoint?
 
@@ -254,6 +257,7 @@ public final class Trainer {
       let bar = ProgressBar(
         total: stepsPerEpoch, label: "epoch \(epoch)/\(epochs)", enabled: showsProgress && rank == 0)
       var step = skip
+      reduceSeconds = 0
       // Wall time of each whole step (getting the batch, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
@@ -320,9 +324,13 @@ public final class Trainer {
       if improved { try save(extra, to: bestPath) }
       log(
         String(
-          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms)",
+          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms",
           epoch, epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.seconds,
-          stepTimes.isEmpty ? 0 : median(stepTimes) * 1000))
+          stepTimes.isEmpty ? 0 : median(stepTimes) * 1000)
+          + (group == nil
+            ? ""
+            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds))
+          + ")")
       onEpoch?(m)
     }
     resumePoint = nil
