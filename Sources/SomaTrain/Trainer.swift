@@ -175,10 +175,11 @@ public final class Trainer {
     return meta
   }
 
-  /// Trains for `epochs` passes over `train`, measuring accuracy on `test` after each, and
-  /// returns the per-epoch metrics. Throws `TrainError` (one sentence) for unusable data or
-  /// output directory, a NaN or infinite loss or gradient (the last good weights are then in
-  /// final.safetensors), and `TrainingInterrupted` after Ctrl-C.
+  /// Trains for `epochs` passes over `train` (after `resume(from:)`, the passes left),
+  /// measuring accuracy on `test` after each, and returns the metrics of the epochs trained.
+  /// Throws `TrainError` (one sentence) for unusable data or output directory, a NaN or
+  /// infinite loss or gradient (the last good weights are then in final.safetensors), and
+  /// `TrainingInterrupted` after Ctrl-C.
   @discardableResult
   public func fit(train: LabeledImages, test: LabeledImages) throws -> [EpochMetrics] {
     try checkSizes(train: train, test: test)
@@ -190,12 +191,12 @@ public final class Trainer {
     let outputDirectory = rank == 0 ? self.outputDirectory : nil
     let log: (String) -> Void = rank == 0 ? self.log : { _ in }
     let resume = resumePoint
-    var metrics: [EpochMetrics] = []
+    var earlier: [EpochMetrics] = []  // metrics.csv's epochs before a resume
     var prepared: Error? = nil
     if let dir = outputDirectory {
       do {
-        if resume != nil {
-          metrics = try Self.prepareResumedDirectory(dir, upTo: resume!.epoch)
+        if let resume {
+          earlier = try Self.prepareResumedDirectory(dir, upTo: resume.epoch)
         } else {
           try Self.prepareOutputDirectory(dir, overwrite: overwrite)
         }
@@ -215,7 +216,10 @@ public final class Trainer {
     }
     let finalPath = outputDirectory.map { joinPath($0, "final.safetensors") }
     let bestPath = outputDirectory.map { joinPath($0, "best.safetensors") }
-    var metricsLog = outputDirectory.map { MetricsLog(path: joinPath($0, "metrics.csv"), rows: metrics) }
+    var metrics: [EpochMetrics] = []
+    var metricsLog = outputDirectory.map {
+      MetricsLog(path: joinPath($0, "metrics.csv"), rows: earlier)
+    }
     var best = resume?.bestTestAccuracy ?? -1.0
     let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
     let widths = model.network.linearWidths.map(String.init).joined(separator: "-")
@@ -334,7 +338,7 @@ public final class Trainer {
       onEpoch?(m)
     }
     resumePoint = nil
-    return metricsLog?.rows ?? metrics
+    return metrics
   }
 
   /// Accuracy and confusion matrix of the network on `split`, encoded as in training.

@@ -118,7 +118,8 @@ struct DataParallelTests {
     #expect(skipped.count == 1 && Array(skipped[0].local) == [2, 1, 0])
   }
 
-  static let train = syntheticImages(count: 200, seed: 1)
+  // 4 global batches of 50 and one of 2: with 3 processes, process 0's part of it is empty.
+  static let train = syntheticImages(count: 202, seed: 1)
   static let test = syntheticImages(count: 61, seed: 2)
 
   static func trainer(model: String, out: String?, epochs: Int = 2, threads: Int = 1) throws
@@ -205,7 +206,7 @@ struct DataParallelTests {
     let second = try Self.trainer(model: model, out: dir.path, threads: 2)
     try second.resume(from: dir.path + "/final.safetensors")
     let history = try second.fit(train: Self.train, test: Self.test)
-    #expect(history.map(\.epoch) == [1, 2])
+    #expect(history.map(\.epoch) == [2])
     #expect(try MetricsLog.read(dir.path + "/metrics.csv").map(\.epoch) == [1, 2])
     #expect(Self.weights(second) == Self.weights(whole))
     // The checkpoint still loads as an ordinary one.
