@@ -33,8 +33,8 @@ struct TrainCommand: ParsableCommand {
 
       Under mpirun (mpirun -np N soma train ...) the N processes train data-parallel: each \
       takes its slice of every --batch-size batch, the gradients are summed over all of them \
-      before each update, and process 0 alone prints and writes files. Give each process \
-      --threads so that N × threads does not exceed the cores.
+      before each update, and process 0 alone prints and writes files. Without --threads, each \
+      process takes an equal share of its machine's cores.
       """)
 
   @Option(help: "Passes over the training set.") var epochs = 30
@@ -50,8 +50,9 @@ struct TrainCommand: ParsableCommand {
     help: "Decoupled (AdamW) weight decay: each step scales the weights by 1 − lr·wd first.")
   var weightDecay = TrainCommand.defaultWeightDecay
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
-  @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
-  var threads = 2
+  @Option(
+    help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them); default 2, under mpirun the machine's cores over its processes.")
+  var threads: Int?
   @Option(help: "Hidden neurons: one size for spytorch (default 100), a comma list for mlp (default 256).")
   var hidden: String?
   @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample.") var timeSteps = 100
@@ -116,7 +117,7 @@ struct TrainCommand: ParsableCommand {
     do { _ = try LRScheduleSpec(parsing: lrSchedule) } catch {
       throw ValidationError("\(error)")
     }
-    guard threads >= 1 && threads <= 64 else {
+    if let threads, !(threads >= 1 && threads <= 64) {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }
     guard Models.names.contains(model) else {
@@ -219,11 +220,22 @@ struct TrainCommand: ParsableCommand {
     surrogate s: any SurrogateGradient, dataset: FashionMNIST, outDir: String, lr: Double
   ) throws -> CLITrainer {
     var options = TrainOptions(
-      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threads,
+      epochs: epochs, batchSize: batchSize, lr: lr, seed: seed, threads: threadCount,
       hidden: try hiddenSizes, timeSteps: timeSteps, overwrite: overwrite, model: model)
     options.lrSchedule = try LRScheduleSpec(parsing: lrSchedule)
     options.weightDecay = weightDecay
     return try CLITrainer(surrogate: s, options: options, dataset: dataset, outDir: outDir)
+  }
+
+  /// --threads, else 2, or under mpirun the cores of this machine shared among the job's
+  /// processes on it (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE).
+  var threadCount: Int {
+    if let threads { return threads }
+    let env = ProcessInfo.processInfo.environment
+    guard let text = env["OMPI_COMM_WORLD_LOCAL_SIZE"], let local = Int(text), local >= 1 else {
+      return 2
+    }
+    return Swift.max(1, Swift.min(64, ProcessInfo.processInfo.activeProcessorCount / local))
   }
 
   static func timestamp() -> String {
