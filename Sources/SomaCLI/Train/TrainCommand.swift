@@ -177,7 +177,7 @@ struct TrainCommand: ParsableCommand {
     let trainer = try makeTrainer(
       surrogate: s, dataset: dataset, outDir: outDir, lr: lr ?? Self.defaultLearningRate(for: s))
     trainer.trainer.processGroup = group
-    if resume { try trainer.trainer.resume(from: joinPath(outDir, "final.safetensors")) }
+    if resume { try resumeEverywhere(trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group) }
     installInterruptHandler()
     #if MPI
       if let group, group.size > 1, group.rank == 0 { reportJobStop(outDir: outDir) }
@@ -187,6 +187,26 @@ struct TrainCommand: ParsableCommand {
       if let group, group.size > 1 { throw ErrorWhileTraining(error: error) }
       throw error
     }
+  }
+
+  /// `trainer.resume(from: path)` on every process of `group`; if another process could not
+  /// read the checkpoint (process 0 alone reports errors), says which.
+  func resumeEverywhere(_ trainer: Trainer, from path: String, group: (any ProcessGroup)?)
+    throws
+  {
+    var failure: (any Error)? = nil
+    do { try trainer.resume(from: path) } catch { failure = error }
+    if let group, group.size > 1 {
+      var failed = [Double](repeating: 0, count: group.size)
+      if failure != nil { failed[group.rank] = 1 }
+      let all = try group.sum(failed)
+      if failure == nil, let other = all.firstIndex(where: { $0 > 0 }) {
+        throw CLIError(
+          "process \(other) of the job could not resume from \(path); on several machines, --out"
+            + " must be on a file system they all share")
+      }
+    }
+    if let failure { throw failure }
   }
 
   /// An error of one process of a data-parallel job while it trained.
