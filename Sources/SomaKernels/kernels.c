@@ -15,6 +15,14 @@ void soma_use_portable_kernels(int on) { soma_portable_only = on != 0; }
 
 int soma_has_avx512(void) { return has_avx512(); }
 
+int soma_portable_kernels_are_cloned(void) {
+#if defined(SOMA_X86) && defined(__linux__) && !defined(SOMA_TSAN)
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 // MARK: float helpers
 
 // exp(z) for z ≤ 0: z = n·ln2 + r with |r| ≤ ln2/2, e^r by the Cephes expf polynomial

@@ -139,6 +139,9 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
         plan.append("\(k.name): per-step recurrent GEMM, samples split over threads")
       case .tape(let name):
         fused = false
+        // Its output width is unknown here (a convolution, a reshape): the next layer's input
+        // is checked when it runs.
+        width = nil
         plan.append("\(name): no fused kernel, autodiff tape")
       }
     }

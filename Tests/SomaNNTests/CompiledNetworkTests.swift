@@ -15,6 +15,14 @@ struct Doubler: Layer {
   func callAsFunction(_ input: Variable<Double>) -> Variable<Double> { input * 2 }
 }
 
+/// A user's own layer that changes the width: the first half of the features.
+struct FirstHalf: Layer {
+  typealias Scalar = Double
+  func callAsFunction(_ input: Variable<Double>) -> Variable<Double> {
+    input.slice(axis: -1, 0..<(input.shape.last! / 2))
+  }
+}
+
 /// A network description the tests build twice (compiled and plain), with the same seeds.
 struct NetCase: Sendable, CustomStringConvertible {
   var name: String
@@ -229,6 +237,26 @@ func sampleInput<T: TensorScalar>(
     for (p, g) in zip(net.parameters, tapeGrads) {
       expectClose(p.variable.grad!, g, atol: 1e-12, rtol: 1e-10, "\(p.name)")
     }
+  }
+
+  /// A Linear after a layer of unknown output width is not checked against the width before
+  /// that layer (12 → FirstHalf → 6).
+  @Test func aLinearAfterATapeLayerThatChangesTheWidthCompiles() throws {
+    func make() -> Sequential<Double> {
+      Sequential<Double> {
+        Linear<Double>(10, 12, seed: 1)
+        FirstHalf()
+        Linear<Double>(6, 4, seed: 2)
+        try! LIF(beta: 0.9, threshold: 0.5, surrogate: S2NN())
+      }
+    }
+    let net = make()
+    let model = try net.compiled(loss: .spikeCountCrossEntropy)
+    #expect(!model.isFused)
+    let (x, y) = sampleInput(Double.self, steps: 3, batch: 4, width: 10, spikes: true, seed: 3)
+    let (tapeLoss, _) = tapeGradients(make(), .spikeCountCrossEntropy, x, y)
+    let step = model.lossAndGradients(input: x, labels: y)
+    #expect(isClose(step.loss, tapeLoss, atol: 1e-12, rtol: 1e-10))
   }
 
   @Test func widthsThatDoNotChainAreRejected() throws {

@@ -316,14 +316,16 @@ struct CurrentBasedKernelTests {
     }
   }
 
-  /// The hand-written AVX-512 forward and backward (16-neuron chunks in registers, spike lists
-  /// read off bit masks, S2NN and InvSquareGrad evaluated inside the reverse step) against the
-  /// portable C loops they replace on such CPUs (which take those derivatives from the bulk
-  /// kernels): the same operations in the same order, so equal bit for bit. Hidden 20 and 37
+  /// The hand-written AVX-512 and AVX2 forward and backward (neuron chunks in registers, spike
+  /// lists read off bit masks, AVX-512 evaluating S2NN and InvSquareGrad inside the reverse
+  /// step) against the portable C loops they replace (which take those derivatives from the
+  /// bulk kernels): the same operations in the same order, so equal bit for bit where the
+  /// portable loops are built as x86-64-v3/v4 clones (their FMAs then match); in
+  /// ThreadSanitizer builds, without clones, dW1 may differ in the last bits. Hidden 20 and 37
   /// leave partial chunks, 20 outputs takes the wide-readout branches, 150 two register
-  /// groups. (On a CPU without AVX-512 both runs take the portable code.)
+  /// groups. (On a CPU with neither, both runs take the portable code.)
   @Test(arguments: [(20, 4), (37, 20), (150, 10)])
-  func avx512KernelsEqualThePortableOnes(hidden: Int, outputs: Int) throws {
+  func handWrittenKernelsEqualThePortableOnes(hidden: Int, outputs: Int) throws {
     func run<S: SurrogateGradient>(_ surrogate: S, portable: Bool) throws
       -> (CurrentBasedSNN<Float, S>.Step, Tensor<Float>)
     {
@@ -352,13 +354,14 @@ struct CurrentBasedKernelTests {
       #expect(scale > 0, "\(name)")
       #expect((v.gradW1 - p.gradW1).abs().max().scalar <= dW1Tolerance * scale, "\(name)")
     }
-    try check(TestSuperSpike(), dW1Tolerance: 0)
+    let rounding: Float = soma_portable_kernels_are_cloned() != 0 ? 0 : 2e-5
+    try check(TestSuperSpike(), dW1Tolerance: rounding)
     // The AVX-512 S2NN (vscalef, vrcp14) is within 2 ulp of the portable one, and an
     // unoptimised build (as `swift test` makes) contracts the portable kernels' FMAs
     // differently from an optimised one, so these allow float rounding in dW1 (dW2 and the
     // loss do not depend on the derivative).
-    try check(S2NN(), dW1Tolerance: 1e-6)
-    try check(InvSquareGrad(alpha: 10), dW1Tolerance: 1e-6)
+    try check(S2NN(), dW1Tolerance: Swift.max(1e-6, rounding))
+    try check(InvSquareGrad(alpha: 10), dW1Tolerance: Swift.max(1e-6, rounding))
   }
 
   /// The backward's own S2NN and InvSquareGrad against the same surrogates handed to it through

@@ -44,4 +44,9 @@ void soma_use_portable_kernels(int on);
 /// between event kernels by it.
 int soma_has_avx512(void);
 
+/// Whether the portable loops are built as target_clones (an x86-64-v3 clone contracts a·b + c
+/// into FMAs as the hand-written kernels do); not in ThreadSanitizer builds, whose baseline
+/// loops then round those sums differently in the last bit.
+int soma_portable_kernels_are_cloned(void);
+
 #endif

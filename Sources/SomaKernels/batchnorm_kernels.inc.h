@@ -1,0 +1,76 @@
+// The batch-norm kernels for one scalar type T (S(name) appends its suffix); included by
+// batchnorm.c once per type. Sums are accumulated in double.
+
+SOMA_CLONES
+void S(soma_bn_stats)(const T *restrict x, size_t rows, size_t C, size_t Sp, size_t c0,
+                      size_t c1, double *restrict mean, double *restrict var) {
+  const double count = (double)(rows * Sp);
+  for (size_t c = c0; c < c1; c++) {
+    double sum = 0;
+    for (size_t r = 0; r < rows; r++) {
+      const T *p = x + (r * C + c) * Sp;
+      for (size_t i = 0; i < Sp; i++) sum += (double)p[i];
+    }
+    const double m = count > 0 ? sum / count : 0;
+    // Two passes: the centred squares do not cancel.
+    double sq = 0;
+    for (size_t r = 0; r < rows; r++) {
+      const T *p = x + (r * C + c) * Sp;
+      for (size_t i = 0; i < Sp; i++) {
+        const double d = (double)p[i] - m;
+        sq += d * d;
+      }
+    }
+    mean[c] = m;
+    var[c] = count > 0 ? sq / count : 0;
+  }
+}
+
+SOMA_CLONES
+void S(soma_bn_apply)(const T *restrict x, size_t rows, size_t C, size_t Sp, size_t c0,
+                      size_t c1, const T *restrict scale, const T *restrict shift,
+                      T *restrict y) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = c0; c < c1; c++) {
+      const T a = scale[c], b = shift[c];
+      const T *p = x + (r * C + c) * Sp;
+      T *q = y + (r * C + c) * Sp;
+      for (size_t i = 0; i < Sp; i++) q[i] = p[i] * a + b;
+    }
+}
+
+SOMA_CLONES
+void S(soma_bn_backward)(const T *restrict x, size_t xrows, const T *restrict g, size_t grows,
+                         size_t C, size_t Sp, size_t c0, size_t c1, const double *restrict mean,
+                         const double *restrict invstd, const T *restrict gamma, T *restrict dx,
+                         double *restrict dgamma, double *restrict dbeta) {
+  const double M = (double)(grows * Sp);
+  for (size_t c = c0; c < c1; c++) {
+    const double m = mean[c], is = invstd[c];
+    double sg = 0, sgx = 0;
+    for (size_t r = 0; r < grows; r++) {
+      const T *gp = g + (r * C + c) * Sp;
+      const T *xp = x + ((r % xrows) * C + c) * Sp;
+      double a = 0, b = 0;
+      for (size_t i = 0; i < Sp; i++) {
+        a += (double)gp[i];
+        b += (double)gp[i] * ((double)xp[i] - m);
+      }
+      sg += a;
+      sgx += b;
+    }
+    sgx *= is;
+    dbeta[c] = sg;
+    dgamma[c] = sgx;
+    if (!dx) continue;
+    // dx = k·(g − mg − x̂·mgx) with k = γ·invstd, written as a·g + b·x + d per element.
+    const double k = (double)gamma[c] * is, mg = sg / M, mgx = sgx / M;
+    const T a = (T)k, b = (T)(-k * mgx * is), d = (T)(k * (mgx * is * m - mg));
+    for (size_t r = 0; r < grows; r++) {
+      const T *gp = g + (r * C + c) * Sp;
+      const T *xp = x + ((r % xrows) * C + c) * Sp;
+      T *dp = dx + (r * C + c) * Sp;
+      for (size_t i = 0; i < Sp; i++) dp[i] = a * gp[i] + b * xp[i] + d;
+    }
+  }
+}

@@ -1,0 +1,551 @@
+/// A 2-D convolution over images, with the weight stored [out, in / groups, kh, kw] as PyTorch
+/// stores it.
+///
+/// Input is multi-step [T, batch, C, H, W] (time folded into the batch) or [batch, C, H, W];
+/// the output keeps the leading axes. Three ways to compute it, chosen per call:
+/// - dense: im2col and one GEMM per block of images (OpenBLAS), backward as two more GEMMs;
+/// - events: when the input is 0/1 spikes sparser than `eventPolicy` allows, each active input
+///   pixel adds its kernel slice to the outputs it reaches, and the weight gradient gathers the
+///   output gradient at the same events;
+/// - once per image: when a multi-step input is the same at every time step (a direct-coded
+///   image, e.g. `image.expanded(to: [T] + image.shape)`, or equal slices), the convolution
+///   runs on one slice and the output is that result repeated over time (a stride-0 view).
+///
+/// ```swift
+/// let conv = try Conv2d<Float>(1, 128, kernelSize: 3, padding: 1, bias: false, seed: 1)
+/// let y = conv(Variable(images))    // [T, B, 1, 28, 28] → [T, B, 128, 28, 28]
+/// ```
+public struct Conv2d<Scalar: TensorScalar>: Layer {
+  /// The weight, [outChannels, inChannels / groups, kernel height, kernel width].
+  public let weight: Variable<Scalar>
+  /// The bias, [outChannels], if any.
+  public let bias: Variable<Scalar>?
+  public let stride: Size2D
+  public let padding: Size2D
+  public let dilation: Size2D
+  public let groups: Int
+  /// When the convolution reads its input as events (`.auto(threshold:)` compares the measured
+  /// density of 0/1 input with the threshold; non-binary input always runs dense).
+  public var eventPolicy: EventPolicy = Conv2d.automaticEvents
+
+  /// The crossover measured on a 2-core AVX2 machine (AMD EPYC, OpenBLAS sgemm) for a 128 → 128
+  /// 3 × 3 layer on 14 × 14 spike maps, T·batch = 256: the event forward pass wins below about
+  /// 20 % input density, the event weight gradient below about 7 %.
+  public static var automaticEvents: EventPolicy { .auto(threshold: 0.2) }
+  /// Under `.auto(threshold:)`, the weight gradient reads events below this share of the
+  /// threshold.
+  public static var weightGradientShare: Double { 0.35 }
+
+  @inlinable public var outChannels: Int { weight.shape[0] }
+  @inlinable public var inChannels: Int { weight.shape[1] * groups }
+  @inlinable public var kernelSize: Size2D { Size2D(weight.shape[2], weight.shape[3]) }
+
+  /// A layer with the given weight [out, in / groups, kh, kw] and optional bias [out]. Throws
+  /// for a stride or dilation below 1, padding below 0, or groups that do not divide the
+  /// channels.
+  public init(
+    weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: Size2D = 1,
+    padding: Size2D = 0, dilation: Size2D = 1, groups: Int = 1
+  ) throws(SomaNNError) {
+    precondition(
+      weight.rank == 4 && !weight.shape.contains(0),
+      "Conv2d: weight must be 4-D [out, in / groups, kh, kw] with no empty axis, got "
+        + "\(weight.shape)")
+    if let bias {
+      precondition(
+        bias.shape == [weight.shape[0]],
+        "Conv2d: bias shape \(bias.shape) does not match weight shape \(weight.shape)")
+    }
+    try Conv2d.check(stride: stride, padding: padding, dilation: dilation)
+    guard groups >= 1 && weight.shape[0] % groups == 0 else {
+      throw .invalidHyperparameter(
+        layer: "Conv2d", name: "groups", value: Double(groups),
+        allowed: "≥ 1 and a divisor of the \(weight.shape[0]) output channels")
+    }
+    self.weight = Variable(weight.copiedContiguous(), requiresGrad: true, name: "weight")
+    self.bias = bias.map { Variable($0.copiedContiguous(), requiresGrad: true, name: "bias") }
+    (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+  }
+
+  /// A freshly initialised layer (PyTorch's default: weight and bias uniform in ±1/√fan_in,
+  /// fan_in = in / groups · kh · kw) drawing from `generator`. Throws for channel counts or a
+  /// kernel below 1, and as `init(weight:…)`.
+  public init<G: RandomNumberGenerator>(
+    _ inChannels: Int, _ outChannels: Int, kernelSize: Size2D, stride: Size2D = 1,
+    padding: Size2D = 0, dilation: Size2D = 1, groups: Int = 1, bias: Bool = true,
+    using generator: inout G
+  ) throws(SomaNNError) {
+    for (name, v) in [("inChannels", inChannels), ("outChannels", outChannels)] where v < 1 {
+      throw .invalidHyperparameter(layer: "Conv2d", name: name, value: Double(v), allowed: "≥ 1")
+    }
+    try kernelSize.check("kernelSize", layer: "Conv2d", minimum: 1)
+    guard groups >= 1 && inChannels % groups == 0 && outChannels % groups == 0 else {
+      throw .invalidHyperparameter(
+        layer: "Conv2d", name: "groups", value: Double(groups),
+        allowed: "≥ 1 and a divisor of \(inChannels) in and \(outChannels) out channels")
+    }
+    let fanIn = inChannels / groups * kernelSize.height * kernelSize.width
+    let bound = Scalar(1 / Double(fanIn).squareRoot())
+    let w = Tensor<Scalar>.uniform(
+      [outChannels, inChannels / groups, kernelSize.height, kernelSize.width], low: -bound,
+      high: bound, using: &generator)
+    let b =
+      bias
+      ? Tensor<Scalar>.uniform([outChannels], low: -bound, high: bound, using: &generator) : nil
+    try self.init(
+      weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
+  }
+
+  /// A freshly initialised layer; `seed` makes it reproducible (nil draws from the system's
+  /// generator).
+  public init(
+    _ inChannels: Int, _ outChannels: Int, kernelSize: Size2D, stride: Size2D = 1,
+    padding: Size2D = 0, dilation: Size2D = 1, groups: Int = 1, bias: Bool = true,
+    seed: UInt64? = nil
+  ) throws(SomaNNError) {
+    var rng = SomaRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
+    try self.init(
+      inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
+      dilation: dilation, groups: groups, bias: bias, using: &rng)
+  }
+
+  static func check(stride: Size2D, padding: Size2D, dilation: Size2D) throws(SomaNNError) {
+    try stride.check("stride", layer: "Conv2d", minimum: 1)
+    try padding.check("padding", layer: "Conv2d", minimum: 0)
+    try dilation.check("dilation", layer: "Conv2d", minimum: 1)
+  }
+
+  public var parameters: [(name: String, variable: Variable<Scalar>)] {
+    var p: [(name: String, variable: Variable<Scalar>)] = [("weight", weight)]
+    if let bias { p.append(("bias", bias)) }
+    return p
+  }
+
+  @inlinable
+  public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
+    conv2d(
+      input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+      groups: groups, eventPolicy: eventPolicy)
+  }
+}
+
+/// The convolution of `x` ([T, B, C, H, W] or [N, C, H, W]) with `weight` [out, C / groups, kh,
+/// kw] and optional `bias` [out], as one autodiff node (see `Conv2d` for the three ways it
+/// runs).
+@inlinable
+public func conv2d<Scalar>(
+  _ x: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?, stride: Size2D = 1,
+  padding: Size2D = 0, dilation: Size2D = 1, groups: Int = 1,
+  eventPolicy: EventPolicy = Conv2d<Scalar>.automaticEvents
+) -> Variable<Scalar> {
+  let input = ImageBatch(x.shape, layer: "Conv2d")
+  let w = weight.value
+  precondition(
+    w.rank == 4 && groups >= 1 && w.shape[0] % groups == 0
+      && input.channels == w.shape[1] * groups,
+    "Conv2d: input of shape \(x.shape) does not match weight of shape \(w.shape) with \(groups) "
+      + "group(s) (the channel axis must be \(w.shape[1] * groups))")
+  let geo = ConvGeometry(
+    channels: input.channels, height: input.height, width: input.width,
+    kernel: (w.shape[2], w.shape[3]), stride: stride.pair, padding: padding.pair,
+    dilation: dilation.pair)
+  precondition(
+    geo.outHeight >= 1 && geo.outWidth >= 1,
+    "Conv2d: input of shape \(x.shape) is smaller than the kernel \(w.shape[2])×\(w.shape[3]) "
+      + "(dilation \(dilation), padding \(padding))")
+  let plan = ConvPlan<Scalar>(
+    geometry: geo, outChannels: w.shape[0], groups: groups, weight: w.contiguous())
+  let outLead = input.lead
+  let outShape = outLead + [plan.outChannels, geo.outHeight, geo.outWidth]
+
+  // A direct-coded multi-step input runs once, on its first time step.
+  let once = outLead.count == 2 && repeatsOverTime(x.value)
+  let xs = once ? firstSlice(x.value) : x.value.contiguous()
+  let images = once ? outLead[1] : input.images
+  let b = bias?.value.contiguous()
+  let use = plan.eventUse(xs, images: images, policy: eventPolicy)
+  let needW = weight.requiresGrad && GradientMode.isEnabled
+  let events = use.forward || (use.weight && needW) ? plan.events(xs, images: images) : nil
+  var y =
+    use.forward
+    ? plan.forwardEvents(events!, images: images, bias: b)
+    : plan.forwardDense(xs, images: images, bias: b)
+  if once { y = repeated(y, steps: outLead[0]) }
+  y = y.reshaped(outShape)
+
+  var parents = [x, weight]
+  if let bias { parents.append(bias) }
+  let weightEvents = use.weight ? events : nil
+  let needX = x.requiresGrad
+  let needB = bias?.requiresGrad ?? false
+  let inShape = x.shape
+  return .record(y, parents: parents) { g in
+    let gc = g.contiguous()
+    // Weight and bias see the gradient summed over time when the input repeated.
+    let gw = once ? sumOverTime(gc) : gc
+    var dW: Tensor<Scalar>? = nil
+    if needW {
+      dW =
+        weightEvents.map { plan.weightGradientEvents($0, grad: gw, images: images) }
+        ?? plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW
+    }
+    var dX: Tensor<Scalar>? = nil
+    if needX {
+      dX = plan.backwardDense(grad: gc, input: nil, images: input.images, needInput: true).dX!
+        .reshaped(inShape)
+    }
+    var grads: [Tensor<Scalar>?] = [dX, dW]
+    if bias != nil {
+      grads.append(
+        needB ? gw.reshaped([-1, plan.outChannels, geo.pixels]).sum(axes: [0, 2]) : nil)
+    }
+    return grads
+  }
+}
+
+/// Σ over axis 0 of a contiguous [T, …] tensor, contiguous.
+@inlinable
+func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
+  let steps = g.shape[0]
+  let n = g.count / Swift.max(steps, 1)
+  var out = Tensor<T>(uninitializedShape: Array(g.shape.dropFirst()))
+  g.withUnsafeBufferPointer { pg in
+    out.withUnsafeMutableBufferPointer { po in
+      po.baseAddress!.update(from: pg.baseAddress!, count: n)
+      for t in 1..<steps {
+        let src = pg.baseAddress! + t * n
+        for i in 0..<n { po[i] += src[i] }
+      }
+    }
+  }
+  return out
+}
+
+/// The active pixels of a batch of 0/1 images: row (image, channel) lists its pixels.
+@usableFromInline
+struct ConvEvents {
+  @usableFromInline var list: [Int32]
+  @usableFromInline var begin: [Int64]
+  @usableFromInline var end: [Int64]
+
+  @inlinable
+  init(list: [Int32], begin: [Int64], end: [Int64]) {
+    (self.list, self.begin, self.end) = (list, begin, end)
+  }
+}
+
+/// One convolution's sizes and weight, and the passes that run it.
+@usableFromInline
+struct ConvPlan<T: TensorScalar> {
+  @usableFromInline let geo: ConvGeometry
+  @usableFromInline let outChannels: Int
+  @usableFromInline let groups: Int
+  /// [out, in / groups · kh · kw], contiguous.
+  @usableFromInline let weight: Tensor<T>
+
+  @inlinable
+  init(geometry: ConvGeometry, outChannels: Int, groups: Int, weight: Tensor<T>) {
+    (geo, self.outChannels, self.groups, self.weight) = (geometry, outChannels, groups, weight)
+  }
+
+  /// Rows of the unfolded input (C · kh · kw) and per group.
+  @inlinable var rows: Int { geo.channels * geo.kernel.h * geo.kernel.w }
+  @inlinable var rowsPerGroup: Int { rows / groups }
+  @inlinable var outPerGroup: Int { outChannels / groups }
+
+  /// Images per im2col block: the unfolded block stays near 4 MB.
+  @inlinable
+  func block(_ images: Int) -> Int {
+    Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, rows * geo.pixels)))
+  }
+
+  /// Dense forward of `images` contiguous images: im2col and GEMM per block.
+  @inlinable
+  func forwardDense(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+    var out = Tensor<T>(uninitializedShape: [images, outChannels, geo.outHeight, geo.outWidth])
+    let parts = spatialParts(images, usesBLAS: true)
+    let (K, Kg, Og, P) = (rows, rowsPerGroup, outPerGroup, geo.pixels)
+    x.withUnsafeBufferPointer { px in
+      weight.withUnsafeBufferPointer { pw in
+        withOptionalPointer(bias) { pb in
+          out.withUnsafeMutableBufferPointer { po in
+            let (xp, wp, op) = (px.baseAddress!, pw.baseAddress!, po.baseAddress!)
+            let chunk = block((images + parts - 1) / parts)
+            parallel(parts) { part in
+              let (a, b) = partRange(part, of: parts, count: images)
+              if a == b { return }
+              let cols = UnsafeMutablePointer<T>.allocate(capacity: K * chunk * P)
+              let ybuf = UnsafeMutablePointer<T>.allocate(capacity: outChannels * chunk * P)
+              defer {
+                cols.deallocate()
+                ybuf.deallocate()
+              }
+              var n0 = a
+              while n0 < b {
+                let n1 = Swift.min(b, n0 + chunk)
+                let ld = (n1 - n0) * P
+                _im2col(geo, xp, n0, n1, 0, K, cols)
+                for g in 0..<groups {
+                  T._gemm(
+                    transA: false, transB: false, m: Og, n: ld, k: Kg, alpha: 1,
+                    a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld, ldb: ld, beta: 0,
+                    c: ybuf + g * Og * ld, ldc: ld)
+                }
+                _convScatter(ybuf, channels: outChannels, pixels: P, n0, n1, bias: pb, op)
+                n0 = n1
+              }
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// Dense backward from `grad` [images, out, oh, ow] (contiguous): the weight gradient (with
+  /// `input`) and, with `needInput`, the input gradient.
+  @inlinable
+  func backwardDense(grad: Tensor<T>, input: Tensor<T>?, images: Int, needInput: Bool)
+    -> (dW: Tensor<T>?, dX: Tensor<T>?)
+  {
+    let needW = input != nil
+    let parts = spatialParts(images, usesBLAS: true)
+    let (K, Kg, Og, P) = (rows, rowsPerGroup, outPerGroup, geo.pixels)
+    var dX = needInput ? Tensor<T>.zeros([images, geo.channels, geo.height, geo.width]) : nil
+    // One weight-gradient buffer per part, summed at the end.
+    let dWParts = UnsafeMutablePointer<T>.allocate(capacity: needW ? parts * outChannels * Kg : 1)
+    defer { dWParts.deallocate() }
+    if needW { dWParts.initialize(repeating: 0, count: parts * outChannels * Kg) }
+    grad.withUnsafeBufferPointer { pg in
+      weight.withUnsafeBufferPointer { pw in
+        withOptionalPointer(input) { px in
+          withOptionalMutablePointer(&dX) { pdx in
+            let (gp, wp) = (pg.baseAddress!, pw.baseAddress!)
+            let chunk = block((images + parts - 1) / parts)
+            parallel(parts) { part in
+              let (a, b) = partRange(part, of: parts, count: images)
+              if a == b { return }
+              let gbuf = UnsafeMutablePointer<T>.allocate(capacity: outChannels * chunk * P)
+              let cols = UnsafeMutablePointer<T>.allocate(capacity: K * chunk * P)
+              defer {
+                gbuf.deallocate()
+                cols.deallocate()
+              }
+              let dw = dWParts + part * outChannels * Kg
+              var n0 = a
+              while n0 < b {
+                let n1 = Swift.min(b, n0 + chunk)
+                let ld = (n1 - n0) * P
+                _convGather(gp, channels: outChannels, pixels: P, n0, n1, gbuf)
+                if let px {
+                  _im2col(geo, px, n0, n1, 0, K, cols)
+                  for g in 0..<groups {
+                    T._gemm(
+                      transA: false, transB: true, m: Og, n: Kg, k: ld, alpha: 1,
+                      a: gbuf + g * Og * ld, lda: ld, b: cols + g * Kg * ld, ldb: ld, beta: 1,
+                      c: dw + g * Og * Kg, ldc: Kg)
+                  }
+                }
+                if let pdx {
+                  for g in 0..<groups {
+                    T._gemm(
+                      transA: true, transB: false, m: Kg, n: ld, k: Og, alpha: 1,
+                      a: wp + g * Og * Kg, lda: Kg, b: gbuf + g * Og * ld, ldb: ld, beta: 0,
+                      c: cols + g * Kg * ld, ldc: ld)
+                  }
+                  _col2im(geo, cols, n0, n1, 0, geo.channels, pdx)
+                }
+                n0 = n1
+              }
+            }
+          }
+        }
+      }
+    }
+    var dW: Tensor<T>? = nil
+    if needW {
+      var sum = Tensor<T>(uninitializedShape: weight.shape)
+      sum.withUnsafeMutableBufferPointer { ps in
+        let n = outChannels * Kg
+        ps.baseAddress!.update(from: dWParts, count: n)
+        for part in 1..<parts {
+          let src = dWParts + part * n
+          for i in 0..<n { ps[i] += src[i] }
+        }
+      }
+      dW = sum
+    }
+    return (dW, dX)
+  }
+
+  // MARK: Events
+
+  /// The fraction of non-zero entries of `x`, or nil when an entry is neither 0 nor 1.
+  @inlinable
+  func spikeDensity(_ x: Tensor<T>, images: Int) -> Double? {
+    let total = images * geo.channels * geo.plane
+    if total == 0 { return nil }
+    var binary: Int32 = 1
+    let active = x.withUnsafeBufferPointer { _countSpikes($0.baseAddress!, count: total, &binary) }
+    return binary == 0 ? nil : Double(active) / Double(total)
+  }
+
+  /// Which passes read `x` as events under `policy`: the forward pass below the threshold, the
+  /// weight gradient (which pays an extra layout pass over the output gradient) below
+  /// `weightGradientShare` of it.
+  @inlinable
+  func eventUse(_ x: Tensor<T>, images: Int, policy: EventPolicy) -> (forward: Bool, weight: Bool) {
+    if policy == .never { return (false, false) }
+    guard let density = spikeDensity(x, images: images) else { return (false, false) }
+    switch policy {
+    case .auto(let threshold):
+      return (density < threshold, density < threshold * Conv2d<T>.weightGradientShare)
+    default: return (true, true)
+    }
+  }
+
+  /// The active pixels of 0/1 images `x`, row (image, channel) by row.
+  @inlinable
+  func events(_ x: Tensor<T>, images: Int) -> ConvEvents {
+    let rows = images * geo.channels
+    let plane = geo.plane
+    var ev = ConvEvents(
+      list: [Int32](repeating: 0, count: rows * plane + 1),
+      begin: [Int64](repeating: 0, count: rows), end: [Int64](repeating: 0, count: rows))
+    let parts = spatialParts(images, usesBLAS: false)
+    x.withUnsafeBufferPointer { px in
+      ev.list.withUnsafeMutableBufferPointer { pl in
+        ev.begin.withUnsafeMutableBufferPointer { pb in
+          ev.end.withUnsafeMutableBufferPointer { pe in
+            let (xp, lp, bp, ep) = (
+              px.baseAddress!, pl.baseAddress!, pb.baseAddress!, pe.baseAddress!
+            )
+            parallel(parts) { part in
+              let (a, b) = partRange(part, of: parts, count: images)
+              var bin: Int32 = 1
+              let r0 = a * geo.channels
+              _ = _convEvents(xp, r0, b * geo.channels, cols: plane, lp, r0 * plane, bp, ep, &bin)
+            }
+          }
+        }
+      }
+    }
+    return ev
+  }
+
+  /// The weight as [C, kh, kw, out / groups]: an event's kernel slice is one contiguous row.
+  @inlinable
+  func weightByInput() -> Tensor<T> {
+    let (Og, cg, kk) = (outPerGroup, geo.channels / groups, geo.kernel.h * geo.kernel.w)
+    var wt = Tensor<T>(uninitializedShape: [geo.channels, kk, Og])
+    weight.withUnsafeBufferPointer { pw in
+      wt.withUnsafeMutableBufferPointer { pt in
+        for c in 0..<geo.channels {
+          let (g, ci) = (c / cg, c % cg)
+          for k in 0..<kk {
+            for j in 0..<Og { pt[(c * kk + k) * Og + j] = pw[((g * Og + j) * cg + ci) * kk + k] }
+          }
+        }
+      }
+    }
+    return wt
+  }
+
+  @inlinable
+  func forwardEvents(_ ev: ConvEvents, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+    let wt = weightByInput()
+    let P = geo.pixels
+    let nhwc = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, images * P * outChannels))
+    defer { nhwc.deallocate() }
+    var out = Tensor<T>(uninitializedShape: [images, outChannels, geo.outHeight, geo.outWidth])
+    let parts = spatialParts(images, usesBLAS: false)
+    ev.list.withUnsafeBufferPointer { pl in
+      ev.begin.withUnsafeBufferPointer { pb in
+        ev.end.withUnsafeBufferPointer { pe in
+          wt.withUnsafeBufferPointer { pw in
+            withOptionalPointer(bias) { pbias in
+              out.withUnsafeMutableBufferPointer { po in
+                let (lp, bp, ep, wp, op) = (
+                  pl.baseAddress!, pb.baseAddress!, pe.baseAddress!, pw.baseAddress!,
+                  po.baseAddress!
+                )
+                parallel(parts) { part in
+                  let (a, b) = partRange(part, of: parts, count: images)
+                  if a == b { return }
+                  _convEventsForward(
+                    geo, groups: groups, outChannels: outChannels, lp, bp, ep, a, b, wp, nhwc)
+                  _nhwcToNCHW(nhwc, channels: outChannels, pixels: P, a, b, bias: pbias, op)
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The weight gradient from the events and `grad` [images, out, oh, ow] (contiguous).
+  @inlinable
+  func weightGradientEvents(_ ev: ConvEvents, grad: Tensor<T>, images: Int) -> Tensor<T> {
+    let (Og, cg, kk, P) = (
+      outPerGroup, geo.channels / groups, geo.kernel.h * geo.kernel.w, geo.pixels
+    )
+    let nhwc = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, images * P * outChannels))
+    let dwt = UnsafeMutablePointer<T>.allocate(capacity: geo.channels * kk * Og)
+    defer {
+      nhwc.deallocate()
+      dwt.deallocate()
+    }
+    grad.withUnsafeBufferPointer { pg in
+      let parts = spatialParts(images, usesBLAS: false)
+      parallel(parts) { part in
+        let (a, b) = partRange(part, of: parts, count: images)
+        if a < b { _nchwToNHWC(pg.baseAddress!, channels: outChannels, pixels: P, a, b, nhwc) }
+      }
+    }
+    ev.list.withUnsafeBufferPointer { pl in
+      ev.begin.withUnsafeBufferPointer { pb in
+        ev.end.withUnsafeBufferPointer { pe in
+          let (lp, bp, ep) = (pl.baseAddress!, pb.baseAddress!, pe.baseAddress!)
+          let parts = spatialParts(geo.channels, usesBLAS: false)
+          parallel(parts) { part in
+            let (c0, c1) = partRange(part, of: parts, count: geo.channels)
+            if c0 == c1 { return }
+            _convEventsWeightGrad(
+              geo, groups: groups, outChannels: outChannels, lp, bp, ep, images: images, c0, c1,
+              nhwc, dwt)
+          }
+        }
+      }
+    }
+    var dW = Tensor<T>(uninitializedShape: weight.shape)
+    dW.withUnsafeMutableBufferPointer { pd in
+      for c in 0..<geo.channels {
+        let (g, ci) = (c / cg, c % cg)
+        for k in 0..<kk {
+          for j in 0..<Og { pd[((g * Og + j) * cg + ci) * kk + k] = dwt[(c * kk + k) * Og + j] }
+        }
+      }
+    }
+    return dW
+  }
+}
+
+/// `body` with a pointer to `t`'s contiguous elements, or nil.
+@inlinable
+func withOptionalPointer<T: TensorScalar, R>(
+  _ t: Tensor<T>?, _ body: (UnsafePointer<T>?) -> R
+) -> R {
+  guard let t else { return body(nil) }
+  return t.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// `body` with a mutable pointer to `t`'s elements (contiguous, made unique), or nil.
+@inlinable
+func withOptionalMutablePointer<T: TensorScalar, R>(
+  _ t: inout Tensor<T>?, _ body: (UnsafeMutablePointer<T>?) -> R
+) -> R {
+  guard t != nil else { return body(nil) }
+  return t!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}

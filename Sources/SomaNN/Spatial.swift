@@ -1,0 +1,162 @@
+internal import COpenBLAS
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+// What the image layers (Conv2d, the pools, BatchNorm, Flatten) share: their window sizes,
+// how they read [T, B, C, H, W] against [B, C, H, W] input, and how they split work over
+// threads.
+
+/// A height and a width: a kernel size, stride, padding or dilation. An integer means the same
+/// for both (`3` is 3 × 3), as in PyTorch; `[3, 5]` is 3 high and 5 wide.
+public struct Size2D: Sendable, Hashable, CustomStringConvertible, ExpressibleByIntegerLiteral,
+  ExpressibleByArrayLiteral
+{
+  public var height: Int
+  public var width: Int
+
+  @inlinable public init(_ height: Int, _ width: Int) {
+    (self.height, self.width) = (height, width)
+  }
+  @inlinable public init(_ both: Int) { self.init(both, both) }
+  @inlinable public init(integerLiteral value: Int) { self.init(value, value) }
+  public init(arrayLiteral elements: Int...) {
+    precondition(
+      elements.count == 2, "Size2D: an array literal needs [height, width], got \(elements)")
+    self.init(elements[0], elements[1])
+  }
+
+  @inlinable var pair: (h: Int, w: Int) { (height, width) }
+  public var description: String { height == width ? "\(height)" : "(\(height), \(width))" }
+
+  /// Throws unless both values are at least `minimum`.
+  func check(_ name: String, layer: String, minimum: Int) throws(SomaNNError) {
+    for v in [height, width] where v < minimum {
+      throw .invalidHyperparameter(
+        layer: layer, name: name, value: Double(v), allowed: "≥ \(minimum)")
+    }
+  }
+}
+
+/// Whether a layer that behaves differently in training and in evaluation (`BatchNorm2d`,
+/// `BatchNorm1d`, `Dropout`) is training.
+public enum LayerMode: Sendable, Equatable {
+  /// Training while the autodiff tape records (a training step), evaluating inside `noGrad`
+  /// (evaluation, `CompiledNetwork.evaluate`). The default.
+  case automatic
+  /// Always training: batch statistics, dropout on (PyTorch's `model.train()`).
+  case training
+  /// Always evaluating: running statistics, dropout off (PyTorch's `model.eval()`).
+  case evaluation
+
+  /// True when a layer in this mode trains now.
+  @inlinable public var isTraining: Bool {
+    switch self {
+    case .automatic: GradientMode.isEnabled
+    case .training: true
+    case .evaluation: false
+    }
+  }
+}
+
+/// A layer with a training and an evaluation behaviour. The mode lives in a shared box, so
+/// setting it on a copy (or through `Sequential.setMode(_:)`) sets it for the layer.
+public protocol ModalLayer {
+  var mode: LayerMode { get nonmutating set }
+}
+
+extension Sequential {
+  /// Sets the mode of every layer that has one (nested `Sequential`s included), like PyTorch's
+  /// `model.train()` / `model.eval()`.
+  ///
+  /// ```swift
+  /// net.setMode(.evaluation)   // running BatchNorm statistics, no dropout
+  /// ```
+  public func setMode(_ mode: LayerMode) {
+    for layer in layers {
+      if let inner = layer.base as? Sequential<Scalar> {
+        inner.setMode(mode)
+      } else if let modal = layer.base as? any ModalLayer {
+        modal.mode = mode
+      }
+    }
+  }
+}
+
+/// Image input read as a batch of [C, H, W] images: multi-step [T, B, C, H, W] with time folded
+/// into the batch, or [N, C, H, W].
+@usableFromInline
+struct ImageBatch: Sendable {
+  /// The leading axes ([T, B] or [N]).
+  @usableFromInline let lead: [Int]
+  @usableFromInline let channels: Int
+  @usableFromInline let height: Int
+  @usableFromInline let width: Int
+  @inlinable var images: Int { lead.reduce(1, *) }
+
+  @inlinable
+  init(_ shape: [Int], layer: String) {
+    precondition(
+      shape.count == 4 || shape.count == 5,
+      "\(layer): input must be [T, batch, C, H, W] or [batch, C, H, W], got shape \(shape)")
+    lead = Array(shape.dropLast(3))
+    (channels, height, width) = (shape[shape.count - 3], shape[shape.count - 2], shape.last!)
+  }
+}
+
+/// True when every slice of `x` along axis 0 holds the same values (a direct-coded input: the
+/// same image at each time step): free for a stride-0 (expanded) axis, otherwise one comparison
+/// pass that stops at the first difference.
+@inlinable
+func repeatsOverTime<T: TensorScalar>(_ x: Tensor<T>) -> Bool {
+  guard x.rank >= 2, x.shape[0] > 1 else { return false }
+  if x.strides[0] == 0 { return true }
+  guard x.isContiguous else { return false }
+  let n = x.count / x.shape[0]
+  return x.withUnsafeBufferPointer { p in
+    for t in 1..<x.shape[0] {
+      let base = t * n
+      for i in 0..<n where p[base + i] != p[i] { return false }
+    }
+    return true
+  }
+}
+
+/// The first time slice of a tensor that repeats over axis 0, contiguous.
+@inlinable
+func firstSlice<T: TensorScalar>(_ x: Tensor<T>) -> Tensor<T> {
+  x[0].contiguous()
+}
+
+/// `y` [rest…] repeated `steps` times along a new axis 0, as a stride-0 view (no copy).
+@inlinable
+func repeated<T: TensorScalar>(_ y: Tensor<T>, steps: Int) -> Tensor<T> {
+  y.unsqueezed(axis: 0).expanded(to: [steps] + y.shape)
+}
+
+/// How many parts to split `work` independent pieces into: the cores when OpenBLAS runs one
+/// thread (the setting Soma's training uses; each part then runs its own GEMMs), one when
+/// OpenBLAS runs several (its threads split each GEMM, and two levels would oversubscribe).
+@usableFromInline
+func spatialParts(_ work: Int, usesBLAS: Bool) -> Int {
+  if usesBLAS && openblas_get_num_threads() > 1 { return 1 }
+  return Swift.max(1, Swift.min(work, spatialCores))
+}
+
+@usableFromInline
+let spatialCores: Int = {
+  #if canImport(Glibc) || canImport(Darwin)
+    return Swift.max(1, Swift.min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 16))
+  #else
+    return 1
+  #endif
+}()
+
+/// [lo, hi) of part `part` when `count` items are split into `parts` nearly equal parts.
+@inlinable
+func partRange(_ part: Int, of parts: Int, count: Int) -> (Int, Int) {
+  (count * part / parts, count * (part + 1) / parts)
+}

@@ -1,0 +1,258 @@
+import Testing
+
+@testable import SomaNN
+
+/// One convolution configuration for the finite-difference checks.
+struct ConvConfig: Sendable, CustomStringConvertible {
+  var inShape: [Int]
+  var out: Int
+  var kernel: Size2D
+  var stride: Size2D = 1
+  var padding: Size2D = 0
+  var dilation: Size2D = 1
+  var groups = 1
+  var bias = true
+  var description: String {
+    "in \(inShape) out \(out) k \(kernel) s \(stride) p \(padding) d \(dilation) g \(groups)"
+  }
+}
+
+@Suite("Image layers")
+struct ConvLayerTests {
+  @Test(
+    "Conv2d gradients match finite differences",
+    arguments: [
+      ConvConfig(inShape: [2, 2, 5, 5], out: 3, kernel: 3, padding: 1),
+      ConvConfig(
+        inShape: [1, 2, 6, 7], out: 2, kernel: [2, 3], stride: 2, padding: [1, 0],
+        dilation: [1, 2], bias: false),
+      ConvConfig(inShape: [2, 4, 4, 4], out: 4, kernel: 3, stride: [1, 2], padding: 1, groups: 2),
+      ConvConfig(inShape: [2, 1, 2, 4, 4], out: 2, kernel: 3, padding: 1),
+    ])
+  func convFiniteDifferences(_ c: ConvConfig) throws {
+    var rng = SomaRandom(seed: 3)
+    let conv = try Conv2d<Double>(
+      c.inShape[c.inShape.count - 3], c.out, kernelSize: c.kernel, stride: c.stride,
+      padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias, seed: 4)
+    var inputs = [Tensor<Double>.normal(c.inShape, using: &rng), conv.weight.value]
+    if let b = conv.bias { inputs.append(b.value) }
+    let r = GradientCheck.run(inputs) { v in
+      conv2d(
+        v[0], weight: v[1], bias: v.count > 2 ? v[2] : nil, stride: c.stride, padding: c.padding,
+        dilation: c.dilation, groups: c.groups)
+    }
+    #expect(r.maxError < 1e-7, "worst at \(r.worst)")
+  }
+
+  @Test("pooling and BatchNorm gradients match finite differences")
+  func poolAndNormFiniteDifferences() throws {
+    var rng = SomaRandom(seed: 5)
+    let x = Tensor<Double>.normal([2, 2, 3, 5, 5], using: &rng)
+    let maxPool = try MaxPool2d<Double>(kernelSize: 3, stride: 2, padding: 1)
+    #expect(GradientCheck.run([x]) { maxPool($0[0]) }.maxError < 1e-7)
+    let avgPool = try AvgPool2d<Double>(kernelSize: 2, stride: 1, padding: 1)
+    #expect(GradientCheck.run([x]) { avgPool($0[0]) }.maxError < 1e-7)
+    for mode in [LayerMode.training, .evaluation] {
+      let bn = try BatchNorm2d<Double>(3)
+      bn.mode = mode
+      bn.state.runningVar = Tensor([0.5, 1.5, 2])
+      bn.weight!.value = Tensor([0.7, 1.3, -0.4])
+      bn.bias!.value = Tensor([0.1, -0.2, 0.3])
+      let r = GradientCheck.run([x]) { bn($0[0]) }
+      #expect(r.maxError < 1e-6, "\(mode) worst at \(r.worst)")
+    }
+  }
+
+  @Test("event-driven conv equals dense conv within Float rounding (forward and weight grad)")
+  func eventsMatchDense() throws {
+    var rng = SomaRandom(seed: 8)
+    for (groups, stride, padding) in [(1, Size2D(1), Size2D(1)), (2, Size2D(2, 1), Size2D(0, 2))] {
+      let dense = try Conv2d<Float>(
+        8, 16, kernelSize: 3, stride: stride, padding: padding, groups: groups, seed: 9)
+      var events = try Conv2d<Float>(
+        weight: dense.weight.value, bias: dense.bias!.value, stride: stride, padding: padding,
+        groups: groups)
+      var denseOnly = dense
+      denseOnly.eventPolicy = .never
+      events.eventPolicy = .always
+      let spikes = Tensor<Float>.bernoulli([3, 2, 8, 10, 10], p: 0.05, using: &rng)
+      let xa = Variable(spikes, requiresGrad: true)
+      let xb = Variable(spikes, requiresGrad: true)
+      let ya = denseOnly(xa)
+      let yb = events(xb)
+      #expect(relativeDifference(yb.value, ya.value) < 1e-5)
+      let seed = Tensor<Float>.normal(ya.shape, using: &rng)
+      ya.backward(seed: seed)
+      yb.backward(seed: seed)
+      #expect(relativeDifference(events.weight.grad!, denseOnly.weight.grad!) < 1e-5)
+      #expect(relativeDifference(events.bias!.grad!, denseOnly.bias!.grad!) < 1e-5)
+      #expect(relativeDifference(xb.grad!, xa.grad!) < 1e-5)
+      #expect(denseOnly.weight.grad!.abs().max().scalar > 0)
+    }
+  }
+
+  @Test("the automatic policy runs events on sparse spikes only, with the same result")
+  func automaticEvents() throws {
+    var rng = SomaRandom(seed: 10)
+    let conv = try Conv2d<Float>(4, 8, kernelSize: 3, padding: 1, seed: 2)
+    let plan = ConvPlan<Float>(
+      geometry: ConvGeometry(
+        channels: 4, height: 6, width: 6, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
+        dilation: (1, 1)), outChannels: 8, groups: 1, weight: conv.weight.value)
+    let sparse = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.03, using: &rng)
+    let dense = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.5, using: &rng)
+    let analog = sparse * 0.5
+    let auto = Conv2d<Float>.automaticEvents
+    #expect(plan.eventUse(sparse, images: 2, policy: auto) == (true, true))
+    #expect(plan.eventUse(dense, images: 2, policy: auto) == (false, false))
+    #expect(plan.eventUse(analog, images: 2, policy: .always) == (false, false))
+    #expect(plan.eventUse(sparse, images: 2, policy: .never) == (false, false))
+    #expect(plan.eventUse(dense, images: 2, policy: .always) == (true, true))
+    var never = conv
+    never.eventPolicy = .never
+    for x in [sparse, dense, analog] {
+      #expect(relativeDifference(conv(Variable(x)).value, never(Variable(x)).value) < 1e-5)
+    }
+  }
+
+  @Test("a direct-coded input is convolved once; values and gradients equal the full pass")
+  func repeatedInput() throws {
+    var rng = SomaRandom(seed: 12)
+    let image = Tensor<Double>.normal([3, 2, 6, 6], using: &rng)
+    let steps = 4
+    let expanded = image.unsqueezed(axis: 0).expanded(to: [steps, 3, 2, 6, 6])
+    #expect(repeatsOverTime(expanded))
+    #expect(repeatsOverTime(expanded.copiedContiguous()))
+    var changed = expanded.copiedContiguous()
+    changed[scalarAt: 3, 2, 1, 5, 5] += 1
+    #expect(!repeatsOverTime(changed))
+    let conv = try Conv2d<Double>(2, 5, kernelSize: 3, padding: 1, seed: 1)
+    let bn = try BatchNorm2d<Double>(5)
+    let reference = try Conv2d<Double>(
+      weight: conv.weight.value, bias: conv.bias!.value, padding: 1)
+    let refBN = try BatchNorm2d<Double>(5)
+    let y = bn(conv(Variable(expanded)))
+    // The folded [T·B, …] input runs every image.
+    let yRef = refBN(
+      reference(Variable(expanded.copiedContiguous().reshaped([steps * 3, 2, 6, 6]))))
+    #expect(y.value.strides[0] == 0, "the output repeats as a view")
+    #expect(relativeDifference(y.value.reshaped([steps * 3, 5, 6, 6]), yRef.value) < 1e-12)
+    let seed = Tensor<Double>.normal(y.shape, using: &rng)
+    y.backward(seed: seed)
+    yRef.backward(seed: seed.reshaped(yRef.shape))
+    #expect(relativeDifference(conv.weight.grad!, reference.weight.grad!) < 1e-12)
+    #expect(relativeDifference(conv.bias!.grad!, reference.bias!.grad!) < 1e-12)
+    #expect(relativeDifference(bn.weight!.grad!, refBN.weight!.grad!) < 1e-12)
+    #expect(relativeDifference(bn.state.runningVar, refBN.state.runningVar) < 1e-12)
+  }
+
+  @Test("BatchNorm: batch statistics in training, running ones in evaluation")
+  func batchNormModes() throws {
+    var rng = SomaRandom(seed: 14)
+    let bn = try BatchNorm2d<Float>(3, momentum: 0.5)
+    let x = Tensor<Float>.normal([2, 4, 3, 5, 5], mean: 2, std: 3, using: &rng)
+    // Automatic: training while recording gradients; the output is normalised per channel.
+    let y = bn(Variable(x)).value
+    let perChannel = y.permuted([2, 0, 1, 3, 4]).reshaped([3, -1])
+    for c in 0..<3 {
+      #expect(Swift.abs(perChannel[c].mean().scalar) < 1e-5)
+      #expect(Swift.abs(perChannel[c].square().mean().scalar - 1) < 1e-3)
+    }
+    #expect(bn.state.batchesTracked == 1)
+    let mean1 = bn.state.runningMean
+    #expect(mean1.abs().max().scalar > 0.5, "moved halfway toward the batch mean (≈ 2)")
+    // Inside noGrad (automatic → evaluation): running statistics, nothing updated.
+    let e = noGrad { bn(Variable(x)).value }
+    #expect(bn.state.batchesTracked == 1)
+    #expect(bn.state.runningMean == mean1)
+    let rm = mean1.scalars
+    let rv = bn.state.runningVar.scalars
+    let x0 = x[scalarAt: 0, 0, 1, 2, 3]
+    let want = (x0 - rm[1]) / (rv[1] + 1e-5).squareRoot()
+    #expect(Swift.abs(e[scalarAt: 0, 0, 1, 2, 3] - want) < 1e-5)
+    // An explicit mode wins over the tape; Sequential.setMode reaches nested layers.
+    let net = Sequential<Float> { Sequential<Float> { bn } }
+    net.setMode(.evaluation)
+    #expect(bn.mode == .evaluation)
+    #expect(relativeDifference(bn(Variable(x)).value, e) < 1e-6)
+    net.setMode(.training)
+    _ = noGrad { bn(Variable(x)) }
+    #expect(bn.state.batchesTracked == 2)
+  }
+
+  @Test("Dropout: one mask for all steps, scaled by 1/(1 − p), off in evaluation")
+  func dropout() throws {
+    let drop = try Dropout<Float>(p: 0.25, seed: 7)
+    drop.mode = .training
+    let x = Variable(Tensor<Float>.ones([5, 64, 50]), requiresGrad: true)
+    let y = drop(x)
+    let v = y.value
+    for t in 1..<5 { #expect(v[t] == v[0]) }
+    let kept = v[0].scalars.filter { $0 != 0 }
+    #expect(kept.allSatisfy { Swift.abs($0 - 4 / 3) < 1e-6 })
+    let dropped = 1 - Double(kept.count) / Double(64 * 50)
+    #expect(Swift.abs(dropped - 0.25) < 0.03)
+    y.sum().backward()
+    #expect(x.grad! == v, "the gradient is the mask")
+    // Single-step: the first step's mask is kept in the state.
+    var state = LayerState<Float>()
+    let a = drop.step(Variable(Tensor<Float>.ones([64, 50])), state: &state).value
+    let b = drop.step(Variable(Tensor<Float>.ones([64, 50])), state: &state).value
+    #expect(a == b)
+    drop.mode = .evaluation
+    #expect(drop(x).value == x.value)
+    drop.mode = .automatic
+    #expect(noGrad { drop(x).value } == x.value)
+  }
+
+  @Test("Flatten: [T, B, …] → [T, B, n]; one step [B, …] → [B, n]")
+  func flatten() {
+    let f = Flatten<Float>()
+    let x = Variable(Tensor<Float>.arange(0, 120).reshaped([2, 3, 4, 5]), requiresGrad: true)
+    let y = f(x)
+    #expect(y.shape == [2, 3, 20])
+    var state = LayerState<Float>()
+    #expect(f.step(x, state: &state).shape == [2, 60])
+    y.backward(seed: Tensor.ones([2, 3, 20]))
+    #expect(x.grad!.shape == [2, 3, 4, 5])
+  }
+
+  @Test("hyperparameters a layer cannot use throw, naming the value")
+  func hyperparametersThrow() {
+    #expect(throws: SomaNNError.self) { try Conv2d<Float>(3, 4, kernelSize: 3, groups: 2) }
+    #expect(throws: SomaNNError.self) { try Conv2d<Float>(2, 4, kernelSize: 3, stride: 0) }
+    #expect(throws: SomaNNError.self) { try Conv2d<Float>(2, 4, kernelSize: 3, padding: -1) }
+    #expect(throws: SomaNNError.self) { try Conv2d<Float>(2, 4, kernelSize: [3, 0]) }
+    #expect(throws: SomaNNError.self) { try MaxPool2d<Float>(kernelSize: 2, padding: 2) }
+    #expect(throws: SomaNNError.self) { try AvgPool2d<Float>(kernelSize: 0) }
+    #expect(throws: SomaNNError.self) { try BatchNorm2d<Float>(4, momentum: 1.5) }
+    #expect(throws: SomaNNError.self) { try BatchNorm1d<Float>(0) }
+    #expect(throws: SomaNNError.self) { try Dropout<Float>(p: 1) }
+    do {
+      _ = try Conv2d<Float>(6, 4, kernelSize: 3, groups: 4)
+    } catch {
+      #expect("\(error)".contains("groups") && "\(error)".contains("4"))
+    }
+  }
+
+  @Test func convChannelMismatchTraps() async {
+    await #expect(processExitsWith: .failure) {
+      let conv = try! Conv2d<Float>(3, 4, kernelSize: 3, seed: 1)
+      _ = conv(Variable(Tensor<Float>.zeros([2, 2, 5, 5])))
+    }
+  }
+
+  @Test func convInputSmallerThanKernelTraps() async {
+    await #expect(processExitsWith: .failure) {
+      let conv = try! Conv2d<Float>(1, 4, kernelSize: 5, seed: 1)
+      _ = conv(Variable(Tensor<Float>.zeros([2, 1, 3, 3])))
+    }
+  }
+
+  @Test func batchNormChannelMismatchTraps() async {
+    await #expect(processExitsWith: .failure) {
+      let bn = try! BatchNorm2d<Float>(3)
+      _ = bn(Variable(Tensor<Float>.zeros([2, 4, 5, 5])))
+    }
+  }
+}
