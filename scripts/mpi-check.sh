@@ -100,8 +100,12 @@ mpirun -np 2 --oversubscribe "$soma" "${flags[@]}" --epochs 60 --out "$work/kill
   >"$work/killed.log" 2>&1 &
 launcher=$!
 for _ in $(seq 600); do [ -f "$work/killed/final.safetensors" ] && break; sleep 0.1; done
-victim=""
-for pid in $(pgrep -P "$launcher"); do
+victim=""  # mpirun's child of rank 1 (found through /proc: procps may not be installed)
+for stat in /proc/[0-9]*/stat; do
+  pid=${stat#/proc/}
+  pid=${pid%/stat}
+  read -r -a fields <"$stat" 2>/dev/null || continue
+  [ "${fields[3]:-}" = "$launcher" ] || continue
   if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
     victim=$pid
   fi
