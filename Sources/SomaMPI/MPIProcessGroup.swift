@@ -23,8 +23,8 @@
     public let rank: Int
     public let size: Int
 
-    /// True when an MPI launcher started this process: Open MPI's `mpirun` (`OMPI_COMM_WORLD_SIZE`),
-    /// a PMIx launcher (`PMIX_RANK`) or MPICH's Hydra (`PMI_RANK`).
+    /// True when an MPI launcher started this process: Open MPI's `mpirun`
+    /// (`OMPI_COMM_WORLD_SIZE`), a PMIx launcher (`PMIX_RANK`) or MPICH's Hydra (`PMI_RANK`).
     public static var isLaunched: Bool {
       let env = ProcessInfo.processInfo.environment
       return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].contains { env[$0] != nil }
@@ -65,7 +65,8 @@
       guard count > 0, let p else { return }
       precondition(count <= Int(Int32.max), "MPIProcessGroup: \(count) values in one reduction")
       try Self.check(
-        MPI_Allreduce(soma_mpi_in_place(), p, Int32(count), type, soma_mpi_sum(), soma_mpi_comm_world()),
+        MPI_Allreduce(
+          soma_mpi_in_place(), p, Int32(count), type, soma_mpi_sum(), soma_mpi_comm_world()),
         "MPI_Allreduce")
     }
 
@@ -93,7 +94,8 @@
       var text = [CChar](repeating: 0, count: Int(soma_mpi_max_error_string()) + 1)
       var length: Int32 = 0
       MPI_Error_string(code, &text, &length)
-      let why = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let bytes = text.prefix(Int(length)).map { UInt8(bitPattern: $0) }
+      let why = String(decoding: bytes, as: UTF8.self)
       throw TrainError(
         "\(call) failed: \(why.isEmpty ? "error \(code)" : why) (has another process of the job"
           + " stopped?)")

@@ -97,11 +97,11 @@ extension Trainer {
     let point = ResumePoint(
       epoch: try int("epoch"), stepInEpoch: try int("resume_step"), runStep: try int("run_step"),
       bestTestAccuracy: m["best_test_accuracy"].flatMap(Double.init) ?? -1)
-    for (key, value) in [("batch_size", batchSize), ("seed", Int(truncatingIfNeeded: seed))]
-    where try int(key) != value {
+    for (key, value) in [("batch_size", "\(batchSize)"), ("seed", "\(seed)")] where m[key] != value {
       throw TrainError(
         "checkpoint \(path) was trained with \(key.replacingOccurrences(of: "_", with: " "))"
-          + " \(m[key]!), this run has \(value); resume with the same one")
+          + " \(m[key].map { String($0.prefix(40)) } ?? "unknown"), this run has \(value); resume"
+          + " with the same one")
     }
     let names = Dictionary(
       network.parameters.map { (ObjectIdentifier($0.1), $0.0) }, uniquingKeysWith: { a, _ in a })
@@ -112,7 +112,8 @@ extension Trainer {
       guard let name = names[ObjectIdentifier(p)] else {
         throw TrainError("the optimizer holds a parameter that is not the network's")
       }
-      for (list, tensorName) in [(0, name), (1, Checkpoint.momentName("m", name)), (2, Checkpoint.momentName("v", name))] {
+      let stored = [name, Checkpoint.momentName("m", name), Checkpoint.momentName("v", name)]
+      for (list, tensorName) in stored.enumerated() {
         let t = try Checkpoint.finiteTensor(file, tensorName, path: path)
         guard t.shape == p.value.shape else {
           throw TrainError(

@@ -259,7 +259,8 @@ public final class Trainer {
       var correct = 0
       var seen = 0
       let bar = ProgressBar(
-        total: stepsPerEpoch, label: "epoch \(epoch)/\(epochs)", enabled: showsProgress && rank == 0)
+        total: stepsPerEpoch, label: "epoch \(epoch)/\(epochs)",
+        enabled: showsProgress && rank == 0)
       var step = skip
       reduceSeconds = 0
       // Wall time of each whole step (getting the batch, forward, backward, Adam), for the median.

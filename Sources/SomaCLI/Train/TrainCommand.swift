@@ -51,7 +51,10 @@ struct TrainCommand: ParsableCommand {
   var weightDecay = TrainCommand.defaultWeightDecay
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
   @Option(
-    help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them); default 2, under mpirun the machine's cores over its processes.")
+    help: """
+      Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them); default 2, \
+      under mpirun the machine's cores over its processes there.
+      """)
   var threads: Int?
   @Option(help: "Hidden neurons: one size for spytorch (default 100), a comma list for mlp (default 256).")
   var hidden: String?
@@ -177,7 +180,10 @@ struct TrainCommand: ParsableCommand {
     let trainer = try makeTrainer(
       surrogate: s, dataset: dataset, outDir: outDir, lr: lr ?? Self.defaultLearningRate(for: s))
     trainer.trainer.processGroup = group
-    if resume { try resumeEverywhere(trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group) }
+    if resume {
+      try resumeEverywhere(
+        trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group)
+    }
     installInterruptHandler()
     #if MPI
       if let group, group.size > 1, group.rank == 0 { reportJobStop(outDir: outDir) }
