@@ -97,7 +97,8 @@ extension Trainer {
     let point = ResumePoint(
       epoch: try int("epoch"), stepInEpoch: try int("resume_step"), runStep: try int("run_step"),
       bestTestAccuracy: m["best_test_accuracy"].flatMap(Double.init) ?? -1)
-    for (key, value) in [("batch_size", "\(batchSize)"), ("seed", "\(seed)")] where m[key] != value {
+    let settings = [("batch_size", "\(batchSize)"), ("seed", "\(seed)")]
+    for (key, value) in settings where m[key] != value {
       throw TrainError(
         "checkpoint \(path) was trained with \(key.replacingOccurrences(of: "_", with: " "))"
           + " \(m[key].map { String($0.prefix(40)) } ?? "unknown"), this run has \(value); resume"
