@@ -12,7 +12,16 @@ let package = Package(
     .library(name: "SomaTrain", targets: ["SomaTrain"]),
     // Not in the `Soma` umbrella: NIR needs the HDF5 C library, which the rest of Soma does not.
     .library(name: "SomaNIR", targets: ["SomaNIR"]),
+    // Not in the `Soma` umbrella either: data-parallel training over Open MPI.
+    .library(name: "SomaMPI", targets: ["SomaMPI"]),
     .executable(name: "soma", targets: ["soma"]),
+  ],
+  // `MPI` (on by default) links the `soma` tool with Open MPI so that `mpirun -np N soma train`
+  // trains data-parallel; `swift build --disable-default-traits` builds the tool without it.
+  // The libraries never need it: only the `SomaMPI` product links Open MPI.
+  traits: [
+    .trait(name: "MPI", description: "soma train runs data-parallel under mpirun (Open MPI)"),
+    .default(enabledTraits: ["MPI"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
@@ -31,6 +40,11 @@ let package = Package(
     .systemLibrary(
       name: "CHDF5", path: "Modules/CHDF5", pkgConfig: "hdf5",
       providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+    // Open MPI for data-parallel training. Debian's libopenmpi-dev installs ompi-c.pc (as
+    // Homebrew's open-mpi does); the shim wraps what mpi.h defines as macros.
+    .systemLibrary(
+      name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
     .systemLibrary(
       name: "CZlib", path: "Modules/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Small C kernels compiled with target_clones so hot loops get AVX2/AVX-512 code paths
@@ -61,11 +75,17 @@ let package = Package(
     // from NIR's continuous-time nodes.
     .target(
       name: "SomaNIR", dependencies: ["CHDF5", "SomaTensor", "SomaSurrogate", "SomaNN", "SomaData", "SomaTrain"]),
+    // SomaTrain's `ProcessGroup` over MPI_COMM_WORLD (`mpirun -np N`); empty without the MPI
+    // trait, so that a build without Open MPI installed still builds every target.
+    .target(
+      name: "SomaMPI",
+      dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"])), "SomaTrain"]),
     // The command-line tool's logic lives in a library so tests can drive it in-process.
     .target(
       name: "SomaCLI",
       dependencies: [
         "Soma", "SomaTrain", "SomaNIR", "COpenBLAS", "SomaKernels",
+        .target(name: "SomaMPI", condition: .when(traits: ["MPI"])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

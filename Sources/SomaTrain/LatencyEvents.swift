@@ -166,35 +166,40 @@ package final class BatchPipeline {
 /// each batch is encoded during the previous step (`BatchPipeline`); otherwise at the start of
 /// its own step.
 package final class BatchFeed {
-  let order: [Int]
-  let batchSize: Int
+  let batches: [ArraySlice<Int>]
   let images: LabeledImages
   let coder: LatencyEventCoder
   private let pipeline: BatchPipeline?
   private let slot = EventSlot()
-  private var start = 0
+  private var taken = 0
 
-  package init(
+  package convenience init(
     order: [Int], batchSize: Int, images: LabeledImages, coder: LatencyEventCoder, threads: Int
   ) {
-    (self.order, self.batchSize, self.images, self.coder) = (order, batchSize, images, coder)
-    pipeline = threads >= 2 ? BatchPipeline(coder: coder, images: images) : nil
-    pipeline?.start(batch(at: 0))
+    self.init(
+      batches: stride(from: 0, to: order.count, by: batchSize).map {
+        order[$0..<Swift.min($0 + batchSize, order.count)]
+      }, images: images, coder: coder, threads: threads)
   }
 
-  private func batch(at s: Int) -> ArraySlice<Int> {
-    order[s..<Swift.min(s + batchSize, order.count)]
+  /// The batches of image indices given (a data-parallel process's slices of the global ones).
+  package init(
+    batches: [ArraySlice<Int>], images: LabeledImages, coder: LatencyEventCoder, threads: Int
+  ) {
+    (self.batches, self.images, self.coder) = (batches, images, coder)
+    pipeline = threads >= 2 && !batches.isEmpty ? BatchPipeline(coder: coder, images: images) : nil
+    if !batches.isEmpty { pipeline?.start(batches[0]) }
   }
 
   /// The next batch's image indices and events (valid until the call after next), or nil
   /// when the pass is over.
   package func next() -> (indices: ArraySlice<Int>, events: SpikeEvents)? {
-    guard start < order.count else { return nil }
-    let idx = batch(at: start)
-    start += batchSize
+    guard taken < batches.count else { return nil }
+    let idx = batches[taken]
+    taken += 1
     if let pipeline {
       let events = pipeline.take()
-      if start < order.count { pipeline.start(batch(at: start)) }
+      if taken < batches.count { pipeline.start(batches[taken]) }
       return (idx, events)
     }
     coder.encode(images, indices: Array(idx), into: slot)

@@ -108,8 +108,21 @@ public final class Trainer {
   /// Draws a progress bar on a terminal.
   public var showsProgress = true
 
+  /// The processes of a data-parallel run (`SomaMPI`'s `MPIProcessGroup` under `mpirun`):
+  /// with more than one, each trains on its slice of every global batch of `batchSize`, the
+  /// gradients are summed over all of them before each update, and only process 0 prints and
+  /// writes files. nil (or one process) trains exactly as a single process does.
+  public var processGroup: (any ProcessGroup)?
+
   /// Each parameter's value after the last good step (restored when a step turns them NaN).
   var lastGood: [Tensor<Float>] = []
+  /// The flat buffer of a data-parallel step's gradients and totals, reused.
+  var reduceBuffer: [Float] = []
+  /// Seconds spent in the data-parallel steps' reductions (waiting for the slowest process
+  /// included) since the epoch began.
+  var reduceSeconds = 0.0
+  /// Where `resume(from:)` continues (nil: from the start).
+  var resumePoint: ResumePoint?
 
   /// A trainer for `model` with `optimizer`, which must hold `model.network.parameterVariables`.
   public init(
@@ -165,15 +178,37 @@ public final class Trainer {
     return meta
   }
 
-  /// Trains for `epochs` passes over `train`, measuring accuracy on `test` after each, and
-  /// returns the per-epoch metrics. Throws `TrainError` (one sentence) for unusable data or
-  /// output directory, a NaN or infinite loss or gradient (the last good weights are then in
-  /// final.safetensors), and `TrainingInterrupted` after Ctrl-C.
+  /// Trains for `epochs` passes over `train` (after `resume(from:)`, the passes left),
+  /// measuring accuracy on `test` after each, and returns the metrics of the epochs trained.
+  /// Throws `TrainError` (one sentence) for unusable data or output directory, a NaN or
+  /// infinite loss or gradient (the last good weights are then in final.safetensors), and
+  /// `TrainingInterrupted` after Ctrl-C.
   @discardableResult
   public func fit(train: LabeledImages, test: LabeledImages) throws -> [EpochMetrics] {
     try checkSizes(train: train, test: test)
     stopFlag.clear()  // a Ctrl-C that stopped an earlier fit
-    if let dir = outputDirectory { try Self.prepareOutputDirectory(dir, overwrite: overwrite) }
+    // Data-parallel over `processGroup` when it has more than one process; process 0 alone
+    // prints and writes files.
+    let group = processGroup.flatMap { $0.size > 1 ? $0 : nil }
+    let (rank, ranks) = (group?.rank ?? 0, group?.size ?? 1)
+    let outputDirectory = rank == 0 ? self.outputDirectory : nil
+    let log: (String) -> Void = rank == 0 ? self.log : { _ in }
+    let resume = resumePoint
+    var earlier: [EpochMetrics] = []  // metrics.csv's epochs before a resume
+    var prepared: Error? = nil
+    if let dir = outputDirectory {
+      do {
+        if let resume {
+          earlier = try Self.prepareResumedDirectory(dir, upTo: resume.epoch)
+        } else {
+          try Self.prepareOutputDirectory(dir, overwrite: overwrite)
+        }
+      } catch { prepared = error }
+    }
+    if let group, try !group.all(prepared == nil), prepared == nil {
+      throw TrainError("process 0 could not prepare the output directory")
+    }
+    if let prepared { throw prepared }
     model.threads = threads
     let steps = encoding.timeSteps
     let classes = model.network.linearWidths.last ?? 0
@@ -185,65 +220,67 @@ public final class Trainer {
     let finalPath = outputDirectory.map { joinPath($0, "final.safetensors") }
     let bestPath = outputDirectory.map { joinPath($0, "best.safetensors") }
     var metrics: [EpochMetrics] = []
-    var metricsLog = outputDirectory.map { MetricsLog(path: joinPath($0, "metrics.csv")) }
-    var best = -1.0
+    var metricsLog = outputDirectory.map {
+      MetricsLog(path: joinPath($0, "metrics.csv"), rows: earlier)
+    }
+    var best = resume?.bestTestAccuracy ?? -1.0
     let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
     let widths = model.network.linearWidths.map(String.init).joined(separator: "-")
+    let firstEpoch = (resume?.epoch ?? 0) + 1
+    guard firstEpoch <= epochs else {
+      throw TrainError(
+        "the run already trained all \(epochs) epochs; pass a larger number of epochs to go on")
+    }
     log(
-      "training \(summary ?? "\(widths), loss \(model.loss)"), T = \(steps)"
+      (resume.map { "resuming at epoch \(firstEpoch), step \($0.stepInEpoch + 1): " } ?? "")
+        + "training \(summary ?? "\(widths), loss \(model.loss)"), T = \(steps)"
         + (checkpointMetadata["surrogate"].map { ", surrogate \($0)" } ?? "")
         + ", batch \(batchSize), "
         + "lr \(optimizer.learningRate)" + (scheduleName.map { " \($0)" } ?? "")
         + (optimizer.weightDecay > 0 ? ", weight decay \(optimizer.weightDecay)" : "")
         + ", \(epochs) epochs"
+        + (ranks > 1 ? ", \(ranks) processes" : "")
         + (outputDirectory.map { " → \($0)" } ?? ""))
-    func save(_ extra: [String: String], to path: String?) throws {
+    func save(_ extra: [String: String], to path: String?, state: Bool = false) throws {
       guard let path else { return }
       var m = meta
       for (k, v) in extra { m[k] = v }
-      try Checkpoint.write(network, metadata: m, to: path)
+      try Checkpoint.write(
+        network, metadata: m, optimizer: state ? optimizer : nil,
+        state: state ? movingMoments(optimizer.state, toKernelLayout: false) : nil, to: path)
     }
     rememberGoodParameters()
 
-    var runStep = 0
-    for epoch in 1...epochs {
+    var runStep = resume?.runStep ?? 0
+    for epoch in firstEpoch...epochs {
       let start = monotonicSeconds()
       let order = shuffledIndices(count: train.count, seed: seed &+ UInt64(epoch))
+      let skip = epoch == firstEpoch ? resume?.stepInEpoch ?? 0 : 0
+      let batches = DataParallel.batches(
+        order: order, batchSize: batchSize, rank: rank, of: ranks, skip: skip)
       var lossSum = 0.0
       var correct = 0
       var seen = 0
       let bar = ProgressBar(
-        total: stepsPerEpoch, label: "epoch \(epoch)/\(epochs)", enabled: showsProgress)
-      var step = 0
+        total: stepsPerEpoch, label: "epoch \(epoch)/\(epochs)",
+        enabled: showsProgress && rank == 0)
+      var step = skip
+      reduceSeconds = 0
       // Wall time of each whole step (getting the batch, forward, backward, Adam), for the median.
       var stepTimes: [Double] = []
       stepTimes.reserveCapacity(stepsPerEpoch)
       let feed: BatchFeed? = coder.map {
-        BatchFeed(
-          order: order, batchSize: batchSize, images: train, coder: $0, threads: threads)
+        BatchFeed(batches: batches.map(\.local), images: train, coder: $0, threads: threads)
       }
       defer { feed?.cancel() }
-      var next = 0
-      while true {
+      for (global, local) in batches {
         let stepStart = monotonicSeconds()
-        let idx: ArraySlice<Int>
-        let result: CompiledNetwork<Float>.Step?
-        if let feed {
-          guard let (i, events) = feed.next() else { break }
-          idx = i
-          step += 1
-          if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
-          runStep += 1
-          result = trainStep(events: events, steps: steps, labels: idx.map { train.labels[$0] })
-        } else {
-          guard next < order.count else { break }
-          idx = order[next..<Swift.min(next + batchSize, order.count)]
-          next += batchSize
-          step += 1
-          if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
-          runStep += 1
-          result = trainStep(input: denseBatch(train, idx), labels: idx.map { train.labels[$0] })
-        }
+        let events = feed?.next()?.events
+        step += 1
+        if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
+        runStep += 1
+        let result = try self.step(
+          events: events, local: local, globalCount: global.count, split: train, group: group)
         guard let result else {
           bar.finish()
           // The weights are those before this step again: keep them as the last good state.
@@ -252,14 +289,17 @@ public final class Trainer {
             "training stopped: the loss or its gradients became NaN or infinite at epoch \(epoch), step \(step)"
               + (finalPath.map { "; the last good weights are in \($0)" } ?? ""))
         }
-        lossSum += Double(result.loss) * Double(idx.count)
+        lossSum += result.lossSum
         correct += result.correct
-        seen += idx.count
+        seen += result.count
         stepTimes.append(monotonicSeconds() - stepStart)
         bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
-        if stopFlag.isRequested {
+        if result.stop {
           bar.finish()
-          try save(["epoch": "\(epoch - 1)", "interrupted_at_step": "\(step)"], to: finalPath)
+          try save(
+            resumeMetadata(epoch: epoch - 1, stepInEpoch: step, runStep: runStep, best: best)
+              .merging(["interrupted_at_step": "\(step)"]) { a, _ in a },
+            to: finalPath, state: true)
           let stop = TrainingInterrupted(epoch: epoch, step: step, checkpoint: finalPath)
           log(stop.description)
           throw stop
@@ -267,32 +307,41 @@ public final class Trainer {
       }
       bar.finish()
       let trainSeconds = monotonicSeconds() - start
-      let testAcc = evaluate(test, classes: classes, coder: coder).accuracy
+      let testAcc = try evaluate(test, classes: classes, coder: coder, group: group).accuracy
       let m = EpochMetrics(
         epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
         testAccuracy: testAcc, seconds: trainSeconds)
       metrics.append(m)
       let extra = ["epoch": "\(epoch)", "test_accuracy": "\(testAcc)"]
-      try save(extra, to: finalPath)
-      if testAcc > best {
-        best = testAcc
-        try save(extra, to: bestPath)
-      }
+      // metrics.csv first: a run stopped before final.safetensors is written resumes from the
+      // epoch before and drops this epoch's row.
       if let dir = outputDirectory {
         try metricsLog?.append(m)
         do {
           try AtomicFile.write(
-            Array(TrainingCurves.svg(metrics, title: curvesTitle).utf8),
+            Array(TrainingCurves.svg(metricsLog?.rows ?? metrics, title: curvesTitle).utf8),
             to: joinPath(dir, "curves.svg"))
         } catch { throw TrainError("\(error)") }
       }
+      let improved = testAcc > best
+      if improved { best = testAcc }
+      try save(
+        extra.merging(resumeMetadata(epoch: epoch, stepInEpoch: 0, runStep: runStep, best: best)) {
+          a, _ in a
+        }, to: finalPath, state: true)
+      if improved { try save(extra, to: bestPath) }
       log(
         String(
-          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms)",
+          format: "epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s  (median step %.1f ms",
           epoch, epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.seconds,
-          stepTimes.isEmpty ? 0 : median(stepTimes) * 1000))
+          stepTimes.isEmpty ? 0 : median(stepTimes) * 1000)
+          + (group == nil
+            ? ""
+            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds))
+          + ")")
       onEpoch?(m)
     }
+    resumePoint = nil
     return metrics
   }
 
@@ -319,16 +368,29 @@ public final class Trainer {
     ).evaluate(split, batchSize: batchSize)
   }
 
+  /// The evaluation on `split`, each process of `group` taking its slice of it.
   func evaluate(
-    _ split: LabeledImages, classes: Int, coder: LatencyEventCoder?, batchSize: Int = 256
+    _ split: LabeledImages, classes: Int, coder: LatencyEventCoder?, group: (any ProcessGroup)?
+  ) throws -> Evaluation {
+    guard let group else { return evaluate(split, classes: classes, coder: coder) }
+    let mine = evaluate(
+      split, classes: classes, coder: coder,
+      range: DataParallel.slice(split.count, rank: group.rank, of: group.size))
+    return try reduced(mine, count: split.count, group: group)
+  }
+
+  func evaluate(
+    _ split: LabeledImages, classes: Int, coder: LatencyEventCoder?, batchSize: Int = 256,
+    range: Range<Int>? = nil
   ) -> Evaluation {
+    let range = range ?? 0..<split.count
     var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
     var correct = 0
-    var start = 0
+    var start = range.lowerBound
     let all = Array(0..<split.count)
     let steps = encoding.timeSteps
-    while start < split.count {
-      let idx = all[start..<Swift.min(start + batchSize, split.count)]
+    while start < range.upperBound {
+      let idx = all[start..<Swift.min(start + batchSize, range.upperBound)]
       start += batchSize
       let logits: Tensor<Float>
       if let coder {
@@ -344,7 +406,7 @@ public final class Trainer {
       }
     }
     return Evaluation(
-      accuracy: split.count == 0 ? 0 : Double(correct) / Double(split.count), confusion: confusion)
+      accuracy: range.isEmpty ? 0 : Double(correct) / Double(range.count), confusion: confusion)
   }
 
   // MARK: Steps

@@ -4,6 +4,10 @@ import SomaData
 import SomaNN
 import SomaTrain
 
+#if MPI
+  import SomaMPI
+#endif
+
 /// `soma train`: trains a network built with the layer API (SpyTorch's Fashion-MNIST network,
 /// docs/Benchmarks.md `fmnist-spytorch`, by default) with a surrogate gradient, S2NN by
 /// default, through SomaTrain's `Trainer`.
@@ -27,7 +31,14 @@ struct TrainCommand: ParsableCommand {
       --out must be a new directory, an empty one, or one without an earlier run: a directory \
       that already holds final.safetensors, best.safetensors, metrics.csv or curves.svg is \
       refused, so a second run never overwrites the first by accident. Pass --overwrite to \
-      delete those files and train there anyway, or choose another --out.
+      delete those files and train there anyway, or choose another --out. --resume continues \
+      the run in --out from its final.safetensors (give the flags of that run; --epochs may be \
+      larger).
+
+      Under mpirun (mpirun -np N soma train ...) the N processes train data-parallel: each \
+      takes its slice of every --batch-size batch, the gradients are summed over all of them \
+      before each update, and process 0 alone prints and writes files. Without --threads, each \
+      process takes an equal share of its machine's cores.
       """)
 
   @Option(help: "Passes over the training set (default 30; 8 for csnn).") var epochs: Int?
@@ -44,8 +55,12 @@ struct TrainCommand: ParsableCommand {
     help: "Decoupled (AdamW) weight decay: each step scales the weights by 1 − lr·wd first (default 0.1; 0 for csnn).")
   var weightDecayOption: Double?
   @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
-  @Option(help: "Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them).")
-  var threads = 2
+  @Option(
+    help: """
+      Threads for Soma's parallel loops (OpenBLAS runs single-threaded inside them); default 2, \
+      under mpirun the machine's cores over its processes there.
+      """)
+  var threads: Int?
   @Option(help: "Hidden neurons: one size for spytorch (default 100), a comma list for mlp (default 256).")
   var hidden: String?
   @Option(name: .customLong("time-steps"), help: "Simulation steps T per sample (default 100; 4 for csnn).")
@@ -63,6 +78,8 @@ struct TrainCommand: ParsableCommand {
   var out: String?
   @Flag(help: "Replace the earlier run in --out (its checkpoints, metrics.csv and curves.svg).")
   var overwrite = false
+  @Flag(help: "Continue the run in --out from its final.safetensors (with that run's flags).")
+  var resume = false
 
   static let defaultSurrogate = "S2NN"
   /// --model csnn's width: see docs/Performance.md (the accuracy/time table) for why.
@@ -124,7 +141,7 @@ struct TrainCommand: ParsableCommand {
     do { _ = try LRScheduleSpec(parsing: lrSchedule) } catch {
       throw ValidationError("\(error)")
     }
-    guard threads >= 1 && threads <= 64 else {
+    if let threads, !(threads >= 1 && threads <= 64) {
       throw ValidationError("--threads must be in 1...64, got \(threads)")
     }
     guard Models.names.contains(model) else {
@@ -156,9 +173,30 @@ struct TrainCommand: ParsableCommand {
     }
     guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
+    if resume && out == nil {
+      throw ValidationError("--resume needs --out, the directory of the run to continue")
+    }
+    if resume && overwrite {
+      throw ValidationError("--resume continues the run in --out; it cannot also --overwrite it")
+    }
   }
 
   func run() throws {
+    #if MPI
+      guard let group = try MPIProcessGroup.launched() else { return try train(group: nil) }
+      try Self.run(in: group) { try train(group: $0) }
+    #else
+      if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil {
+        throw CLIError(
+          "this soma was built without MPI (--disable-default-traits), so it cannot train under"
+            + " mpirun; build it with the default traits")
+      }
+      try train(group: nil)
+    #endif
+  }
+
+  /// Trains, data-parallel over `group` when it has more than one process.
+  func train(group: (any ProcessGroup)?) throws {
     let spec = try SurrogateSpec(parsing: surrogate)
     let s = try spec.make()
     // The network splits its own loops over --threads; OpenBLAS stays at one thread so the
@@ -170,21 +208,90 @@ struct TrainCommand: ParsableCommand {
     let trainer = try makeTrainer(
       surrogate: s, dataset: dataset, outDir: outDir,
       lr: lr ?? (isCSNN ? Self.csnnLearningRate : Self.defaultLearningRate(for: s)))
+    trainer.trainer.processGroup = group
+    if resume {
+      try resumeEverywhere(
+        trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group)
+    }
     installInterruptHandler()
-    do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) }
+    #if MPI
+      if let group, group.size > 1, group.rank == 0 { reportJobStop(outDir: outDir) }
+    #endif
+    do { try trainer.run() } catch is TrainingInterrupted { throw ExitCode(130) } catch {
+      // In a job, an error while training may be process 0's alone (see `run(in:)`).
+      if let group, group.size > 1 { throw ErrorWhileTraining(error: error) }
+      throw error
+    }
   }
+
+  /// `trainer.resume(from: path)` on every process of `group`; if another process could not
+  /// read the checkpoint (process 0 alone reports errors), says which.
+  func resumeEverywhere(_ trainer: Trainer, from path: String, group: (any ProcessGroup)?)
+    throws
+  {
+    var failure: (any Error)? = nil
+    do { try trainer.resume(from: path) } catch { failure = error }
+    if let group, group.size > 1 {
+      var failed = [Double](repeating: 0, count: group.size)
+      if failure != nil { failed[group.rank] = 1 }
+      let all = try group.sum(failed)
+      if failure == nil, let other = all.firstIndex(where: { $0 > 0 }) {
+        throw CLIError(
+          "process \(other) of the job could not resume from \(path); on several machines, --out"
+            + " must be on a file system they all share")
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  /// An error of one process of a data-parallel job while it trained.
+  struct ErrorWhileTraining: Error { var error: any Error }
+
+  #if MPI
+    /// Runs `body` as one process of an MPI job: only process 0 reports an error. An error
+    /// every process meets before training (flags, data, the checkpoint to resume) ends each
+    /// cleanly; one during training (a checkpoint that cannot be written, a failed reduction)
+    /// may be process 0's alone, so it stops the whole job (MPI_Abort) instead of leaving the
+    /// others waiting.
+    static func run(in group: MPIProcessGroup, _ body: (MPIProcessGroup) throws -> Void) throws {
+      do {
+        try body(group)
+        group.finalize()
+      } catch let exit as ExitCode {
+        group.finalize()  // Ctrl-C: every process stopped after the same step
+        throw exit
+      } catch {
+        let inner = (error as? ErrorWhileTraining)?.error ?? error
+        if group.rank == 0 { FileHandle.standardError.write(Data("Error: \(inner)\n".utf8)) }
+        if error is ErrorWhileTraining { group.abort(code: 1) }
+        group.finalize()
+        throw ExitCode(1)
+      }
+    }
+  #endif
 
   /// The trainer for these flags (what `run` trains), with learning rate `lr`.
   func makeTrainer(
     surrogate s: any SurrogateGradient, dataset: FashionMNIST, outDir: String, lr: Double
   ) throws -> CLITrainer {
     var options = TrainOptions(
-      epochs: epochCount, batchSize: batch, lr: lr, seed: seed, threads: threads,
+      epochs: epochCount, batchSize: batch, lr: lr, seed: seed, threads: threadCount,
       hidden: try hiddenSizes, timeSteps: timeSteps, overwrite: overwrite, model: model)
     options.channels = channels
     options.lrSchedule = try LRScheduleSpec(parsing: lrSchedule)
     options.weightDecay = weightDecay
     return try CLITrainer(surrogate: s, options: options, dataset: dataset, outDir: outDir)
+  }
+
+  /// --threads, else 2, or under mpirun the cores of this machine shared among the job's
+  /// processes on it (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE).
+  var threadCount: Int {
+    if let threads { return threads }
+    let env = ProcessInfo.processInfo.environment
+    guard let text = env["OMPI_COMM_WORLD_LOCAL_SIZE"], let local = Int(text), local >= 1 else {
+      return 2
+    }
+    return Swift.max(1, Swift.min(64, ProcessInfo.processInfo.activeProcessorCount / local))
   }
 
   static func timestamp() -> String {
