@@ -22,3 +22,17 @@ public struct SomaCommand: ParsableCommand {
 
   public init() {}
 }
+
+extension SomaCommand {
+  /// Runs `soma ARGS` in this process: the one line it prints when it fails, nil when it
+  /// succeeds (how the tests drive the tool).
+  package static func failureLine(_ args: [String]) -> String? {
+    do {
+      var command = try parseAsRoot(args)
+      try command.run()
+      return nil
+    } catch {
+      return message(for: error)
+    }
+  }
+}

@@ -52,14 +52,7 @@ struct ReliabilityTests {
   }
 
   /// The one line `soma ARGS` prints when it fails (nil when it succeeds).
-  func failure(_ args: [String]) -> String? {
-    do {
-      try soma(args)
-      return nil
-    } catch {
-      return SomaCommand.message(for: error)
-    }
-  }
+  func failure(_ args: [String]) -> String? { SomaCommand.failureLine(args) }
 
   func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 

@@ -12,14 +12,7 @@ import Testing
   }
 
   /// The one line `soma ARGS` prints when it fails (nil when it succeeds).
-  func failure(_ args: [String]) -> String? {
-    do {
-      try soma(args)
-      return nil
-    } catch {
-      return SomaCommand.message(for: error)
-    }
-  }
+  func failure(_ args: [String]) -> String? { SomaCommand.failureLine(args) }
 
   static func recurrentNetwork() throws -> Sequential<Float> {
     try Sequential<Float> {

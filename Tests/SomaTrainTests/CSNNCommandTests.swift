@@ -9,15 +9,7 @@ import Testing
 /// `soma train --model csnn`, and `evaluate`/`raster` of its checkpoint.
 @Suite(.serialized)
 struct CSNNCommandTests {
-  func failure(_ args: [String]) -> String? {
-    do {
-      var command = try SomaCommand.parseAsRoot(args)
-      try command.run()
-      return nil
-    } catch {
-      return SomaCommand.message(for: error)
-    }
-  }
+  func failure(_ args: [String]) -> String? { SomaCommand.failureLine(args) }
 
   /// 12 × 12 synthetic images as IDX files in `dir` (the csnn pools twice by 2).
   func writeIDX(_ dir: String, side: Int = 12) throws {

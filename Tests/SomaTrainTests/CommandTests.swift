@@ -10,15 +10,7 @@ import Testing
 @Suite(.serialized)
 struct CommandTests {
   /// Runs `soma ARGS` in-process; the one line it prints on failure, nil on success.
-  func failure(_ args: [String]) -> String? {
-    do {
-      var command = try SomaCommand.parseAsRoot(args)
-      try command.run()
-      return nil
-    } catch {
-      return SomaCommand.message(for: error)
-    }
-  }
+  func failure(_ args: [String]) -> String? { SomaCommand.failureLine(args) }
 
   /// The synthetic images as IDX files in `dir`.
   func writeIDX(_ dir: String) throws {
