@@ -1,5 +1,5 @@
 // The batch-norm kernels for one scalar type T (S(name) appends its suffix); included by
-// batchnorm.c once per type. Sums are accumulated in double.
+// image_kernels.c once per type. Sums are accumulated in double.
 
 SOMA_CLONES
 void S(soma_bn_stats)(const T *restrict x, size_t rows, size_t C, size_t Sp, size_t c0,

@@ -1,5 +1,5 @@
 // The convolution kernels for one scalar type T, with S(name) appending its suffix. No include
-// guard: conv.c includes it once per type.
+// guard: image_kernels.c includes it once per type.
 
 // The input row read by output row oy at kernel row ky, or −1 in the padding.
 static inline long S(conv_in_row)(const soma_conv_shape *s, size_t o, size_t k) {

@@ -1,5 +1,5 @@
-// The pooling kernels for one scalar type T (S(name) appends its suffix); included by pool2d.c
-// once per type.
+// The pooling kernels for one scalar type T (S(name) appends its suffix); included by
+// image_kernels.c once per type.
 
 SOMA_CLONES
 void S(soma_maxpool2d)(const soma_conv_shape *s, const T *restrict x, size_t q0, size_t q1,

@@ -1,7 +1,7 @@
 import SomaKernels
 
-// Bridges from the generic layer code to the C kernels of include/SomaConv.h (conv.c,
-// pool2d.c, batchnorm.c): one call per image range, channel range or plane range, so these
+// Bridges from the generic layer code to the C kernels of include/SomaConv.h
+// (image_kernels.c): one call per image range, channel range or plane range, so these
 // stay non-inlinable and the C module stays an implementation detail. Float and Double have
 // kernels; the layers are only ever instantiated for TensorScalar, which is one of the two.
 
