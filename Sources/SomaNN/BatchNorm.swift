@@ -133,9 +133,14 @@ struct BatchNormCore<Scalar: TensorScalar> {
     var parents = [x]
     if let weight, let bias { parents += [weight, bias] }
     let needX = x.requiresGrad
+    // A repeated input's statistics and γ, β see only the gradient summed over time; so does
+    // its producer when it is tied (see `isTiedOverTime`), which then gets a tied gradient.
+    let summed = once && (!needX || isTiedOverTime(x))
+    let gRows = summed ? xRows : rows
     return .record(y, parents: parents) { grad in
-      let gc = grad.contiguous()
-      var dx = needX ? Tensor<Scalar>(uninitializedShape: shape) : nil
+      let gc = summed ? sumOverTime(grad) : grad.contiguous()
+      var dx =
+        needX ? Tensor<Scalar>(uninitializedShape: summed ? Array(shape.dropFirst()) : shape) : nil
       var dGamma = [Double](repeating: 0, count: C)
       var dBeta = [Double](repeating: 0, count: C)
       if batchStats {
@@ -156,7 +161,7 @@ struct BatchNormCore<Scalar: TensorScalar> {
                           let (c0, c1) = partRange(part, of: parts, count: C)
                           if c0 == c1 { return }
                           _bnBackward(
-                            xp, xRows: xRows, gp, gradRows: rows, channels: C, inner: inner, c0,
+                            xp, xRows: xRows, gp, gradRows: gRows, channels: C, inner: inner, c0,
                             c1, mean: mp, invStd: isp, gamma: gam, dx: pdx, dGamma: dgp,
                             dBeta: dbp)
                         }
@@ -178,7 +183,7 @@ struct BatchNormCore<Scalar: TensorScalar> {
                   dGamma.withUnsafeMutableBufferPointer { pdg in
                     dBeta.withUnsafeMutableBufferPointer { pdb in
                       _bnBackward(
-                        px.baseAddress!, xRows: xRows, pg.baseAddress!, gradRows: rows,
+                        px.baseAddress!, xRows: xRows, pg.baseAddress!, gradRows: gRows,
                         channels: C, inner: inner, 0, C, mean: pm.baseAddress!,
                         invStd: pis.baseAddress!, gamma: pgam.baseAddress!, dx: nil,
                         dGamma: pdg.baseAddress!, dBeta: pdb.baseAddress!)
@@ -191,11 +196,13 @@ struct BatchNormCore<Scalar: TensorScalar> {
         }
         if needX {
           applyAffine(
-            gc, rows: rows, inner: inner, scale: scale, shift: Tensor.zeros([C]), into: &dx!,
+            gc, rows: gRows, inner: inner, scale: scale, shift: Tensor.zeros([C]), into: &dx!,
             parts: parts)
         }
       }
-      var grads: [Tensor<Scalar>?] = [dx]
+      var grads: [Tensor<Scalar>?] = [
+        summed ? dx.map { tiedGradient(sum: $0, steps: shape[0]) } : dx
+      ]
       if weight != nil {
         grads.append(Tensor(dGamma.map { Scalar($0) }))
         grads.append(Tensor(dBeta.map { Scalar($0) }))

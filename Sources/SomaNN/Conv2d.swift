@@ -179,10 +179,11 @@ public func conv2d<Scalar>(
   let needX = x.requiresGrad
   let needB = bias?.requiresGrad ?? false
   let inShape = x.shape
+  // An input tied over time (see `isTiedOverTime`) gets a tied gradient from the summed one.
+  let tiedInput = once && isTiedOverTime(x)
   return .record(y, parents: parents) { g in
-    let gc = g.contiguous()
     // Weight and bias see the gradient summed over time when the input repeated.
-    let gw = once ? sumOverTime(gc) : gc
+    let gw = once ? sumOverTime(g) : g.contiguous()
     var dW: Tensor<Scalar>? = nil
     if needW {
       dW =
@@ -190,9 +191,13 @@ public func conv2d<Scalar>(
         ?? plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW
     }
     var dX: Tensor<Scalar>? = nil
-    if needX {
-      dX = plan.backwardDense(grad: gc, input: nil, images: input.images, needInput: true).dX!
-        .reshaped(inShape)
+    if needX && tiedInput {
+      let sum = plan.backwardDense(grad: gw, input: nil, images: images, needInput: true).dX!
+      dX = tiedGradient(sum: sum, steps: outLead[0])
+    } else if needX {
+      dX = plan.backwardDense(
+        grad: g.contiguous(), input: nil, images: input.images, needInput: true
+      ).dX!.reshaped(inShape)
     }
     var grads: [Tensor<Scalar>?] = [dX, dW]
     if bias != nil {
@@ -201,24 +206,6 @@ public func conv2d<Scalar>(
     }
     return grads
   }
-}
-
-/// Σ over axis 0 of a contiguous [T, …] tensor, contiguous.
-@inlinable
-func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
-  let steps = g.shape[0]
-  let n = g.count / Swift.max(steps, 1)
-  var out = Tensor<T>(uninitializedShape: Array(g.shape.dropFirst()))
-  g.withUnsafeBufferPointer { pg in
-    out.withUnsafeMutableBufferPointer { po in
-      po.baseAddress!.update(from: pg.baseAddress!, count: n)
-      for t in 1..<steps {
-        let src = pg.baseAddress! + t * n
-        for i in 0..<n { po[i] += src[i] }
-      }
-    }
-  }
-  return out
 }
 
 /// The active pixels of a batch of 0/1 images: row (image, channel) lists its pixels.

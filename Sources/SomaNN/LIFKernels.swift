@@ -140,6 +140,12 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
 }
 
 /// The fused LIF over a whole sequence of currents [T, …] → spikes [T, …], one autodiff node.
+///
+/// Nothing but the input is kept for the backward pass: it recomputes each block of lanes'
+/// membrane over the T steps (in cache) before running back through them, which costs less
+/// than writing and re-reading a [T, …] membrane. A direct-coded input (the same currents at
+/// every step, a stride-0 view over time) is read from its one slice; when an operation produced
+/// it, the gradient it gets back is tied over time too (see `tiedGradient`).
 @inlinable
 public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
   _ currents: Variable<T>, beta: T, threshold: T, reset: Reset, detachReset: Bool,
@@ -149,9 +155,6 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
   let shape = currents.shape
   let keep = GradientMode.isEnabled && currents.requiresGrad
   var spikes = Tensor<T>(uninitializedShape: shape)
-  var h = Tensor<T>(uninitializedShape: keep ? shape : [0])
-  // A direct-coded input (the same currents at every step, a stride-0 view over time) is read
-  // from its one slice instead of being copied T times.
   let x = currents.value
   let repeats = steps > 1 && x.strides[0] == 0
   let source = repeats ? x[0].contiguous() : x.contiguous()
@@ -160,55 +163,67 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
   let parts = spatialParts(n * steps >= 1 << 18 ? n / 4096 : 1, usesBLAS: false)
   source.withUnsafeBufferPointer { pi in
     spikes.withUnsafeMutableBufferPointer { ps in
-      h.withUnsafeMutableBufferPointer { ph in
-        let (ip, sp, hp) = (pi.baseAddress!, ps.baseAddress!, ph.baseAddress)
-        parallel(parts) { part in
-          let (a, b) = partRange(part, of: parts, count: n)
-          if a == b { return }
-          let v: UnsafeMutablePointer<T> = scratch(b - a)
-          defer { v.deallocate() }
-          for t in 0..<steps {
-            let o = t * n + a
-            lifForwardStep(
-              current: ip + t * stepStride + a, v: v, hOut: keep ? hp! + o : nil,
-              spikes: sp + o, n: b - a, beta: beta, threshold: threshold, reset: reset)
-          }
+      let (ip, sp) = (pi.baseAddress!, ps.baseAddress!)
+      parallel(parts) { part in
+        let (a, b) = partRange(part, of: parts, count: n)
+        if a == b { return }
+        let v: UnsafeMutablePointer<T> = scratch(b - a)
+        defer { v.deallocate() }
+        for t in 0..<steps {
+          lifForwardStep(
+            current: ip + t * stepStride + a, v: v, hOut: nil, spikes: sp + t * n + a,
+            n: b - a, beta: beta, threshold: threshold, reset: reset)
         }
       }
     }
   }
   if !keep { return Variable(spikes) }
+  let tied = repeats && isTiedOverTime(currents)
+  // Lanes per recomputed block: T membranes of them stay near L2.
+  let block = Swift.max(64, Swift.min(8192, (1 << 16) / steps) / 64 * 64)
   return .record(spikes, parents: [currents]) { g in
-    var dI = Tensor<T>(uninitializedShape: shape)
+    var dI = Tensor<T>(uninitializedShape: tied ? Array(shape.dropFirst()) : shape)
     let gc = g.contiguous()
-    gc.withUnsafeBufferPointer { pg in
-      h.withUnsafeBufferPointer { ph in
+    source.withUnsafeBufferPointer { pi in
+      gc.withUnsafeBufferPointer { pg in
         dI.withUnsafeMutableBufferPointer { pd in
-          let (gp, hp, dp) = (pg.baseAddress!, ph.baseAddress!, pd.baseAddress!)
+          let (ip, gp, dp) = (pi.baseAddress!, pg.baseAddress!, pd.baseAddress!)
           parallel(parts) { part in
             let (a, b) = partRange(part, of: parts, count: n)
             if a == b { return }
-            let m = b - a
-            let gv: UnsafeMutablePointer<T> = scratch(m)
-            let x: UnsafeMutablePointer<T> = scratch(m)
-            let d: UnsafeMutablePointer<T> = scratch(m)
-            defer {
-              gv.deallocate()
-              x.deallocate()
-              d.deallocate()
-            }
-            for t in stride(from: steps - 1, through: 0, by: -1) {
-              let o = t * n + a
-              lifBackwardStep(
-                gradSpikes: gp + o, h: hp + o, gv: gv, gradCurrent: dp + o, x: x, d: d, n: m,
-                beta: beta, threshold: threshold, reset: reset, detachReset: detachReset,
-                surrogate: surrogate)
+            let L = Swift.min(block, b - a)
+            let work: UnsafeMutablePointer<T> = scratch((steps + 6) * L)
+            defer { work.deallocate() }
+            let (v, s, gv, xs, d, gcur) = (
+              work, work + L, work + 2 * L, work + 3 * L, work + 4 * L, work + 5 * L
+            )
+            let h = work + 6 * L
+            var a0 = a
+            while a0 < b {
+              let m = Swift.min(L, b - a0)
+              v.update(repeating: 0, count: m)
+              for t in 0..<steps {
+                lifForwardStep(
+                  current: ip + t * stepStride + a0, v: v, hOut: h + t * m, spikes: s, n: m,
+                  beta: beta, threshold: threshold, reset: reset)
+              }
+              gv.update(repeating: 0, count: m)
+              if tied { (dp + a0).update(repeating: 0, count: m) }
+              for t in stride(from: steps - 1, through: 0, by: -1) {
+                lifBackwardStep(
+                  gradSpikes: gp + t * n + a0, h: h + t * m, gv: gv,
+                  gradCurrent: tied ? gcur : dp + t * n + a0, x: xs, d: d, n: m, beta: beta,
+                  threshold: threshold, reset: reset, detachReset: detachReset,
+                  surrogate: surrogate)
+                if tied { for i in 0..<m { dp[a0 + i] += gcur[i] } }
+              }
+              a0 += m
             }
           }
         }
       }
     }
-    return [dI]
+    return [tied ? tiedGradient(sum: dI, steps: steps) : dI]
   }
 }
 

@@ -137,6 +137,55 @@ func repeated<T: TensorScalar>(_ y: Tensor<T>, steps: Int) -> Tensor<T> {
   y.unsqueezed(axis: 0).expanded(to: [steps] + y.shape)
 }
 
+/// True when `v` is one slice repeated over axis 0 (a stride-0 view) that an operation produced:
+/// a direct-coded input after a layer that ran once per image. Its producer depends on the
+/// gradient only through the sum over time, so a consumer may send back a tied gradient
+/// (`tiedGradient`) instead of T separate slices. Not for leaves: a leaf's `grad` is read per
+/// step.
+@inlinable
+func isTiedOverTime<T: TensorScalar>(_ v: Variable<T>) -> Bool {
+  guard !v.isLeaf else { return false }
+  let x = v.value
+  return x.rank >= 2 && x.shape[0] > 1 && x.strides[0] == 0
+}
+
+/// The gradient of a tied value whose per-step gradients sum to `sum` [rest…]: `sum` / T at
+/// every step, as a stride-0 view (its sum over time is `sum`, exactly when T is a power of
+/// two, else within rounding). `sum` is scaled in place.
+@inlinable
+func tiedGradient<T: TensorScalar>(sum: Tensor<T>, steps: Int) -> Tensor<T> {
+  var s = sum
+  let k = 1 / T(steps)
+  s.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= k } }
+  return repeated(s, steps: steps)
+}
+
+/// Σ over axis 0 of a [T, …] gradient, contiguous: T × one slice when the gradient is tied
+/// (stride 0 over time).
+@inlinable
+func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
+  let steps = g.shape[0]
+  if steps > 1 && g.strides[0] == 0 {
+    var s = g[0].copiedContiguous()
+    let k = T(steps)
+    s.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= k } }
+    return s
+  }
+  let gc = g.contiguous()
+  let n = gc.count / Swift.max(steps, 1)
+  var out = Tensor<T>(uninitializedShape: Array(gc.shape.dropFirst()))
+  gc.withUnsafeBufferPointer { pg in
+    out.withUnsafeMutableBufferPointer { po in
+      po.baseAddress!.update(from: pg.baseAddress!, count: n)
+      for t in 1..<Swift.max(steps, 1) {
+        let src = pg.baseAddress! + t * n
+        for i in 0..<n { po[i] += src[i] }
+      }
+    }
+  }
+  return out
+}
+
 /// How many parts to split `work` independent pieces into: the cores when OpenBLAS runs one
 /// thread (the setting Soma's training uses; each part then runs its own GEMMs), one when
 /// OpenBLAS runs several (its threads split each GEMM, and two levels would oversubscribe).
