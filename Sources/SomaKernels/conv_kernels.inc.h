@@ -251,3 +251,164 @@ void S(soma_nchw_to_nhwc)(const T *restrict in, size_t channels, size_t P, size_
     }
   }
 }
+
+// ---------------------------------------------------------------- Winograd F(2×2, 3×3)
+// A 3 × 3, stride-1 convolution computed on 4 × 4 input tiles that each give a 2 × 2 output
+// tile: Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A. The channel sums become 16 GEMMs (one per tile
+// position ξ) of 16/36 the multiplications of im2col's one. Transforms:
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+
+SOMA_CLONES
+void S(soma_wino_weight)(const T *restrict w, size_t K, size_t C, T *restrict u) {
+  for (size_t k = 0; k < K; k++)
+    for (size_t c = 0; c < C; c++) {
+      const T *g = w + (k * C + c) * 9;
+      T t[4][3];  // G g
+      for (int j = 0; j < 3; j++) {
+        const T a = g[j], b = g[3 + j], d = g[6 + j];
+        t[0][j] = a;
+        t[1][j] = (a + b + d) * (T)0.5;
+        t[2][j] = (a - b + d) * (T)0.5;
+        t[3][j] = d;
+      }
+      for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
+        const T a = t[i][0], b = t[i][1], d = t[i][2];
+        const T r[4] = {a, (a + b + d) * (T)0.5, (a - b + d) * (T)0.5, d};
+        for (int j = 0; j < 4; j++) u[((size_t)(i * 4 + j) * K + k) * C + c] = r[j];
+      }
+    }
+}
+
+SOMA_CLONES
+void S(soma_wino_input)(const soma_conv_shape *s, const T *restrict x, size_t n0, size_t n1,
+                        T *restrict v) {
+  const size_t H = s->height, W = s->width, C = s->channels;
+  const size_t th = (s->out_height + 1) / 2, tw = (s->out_width + 1) / 2, tiles = th * tw;
+  const size_t ld = (n1 - n0) * tiles, xs = C * ld;
+  const long ph = (long)s->pad_h, pw = (long)s->pad_w;
+  for (size_t n = n0; n < n1; n++)
+    for (size_t c = 0; c < C; c++) {
+      const T *xp = x + (n * C + c) * H * W;
+      T *vp = v + c * ld + (n - n0) * tiles;
+      for (size_t ty = 0; ty < th; ty++) {
+        const long y0 = (long)(2 * ty) - ph;
+        for (size_t tx = 0; tx < tw; tx++) {
+          const long x0 = (long)(2 * tx) - pw;
+          T d[4][4];
+          if (y0 >= 0 && x0 >= 0 && y0 + 4 <= (long)H && x0 + 4 <= (long)W) {
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++) d[i][j] = xp[(y0 + i) * (long)W + x0 + j];
+          } else {
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 4; j++) {
+                const long yy = y0 + i, xx = x0 + j;
+                d[i][j] = (yy >= 0 && yy < (long)H && xx >= 0 && xx < (long)W)
+                              ? xp[yy * (long)W + xx]
+                              : 0;
+              }
+          }
+          T t[4][4];  // Bᵀ d
+          for (int j = 0; j < 4; j++) {
+            t[0][j] = d[0][j] - d[2][j];
+            t[1][j] = d[1][j] + d[2][j];
+            t[2][j] = d[2][j] - d[1][j];
+            t[3][j] = d[1][j] - d[3][j];
+          }
+          T *o = vp + ty * tw + tx;
+          for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
+            o[(size_t)(i * 4 + 0) * xs] = t[i][0] - t[i][2];
+            o[(size_t)(i * 4 + 1) * xs] = t[i][1] + t[i][2];
+            o[(size_t)(i * 4 + 2) * xs] = t[i][2] - t[i][1];
+            o[(size_t)(i * 4 + 3) * xs] = t[i][1] - t[i][3];
+          }
+        }
+      }
+    }
+}
+
+SOMA_CLONES
+void S(soma_wino_output)(const soma_conv_shape *s, size_t K, const T *restrict m, size_t n0,
+                         size_t n1, const T *restrict bias, T *restrict out) {
+  const size_t oh = s->out_height, ow = s->out_width;
+  const size_t th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  const size_t ld = (n1 - n0) * tiles, ms = K * ld;
+  for (size_t n = n0; n < n1; n++)
+    for (size_t k = 0; k < K; k++) {
+      const T *mp = m + k * ld + (n - n0) * tiles;
+      T *op = out + (n * K + k) * oh * ow;
+      const T b = bias ? bias[k] : (T)0;
+      for (size_t ty = 0; ty < th; ty++)
+        for (size_t tx = 0; tx < tw; tx++) {
+          const T *q = mp + ty * tw + tx;
+          T a[4][4];
+          for (int i = 0; i < 16; i++) a[i / 4][i % 4] = q[(size_t)i * ms];
+          T r[2][4];  // Aᵀ M
+          for (int j = 0; j < 4; j++) {
+            r[0][j] = a[0][j] + a[1][j] + a[2][j];
+            r[1][j] = a[1][j] - a[2][j] - a[3][j];
+          }
+          const size_t y = 2 * ty, xx = 2 * tx;
+          for (int i = 0; i < 2; i++) {  // (Aᵀ M) A
+            if (y + i >= oh) break;
+            T *row = op + (y + i) * ow + xx;
+            row[0] = r[i][0] + r[i][1] + r[i][2] + b;
+            if (xx + 1 < ow) row[1] = r[i][1] - r[i][2] - r[i][3] + b;
+          }
+        }
+    }
+}
+
+// The output gradient's tiles for the weight gradient: z[ξ, K, (n1 − n0)·tiles] = A dY Aᵀ of
+// each 2 × 2 tile of g [n, K, out_h, out_w] (zeros past the edge), A = [1 0; 1 1; 1 −1; 0 −1].
+SOMA_CLONES
+void S(soma_wino_grad_tiles)(const soma_conv_shape *s, size_t K, const T *restrict g,
+                             size_t n0, size_t n1, T *restrict z) {
+  const size_t oh = s->out_height, ow = s->out_width;
+  const size_t th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  const size_t ld = (n1 - n0) * tiles, zs = K * ld;
+  for (size_t n = n0; n < n1; n++)
+    for (size_t k = 0; k < K; k++) {
+      const T *gp = g + (n * K + k) * oh * ow;
+      T *zp = z + k * ld + (n - n0) * tiles;
+      for (size_t ty = 0; ty < th; ty++)
+        for (size_t tx = 0; tx < tw; tx++) {
+          const size_t y = 2 * ty, x = 2 * tx;
+          const int down = y + 1 < oh, right = x + 1 < ow;
+          const T y00 = gp[y * ow + x], y01 = right ? gp[y * ow + x + 1] : 0;
+          const T y10 = down ? gp[(y + 1) * ow + x] : 0;
+          const T y11 = down && right ? gp[(y + 1) * ow + x + 1] : 0;
+          const T r[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11},
+                             {-y10, -y11}};  // A dY
+          T *q = zp + ty * tw + tx;
+          for (int i = 0; i < 4; i++) {  // (A dY) Aᵀ
+            q[(size_t)(i * 4 + 0) * zs] = r[i][0];
+            q[(size_t)(i * 4 + 1) * zs] = r[i][0] + r[i][1];
+            q[(size_t)(i * 4 + 2) * zs] = r[i][0] - r[i][1];
+            q[(size_t)(i * 4 + 3) * zs] = -r[i][1];
+          }
+        }
+    }
+}
+
+// dW[k, c] = Gᵀ du[·, k, c] G: the weight gradient [K, C, 3, 3] from du[ξ, K, C].
+SOMA_CLONES
+void S(soma_wino_weight_grad)(const T *restrict du, size_t K, size_t C, T *restrict dw) {
+  for (size_t k = 0; k < K; k++)
+    for (size_t c = 0; c < C; c++) {
+      T a[4][4];
+      for (int i = 0; i < 16; i++) a[i / 4][i % 4] = du[((size_t)i * K + k) * C + c];
+      T t[3][4];  // Gᵀ a, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
+      for (int j = 0; j < 4; j++) {
+        t[0][j] = a[0][j] + (a[1][j] + a[2][j]) * (T)0.5;
+        t[1][j] = (a[1][j] - a[2][j]) * (T)0.5;
+        t[2][j] = (a[1][j] + a[2][j]) * (T)0.5 + a[3][j];
+      }
+      T *o = dw + (k * C + c) * 9;
+      for (int i = 0; i < 3; i++) {  // (Gᵀ a) G
+        o[i * 3 + 0] = t[i][0] + (t[i][1] + t[i][2]) * (T)0.5;
+        o[i * 3 + 1] = (t[i][1] - t[i][2]) * (T)0.5;
+        o[i * 3 + 2] = (t[i][1] + t[i][2]) * (T)0.5 + t[i][3];
+      }
+    }
+}

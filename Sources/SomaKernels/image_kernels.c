@@ -5,6 +5,7 @@
 #include "SomaConv.h"
 #include "cpu.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define T float
@@ -22,3 +23,8 @@
 #include "batchnorm_kernels.inc.h"
 #undef T
 #undef S
+
+int soma_conv_winograd_enabled(void) {
+  const char *v = getenv("SOMA_CONV_WINOGRAD");
+  return !(v && v[0] == '0' && v[1] == 0);
+}

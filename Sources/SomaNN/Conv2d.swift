@@ -1,3 +1,5 @@
+import SomaKernels
+
 /// A 2-D convolution over images, with the weight stored [out, in / groups, kh, kw] as PyTorch
 /// stores it.
 ///
@@ -35,6 +37,9 @@ public struct Conv2d<Scalar: TensorScalar>: Layer {
   /// Under `.auto(threshold:)`, the weight gradient reads events below this share of the
   /// threshold.
   public static var weightGradientShare: Double { 0.35 }
+  /// Whether 3 × 3 stride-1 convolutions with ≥ 16 channels in and out run by Winograd
+  /// F(2×2, 3×3) (forward and input gradient); `SOMA_CONV_WINOGRAD=0` turns it off (im2col).
+  public static var winogradEnabled: Bool { _winogradEnabled }
 
   @inlinable public var outChannels: Int { weight.shape[0] }
   @inlinable public var inChannels: Int { weight.shape[1] * groups }
@@ -169,7 +174,9 @@ public func conv2d<Scalar>(
   var y =
     use.forward
     ? plan.forwardEvents(events!, images: images, bias: b)
-    : plan.forwardDense(xs, images: images, bias: b)
+    : plan.winograd
+      ? plan.forwardWinograd(xs, images: images, bias: b)
+      : plan.forwardDense(xs, images: images, bias: b)
   if once { y = repeated(y, steps: outLead[0]) }
   y = y.reshaped(outShape)
 
@@ -188,16 +195,15 @@ public func conv2d<Scalar>(
     if needW {
       dW =
         weightEvents.map { plan.weightGradientEvents($0, grad: gw, images: images) }
-        ?? plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW
+        ?? (plan.winograd
+          ? plan.weightGradientWinograd(grad: gw, input: xs, images: images)
+          : plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW)
     }
     var dX: Tensor<Scalar>? = nil
     if needX && tiedInput {
-      let sum = plan.backwardDense(grad: gw, input: nil, images: images, needInput: true).dX!
-      dX = tiedGradient(sum: sum, steps: outLead[0])
+      dX = tiedGradient(sum: plan.inputGradient(gw, images: images), steps: outLead[0])
     } else if needX {
-      dX = plan.backwardDense(
-        grad: g.contiguous(), input: nil, images: input.images, needInput: true
-      ).dX!.reshaped(inShape)
+      dX = plan.inputGradient(g.contiguous(), images: input.images).reshaped(inShape)
     }
     var grads: [Tensor<Scalar>?] = [dX, dW]
     if bias != nil {
@@ -365,6 +371,156 @@ struct ConvPlan<T: TensorScalar> {
     return (dW, dX)
   }
 
+  // MARK: Winograd
+
+  /// Whether Winograd F(2×2, 3×3) computes this convolution (and, with padding ≤ 2, its input
+  /// gradient, a convolution of the same kind): a 3 × 3 kernel, stride 1, no dilation, one
+  /// group, and enough channels on both sides (≥ 16) that the 16 GEMMs dominate the tile
+  /// transforms. 2.25× fewer multiplications than im2col's GEMM.
+  @inlinable
+  var winograd: Bool {
+    geo.kernel == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && groups == 1
+      && geo.channels >= 16 && outChannels >= 16 && geo.padding.h <= 2 && geo.padding.w <= 2
+      && Conv2d<T>.winogradEnabled
+  }
+
+  /// The input gradient's convolution: the output gradient [out, oh, ow] convolved with the
+  /// kernel turned by 180° and its channel axes swapped, padding 2 − p (stride 1).
+  @inlinable
+  func inputGradientPlan() -> ConvPlan<T> {
+    let (C, K) = (geo.channels, outChannels)
+    var flipped = Tensor<T>(uninitializedShape: [C, K, 3, 3])
+    weight.withUnsafeBufferPointer { pw in
+      flipped.withUnsafeMutableBufferPointer { pf in
+        for k in 0..<K {
+          for c in 0..<C {
+            for i in 0..<9 { pf[(c * K + k) * 9 + 8 - i] = pw[(k * C + c) * 9 + i] }
+          }
+        }
+      }
+    }
+    let g = ConvGeometry(
+      channels: K, height: geo.outHeight, width: geo.outWidth, kernel: (3, 3), stride: (1, 1),
+      padding: (2 - geo.padding.h, 2 - geo.padding.w), dilation: (1, 1))
+    return ConvPlan(geometry: g, outChannels: C, groups: 1, weight: flipped)
+  }
+
+  /// Forward of `images` contiguous images by Winograd F(2×2, 3×3) (see `winograd`).
+  @inlinable
+  func forwardWinograd(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+    let (C, K) = (geo.channels, outChannels)
+    let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
+    var u = Tensor<T>(uninitializedShape: [16, K, C])
+    weight.withUnsafeBufferPointer { pw in
+      u.withUnsafeMutableBufferPointer { pu in
+        _winoWeight(pw.baseAddress!, outChannels: K, inChannels: C, pu.baseAddress!)
+      }
+    }
+    var out = Tensor<T>(uninitializedShape: [images, K, geo.outHeight, geo.outWidth])
+    let parts = spatialParts(images, usesBLAS: true)
+    // Images per block: the transformed input and output (16·(C + K) per tile) near 4 MB.
+    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
+    x.withUnsafeBufferPointer { px in
+      u.withUnsafeBufferPointer { pu in
+        withOptionalPointer(bias) { pb in
+          out.withUnsafeMutableBufferPointer { po in
+            let (xp, up, op) = (px.baseAddress!, pu.baseAddress!, po.baseAddress!)
+            parallel(parts) { part in
+              let (a, b) = partRange(part, of: parts, count: images)
+              if a == b { return }
+              let n = Swift.min(chunk, b - a) * tiles
+              let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * C * n)
+              let m = UnsafeMutablePointer<T>.allocate(capacity: 16 * K * n)
+              defer {
+                v.deallocate()
+                m.deallocate()
+              }
+              var n0 = a
+              while n0 < b {
+                let n1 = Swift.min(b, n0 + chunk)
+                let ld = (n1 - n0) * tiles
+                _winoInput(geo, xp, n0, n1, v)
+                for xi in 0..<16 {
+                  T._gemm(
+                    transA: false, transB: false, m: K, n: ld, k: C, alpha: 1,
+                    a: up + xi * K * C, lda: C, b: v + xi * C * ld, ldb: ld, beta: 0,
+                    c: m + xi * K * ld, ldc: ld)
+                }
+                _winoOutput(geo, outChannels: K, m, n0, n1, bias: pb, op)
+                n0 = n1
+              }
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The weight gradient [out, C, 3, 3] from `grad` [images, out, oh, ow] and the input
+  /// `x` [images, C, H, W] (both contiguous) by Winograd (see `winograd`): per block of images,
+  /// the 16 products of the transformed output gradient with the transformed input.
+  @inlinable
+  func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
+    let (C, K) = (geo.channels, outChannels)
+    let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
+    let parts = spatialParts(images, usesBLAS: true)
+    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
+    let du = UnsafeMutablePointer<T>.allocate(capacity: parts * 16 * K * C)
+    du.initialize(repeating: 0, count: parts * 16 * K * C)
+    defer { du.deallocate() }
+    grad.withUnsafeBufferPointer { pg in
+      x.withUnsafeBufferPointer { px in
+        let (gp, xp) = (pg.baseAddress!, px.baseAddress!)
+        parallel(parts) { part in
+          let (a, b) = partRange(part, of: parts, count: images)
+          if a == b { return }
+          let n = Swift.min(chunk, b - a) * tiles
+          let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * C * n)
+          let z = UnsafeMutablePointer<T>.allocate(capacity: 16 * K * n)
+          defer {
+            v.deallocate()
+            z.deallocate()
+          }
+          let acc = du + part * 16 * K * C
+          var n0 = a
+          while n0 < b {
+            let n1 = Swift.min(b, n0 + chunk)
+            let ld = (n1 - n0) * tiles
+            _winoInput(geo, xp, n0, n1, v)
+            _winoGradTiles(geo, outChannels: K, gp, n0, n1, z)
+            for xi in 0..<16 {
+              T._gemm(
+                transA: false, transB: true, m: K, n: C, k: ld, alpha: 1, a: z + xi * K * ld,
+                lda: ld, b: v + xi * C * ld, ldb: ld, beta: 1, c: acc + xi * K * C, ldc: C)
+            }
+            n0 = n1
+          }
+        }
+      }
+    }
+    let size = 16 * K * C
+    for part in 1..<Swift.max(parts, 1) {
+      let src = du + part * size
+      for i in 0..<size { du[i] += src[i] }
+    }
+    var dW = Tensor<T>(uninitializedShape: weight.shape)
+    dW.withUnsafeMutableBufferPointer { pd in
+      _winoWeightGrad(du, outChannels: K, inChannels: C, pd.baseAddress!)
+    }
+    return dW
+  }
+
+  /// The input gradient [images, C, H, W] from `grad` [images, out, oh, ow] (contiguous), by
+  /// Winograd when `winograd` holds, else by the dense GEMM and col2im.
+  @inlinable
+  func inputGradient(_ grad: Tensor<T>, images: Int) -> Tensor<T> {
+    if winograd {
+      return inputGradientPlan().forwardWinograd(grad, images: images, bias: nil)
+    }
+    return backwardDense(grad: grad, input: nil, images: images, needInput: true).dX!
+  }
+
   // MARK: Events
 
   /// The fraction of non-zero entries of `x`, or nil when an entry is neither 0 nor 1.
@@ -518,6 +674,9 @@ struct ConvPlan<T: TensorScalar> {
     return dW
   }
 }
+
+@usableFromInline
+let _winogradEnabled: Bool = soma_conv_winograd_enabled() != 0
 
 /// `body` with a pointer to `t`'s contiguous elements, or nil.
 @inlinable

@@ -319,3 +319,74 @@ func _countSpikes<T: TensorScalar>(
     return soma_conv_count_active_f64(cast(x, Double.self), n, binary)
   }
 }
+
+@usableFromInline
+func _winoWeight<T: TensorScalar>(
+  _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, _ u: UnsafeMutablePointer<T>
+) {
+  if T.self == Float.self {
+    soma_wino_weight_f32(cast(w, Float.self), outChannels, inChannels, cast(u, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_wino_weight_f64(cast(w, Double.self), outChannels, inChannels, cast(u, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoInput<T: TensorScalar>(
+  _ g: ConvGeometry, _ x: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ v: UnsafeMutablePointer<T>
+) {
+  var s = g.c
+  if T.self == Float.self {
+    soma_wino_input_f32(&s, cast(x, Float.self), n0, n1, cast(v, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_wino_input_f64(&s, cast(x, Double.self), n0, n1, cast(v, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoOutput<T: TensorScalar>(
+  _ g: ConvGeometry, outChannels: Int, _ m: UnsafePointer<T>, _ n0: Int, _ n1: Int,
+  bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>
+) {
+  var s = g.c
+  if T.self == Float.self {
+    soma_wino_output_f32(
+      &s, outChannels, cast(m, Float.self), n0, n1, bias.map { cast($0, Float.self) },
+      cast(out, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_wino_output_f64(
+      &s, outChannels, cast(m, Double.self), n0, n1, bias.map { cast($0, Double.self) },
+      cast(out, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoGradTiles<T: TensorScalar>(
+  _ g: ConvGeometry, outChannels: Int, _ grad: UnsafePointer<T>, _ n0: Int, _ n1: Int,
+  _ z: UnsafeMutablePointer<T>
+) {
+  var s = g.c
+  if T.self == Float.self {
+    soma_wino_grad_tiles_f32(&s, outChannels, cast(grad, Float.self), n0, n1, cast(z, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_wino_grad_tiles_f64(
+      &s, outChannels, cast(grad, Double.self), n0, n1, cast(z, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoWeightGrad<T: TensorScalar>(
+  _ du: UnsafePointer<T>, outChannels: Int, inChannels: Int, _ dw: UnsafeMutablePointer<T>
+) {
+  if T.self == Float.self {
+    soma_wino_weight_grad_f32(cast(du, Float.self), outChannels, inChannels, cast(dw, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_wino_weight_grad_f64(
+      cast(du, Double.self), outChannels, inChannels, cast(dw, Double.self))
+  }
+}

@@ -146,6 +146,93 @@ struct ConvLayerTests {
     #expect(relativeDifference(bn.state.runningVar, refBN.state.runningVar) < 1e-12)
   }
 
+  @Test("Winograd F(2×2, 3×3) equals im2col: forward, input and weight gradients, paddings 0–2")
+  func winogradMatchesIm2col() throws {
+    var rng = SomaRandom(seed: 21)
+    let cases = [(9, 7, 1, true), (8, 8, 0, false), (5, 6, 2, true), (14, 14, 1, false)]
+    for (h, w, pad, bias) in cases {
+      for (C, K) in [(16, 16), (17, 24)] {
+        let conv = try Conv2d<Double>(C, K, kernelSize: 3, padding: pad, bias: bias, seed: 3)
+        let geo = ConvGeometry(
+          channels: C, height: h, width: w, kernel: (3, 3), stride: (1, 1), padding: (pad, pad),
+          dilation: (1, 1))
+        let plan = ConvPlan<Double>(
+          geometry: geo, outChannels: K, groups: 1, weight: conv.weight.value.contiguous())
+        #expect(plan.winograd)
+        let x = Tensor<Double>.normal([3, C, h, w], using: &rng)
+        let b = conv.bias?.value
+        let wino = plan.forwardWinograd(x, images: 3, bias: b)
+        let im2col = plan.forwardDense(x, images: 3, bias: b)
+        #expect(relativeDifference(wino, im2col) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
+        let g = Tensor<Double>.normal(im2col.shape, using: &rng)
+        let dx = plan.inputGradient(g, images: 3)
+        let dxRef = plan.backwardDense(grad: g, input: nil, images: 3, needInput: true).dX!
+        #expect(dx.shape == x.shape)
+        #expect(relativeDifference(dx, dxRef) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
+        let dw = plan.weightGradientWinograd(grad: g, input: x, images: 3)
+        let dwRef = plan.backwardDense(grad: g, input: x, images: 3, needInput: false).dW!
+        #expect(relativeDifference(dw, dwRef) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
+        // Float: within Float rounding of the Double result.
+        func float(_ t: Tensor<Double>) -> Tensor<Float> {
+          Tensor(t.contiguous().scalars.map { Float($0) }, shape: t.shape)
+        }
+        let pf = ConvPlan<Float>(
+          geometry: geo, outChannels: K, groups: 1, weight: float(conv.weight.value))
+        let yf = pf.forwardWinograd(float(x), images: 3, bias: b.map(float))
+        #expect(relativeDifference(yf, float(im2col)) < 1e-5)
+      }
+    }
+    // Strides, dilations, groups, few channels and wide padding keep im2col.
+    let geo = ConvGeometry(
+      channels: 16, height: 8, width: 8, kernel: (3, 3), stride: (2, 2), padding: (1, 1),
+      dilation: (1, 1))
+    let strided = ConvPlan<Float>(
+      geometry: geo, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 16, 3, 3]))
+    #expect(!strided.winograd)
+    var few = geo
+    (few.channels, few.stride) = (4, (1, 1))
+    let narrow = ConvPlan<Float>(
+      geometry: few, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 4, 3, 3]))
+    #expect(!narrow.winograd)
+  }
+
+  @Test("a direct-coded network's tied gradients equal the per-step pass (conv, BN, IF, pool)")
+  func tiedGradientsMatchPerStep() throws {
+    var rng = SomaRandom(seed: 31)
+    let (steps, batch) = (4, 3)
+    let image = Tensor<Double>.uniform([batch, 1, 8, 8], using: &rng)
+    func network() throws -> Sequential<Double> {
+      try Sequential<Double> {
+        try Conv2d<Double>(1, 16, kernelSize: 3, padding: 1, bias: false, seed: 4)
+        try BatchNorm2d<Double>(16)
+        try IF(threshold: 0.5, reset: .zero, detachReset: true, surrogate: Arctan(alpha: 2))
+        try MaxPool2d<Double>(kernelSize: 2)
+        try Conv2d<Double>(16, 16, kernelSize: 3, padding: 1, bias: true, seed: 5)
+        try BatchNorm2d<Double>(16)
+        try IF(threshold: 1, reset: .subtract, surrogate: Arctan(alpha: 2))
+      }
+    }
+    let tied = try network()
+    let perStep = try network()
+    let direct = image.unsqueezed(axis: 0).expanded(to: [steps, batch, 1, 8, 8])
+    let y = tied(Variable(direct))
+    // The reference folds time into the batch for the first convolution, so nothing after it
+    // sees a stride-0 input.
+    let conv1 = perStep.layers[0]
+    let folded = conv1(Variable(direct.copiedContiguous().reshaped([steps * batch, 1, 8, 8])))
+    var h = folded.reshaped([steps, batch, 16, 8, 8])
+    for layer in perStep.layers.dropFirst() { h = layer(h) }
+    #expect(relativeDifference(y.value, h.value) < 1e-12)
+    #expect(y.value.sum().scalar > 0, "some neurons spike")
+    let seed = Tensor<Double>.normal(y.shape, using: &rng)
+    y.backward(seed: seed)
+    h.backward(seed: seed)
+    for (a, b) in zip(tied.parameterVariables, perStep.parameterVariables) {
+      #expect(relativeDifference(a.grad!, b.grad!) < 1e-10, "\(a.name ?? "?")")
+      #expect(b.grad!.abs().max().scalar > 0)
+    }
+  }
+
   @Test("BatchNorm: batch statistics in training, running ones in evaluation")
   func batchNormModes() throws {
     var rng = SomaRandom(seed: 14)

@@ -59,6 +59,20 @@ typedef struct soma_conv_shape {
                                         const int64_t *begin, const int64_t *end,              \
                                         size_t images, size_t c0, size_t c1, const T *g,        \
                                         T *dwt);                                               \
+  /* Winograd F(2×2, 3×3) for a 3 × 3, stride-1, undilated convolution of one group: the   \
+     weight [K, C, 3, 3] as u[ξ, K, C] (ξ the 16 tile positions); images [n0, n1) as          \
+     v[ξ, C, (n1 − n0)·tiles] (tiles = ⌈out_h/2⌉·⌈out_w/2⌉ per image, zeros in the padding);  \
+     and back from m[ξ, K, (n1 − n0)·tiles] (= u[ξ]·v[ξ]) to out [n, K, out_h, out_w] (+ bias \
+     when not NULL). */                                                                        \
+  void soma_wino_weight_##S(const T *w, size_t K, size_t C, T *u);                              \
+  void soma_wino_input_##S(const soma_conv_shape *s, const T *x, size_t n0, size_t n1, T *v);    \
+  void soma_wino_output_##S(const soma_conv_shape *s, size_t K, const T *m, size_t n0,          \
+                            size_t n1, const T *bias, T *out);                                 \
+  /* For the weight gradient: the output gradient g [n, K, out_h, out_w] of images [n0, n1)   \
+     as z[ξ, K, (n1 − n0)·tiles], and dw [K, C, 3, 3] from du[ξ, K, C] = Σ z[ξ]·v[ξ]ᵀ. */        \
+  void soma_wino_grad_tiles_##S(const soma_conv_shape *s, size_t K, const T *g, size_t n0,      \
+                                size_t n1, T *z);                                              \
+  void soma_wino_weight_grad_##S(const T *du, size_t K, size_t C, T *dw);                       \
   /* out[n, c, p] = in[n, p, c] (+ bias[c]) for images [n0, n1): NHWC to NCHW. */              \
   void soma_nhwc_to_nchw_##S(const T *in, size_t channels, size_t P, size_t n0, size_t n1,      \
                              const T *bias, T *out);                                           \
@@ -95,6 +109,9 @@ typedef struct soma_conv_shape {
                             size_t S, size_t c0, size_t c1, const double *mean,                \
                             const double *invstd, const T *gamma, T *dx, double *dgamma,       \
                             double *dbeta);
+
+/// 0 when the environment sets SOMA_CONV_WINOGRAD=0 (convolutions then use im2col only).
+int soma_conv_winograd_enabled(void);
 
 SOMA_CONV_KERNELS(float, f32)
 SOMA_CONV_KERNELS(double, f64)
