@@ -152,7 +152,7 @@ struct ConvLayerTests {
     let cases = [(9, 7, 1, true), (8, 8, 0, false), (5, 6, 2, true), (14, 14, 1, false)]
     for (h, w, pad, bias) in cases {
       for (C, K) in [(16, 16), (17, 24)] {
-        let conv = try Conv2d<Double>(C, K, kernelSize: 3, padding: pad, bias: bias, seed: 3)
+        let conv = try Conv2d<Double>(C, K, kernelSize: 3, padding: Size2D(pad), bias: bias, seed: 3)
         let geo = ConvGeometry(
           channels: C, height: h, width: w, kernel: (3, 3), stride: (1, 1), padding: (pad, pad),
           dilation: (1, 1))
