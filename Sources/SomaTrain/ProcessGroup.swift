@@ -22,9 +22,26 @@ public protocol ProcessGroup: AnyObject {
   func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
   /// `allReduceSum` for doubles (counts and metrics).
   func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+
+  /// Starts `allReduceSum(buffer)` and may return before it is done (a bucket of gradients
+  /// reduced while the backward pass goes on). `buffer` must stay allocated and untouched
+  /// until `waitForReductions()` returns. Every process starts the same reductions in the same
+  /// order, and each must give the sums `allReduceSum` would. The default reduces at once.
+  func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+  /// Lets the started reductions advance (MPI moves non-blocking collectives on only inside
+  /// its calls); called between pieces of work. The default does nothing.
+  func progressReductions() throws
+  /// Returns when every started reduction is done (its buffer holds the sums).
+  func waitForReductions() throws
 }
 
 extension ProcessGroup {
+  public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+    try allReduceSum(buffer)
+  }
+  public func progressReductions() throws {}
+  public func waitForReductions() throws {}
+
   /// The sums over all processes of `values`.
   public func sum(_ values: [Double]) throws -> [Double] {
     var v = values
