@@ -232,6 +232,15 @@ extension Trainer {
     }
   }
 
+  /// How the epoch line describes the gradients' reduction: " in N buckets during the
+  /// backward pass", or nothing for one buffer after it.
+  var reductionPlan: String {
+    let plan = GradientBuckets(
+      sizes: optimizer.parameters.map { $0.value.count }, thresholdBytes: bucketThresholdBytes,
+      bucketBytes: bucketBytes)
+    return plan.overlaps ? " in \(plan.members.count) buckets during the backward pass" : ""
+  }
+
   /// Replaces the running statistics of every BatchNorm layer, on every process, by their
   /// mean over the processes (each has normalised only its slices of the batches, and
   /// estimated the statistics from them): running mean and variance element by element,

@@ -61,11 +61,12 @@ extension Trainer {
 
   /// Continues the run whose last checkpoint is `path` (a `final.safetensors` written by `fit`
   /// after an epoch or on Ctrl-C): the next `fit` starts where that run stopped, with its
-  /// weights, BatchNorm's running statistics, Adam's moments and step count, the learning-rate schedule's position, its best
-  /// test accuracy so far and, in `outputDirectory`, its metrics.csv, which it extends. The
-  /// trainer must describe the same network, loss, encoding, batch size and seed (the number of
-  /// processes may differ). A run resumed after Ctrl-C starts mid-epoch; that epoch's metrics
-  /// then cover only the steps after the resume. A dense encoder's random state is not saved.
+  /// weights, BatchNorm's running statistics, Adam's moments and step count, the
+  /// learning-rate schedule's position, its best test accuracy so far and, in
+  /// `outputDirectory`, its metrics.csv, which it extends. The trainer must describe the same
+  /// network, loss, encoding, batch size and seed (the number of processes may differ). A run
+  /// resumed after Ctrl-C starts mid-epoch; that epoch's metrics then cover only the steps
+  /// after the resume. A dense encoder's random state is not saved.
   ///
   /// ```swift
   /// let trainer = try Trainer(network: net, loss: .spikeCountCrossEntropy, epochs: 10,

@@ -349,7 +349,8 @@ public final class Trainer {
           stepTimes.isEmpty ? 0 : median(stepTimes) * 1000)
           + (group == nil
             ? ""
-            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds))
+            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds)
+              + reductionPlan)
           + ")")
       onEpoch?(m)
     }
