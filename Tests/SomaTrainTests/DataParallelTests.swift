@@ -328,6 +328,47 @@ extension TrainerTests {
       #expect(GradientBuckets(sizes: sizes, thresholdBytes: 2321 * 4, bucketBytes: 1).overlaps)
     }
 
+    /// The backward pass hands over each parameter's gradient, complete, from the last layer
+    /// to the first: per parameter on the tape (conv), per layer on the fused kernels (mlp).
+    @Test(arguments: ["conv", "mlp"])
+    func gradientsAreReadyFromTheLastLayerToTheFirst(model: String) throws {
+      let t = try Self.trainer(model: model, out: nil)
+      let params = t.optimizer.parameters
+      let idx = Array(0..<20)
+      let labels = idx.map { Self.train.labels[$0] }
+      var order: [Int] = []
+      var complete = true
+      let reference = try Self.trainer(model: model, out: nil)
+      func ready(_ v: Variable<Float>) {
+        guard let k = params.firstIndex(where: { $0 === v }) else { return }
+        order.append(k)
+        complete = complete && v.grad != nil
+      }
+      if model == "conv" {
+        let input = t.denseBatch(Self.train, idx[...])
+        _ = t.model.lossAndGradients(input: input, labels: labels, gradientReady: ready)
+        _ = reference.model.lossAndGradients(input: input, labels: labels)
+      } else {
+        let coder = LatencyEventCoder(timeSteps: 12, encoder: LatencyEncoder(timeSteps: 12))
+        let events = coder.events(Self.train, indices: idx[...])
+        _ = t.model.lossAndGradients(events: events, steps: 12, labels: labels, gradientReady: ready)
+        _ = reference.model.lossAndGradients(events: events, steps: 12, labels: labels)
+      }
+      #expect(complete)
+      #expect(order.sorted() == Array(params.indices), "each parameter once: \(order)")
+      // Layer by layer from the output back (BatchNorm's weight and bias in either order).
+      let shapes = order.map { params[$0].value.shape }
+      if model == "conv" {
+        #expect(shapes.first == [10, 100] && shapes.last == [4, 1, 3, 3], "\(shapes)")
+      } else {
+        #expect(shapes == [[10, 24], [10], [24, 100], [24]], "\(shapes)")
+      }
+      // The gradients are those of the pass without the callback.
+      for (p, q) in zip(params, reference.optimizer.parameters) {
+        #expect(p.grad?.scalars == q.grad?.scalars)
+      }
+    }
+
     /// Trains `model` on `size` thread "processes" with gradients of more than `threshold`
     /// bytes reduced in buckets of `bucket` bytes: rank 0's weights, every rank's BatchNorm
     /// statistics, reductions started without waiting and buckets started during the backward
