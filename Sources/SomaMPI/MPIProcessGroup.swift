@@ -6,7 +6,8 @@
   import SomaTrain
 
   /// The processes of an MPI job (`mpirun -np N …`) as a `ProcessGroup` for the training loop:
-  /// `MPI_COMM_WORLD`, its rank and size, and `MPI_Allreduce` with `MPI_SUM`.
+  /// `MPI_COMM_WORLD`, its rank and size, and `MPI_Allreduce` with `MPI_SUM` (`MPI_Iallreduce`
+  /// for the buckets started during the backward pass).
   ///
   /// ```swift
   /// import SomaMPI

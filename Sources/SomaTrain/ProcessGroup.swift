@@ -3,8 +3,9 @@
 ///
 /// `SomaMPI`'s `MPIProcessGroup` implements it over MPI (`mpirun -np N`); a trainer given a
 /// group of more than one process (`Trainer.processGroup`) trains data-parallel: each process
-/// takes its slice of every global batch, the gradients are summed with one `allReduceSum` per
-/// step, and every process applies the same update, so the weights stay identical.
+/// takes its slice of every global batch, the gradients are summed over the processes (one
+/// `allReduceSum` per step, or over 1 MB buckets started by `startAllReduceSum` during the
+/// backward pass), and every process applies the same update, so the weights stay identical.
 ///
 /// ```swift
 /// import SomaMPI
