@@ -5,7 +5,10 @@
 #      from run to run;
 #   2. leave printing and every file to process 0 (each process runs in its own directory);
 #   3. when one process is killed, stop with one clear error, keep the checkpoints whole, and
-#      continue with --resume under another number of processes.
+#      continue with --resume under another number of processes;
+#   4. for the convolutional network (--model csnn, with BatchNorm), reduce the gradients in
+#      buckets during the backward pass (MPI_Iallreduce) to the weights and BatchNorm
+#      statistics of one reduction after it, bit for bit the same from run to run.
 # Uses the debug build of `swift build` (SCRATCH=… for another build directory) and
 # scripts/compare-checkpoints.py. Ends with "N passed, N failed".
 #
@@ -141,6 +144,30 @@ if "$soma" "${flags[@]}" --epochs $((done_epochs + 1)) --out "$work/killed" --re
   ok "--resume continues the stopped run in 1 process (epoch $((done_epochs + 1)))"
 else
   fail "--resume continues the stopped run"; cat "$work/resume.log" "$work/killed/metrics.csv"
+fi
+
+# 4. csnn in buckets (every bucket 16 KB, whatever the total) against one buffer.
+csnn=(train --data "$data" --model csnn --channels 4 --batch-size 128 --threads 1 --epochs 1)
+buckets() {  # $1: the run's directory; the rest: extra flags
+  local out=$1
+  shift
+  mpirun -np 2 --oversubscribe "$soma" "${csnn[@]}" --out "$out" "$@" >"$out.log" 2>&1
+}
+if buckets "$work/flat" && buckets "$work/bucketed" --bucket-threshold-kb 0 --bucket-kb 16 &&
+  buckets "$work/bucketed2" --bucket-threshold-kb 0 --bucket-kb 16; then
+  if grep -q 'in 3 buckets during the backward pass' "$work/bucketed.log" &&
+    ! grep -q 'buckets' "$work/flat.log" &&
+    scripts/compare-checkpoints.py "$work/flat/final.safetensors" \
+      "$work/bucketed/final.safetensors" 1e-6 &&
+    scripts/compare-checkpoints.py "$work/bucketed/final.safetensors" \
+      "$work/bucketed2/final.safetensors"; then
+    ok "csnn: gradients reduced in 3 buckets during the backward pass give one buffer's weights"
+  else
+    fail "csnn: buckets against one buffer"; cat "$work/bucketed.log" "$work/flat.log"
+  fi
+else
+  fail "csnn under mpirun -np 2"
+  cat "$work/flat.log" "$work/bucketed.log" "$work/bucketed2.log" 2>/dev/null
 fi
 
 echo "mpi-check: $passed passed, $failed failed"

@@ -6,7 +6,8 @@
   import SomaTrain
 
   /// The processes of an MPI job (`mpirun -np N …`) as a `ProcessGroup` for the training loop:
-  /// `MPI_COMM_WORLD`, its rank and size, and `MPI_Allreduce` with `MPI_SUM`.
+  /// `MPI_COMM_WORLD`, its rank and size, and `MPI_Allreduce` with `MPI_SUM` (`MPI_Iallreduce`
+  /// for the buckets started during the backward pass).
   ///
   /// ```swift
   /// import SomaMPI
@@ -68,6 +69,39 @@
         MPI_Allreduce(
           soma_mpi_in_place(), p, Int32(count), type, soma_mpi_sum(), soma_mpi_comm_world()),
         "MPI_Allreduce")
+    }
+
+    /// The non-blocking reductions started and not yet waited for.
+    var requests: [MPI_Request?] = []
+
+    /// `MPI_Iallreduce` (sum, in place): returns at once; `progressReductions()` (`MPI_Testall`)
+    /// moves it on, since Open MPI 4.1 advances non-blocking collectives only inside MPI calls
+    /// (its `ompi_info` says "OMPI progress: no"), and `waitForReductions()` (`MPI_Waitall`)
+    /// ends it. For a given count and number of processes the sums are added in a fixed order,
+    /// whenever the messages arrive.
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+      guard buffer.count > 0, let p = buffer.baseAddress else { return }
+      precondition(
+        buffer.count <= Int(Int32.max), "MPIProcessGroup: \(buffer.count) values in one reduction")
+      var request = soma_mpi_request_null()
+      try Self.check(
+        MPI_Iallreduce(
+          soma_mpi_in_place(), UnsafeMutableRawPointer(p), Int32(buffer.count), soma_mpi_float(),
+          soma_mpi_sum(), soma_mpi_comm_world(), &request),
+        "MPI_Iallreduce")
+      requests.append(request)
+    }
+
+    public func progressReductions() throws {
+      guard !requests.isEmpty else { return }
+      var done: Int32 = 0
+      try Self.check(soma_mpi_testall(Int32(requests.count), &requests, &done), "MPI_Testall")
+    }
+
+    public func waitForReductions() throws {
+      guard !requests.isEmpty else { return }
+      defer { requests.removeAll(keepingCapacity: true) }
+      try Self.check(soma_mpi_waitall(Int32(requests.count), &requests), "MPI_Waitall")
     }
 
     /// Waits until every process gets here.

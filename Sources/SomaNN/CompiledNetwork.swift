@@ -205,11 +205,49 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// `grad` (as `backward()` does), for any `Optimizer`. `input` is [T, batch, features].
   @inlinable
   public func lossAndGradients(input: Tensor<Scalar>, labels: [Int]) -> Step {
-    if !isFused { return tapeStep(input: input, labels: labels) }
+    lossAndGradients(input: input, labels: labels, gradientReady: nil)
+  }
+
+  /// `lossAndGradients(input:labels:)`, calling `gradientReady` with each parameter as soon as
+  /// the backward pass has added its whole gradient to its `grad`, the last layers' first: on
+  /// the tape each parameter's own, on the fused kernels each layer's (SpyTorch's event block
+  /// finishes all at once). Data-parallel training starts reducing gradients there while the
+  /// pass goes on.
+  @inlinable
+  public func lossAndGradients(
+    input: Tensor<Scalar>, labels: [Int], gradientReady: ((Variable<Scalar>) -> Void)?
+  ) -> Step {
+    if !isFused { return tapeStep(input: input, labels: labels, gradientReady: gradientReady) }
     importParameters()
-    let step = run(input: input, labels: labels, backward: true, adam: nil)
-    addGradients()
-    return step
+    guard let gradientReady else {
+      let step = run(input: input, labels: labels, backward: true, adam: nil)
+      addGradients()
+      return step
+    }
+    return run(
+      input: input, labels: labels, backward: true, adam: nil,
+      stageGradients: { self.addGradients(stage: $0, gradientReady) })
+  }
+
+  /// Adds the workspace's gradients of stage `i` (a Linear or recurrent layer) to its
+  /// parameters' `grad` and hands each to `ready`.
+  @inlinable
+  func addGradients(stage i: Int, _ ready: (Variable<Scalar>) -> Void) {
+    let ws = workspace!
+    switch stages[i] {
+    case .linear(let l):
+      let layer = linears[l]
+      layer.weight.accumulate(ws.gradW[l].transposedCopy())
+      ready(layer.weight)
+      if let b = layer.bias {
+        b.accumulate(ws.gradB[l].copiedContiguous())
+        ready(b)
+      }
+    case .recurrent(let r):
+      recurrents[r].weight.accumulate(ws.gradV[r].copiedContiguous())
+      ready(recurrents[r].weight)
+    case .neuron: break
+    }
   }
 
   /// Adds the workspace's gradients to the parameters' `grad`.
@@ -371,11 +409,12 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// The fused step on event input fed to the first Linear layer.
   @inlinable
   func runEvents(
-    _ events: SpikeEvents, steps: Int, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?
+    _ events: SpikeEvents, steps: Int, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?,
+    stageGradients: ((Int) -> Void)? = nil
   ) -> Step {
     run(
       input: Tensor.zeros([0]), labels: labels, backward: backward, adam: adam, events: events,
-      eventSteps: steps)
+      eventSteps: steps, stageGradients: stageGradients)
   }
 
   /// SpyTorch's block plan on `events`: its result and the two weights it read.
@@ -407,18 +446,36 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// `lossAndGradients(input:labels:)` for event input (see `trainStep(events:…)`).
   @inlinable
   public func lossAndGradients(events: SpikeEvents, steps: Int, labels: [Int]) -> Step {
+    lossAndGradients(events: events, steps: steps, labels: labels, gradientReady: nil)
+  }
+
+  /// `lossAndGradients(events:steps:labels:)` with `gradientReady` as in
+  /// `lossAndGradients(input:labels:gradientReady:)`.
+  @inlinable
+  public func lossAndGradients(
+    events: SpikeEvents, steps: Int, labels: [Int],
+    gradientReady: ((Variable<Scalar>) -> Void)?
+  ) -> Step {
     guard let block = cubaBlock else {
       guard readsEventsDirectly(events, steps: steps) else {
-        return lossAndGradients(input: denseInput(events, steps: steps), labels: labels)
+        return lossAndGradients(
+          input: denseInput(events, steps: steps), labels: labels, gradientReady: gradientReady)
       }
       importParameters()
-      let step = runEvents(events, steps: steps, labels: labels, backward: true, adam: nil)
-      addGradients()
-      return step
+      guard let gradientReady else {
+        let step = runEvents(events, steps: steps, labels: labels, backward: true, adam: nil)
+        addGradients()
+        return step
+      }
+      return runEvents(
+        events, steps: steps, labels: labels, backward: true, adam: nil,
+        stageGradients: { self.addGradients(stage: $0, gradientReady) })
     }
     let (r, w1, w2) = blockStep(block, events: events, steps: steps, labels: labels)
     w1.accumulate(r.gradW1)
     w2.accumulate(r.gradW2)
+    gradientReady?(w2)
+    gradientReady?(w1)
     return Step(loss: r.loss, logits: r.logits, correct: r.correct, spikeCounts: [r.hiddenSpikes])
   }
 
@@ -491,13 +548,16 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   // MARK: The tape path
 
   @usableFromInline
-  func tapeStep(input: Tensor<Scalar>, labels: [Int], backward: Bool = true) -> Step {
+  func tapeStep(
+    input: Tensor<Scalar>, labels: [Int], backward: Bool = true,
+    gradientReady: ((Variable<Scalar>) -> Void)? = nil
+  ) -> Step {
     let out = network(Variable(input))
     precondition(
       out.rank == 3,
       "CompiledNetwork: the network's output must be [T, batch, classes], got \(out.shape)")
     let l = loss(out, labels: labels)
-    if backward && l.requiresGrad { l.backward() }
+    if backward && l.requiresGrad { l.backward(seed: nil, gradientReady: gradientReady) }
     let logits = loss.logits(out.value)
     return Step(
       loss: l.value.scalar, logits: logits, correct: countCorrect(logits, labels), spikeCounts: [])
@@ -523,11 +583,12 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
 
 extension CompiledNetwork {
   /// Forward, loss (when `labels` are given) and, with `backward`, BPTT into the workspace's
-  /// gradients, or straight into the parameters through `adam`.
+  /// gradients, or straight into the parameters through `adam`. `stageGradients(i)` is called
+  /// as soon as stage i's parameter gradients are complete in the workspace.
   @inlinable
   func run(
     input: Tensor<Scalar>, labels: [Int]?, backward: Bool, adam: AdamStep<Scalar>?,
-    events: SpikeEvents? = nil, eventSteps: Int = 0
+    events: SpikeEvents? = nil, eventSteps: Int = 0, stageGradients: ((Int) -> Void)? = nil
   ) -> Step {
     typealias T = Scalar
     // Event input feeds the first Linear layer's event pass directly (`input` is unused).
@@ -676,6 +737,7 @@ extension CompiledNetwork {
           linearBackward(
             l, stage: i, x: x, gradOut: g, gradIn: i > 0 ? gs : nil, weight: wP[l], bias: bP[l],
             adam: adam, ws: ws, rows: rows)
+          stageGradients?(i)
           if i > 0 { swap(&g, &gs) }
         case .recurrent(let r):
           let n = recurrents[r].n
@@ -694,6 +756,7 @@ extension CompiledNetwork {
               gradH: grad, spikes: out, into: dV)
           }
           adam?.apply(index: recurrentSlot0 + r, param: v, grad: dV, from: 0, to: n * n)
+          stageGradients?(i)
         }
         i -= 1
       }

@@ -136,6 +136,17 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
   /// `grad`.
   @inlinable
   public func backward(seed: Tensor<Scalar>? = nil) {
+    backward(seed: seed, gradientReady: nil)
+  }
+
+  /// `backward(seed:)`, calling `gradientReady` with each leaf that requires a gradient as soon
+  /// as its gradient is complete and added to its `grad` (nothing later in the pass adds to
+  /// it): the parameters of the last layers first. Data-parallel training starts reducing a
+  /// bucket of gradients there while the pass goes on.
+  @inlinable
+  public func backward(
+    seed: Tensor<Scalar>? = nil, gradientReady: ((Variable<Scalar>) -> Void)?
+  ) {
     precondition(
       requiresGrad,
       "backward(): this variable of shape \(value.shape) does not depend on any variable that "
@@ -151,7 +162,10 @@ public final class Variable<Scalar: TensorScalar>: @unchecked Sendable {
     for node in order.reversed() {
       guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
       guard let pullback = node.pullback else {
-        if node.requiresGrad { node.accumulate(g) }
+        if node.requiresGrad {
+          node.accumulate(g)
+          gradientReady?(node)
+        }
         continue
       }
       let pg = pullback(g)

@@ -275,20 +275,21 @@ public enum Checkpoint {
   /// `<index>.num_batches_tracked` (a one-element Float tensor).
   public static func buffers(_ network: Sequential<Float>) -> [(String, Tensor<Float>)] {
     var out: [(String, Tensor<Float>)] = []
-    for (i, layer) in network.layers.enumerated() {
-      let state: BatchNormState<Float>
-      if let bn = layer.base as? BatchNorm2d<Float> {
-        state = bn.state
-      } else if let bn = layer.base as? BatchNorm1d<Float> {
-        state = bn.state
-      } else {
-        continue
-      }
+    for (i, state) in batchNormStates(network) {
       out.append(("\(i).running_mean", state.runningMean.copiedContiguous()))
       out.append(("\(i).running_var", state.runningVar.copiedContiguous()))
       out.append(("\(i).num_batches_tracked", Tensor([Float(state.batchesTracked)], shape: [1])))
     }
     return out
+  }
+
+  /// The running statistics of `network`'s BatchNorm layers, with the layers' indices.
+  static func batchNormStates(_ network: Sequential<Float>) -> [(Int, BatchNormState<Float>)] {
+    network.layers.enumerated().compactMap { i, layer in
+      if let bn = layer.base as? BatchNorm2d<Float> { return (i, bn.state) }
+      if let bn = layer.base as? BatchNorm1d<Float> { return (i, bn.state) }
+      return nil
+    }
   }
 
   /// Writes a checkpoint of `network` trained with `loss` on `timeSteps`-step input.

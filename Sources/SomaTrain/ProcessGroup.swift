@@ -3,8 +3,9 @@
 ///
 /// `SomaMPI`'s `MPIProcessGroup` implements it over MPI (`mpirun -np N`); a trainer given a
 /// group of more than one process (`Trainer.processGroup`) trains data-parallel: each process
-/// takes its slice of every global batch, the gradients are summed with one `allReduceSum` per
-/// step, and every process applies the same update, so the weights stay identical.
+/// takes its slice of every global batch, the gradients are summed over the processes (one
+/// `allReduceSum` per step, or over 1 MB buckets started by `startAllReduceSum` during the
+/// backward pass), and every process applies the same update, so the weights stay identical.
 ///
 /// ```swift
 /// import SomaMPI
@@ -22,9 +23,26 @@ public protocol ProcessGroup: AnyObject {
   func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
   /// `allReduceSum` for doubles (counts and metrics).
   func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+
+  /// Starts `allReduceSum(buffer)` and may return before it is done (a bucket of gradients
+  /// reduced while the backward pass goes on). `buffer` must stay allocated and untouched
+  /// until `waitForReductions()` returns. Every process starts the same reductions in the same
+  /// order, and each must give the sums `allReduceSum` would. The default reduces at once.
+  func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+  /// Lets the started reductions advance (MPI moves non-blocking collectives on only inside
+  /// its calls); called between pieces of work. The default does nothing.
+  func progressReductions() throws
+  /// Returns when every started reduction is done (its buffer holds the sums).
+  func waitForReductions() throws
 }
 
 extension ProcessGroup {
+  public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+    try allReduceSum(buffer)
+  }
+  public func progressReductions() throws {}
+  public func waitForReductions() throws {}
+
   /// The sums over all processes of `values`.
   public func sum(_ values: [Double]) throws -> [Double] {
     var v = values

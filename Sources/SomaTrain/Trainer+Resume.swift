@@ -61,11 +61,12 @@ extension Trainer {
 
   /// Continues the run whose last checkpoint is `path` (a `final.safetensors` written by `fit`
   /// after an epoch or on Ctrl-C): the next `fit` starts where that run stopped, with its
-  /// weights, Adam's moments and step count, the learning-rate schedule's position, its best
-  /// test accuracy so far and, in `outputDirectory`, its metrics.csv, which it extends. The
-  /// trainer must describe the same network, loss, encoding, batch size and seed (the number of
-  /// processes may differ). A run resumed after Ctrl-C starts mid-epoch; that epoch's metrics
-  /// then cover only the steps after the resume. A dense encoder's random state is not saved.
+  /// weights, BatchNorm's running statistics, Adam's moments and step count, the
+  /// learning-rate schedule's position, its best test accuracy so far and, in
+  /// `outputDirectory`, its metrics.csv, which it extends. The trainer must describe the same
+  /// network, loss, encoding, batch size and seed (the number of processes may differ). A run
+  /// resumed after Ctrl-C starts mid-epoch; that epoch's metrics then cover only the steps
+  /// after the resume. A dense encoder's random state is not saved.
   ///
   /// ```swift
   /// let trainer = try Trainer(network: net, loss: .spikeCountCrossEntropy, epochs: 10,
@@ -129,7 +130,32 @@ extension Trainer {
         }
       }
     }
+    // BatchNorm's running statistics, so that the next steps and evaluations use them.
+    var statistics: [(BatchNormState<Float>, Tensor<Float>, Tensor<Float>, Int)] = []
+    for (i, state) in Checkpoint.batchNormStates(network) {
+      var read: [Tensor<Float>] = []
+      for (name, like) in [
+        ("running_mean", state.runningMean), ("running_var", state.runningVar),
+        ("num_batches_tracked", Tensor<Float>([0], shape: [1])),
+      ] {
+        let t = try Checkpoint.finiteTensor(file, "\(i).\(name)", path: path)
+        guard t.shape == like.shape else {
+          throw TrainError(
+            "checkpoint \(path) has \(i).\(name) of shape \(t.shape); the network's is"
+              + " \(like.shape)")
+        }
+        read.append(t)
+      }
+      let count = read[2].scalars[0]
+      guard count >= 0, count <= 1e9 else {
+        throw TrainError("checkpoint \(path) has \(i).num_batches_tracked \(count)")
+      }
+      statistics.append((state, read[0], read[1], Int(count)))
+    }
     for (p, v) in zip(optimizer.parameters, values) { p.value = v }
+    for (state, mean, variance, count) in statistics {
+      (state.runningMean, state.runningVar, state.batchesTracked) = (mean, variance, count)
+    }
     optimizer.state = (steps, first, second)
     optimizer.state = movingMoments(optimizer.state, toKernelLayout: true)
     resumePoint = point

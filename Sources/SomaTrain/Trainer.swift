@@ -114,6 +114,13 @@ public final class Trainer {
   /// writes files. nil (or one process) trains exactly as a single process does.
   public var processGroup: (any ProcessGroup)?
 
+  /// Data-parallel gradients of more than this many bytes are summed in buckets started while
+  /// the backward pass goes on (`defaultBucketThresholdBytes`, 1 MB); smaller ones in one
+  /// buffer after it.
+  public var bucketThresholdBytes = Trainer.defaultBucketThresholdBytes
+  /// The size those buckets fill up to (`defaultBucketBytes`, 1 MB).
+  public var bucketBytes = Trainer.defaultBucketBytes
+
   /// Each parameter's value after the last good step (restored when a step turns them NaN).
   var lastGood: [Tensor<Float>] = []
   /// The flat buffer of a data-parallel step's gradients and totals, reused.
@@ -121,6 +128,9 @@ public final class Trainer {
   /// Seconds spent in the data-parallel steps' reductions (waiting for the slowest process
   /// included) since the epoch began.
   var reduceSeconds = 0.0
+  /// Buckets of gradients whose reduction started during the backward pass, over the run
+  /// (the rest start after it).
+  package var bucketsStartedInBackward = 0
   /// Where `resume(from:)` continues (nil: from the start).
   var resumePoint: ResumePoint?
 
@@ -296,6 +306,7 @@ public final class Trainer {
         bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
         if result.stop {
           bar.finish()
+          if let group { try averageBatchNormStatistics(group) }
           try save(
             resumeMetadata(epoch: epoch - 1, stepInEpoch: step, runStep: runStep, best: best)
               .merging(["interrupted_at_step": "\(step)"]) { a, _ in a },
@@ -307,6 +318,7 @@ public final class Trainer {
       }
       bar.finish()
       let trainSeconds = monotonicSeconds() - start
+      if let group { try averageBatchNormStatistics(group) }
       let testAcc = try evaluate(test, classes: classes, coder: coder, group: group).accuracy
       let m = EpochMetrics(
         epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
@@ -337,7 +349,8 @@ public final class Trainer {
           stepTimes.isEmpty ? 0 : median(stepTimes) * 1000)
           + (group == nil
             ? ""
-            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds))
+            : String(format: ", allreduce %.0f%% of the time", 100 * reduceSeconds / trainSeconds)
+              + reductionPlan)
           + ")")
       onEpoch?(m)
     }

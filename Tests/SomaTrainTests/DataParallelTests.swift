@@ -43,11 +43,27 @@ final class ThreadGroup: @unchecked Sendable {
     return result
   }
 
-  final class Member: ProcessGroup {
+  /// A member's buffer handed to its reduction queue.
+  struct Pending: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<Float> }
+
+  final class Member: ProcessGroup, @unchecked Sendable {
     let group: ThreadGroup
     let rank: Int
     var size: Int { group.size }
+    /// Reductions started without waiting (the bucketed path), counted.
+    var started = 0
+    /// Runs the started reductions one after the other, beside the member's own thread (as
+    /// MPI's non-blocking reductions go on beside the training loop).
+    let queue = DispatchQueue(label: "ThreadGroup.Member")
     init(group: ThreadGroup, rank: Int) { (self.group, self.rank) = (group, rank) }
+
+    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+      started += 1
+      let pending = Pending(buffer: buffer)
+      queue.async { try? self.allReduceSum(pending.buffer) }
+    }
+
+    func waitForReductions() throws { queue.sync {} }
 
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
       let sums = group.reduce(buffer.map(Double.init), rank: rank) { Double(Float($0)) }
@@ -124,17 +140,47 @@ extension TrainerTests {
     static let train = syntheticImages(count: 202, seed: 1)
     static let test = syntheticImages(count: 61, seed: 2)
 
+    /// A small csnn: Conv2d → BatchNorm2d → IF → MaxPool2d → Linear → IF on 10×10 images,
+    /// direct-coded (it trains on the autodiff tape).
+    static func convNetwork() throws -> Sequential<Float> {
+      var g = SomaRandom(seed: 3)
+      func neuron() throws -> IF<S2NN> {
+        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
+      }
+      return try Sequential<Float> {
+        try Unflatten<Float>([1, 10, 10])
+        try Conv2d<Float>(1, 4, kernelSize: 3, padding: 1, bias: false, using: &g)
+        try BatchNorm2d<Float>(4)
+        try neuron()
+        try MaxPool2d<Float>(kernelSize: 2)
+        Flatten<Float>()
+        Linear<Float>(100, 10, bias: false, using: &g)
+        try neuron()
+      }
+    }
+
     static func trainer(model: String, out: String?, epochs: Int = 2, threads: Int = 1) throws
       -> Trainer
     {
       let net =
-        model == "mlp"
-        ? try Models.mlp(inputs: 100, hidden: [24], outputs: 10, surrogate: S2NN(), seed: 3)
-        : try Models.spytorch(inputs: 100, hidden: 32, outputs: 10, surrogate: S2NN(), seed: 3)
+        switch model {
+        case "mlp":
+          try Models.mlp(inputs: 100, hidden: [24], outputs: 10, surrogate: S2NN(), seed: 3)
+        case "conv": try convNetwork()
+        default:
+          try Models.spytorch(inputs: 100, hidden: 32, outputs: 10, surrogate: S2NN(), seed: 3)
+        }
+      let loss =
+        switch model {
+        case "mlp": Models.mlpLoss
+        case "conv": Models.csnnLoss
+        default: Models.spytorchLoss
+        }
       let trainer = try Trainer(
-        network: net, loss: model == "mlp" ? Models.mlpLoss : Models.spytorchLoss,
-        learningRate: 5e-3, weightDecay: 0.1, encoding: .latency(timeSteps: 12), epochs: epochs,
-        batchSize: 50, seed: 3, threads: threads, outputDirectory: out)
+        network: net, loss: loss, learningRate: 5e-3, weightDecay: model == "conv" ? 0 : 0.1,
+        encoding: model == "conv"
+          ? .dense(DirectCurrentEncoder(timeSteps: 4)) : .latency(timeSteps: 12),
+        epochs: epochs, batchSize: 50, seed: 3, threads: threads, outputDirectory: out)
       trainer.modelName = model
       trainer.log = { _ in }
       trainer.showsProgress = false
@@ -143,6 +189,13 @@ extension TrainerTests {
 
     static func weights(_ t: Trainer) -> [[Float]] {
       t.optimizer.parameters.map { $0.value.contiguous().withUnsafeBufferPointer(Array.init) }
+    }
+
+    /// Every BatchNorm layer's running mean, running variance and batch count.
+    static func statistics(_ t: Trainer) -> [[Float]] {
+      Checkpoint.batchNormStates(t.network).flatMap {
+        [$0.1.runningMean.scalars, $0.1.runningVar.scalars, [Float($0.1.batchesTracked)]]
+      }
     }
 
     static func largestDifference(_ a: [[Float]], _ b: [[Float]]) -> Float {
@@ -254,6 +307,181 @@ extension TrainerTests {
       #expect(throws: TrainError.self) {
         try Self.trainer(model: "mlp", out: dir.path).resume(from: dir.path + "/best.safetensors")
       }
+    }
+
+    // MARK: Buckets
+
+    @Test func bucketsTakeTheParametersInReverseOrder() {
+      let sizes = [10, 300, 5, 2000, 7]
+      let b = GradientBuckets(sizes: sizes, thresholdBytes: 0, bucketBytes: 310 * 4)
+      #expect(b.overlaps)
+      // 7, then 2000 alone (over the cap), then 5 + 300 (within it), then 10.
+      #expect(b.members == [[4], [3], [2, 1], [0]])
+      #expect(b.ranges == [0..<7, 7..<2007, 2007..<2312, 2312..<2322])
+      #expect(b.offsets == [2312, 2012, 2007, 7, 0])
+      #expect(b.bucketOf == [3, 2, 2, 1, 0])
+      #expect(b.total == 2322)
+      // At most the threshold: one buffer in the parameters' order, as before buckets.
+      let flat = GradientBuckets(sizes: sizes, thresholdBytes: 2322 * 4, bucketBytes: 310 * 4)
+      #expect(!flat.overlaps && flat.members == [[0, 1, 2, 3, 4]])
+      #expect(flat.offsets == [0, 10, 310, 315, 2315] && flat.ranges == [0..<2322])
+      #expect(GradientBuckets(sizes: sizes, thresholdBytes: 2321 * 4, bucketBytes: 1).overlaps)
+    }
+
+    /// The backward pass hands over each parameter's gradient, complete, from the last layer
+    /// to the first: per parameter on the tape (conv), per layer on the fused kernels (mlp).
+    @Test(arguments: ["conv", "mlp"])
+    func gradientsAreReadyFromTheLastLayerToTheFirst(model: String) throws {
+      let t = try Self.trainer(model: model, out: nil)
+      let params = t.optimizer.parameters
+      let idx = Array(0..<20)
+      let labels = idx.map { Self.train.labels[$0] }
+      var order: [Int] = []
+      var complete = true
+      let reference = try Self.trainer(model: model, out: nil)
+      func ready(_ v: Variable<Float>) {
+        guard let k = params.firstIndex(where: { $0 === v }) else { return }
+        order.append(k)
+        complete = complete && v.grad != nil
+      }
+      if model == "conv" {
+        let input = t.denseBatch(Self.train, idx[...])
+        _ = t.model.lossAndGradients(input: input, labels: labels, gradientReady: ready)
+        _ = reference.model.lossAndGradients(input: input, labels: labels)
+      } else {
+        let coder = LatencyEventCoder(timeSteps: 12, encoder: LatencyEncoder(timeSteps: 12))
+        let events = coder.events(Self.train, indices: idx[...])
+        _ = t.model.lossAndGradients(events: events, steps: 12, labels: labels, gradientReady: ready)
+        _ = reference.model.lossAndGradients(events: events, steps: 12, labels: labels)
+      }
+      #expect(complete)
+      #expect(order.sorted() == Array(params.indices), "each parameter once: \(order)")
+      // Layer by layer from the output back (BatchNorm's weight and bias in either order).
+      let shapes = order.map { params[$0].value.shape }
+      if model == "conv" {
+        #expect(shapes.first == [10, 100] && shapes.last == [4, 1, 3, 3], "\(shapes)")
+      } else {
+        #expect(shapes == [[10, 24], [10], [24, 100], [24]], "\(shapes)")
+      }
+      // The gradients are those of the pass without the callback.
+      for (p, q) in zip(params, reference.optimizer.parameters) {
+        #expect(p.grad?.scalars == q.grad?.scalars)
+      }
+    }
+
+    /// Trains `model` on `size` thread "processes" with gradients of more than `threshold`
+    /// bytes reduced in buckets of `bucket` bytes: rank 0's weights, every rank's BatchNorm
+    /// statistics, reductions started without waiting and buckets started during the backward
+    /// pass, and the number of buckets.
+    static func processes(
+      _ size: Int, _ model: String, threshold: Int, bucket: Int = 64, epochs: Int = 1
+    ) throws -> (
+        weights: [[Float]], statistics: [[[Float]]], started: [Int], buckets: Int, early: [Int]
+      )
+    {
+      let group = ThreadGroup(size: size)
+      let runs = try onThreads(size) { rank in
+        let t = try Self.trainer(model: model, out: nil, epochs: epochs)
+        t.bucketThresholdBytes = threshold
+        t.bucketBytes = bucket
+        let member = group.member(rank)
+        t.processGroup = member
+        try t.fit(train: Self.train, test: Self.test)
+        let plan = GradientBuckets(
+          sizes: t.optimizer.parameters.map(\.value.count), thresholdBytes: threshold,
+          bucketBytes: bucket)
+        return (
+          Self.weights(t), Self.statistics(t), member.started, plan.members.count,
+          t.bucketsStartedInBackward
+        )
+      }
+      return (runs[0].0, runs.map(\.1), runs.map(\.2), runs[0].3, runs.map(\.4))
+    }
+
+    /// Gradients reduced in buckets while the backward pass goes on (the tape's per-parameter
+    /// hook for the conv network, the fused kernels' per-layer one for the mlp) give the
+    /// weights of the one flat reduction after it, and of one process, within Float rounding,
+    /// and the same weights bit for bit from run to run.
+    @Test(arguments: ["conv", "mlp"], [2, 3])
+    func bucketedReductionsGiveTheFlatOnesWeights(model: String, size: Int) throws {
+      let flat = try Self.processes(size, model, threshold: .max)
+      let bucketed = try Self.processes(size, model, threshold: 0)
+      let again = try Self.processes(size, model, threshold: 0)
+      #expect(flat.started == Array(repeating: 0, count: size))
+      // 5 steps per epoch (202 samples, batches of 50), each starting every bucket and the
+      // totals, on every rank.
+      let b = bucketed.buckets
+      #expect(b >= 3, "\(b) buckets")
+      #expect(bucketed.started == Array(repeating: 5 * (b + 1), count: size))
+      // Every bucket started from the backward pass, as its last gradient came, except in
+      // the last step on 3 processes: its 2 samples leave rank 0 none, and no backward pass.
+      #expect(bucketed.early == (size == 2 ? [5 * b, 5 * b] : [4 * b, 5 * b, 5 * b]))
+      let diff = Self.largestDifference(bucketed.weights, flat.weights)
+      #expect(diff < 1e-6, "bucketed and flat weights differ by \(diff)")
+      #expect(bucketed.weights == again.weights)
+      #expect(bucketed.statistics == again.statistics)
+      let one = try Self.trainer(model: model, out: nil, epochs: 1)
+      try one.fit(train: Self.train, test: Self.test)
+      if model == "mlp" {
+        let d = Self.largestDifference(bucketed.weights, Self.weights(one))
+        #expect(d < 2e-5, "bucketed and one-process weights differ by \(d)")
+      }
+    }
+
+    // MARK: BatchNorm
+
+    /// After a data-parallel epoch every process holds the same BatchNorm statistics, the mean
+    /// of what each gathered, and rank 0's checkpoint records them.
+    @Test func batchNormStatisticsAreAveragedOverTheProcesses() throws {
+      let group = ThreadGroup(size: 2)
+      let dir = try TemporaryDirectory()
+      let path = dir.path
+      let runs = try onThreads(2) { rank in
+        let t = try Self.trainer(model: "conv", out: path + "/run\(rank)", epochs: 1)
+        t.processGroup = group.member(rank)
+        try t.fit(train: Self.train, test: Self.test)
+        let own = Self.statistics(t)
+        // Different statistics on the two ranks, then averaged.
+        let state = Checkpoint.batchNormStates(t.network)[0].1
+        state.runningMean = Tensor([Float(rank), 2, 4, 8])
+        state.runningVar = Tensor([1, Float(3 * rank + 1), 1, 1])
+        state.batchesTracked = 10 + rank
+        try t.averageBatchNormStatistics(group.member(rank))
+        return (own, Self.statistics(t))
+      }
+      #expect(runs[0].0 == runs[1].0)
+      #expect(runs[0].0[2] == [5])  // 5 steps, each rank normalising its part of each batch
+      #expect(runs[0].0[0] != [Float](repeating: 0, count: 4))
+      let saved = try Checkpoint.load(path + "/run0/final.safetensors").network
+      let savedState = Checkpoint.batchNormStates(saved)[0].1
+      #expect(
+        [savedState.runningMean.scalars, savedState.runningVar.scalars] == Array(runs[0].0[0..<2]))
+      for run in runs {
+        #expect(run.1 == [[0.5, 2, 4, 8], [1, 2.5, 1, 1], [11]])  // 10.5 rounds up
+      }
+    }
+
+    /// A conv run resumed after epoch 1 ends where the uninterrupted run ends, BatchNorm's
+    /// running statistics included, bit for bit; with 2 processes too.
+    @Test(arguments: [1, 2])
+    func aResumedConvRunEndsWhereTheWholeRunEnds(processes: Int) throws {
+      func run(epochs: Int, out: String?, resume: Bool) throws -> ([[Float]], [[Float]]) {
+        let group = ThreadGroup(size: processes)
+        return try onThreads(processes) { rank in
+          let t = try Self.trainer(model: "conv", out: rank == 0 ? out : nil, epochs: epochs)
+          if processes > 1 { t.processGroup = group.member(rank) }
+          if resume { try t.resume(from: out! + "/final.safetensors") }
+          try t.fit(train: Self.train, test: Self.test)
+          return (Self.weights(t), Self.statistics(t))
+        }[0]
+      }
+      let whole = try run(epochs: 2, out: nil, resume: false)
+      let dir = try TemporaryDirectory()
+      let first = try run(epochs: 1, out: dir.path, resume: false)
+      #expect(first.1 != whole.1)
+      let resumed = try run(epochs: 2, out: dir.path, resume: true)
+      #expect(resumed.0 == whole.0)
+      #expect(resumed.1 == whole.1)
     }
   }
 }

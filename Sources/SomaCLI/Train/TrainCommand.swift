@@ -80,6 +80,11 @@ struct TrainCommand: ParsableCommand {
   var overwrite = false
   @Flag(help: "Continue the run in --out from its final.safetensors (with that run's flags).")
   var resume = false
+  // Under mpirun: gradients of more than this many KB are summed in buckets while the backward
+  // pass goes on (default 1024); tests and scripts/mpi-scaling.sh move it.
+  @Option(name: .customLong("bucket-threshold-kb"), help: .hidden) var bucketThresholdKB: Int?
+  // The size of those buckets in KB (default 1024).
+  @Option(name: .customLong("bucket-kb"), help: .hidden) var bucketKB: Int?
 
   static let defaultSurrogate = "S2NN"
   /// --model csnn's width: see docs/Performance.md (the accuracy/time table) for why.
@@ -173,6 +178,12 @@ struct TrainCommand: ParsableCommand {
     }
     guard !data.isEmpty else { throw ValidationError("--data needs a directory name") }
     if let out, out.isEmpty { throw ValidationError("--out needs a directory name") }
+    if let kb = bucketThresholdKB, !(0...(1 << 30)).contains(kb) {
+      throw ValidationError("--bucket-threshold-kb must be in 0...\(1 << 30), got \(kb)")
+    }
+    if let kb = bucketKB, !(1...(1 << 20)).contains(kb) {
+      throw ValidationError("--bucket-kb must be in 1...\(1 << 20), got \(kb)")
+    }
     if resume && out == nil {
       throw ValidationError("--resume needs --out, the directory of the run to continue")
     }
@@ -209,6 +220,8 @@ struct TrainCommand: ParsableCommand {
       surrogate: s, dataset: dataset, outDir: outDir,
       lr: lr ?? (isCSNN ? Self.csnnLearningRate : Self.defaultLearningRate(for: s)))
     trainer.trainer.processGroup = group
+    if let kb = bucketThresholdKB { trainer.trainer.bucketThresholdBytes = kb << 10 }
+    if let kb = bucketKB { trainer.trainer.bucketBytes = kb << 10 }
     if resume {
       try resumeEverywhere(
         trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group)
