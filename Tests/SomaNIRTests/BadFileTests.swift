@@ -36,9 +36,25 @@ import Testing
       file: "wrong_type.nir", kind: .malformed, says: "node 'lif' 'tau' does not hold numbers"),
     BadFixture(file: "missing_edges.nir", kind: .malformed, says: "has no 'edges' dataset"),
     BadFixture(file: "dangling_edge.nir", kind: .malformed, says: "'nowhere', which is not one of"),
+    // An Affine relabelled Conv2d lacks Conv2d's fields.
     BadFixture(
-      file: "conv2d.nir", kind: .unsupported,
-      says: "node 'fc' is a Conv2d, which Soma cannot import"),
+      file: "conv2d.nir", kind: .malformed, says: "node 'fc' (Conv2d) has no 'stride' dataset"),
+    BadFixture(
+      file: "conv1d.nir", kind: .unsupported,
+      says: "node 'conv' is a Conv1d, which Soma cannot import"),
+    BadFixture(
+      file: "conv_weight_shape.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has a weight of shape [3, 2, 3, 3] with groups 1 but receives"
+        + " 1 channels ([1, 6, 6])"),
+    BadFixture(
+      file: "conv_input_shape.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has input_shape [5, 5] but receives 6×6 maps"),
+    BadFixture(
+      file: "conv_negative_stride.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has stride [-1, 1] and dilation [1, 1]; both must be ≥ 1."),
+    BadFixture(
+      file: "pool_missing_kernel.nir", kind: .malformed,
+      says: "node 'pool' (AvgPool2d) has no 'kernel_size' dataset"),
   ]
 
   @Test(arguments: fixtures)

@@ -99,7 +99,7 @@ import Testing
     let error = #expect(throws: NIRError.self) {
       try net.nirExport(options: NIROptions(resistance: .unitResistance))
     }
-    #expect(error?.description.contains("layer 2 (LIF) follows no Linear layer") == true)
+    #expect(error?.description.contains("layer 2 (LIF) follows no Linear or Conv2d layer") == true)
   }
 
   @Test func throughAFileOnDisk() throws {
