@@ -129,29 +129,31 @@ import Testing
     #expect(e2?.description.contains("NIR 1.0 has no node that unflattens") == true)
   }
 
-  /// Conv2d → BatchNorm2d → LIF with running statistics far from 0 and 1.
-  static func batchNormNet() throws -> Sequential<Float> {
+  /// Conv2d → BatchNorm2d → LIF with running statistics far from 0 and 1, on 1×`side`×`side`
+  /// images; then Flatten → Linear → BatchNorm1d (evaluation, default statistics) → LIF.
+  static func batchNormNet(first side: Int = 6) throws -> Sequential<Float> {
     let bn = try BatchNorm2d<Float>(3)
     bn.state.runningMean = Tensor([0.3, -0.2, 0.1], shape: [3])
     bn.state.runningVar = Tensor([0.5, 2.0, 0.8], shape: [3])
     bn.weight!.value = Tensor([1.5, 0.7, -1.1], shape: [3])
     bn.bias!.value = Tensor([0.2, -0.1, 0.4], shape: [3])
     bn.mode = .evaluation
+    let bn1 = try BatchNorm1d<Float>(4)
+    bn1.mode = .evaluation
     return try Sequential<Float> {
-      try Unflatten<Float>([1, 6, 6])
+      try Unflatten<Float>([1, side, side])
       try Conv2d<Float>(1, 3, kernelSize: 3, padding: 1, bias: false, seed: 4)
       bn
       try LIF(beta: 0.9, threshold: 0.5, reset: .zero, surrogate: S2NN())
       Flatten<Float>()
-      Linear(108, 4, seed: 5)
-      try BatchNorm1d<Float>(4)
+      Linear(3 * side * side, 4, seed: 5)
+      bn1
       try LIF(beta: 0.9, threshold: 0.5, reset: .zero, surrogate: S2NN())
     }
   }
 
   @Test func batchNormFoldsIntoTheLayerBefore() throws {
     let net = try Self.batchNormNet()
-    (net.layers[6].base as! BatchNorm1d<Float>).mode = .evaluation
     let export = try net.nirExport()
     #expect(export.notes.count == 2)
     #expect(export.notes[0].hasPrefix("layer 2 (BatchNorm2d) is folded into the weights"))

@@ -93,7 +93,7 @@ import Testing
   /// that wrote them: the same output on the stored input.
   @Test(arguments: [
     "soma_lif", "soma_lif_r1", "soma_recurrent", "soma_recurrent_r1", "soma_cubalif",
-    "soma_cubalif_r1", "soma_every_layer",
+    "soma_cubalif_r1", "soma_every_layer", "soma_conv",
   ])
   func somaFilesReadBackAsWritten(_ name: String) throws {
     let net = try Sequential<Float>(nirFile: try fixturePath("soma/\(name).nir"))
@@ -103,6 +103,20 @@ import Testing
     let worst = zip(y.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
     // r = 1 files carry tau/dt in the weights, so they come back within float rounding.
     #expect(worst <= (name.hasSuffix("_r1") ? 1e-4 : 0), "\(name): \(worst)")
+  }
+
+  /// The batch norm was folded into the convolution and the Linear on export, so the file reads
+  /// back as a network without it that differs from the original by float rounding.
+  @Test func somaBatchNormFileReadsBackFolded() throws {
+    let net = try Sequential<Float>(nirFile: try fixturePath("soma/soma_conv_bn.nir"))
+    #expect(layerTypes(net) == ["Unflatten", "Conv2d", "LIF", "Flatten", "Linear", "LIF"])
+    let x = try NPY.read(try fixturePath("soma/soma_conv_bn.input.npy"), as: Float.self)
+    let expected = try NPY.read(try fixturePath("soma/soma_conv_bn.output.npy"), as: Float.self)
+    let y = run(net, x)
+    #expect(y.shape == expected.shape)
+    let same = zip(y.scalars, expected.scalars).filter { $0 == $1 }.count
+    #expect(Double(same) / Double(y.count) >= 0.99, "\(same) of \(y.count)")
+    #expect(expected.scalars.contains(1))
   }
 
   @Test func snnTorchLayersMapAsDocumented() throws {
