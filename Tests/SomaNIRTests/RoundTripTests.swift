@@ -249,7 +249,7 @@ import Testing
       try AvgPool2d<Float>(kernelSize: 2)
       Flatten<Float>()
       Linear(64, 5, seed: 39)
-      try LIF(beta: 0.9, threshold: 0.3, reset: .zero)
+      try LIF(beta: 0.9, threshold: 0.1, reset: .zero)
     }
     try write(conv, "soma_conv", inputs: 64)
     try write(try ConvTests.batchNormNet(first: 8), "soma_conv_bn", inputs: 64)
