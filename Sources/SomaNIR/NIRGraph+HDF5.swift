@@ -16,6 +16,8 @@ extension NIRGraph {
   public static let maximumDepth = 16
   /// The most nodes a file may hold, over all nesting levels.
   public static let maximumNodes = 10_000
+  /// The most values one sample may have at any node (2^24, e.g. 64 maps of 512 × 512).
+  public static let maximumFeatures = 1 << 24
 
   /// Reads the NIR file at `path`. Throws `NIRError` with one sentence naming the file and
   /// what is wrong (not HDF5, truncated, a missing or mistyped field).

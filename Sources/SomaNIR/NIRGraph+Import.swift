@@ -315,7 +315,7 @@ private struct Importer {
         if case .input = $0.kind { true } else { false }
       })?.kind
     else { throw fail(.malformed, "has no Input node.") }
-    var width = inShape.reduce(1, *)
+    var width = try features(inShape, "its Input")
     guard width > 0 else {
       throw fail(.malformed, "has an Input of shape \(inShape), which is empty.")
     }
@@ -349,11 +349,12 @@ private struct Importer {
           throw fail("\(what) scales [C, H, W] maps; Soma maps Scale on flat features only.")
         }
         let v = try perNeuron(s, width, what, "scale")
+        try diagonalFits(width, what)
         var diag = [Double](repeating: 0, count: width * width)
         for i in 0..<width { diag[i * width + i] = v[i] }
         stages.append(.linear(weight: diag, bias: nil, inputs: width, outputs: width))
       case .flatten(let start, let end, let inputShape):
-        if let inputShape, inputShape.reduce(1, *) != width {
+        if let inputShape, try features(inputShape, what) != width {
           throw fail(
             .malformed, "\(what) expects input of shape \(inputShape) but receives \(width) values."
           )
@@ -406,17 +407,43 @@ private struct Importer {
             + " Affine, Linear, Scale, Flatten, Conv2d, AvgPool2d, SumPool2d, LIF, IF, I, LI,"
             + " CubaLIF, CubaLI and nested graphs.")
       }
-      width = shape.reduce(1, *)
+      width = try features(shape, what)
     }
     guard
       case .output(let outShape)? = flat.nodes.values.first(where: {
         if case .output = $0.kind { true } else { false }
-      })?.kind, outShape.reduce(1, *) == width
+      })?.kind, try features(outShape, "its Output") == width
     else {
       throw fail(
         .malformed, "has an Output shape that does not match the \(width) values reaching it.")
     }
     return try layers(from: try fold(stages))
+  }
+
+  /// The values in one sample of `shape`; throws past `NIRGraph.maximumFeatures`, so a
+  /// hostile shape cannot overflow or make Soma allocate without bound.
+  func features(_ shape: [Int], _ what: String) throws(NIRError) -> Int {
+    var n = 1
+    for d in shape {
+      let (m, overflow) = n.multipliedReportingOverflow(by: d)
+      guard !overflow, m <= NIRGraph.maximumFeatures else {
+        throw fail(
+          "\(what) gives samples of shape \(shape), more than the \(NIRGraph.maximumFeatures)"
+            + " values Soma imports per sample.")
+      }
+      n = m
+    }
+    return n
+  }
+
+  /// A diagonal `Linear` of n × n (for Scale, or a neuron's gain with no Linear before it) is
+  /// dense in Soma; refuses sizes whose matrix would pass 2^26 values.
+  func diagonalFits(_ n: Int, _ what: String) throws(NIRError) {
+    guard n <= 1 << 13 else {
+      throw fail(
+        "\(what) needs a diagonal Linear of \(n) × \(n) (a Scale, or a gain with no Linear"
+          + " before the neuron), too large for Soma's dense Linear.")
+    }
   }
 
   /// The [C, H, W] of maps reaching an image layer.
@@ -438,6 +465,11 @@ private struct Importer {
     guard pad.allSatisfy({ $0 >= 0 }), 2 * pad[0] <= k[0], 2 * pad[1] <= k[1] else {
       throw fail(
         .malformed, "\(what) has padding \(pad); it must be ≥ 0 and at most half of \(k).")
+    }
+    // Padding wider than the input would only add windows of padding (and would let the
+    // window grow without bound).
+    guard pad[0] <= h, pad[1] <= w else {
+      throw fail("\(what) has padding \(pad) wider than its \(h)×\(w) input.")
     }
     let oh = slidingOutput(h, kernel: k[0], stride: s[0], padding: pad[0], dilation: 1)
     let ow = slidingOutput(w, kernel: k[1], stride: s[1], padding: pad[1], dilation: 1)
@@ -773,6 +805,7 @@ private struct Importer {
           }
           out[out.count - 1] = .linear(weight: w, bias: bias, inputs: ins, outputs: outs)
         } else {
+          try diagonalFits(n, neuron.what)
           var diag = [Double](repeating: 0, count: n * n)
           for i in 0..<n { diag[i * n + i] = gain[i] }
           out.append(

@@ -358,3 +358,36 @@ import Testing
     }
   }
 }
+
+/// Hostile sizes in image graphs: one line, no overflow, no unbounded allocation.
+@Suite struct HostileConvTests {
+  func importError(_ g: NIRGraph) throws -> String? {
+    let decoded = try NIRGraph.decode(try g.encoded(), path: "g.nir")
+    let error = #expect(throws: NIRError.self) { try decoded.sequential(source: "g.nir") }
+    if let error { #expect(!error.description.contains("\n"), "\(error)") }
+    return error?.description
+  }
+
+  func chain(_ nodes: [(String, NIRNode)], input: [Int], output: [Int]) -> NIRGraph {
+    ConvImportTests().chain(nodes, input: input, output: output)
+  }
+
+  @Test func shapesThatWouldOverflow() throws {
+    let big = 1 << 21
+    let g1 = chain([("lif", ConvImportTests.lif([1]))], input: [big, big, big], output: [1])
+    #expect(try importError(g1)?.contains("its Input gives samples of shape") == true)
+    let g2 = chain(
+      [("conv", ConvImportTests.conv(2, 1, padding: .sizes([1 << 29, 1 << 29])))],
+      input: [1, 4, 4], output: [2, 4, 4])
+    let m2 = try importError(g2)
+    #expect(m2?.contains("more than the 16777216 values") == true, "\(String(describing: m2))")
+    let pool = NIRPool2d(
+      kernelSize: [1 << 29, 1 << 29], stride: [1, 1], padding: [1 << 28, 1 << 28])
+    let g3 = chain([("pool", NIRNode(.sumPool2d(pool)))], input: [1, 4, 4], output: [1, 1, 1])
+    #expect(try importError(g3)?.contains("wider than its 4×4 input") == true)
+    let g4 = chain(
+      [("scale", NIRNode(.scale(NIRArray(repeating: 2, count: 10_000))))], input: [10_000],
+      output: [10_000])
+    #expect(try importError(g4)?.contains("needs a diagonal Linear of 10000 × 10000") == true)
+  }
+}
