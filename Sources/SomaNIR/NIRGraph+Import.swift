@@ -20,8 +20,9 @@ extension NIRGraph {
   ///
   /// The graph must be a chain from its Input to its Output once nested graphs are inlined
   /// and each LIF ⇄ Linear/Affine loop is taken as a `RecurrentLIF`. Affine and Linear
-  /// become `Linear`, Scale a diagonal `Linear`, Flatten nothing (Soma's features are flat
-  /// already); LIF → `LIF`, IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF →
+  /// become `Linear`, Scale a diagonal `Linear`; a [C, H, W] Input an `Unflatten` first,
+  /// Conv2d → `Conv2d`, AvgPool2d → `AvgPool2d`, SumPool2d → a depthwise `Conv2d` of ones,
+  /// Flatten of maps → `Flatten` (of flat features, nothing); LIF → `LIF`, IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF →
   /// `LeakyIntegrator` (the synaptic current) then `LIF`, CubaLI → two `LeakyIntegrator`s.
   /// Nodes that Soma wrote come back as the exact layers (its metadata names them). Input
   /// gains r·dt/τ ≠ 1, leak potentials and per-neuron thresholds are folded into the weights

@@ -17,8 +17,11 @@ extension Sequential where Scalar == Float {
   ///
   /// `Linear` becomes Affine (or Linear without bias); `LIF` → LIF, `IF` → IF, `CUBALIF` →
   /// CubaLIF, `LeakyIntegrator` → LI (CubaLI with alpha, I with beta 1), `RecurrentLIF` → a
-  /// nested graph of a LIF and a Linear feeding back, a nested `Sequential` → a nested graph.
-  /// Throws `NIRError` naming the first layer NIR cannot hold.
+  /// nested graph of a LIF and a Linear feeding back, a nested `Sequential` → a nested graph;
+  /// `Conv2d`, `AvgPool2d` and `Flatten` → their NIR nodes, a first `Unflatten` → the Input's
+  /// shape (else `options.inputShape`), a `BatchNorm2d`/`BatchNorm1d` folded into the
+  /// `Conv2d`/`Linear` before it with its running statistics. Throws `NIRError` naming the
+  /// first layer NIR cannot hold (`MaxPool2d`, for one).
   ///
   /// ```swift
   /// let export = try net.nirExport()
