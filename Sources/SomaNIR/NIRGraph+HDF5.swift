@@ -18,6 +18,9 @@ extension NIRGraph {
   public static let maximumNodes = 10_000
   /// The most values one sample may have at any node (2^24, e.g. 64 maps of 512 × 512).
   public static let maximumFeatures = 1 << 24
+  /// The most array values `read` takes per byte of file (beyond the first 2^20): more than
+  /// gzip can pack into a byte, fewer than would let a small file allocate gigabytes.
+  public static let valuesPerFileByte = 512
 
   /// Reads the NIR file at `path`. Throws `NIRError` with one sentence naming the file and
   /// what is wrong (not HDF5, truncated, a missing or mistyped field).
@@ -52,7 +55,7 @@ extension NIRGraph {
       guard let top = file.root.group("node") else {
         throw NIRError(.malformed, "\(path) has no /node group, so it is not a NIR graph.")
       }
-      var reader = Reader(path: path)
+      var reader = Reader(path: path, fileSize: bytes.count)
       let node = try reader.node(top, name: "", depth: 0)
       guard case .graph(let graph) = node.kind else {
         throw NIRError(
@@ -98,8 +101,20 @@ enum HDF5Lock {
 private struct Reader {
   let path: String
   var nodeCount = 0
+  /// How many more array values the file may hold: gzip stores at most about 1032 bytes per
+  /// byte, so a real file cannot hold more than a few hundred values per byte; HDF5's unwritten
+  /// chunks (read as fill values) could otherwise make a small file ask for gigabytes.
+  let budget: Budget
 
-  init(path: String) { self.path = path }
+  final class Budget {
+    var left: Int
+    init(_ left: Int) { self.left = left }
+  }
+
+  init(path: String, fileSize: Int) {
+    self.path = path
+    budget = Budget(NIRGraph.valuesPerFileByte * fileSize + (1 << 20))
+  }
 
   func qualified(_ name: String) -> String { name.isEmpty ? "/node" : "node '\(name)'" }
 
@@ -288,6 +303,13 @@ private struct Reader {
       throw NIRError(.malformed, "\(path) \(qualified(name)) '\(field)' does not hold numbers.")
     }
     let count = shape.reduce(1, *)
+    guard count <= budget.left else {
+      throw NIRError(
+        .malformed,
+        "\(path) \(qualified(name)) '\(field)' has shape \(shape), more values than a file of its"
+          + " size can store.")
+    }
+    budget.left -= count
     guard let values = ds.doubles(count: count) else {
       throw NIRError(.malformed, "\(path) \(qualified(name)) '\(field)' cannot be read.")
     }

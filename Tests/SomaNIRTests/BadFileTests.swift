@@ -53,6 +53,9 @@ import Testing
       file: "conv_negative_stride.nir", kind: .malformed,
       says: "node 'conv' (Conv2d) has stride [-1, 1] and dilation [1, 1]; both must be ≥ 1."),
     BadFixture(
+      file: "sparse_tau.nir", kind: .malformed,
+      says: "node 'lif' 'tau' has shape [134217728], more values than a file of its size can"),
+    BadFixture(
       file: "pool_missing_kernel.nir", kind: .malformed,
       says: "node 'pool' (AvgPool2d) has no 'kernel_size' dataset"),
   ]
