@@ -438,9 +438,9 @@ private struct Importer {
   }
 
   /// A diagonal `Linear` of n × n (for Scale, or a neuron's gain with no Linear before it) is
-  /// dense in Soma; refuses sizes whose matrix would pass 2^26 values.
+  /// dense in Soma; refuses sizes whose matrix would pass 2^24 values.
   func diagonalFits(_ n: Int, _ what: String) throws(NIRError) {
-    guard n <= 1 << 13 else {
+    guard n <= 1 << 12 else {
       throw fail(
         "\(what) needs a diagonal Linear of \(n) × \(n) (a Scale, or a gain with no Linear"
           + " before the neuron), too large for Soma's dense Linear.")
