@@ -393,6 +393,11 @@ private struct Importer {
               bias: nil, stride: p.stride, padding: p.padding, dilation: [1, 1], groups: c)))
         shape = [c, oh, ow]
       case .lif, .integrateAndFire, .integrator, .leakyIntegrator, .cubaLIF, .cubaLI:
+        if recurrent[name] != nil, shape.count != 1 {
+          throw fail(
+            "\(what) has a recurrent connection on [C, H, W] maps (\(shape)); Soma's RecurrentLIF"
+              + " takes flat features.")
+        }
         for var n in try neurons(node, what, width: width, recurrent: recurrent[name]) {
           n.channels = shape.count == 3 ? shape[0] : nil
           n.what = what

@@ -101,12 +101,16 @@ struct ExportContext {
       let name = "\(i)"
       let where_ = "layer \(path)\(i) (\(typeName(layer.base)))"
       if let u = layer.base as? Unflatten<Float> {
-        guard i == 0, path.isEmpty, options.inputShape == nil || options.inputShape! == u.shape
-        else {
+        guard i == 0, path.isEmpty else {
           throw NIRError(
             .unsupported,
             "\(where_) has no NIR form (NIR 1.0 has no node that unflattens); Soma exports an"
               + " Unflatten only as the first layer, where it gives the Input's shape.")
+        }
+        if let given = options.inputShape, given != u.shape {
+          throw NIRError(
+            .unsupported,
+            "\(where_) unflattens to \(u.shape), but the input shape given is \(given).")
         }
         inputMeta[SomaMetadata.input] = "flat"
         continue

@@ -391,3 +391,46 @@ import Testing
     #expect(try importError(g4)?.contains("needs a diagonal Linear of 10000 × 10000") == true)
   }
 }
+
+/// Every neuron node NIR has runs on [C, H, W] maps after a convolution.
+@Suite struct NeuronsOnMapsTests {
+  @Test func everyNeuronTypeRunsOnMaps() throws {
+    let shape = [2, 4, 4]
+    func a(_ v: Double) -> NIRArray { NIRArray(Array(repeating: v, count: 32), shape: shape) }
+    let neurons: [(String, NIRNode)] = [
+      ("LIF", ConvImportTests.lif(shape)),
+      ("IF", NIRNode(.integrateAndFire(r: a(1e4), vThreshold: a(1), vReset: a(0)))),
+      ("I", NIRNode(.integrator(r: a(1e4)))),
+      ("LI", NIRNode(.leakyIntegrator(tau: a(1e-3), r: a(10), vLeak: a(0)))),
+      (
+        "CubaLIF",
+        NIRNode(
+          .cubaLIF(
+            tauSyn: a(5e-4), tauMem: a(1e-3), r: a(10), vLeak: a(0), vThreshold: a(1),
+            vReset: a(0), wIn: a(5)))
+      ),
+      (
+        "CubaLI",
+        NIRNode(.cubaLI(tauSyn: a(5e-4), tauMem: a(1e-3), r: a(10), vLeak: a(0), wIn: a(5)))
+      ),
+    ]
+    for (type, neuron) in neurons {
+      let g = ConvImportTests().chain(
+        [("conv", ConvImportTests.conv(2, 1)), ("n", neuron)], input: [1, 4, 4], output: shape)
+      let net = try NIRGraph.decode(try g.encoded()).sequential()
+      let y = run(net, randomSpikes(6, 2, 16, p: 0.5, seed: 8))
+      #expect(y.shape == [6, 2, 2, 4, 4], "\(type)")
+      #expect(y.scalars.allSatisfy { $0.isFinite }, "\(type)")
+    }
+    // A recurrent loop on maps has no RecurrentLIF.
+    var g = ConvImportTests().chain(
+      [("conv", ConvImportTests.conv(2, 1)), ("lif", ConvImportTests.lif(shape))],
+      input: [1, 4, 4], output: shape)
+    g.nodes["w_rec"] = NIRNode(
+      .linear(weight: NIRArray(Array(repeating: 0.01, count: 32 * 32), shape: [32, 32])))
+    g.edges += [NIREdge("lif", "w_rec"), NIREdge("w_rec", "lif")]
+    let loop = g
+    let e = #expect(throws: NIRError.self) { try loop.sequential() }
+    #expect(e?.description.contains("recurrent connection on [C, H, W] maps") == true)
+  }
+}
