@@ -324,7 +324,15 @@ private struct Importer {
     // [C, H, W] samples keep their shape for the image layers; Soma's networks take flat
     // features and unflatten them, unless Soma wrote the file from one that took images.
     var shape = [width]
-    if inShape.count == 3 {
+    // Only a graph whose first layer (past any neurons) is an image layer reads the Input's
+    // axes; others take its values flat, as before there were image layers.
+    let firstLayer = chain.lazy.map { flat.nodes[$0]!.kind }.first { !isNeuron(NIRNode($0)) }
+    let readsMaps: Bool
+    switch firstLayer {
+    case .conv2d?, .avgPool2d?, .sumPool2d?: readsMaps = true
+    default: readsMaps = false
+    }
+    if inShape.count == 3, readsMaps {
       shape = inShape
       let meta = flat.nodes.values.first { if case .input = $0.kind { true } else { false } }
       if meta?.metadata[SomaMetadata.input] != "images" { stages.append(.unflatten(inShape)) }
@@ -422,6 +430,9 @@ private struct Importer {
     else {
       throw fail(
         .malformed, "has an Output shape that does not match the \(width) values reaching it.")
+    }
+    guard stages.contains(where: { if case .unflatten = $0 { false } else { true } }) else {
+      throw fail("maps to no Soma layer: its nodes between Input and Output only reshape.")
     }
     return try layers(from: try fold(stages))
   }

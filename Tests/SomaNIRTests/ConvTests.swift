@@ -304,10 +304,12 @@ import Testing
       [("conv", Self.conv(2, 1)), ("lif", Self.lif([2, 4, 4], r: uneven))], input: [1, 4, 4],
       output: [2, 4, 4])
     #expect(try importError(bad)?.description.contains("differs within a channel") == true)
-    // A neuron straight after the input gets a depthwise 1×1 convolution for its gain.
-    let first = chain([("lif", Self.lif([2, 4, 4], r: r))], input: [2, 4, 4], output: [2, 4, 4])
+    // A neuron on maps straight after the input gets a depthwise 1×1 convolution for its gain.
+    let first = chain(
+      [("lif", Self.lif([2, 4, 4], r: r)), ("conv", Self.conv(2, 2))], input: [2, 4, 4],
+      output: [2, 4, 4])
     let net2 = try first.sequential()
-    #expect(layerTypes(net2) == ["Unflatten", "Conv2d", "LIF"])
+    #expect(layerTypes(net2) == ["Unflatten", "Conv2d", "LIF", "Conv2d"])
     let dw = try #require(net2.layers[1].base as? Conv2d<Float>)
     #expect(dw.groups == 2 && dw.weight.shape == [2, 1, 1, 1])
   }
@@ -325,9 +327,11 @@ import Testing
       ),
       (
         chain(
-          [("flat", NIRNode(.flatten(startDim: 1, endDim: -1, inputShape: [1, 4, 4])))],
-          input: [1, 4, 4], output: [1, 16]),
-        "flattens axes 1…-1 of [1, 4, 4]"
+          [
+            ("conv", Self.conv(2, 1)),
+            ("flat", NIRNode(.flatten(startDim: 1, endDim: -1, inputShape: [2, 4, 4]))),
+          ], input: [1, 4, 4], output: [2, 16]),
+        "flattens axes 1…-1 of [2, 4, 4]"
       ),
       (
         chain([("pool", pool([2, 2], [0, 2], [0, 0]))], input: [1, 4, 4], output: [1, 2, 2]),
@@ -432,5 +436,20 @@ import Testing
     let loop = g
     let e = #expect(throws: NIRError.self) { try loop.sequential() }
     #expect(e?.description.contains("recurrent connection on [C, H, W] maps") == true)
+  }
+}
+
+extension ConvImportTests {
+  /// An Input written with axes [1, 1, 12] before an Affine is read flat, as before.
+  @Test func inputAxesBeforeADenseLayerAreFlat() throws {
+    let g = chain(
+      [("fc", BadFileTests.affine(3, 12)), ("lif", BadFileTests.lif(3))], input: [1, 1, 12],
+      output: [3])
+    let net = try g.sequential()
+    #expect(layerTypes(net) == ["Linear", "LIF"])
+    let reshapeOnly = chain(
+      [("flat", NIRNode(.flatten(startDim: 0, endDim: -1, inputShape: [1, 4, 4])))],
+      input: [1, 4, 4], output: [16])
+    #expect(try importError(reshapeOnly)?.description.contains("maps to no Soma layer") == true)
   }
 }
