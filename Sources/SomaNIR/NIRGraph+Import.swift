@@ -20,10 +20,11 @@ extension NIRGraph {
   ///
   /// The graph must be a chain from its Input to its Output once nested graphs are inlined
   /// and each LIF ⇄ Linear/Affine loop is taken as a `RecurrentLIF`. Affine and Linear
-  /// become `Linear`, Scale a diagonal `Linear`; a [C, H, W] Input an `Unflatten` first,
-  /// Conv2d → `Conv2d`, AvgPool2d → `AvgPool2d`, SumPool2d → a depthwise `Conv2d` of ones,
-  /// Flatten of maps → `Flatten` (of flat features, nothing); LIF → `LIF`, IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF →
-  /// `LeakyIntegrator` (the synaptic current) then `LIF`, CubaLI → two `LeakyIntegrator`s.
+  /// become `Linear`, Scale a diagonal `Linear`; a [C, H, W] Input before an image layer an
+  /// `Unflatten` first, Conv2d → `Conv2d`, AvgPool2d → `AvgPool2d`, SumPool2d → a depthwise
+  /// `Conv2d` of ones, Flatten of maps → `Flatten` (of flat features, nothing); LIF → `LIF`,
+  /// IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF → `LeakyIntegrator` (the synaptic
+  /// current) then `LIF`, CubaLI → two `LeakyIntegrator`s.
   /// Nodes that Soma wrote come back as the exact layers (its metadata names them). Input
   /// gains r·dt/τ ≠ 1, leak potentials and per-neuron thresholds are folded into the weights
   /// before the neuron (a diagonal `Linear` is inserted when there is none).
