@@ -268,8 +268,41 @@ enum HDF5 {
       }
     }
 
+    /// True when the dataset's type and stored bytes can hold its whole extent. HDF5 1.10 copies
+    /// a dataset's extent out of its stored bytes without checking their length, so a damaged
+    /// number type (an 8-byte integer said to be 91 bytes wide, found by Fuzz/FuzzNIR) or a
+    /// compact or contiguous dataset shorter than its shape overflows a heap buffer; every read
+    /// asks this first. Data in external files or virtual datasets, which would make HDF5 open
+    /// other files, is refused too; chunked data (NIR's gzip arrays) reads unwritten chunks as
+    /// fill values.
+    func storageHolds() -> Bool {
+      guard let plist = Handle(H5Dget_create_plist(handle.id), close: H5Pclose),
+        let type = Handle(H5Dget_type(handle.id), close: H5Tclose),
+        let space = Handle(H5Dget_space(handle.id), close: H5Sclose),
+        H5Pget_external_count(plist.id) == 0
+      else { return false }
+      let points = H5Sget_simple_extent_npoints(space.id)
+      let size = H5Tget_size(type.id)
+      guard points >= 0, size > 0, size <= 1 << 16 else { return false }
+      switch H5Tget_class(type.id) {
+      case H5T_INTEGER, H5T_FLOAT:
+        let precision = H5Tget_precision(type.id)
+        guard [1, 2, 4, 8].contains(size), precision > 0, precision <= 8 * size else {
+          return false
+        }
+      default: break
+      }
+      let needed = UInt64(points) * UInt64(size)
+      switch H5Pget_layout(plist.id) {
+      case H5D_COMPACT, H5D_CONTIGUOUS: return H5Dget_storage_size(handle.id) >= needed
+      case H5D_CHUNKED: return true
+      default: return false
+      }
+    }
+
     /// The values converted to Double (integers and floats), in row-major order.
     func doubles(count: Int) -> [Double]? {
+      guard storageHolds() else { return nil }
       var values = [Double](repeating: 0, count: count)
       let status = values.withUnsafeMutableBufferPointer {
         H5Dread(
@@ -281,7 +314,7 @@ enum HDF5 {
 
     /// The strings of a string dataset (variable or fixed length), in row-major order.
     func strings(count: Int) -> [String]? {
-      guard let fileType = Handle(H5Dget_type(handle.id), close: H5Tclose),
+      guard storageHolds(), let fileType = Handle(H5Dget_type(handle.id), close: H5Tclose),
         H5Tget_class(fileType.id) == H5T_STRING
       else { return nil }
       if H5Tis_variable_str(fileType.id) > 0 {

@@ -52,6 +52,10 @@ import Testing
     BadFixture(
       file: "conv_negative_stride.nir", kind: .malformed,
       says: "node 'conv' (Conv2d) has stride [-1, 1] and dilation [1, 1]; both must be ≥ 1."),
+    // Found by Fuzz/FuzzNIR: an integer type 91 bytes wide, which HDF5 1.10 reads past its
+    // buffer (AddressSanitizer: heap-buffer-overflow in H5VM_memcpyvv) unless refused first.
+    BadFixture(
+      file: "wide_integer.nir", kind: .malformed, says: "node 'pool' 'padding' cannot be read."),
     BadFixture(
       file: "sparse_tau.nir", kind: .malformed,
       says: "node 'lif' 'tau' has shape [134217728], more values than a file of its size can"),
