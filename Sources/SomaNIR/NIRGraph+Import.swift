@@ -395,6 +395,10 @@ private struct Importer {
         let (c, h, w) = try maps(shape, what)
         let (oh, ow) = try pool(p, what, h, w)
         let k = p.kernelSize
+        let (area, over) = k[0].multipliedReportingOverflow(by: k[1])
+        guard !over, area <= NIRGraph.maximumFeatures / c else {
+          throw fail("\(what) has a window \(k) too large for \(c) channels.")
+        }
         stages.append(
           .conv(
             ConvStage(
