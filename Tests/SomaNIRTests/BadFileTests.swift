@@ -56,6 +56,10 @@ import Testing
     // buffer (AddressSanitizer: heap-buffer-overflow in H5VM_memcpyvv) unless refused first.
     BadFixture(
       file: "wide_integer.nir", kind: .malformed, says: "node 'pool' 'padding' cannot be read."),
+    // Found by Fuzz/FuzzNIR: an unfiltered chunk of 14 bytes for 3 int64 values, which HDF5
+    // 1.10 copies 24 bytes out of.
+    BadFixture(
+      file: "short_chunk.nir", kind: .malformed, says: "node 'input' 'shape' cannot be read."),
     BadFixture(
       file: "sparse_tau.nir", kind: .malformed,
       says: "node 'lif' 'tau' has shape [134217728], more values than a file of its size can"),
