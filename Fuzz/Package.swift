@@ -3,7 +3,9 @@
 // as it is; build and run them with ../scripts/fuzz.sh.
 import PackageDescription
 
-let targets = ["FuzzIDX", "FuzzGzip", "FuzzSafeTensors", "FuzzNPY", "FuzzJSON", "FuzzCheckpoint"]
+let targets = [
+  "FuzzIDX", "FuzzGzip", "FuzzSafeTensors", "FuzzNPY", "FuzzJSON", "FuzzCheckpoint", "FuzzNIR",
+]
 
 let package = Package(
   name: "SomaFuzz",
@@ -15,6 +17,6 @@ let package = Package(
       dependencies: [
         "FuzzDriver", .product(name: "SomaData", package: "Soma"),
         .product(name: "SomaNN", package: "Soma"), .product(name: "SomaTrain", package: "Soma"),
-      ])
+      ] + ($0 == "FuzzNIR" ? [.product(name: "SomaNIR", package: "Soma")] : []))
   } + [.target(name: "FuzzDriver")]
 )

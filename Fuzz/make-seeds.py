@@ -120,3 +120,17 @@ put("FuzzCheckpoint", "format2.safetensors", checkpoint(
      "loss": "maxMembraneNLL", "time_steps": "4", "encoder": "latency", "inputs": "6",
      "outputs": "10", "hidden": "3", "surrogate": "S2NN:alpha=4.0,beta=1.0,epsilon=1e-08"},
     {"0.weight": ([3, 6], w1), "2.weight": ([10, 3], w2)}))
+
+# NIR (HDF5): the small files of SomaNIRTests' fixtures (make_nir_fixtures.py writes them with
+# the nir package), each under fuzz.sh's 64 KiB input limit: a Norse LIF/LI chain, an snnTorch
+# Leaky chain, a Conv2d/LIF/AvgPool2d/Flatten/Affine graph (whose input_shape is off by one, so
+# a mutation away from importing), a LIF that lacks its tau, and FuzzNIR's finds, which HDF5
+# 1.10 read past its buffer: an integer type 91 bytes wide and a chunk shorter than its shape.
+fixtures = os.path.join(os.path.dirname(root), "..", "Tests", "SomaNIRTests", "Fixtures")
+for src, name in [("norse_lifbox.nir", "norse.nir"), ("snntorch_leaky.nir", "snntorch.nir"),
+                  ("bad/conv_input_shape.nir", "conv.nir"),
+                  ("bad/missing_field.nir", "missing-field.nir"),
+                  ("bad/wide_integer.nir", "wide-integer.nir"),
+                  ("bad/short_chunk.nir", "short-chunk.nir")]:
+    with open(os.path.join(fixtures, src), "rb") as f:
+        put("FuzzNIR", name, f.read())

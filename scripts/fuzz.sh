@@ -19,6 +19,9 @@ fi
 seconds=$1
 shift
 targets=("$@")
+# FuzzNIR (NIR files, through the system's libhdf5) runs only when named: Debian's HDF5 1.10
+# leaks and loops on damaged files inside the library, beyond what Soma can check first (see
+# docs/NIR.md), so it would fail every run for reasons outside Soma.
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(FuzzIDX FuzzGzip FuzzSafeTensors FuzzNPY FuzzJSON FuzzCheckpoint)
 fi

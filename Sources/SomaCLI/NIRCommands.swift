@@ -12,7 +12,9 @@ struct ExportCommand: ParsableCommand {
     discussion: """
       Soma's per-step decays become NIR time constants with tau = dt / (1 - beta) and r = tau / dt
       (forward Euler, as snnTorch and Norse simulate NIR). A layer that resets by subtraction is
-      written as NIR's reset to 0 and a note says so, unless --strict-reset refuses it.
+      written as NIR's reset to 0 and a note says so, unless --strict-reset refuses it. A batch
+      norm is folded into the Conv2d or Linear before it (running statistics). A network that
+      starts with Conv2d or a pool and no Unflatten needs --input-shape C,H,W.
       """)
 
   @Argument(help: "A .safetensors checkpoint written by soma train or soma import.")
@@ -24,6 +26,21 @@ struct ExportCommand: ParsableCommand {
   var strictReset = false
   @Flag(help: "Write r = 1, as Norse reads NIR, with the input gain moved into the weights.")
   var unitResistance = false
+  @Option(help: "One input sample's shape, e.g. 1,28,28, for a network that takes images.")
+  var inputShape: String?
+
+  /// `--input-shape` as sizes, nil when not given.
+  func parsedInputShape() throws -> [Int]? {
+    guard let inputShape else { return nil }
+    let sizes = inputShape.split(separator: ",", omittingEmptySubsequences: false).map {
+      Int($0.trimmingCharacters(in: .whitespaces))
+    }
+    guard !sizes.isEmpty, sizes.count <= 8, sizes.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+      throw ValidationError(
+        "--input-shape must be sizes ≥ 1 separated by commas (e.g. 1,28,28), got '\(inputShape)'")
+    }
+    return sizes.map { $0! }
+  }
 
   func validate() throws {
     guard !checkpoint.isEmpty else { throw ValidationError("the checkpoint needs a file name") }
@@ -32,13 +49,14 @@ struct ExportCommand: ParsableCommand {
     guard output != checkpoint else {
       throw ValidationError("-o/--output must differ from the checkpoint it reads")
     }
+    _ = try parsedInputShape()
   }
 
   func run() throws {
     let loaded = try Checkpoint.load(checkpoint)
     let options = NIROptions(
       dt: dt, subtractReset: strictReset ? .refuse : .resetToZero,
-      resistance: unitResistance ? .unitResistance : .unitGain)
+      resistance: unitResistance ? .unitResistance : .unitGain, inputShape: try parsedInputShape())
     do {
       let export = try loaded.network.nirExport(options: options)
       try export.graph.write(to: output)

@@ -1,4 +1,5 @@
 internal import CHDF5
+import SomaData
 
 #if canImport(Glibc)
   import Glibc
@@ -268,8 +269,97 @@ enum HDF5 {
       }
     }
 
+    /// True when the dataset's type and stored bytes can hold its whole extent. HDF5 1.10 copies
+    /// a dataset's extent out of its stored bytes without checking their length, so a damaged
+    /// number type (an 8-byte integer said to be 91 bytes wide, found by Fuzz/FuzzNIR) or a
+    /// compact or contiguous dataset shorter than its shape overflows a heap buffer; every read
+    /// asks this first. Data in external files or virtual datasets, which would make HDF5 open
+    /// other files, is refused too; chunked data (NIR's gzip arrays) reads unwritten chunks as
+    /// fill values.
+    func storageHolds() -> Bool {
+      guard let plist = Handle(H5Dget_create_plist(handle.id), close: H5Pclose),
+        let type = Handle(H5Dget_type(handle.id), close: H5Tclose),
+        let space = Handle(H5Dget_space(handle.id), close: H5Sclose),
+        H5Pget_external_count(plist.id) == 0
+      else { return false }
+      let points = H5Sget_simple_extent_npoints(space.id)
+      let size = H5Tget_size(type.id)
+      guard points >= 0, size > 0, size <= 1 << 16 else { return false }
+      switch H5Tget_class(type.id) {
+      case H5T_INTEGER, H5T_FLOAT:
+        let precision = H5Tget_precision(type.id)
+        guard [1, 2, 4, 8].contains(size), precision > 0, precision <= 8 * size else {
+          return false
+        }
+      default: break
+      }
+      let needed = UInt64(points) * UInt64(size)
+      switch H5Pget_layout(plist.id) {
+      case H5D_COMPACT, H5D_CONTIGUOUS: return H5Dget_storage_size(handle.id) >= needed
+      case H5D_CHUNKED: return chunksHold(plist.id, space.id, typeSize: Int(size))
+      default: return false
+      }
+    }
+
+    /// True when every stored chunk holds a whole chunk of values: HDF5 1.10 copies a chunk's
+    /// full size out of what it stored or inflated (a heap overflow on a damaged file, found
+    /// by Fuzz/FuzzNIR). Each chunk is read raw and, under gzip (deflate, the only filter NIR
+    /// files use and the only one Soma accepts), inflated here first to check its length.
+    func chunksHold(_ plist: hid_t, _ space: hid_t, typeSize: Int) -> Bool {
+      let filters = H5Pget_nfilters(plist)
+      guard filters == 0 || filters == 1 else { return false }
+      if filters == 1 {
+        var flags: UInt32 = 0
+        var count = 0
+        var config: UInt32 = 0
+        let id = H5Pget_filter2(plist, 0, &flags, &count, nil, 0, nil, &config)
+        guard id == H5Z_FILTER_DEFLATE else { return false }
+      }
+      let rank = Int(H5Sget_simple_extent_ndims(space))
+      guard rank >= 1, rank <= HDF5.maximumRank else { return false }
+      var dims = [hsize_t](repeating: 0, count: rank)
+      guard H5Pget_chunk(plist, Int32(rank), &dims) == rank else { return false }
+      var chunkBytes = typeSize
+      for d in dims {
+        guard d >= 1, d <= hsize_t(HDF5.maximumElements) else { return false }
+        let (product, overflow) = chunkBytes.multipliedReportingOverflow(by: Int(d))
+        guard !overflow, product <= 8 * HDF5.maximumElements else { return false }
+        chunkBytes = product
+      }
+      guard let file = Handle(H5Iget_file_id(handle.id), close: H5Fclose) else { return false }
+      var fileSize: hsize_t = 0
+      var chunks: hsize_t = 0
+      guard H5Fget_filesize(file.id, &fileSize) >= 0,
+        H5Dget_num_chunks(handle.id, space, &chunks) >= 0, chunks <= fileSize
+      else { return false }
+      for i in 0..<chunks {
+        var offset = [hsize_t](repeating: 0, count: rank)
+        var mask: UInt32 = 0
+        var address: haddr_t = 0
+        var stored: hsize_t = 0
+        guard
+          H5Dget_chunk_info(handle.id, space, i, &offset, &mask, &address, &stored)
+            >= 0, stored >= 1, stored <= fileSize
+        else { return false }
+        var raw = [UInt8](repeating: 0, count: Int(stored))
+        var applied: UInt32 = 0
+        guard H5Dread_chunk(handle.id, soma_h5p_default(), offset, &applied, &raw) >= 0 else {
+          return false
+        }
+        if filters == 0 || applied & 1 != 0 {
+          guard raw.count == chunkBytes else { return false }
+        } else {
+          guard let out = try? Gzip.decompress(raw, sizeHint: chunkBytes, limit: chunkBytes),
+            out.count == chunkBytes
+          else { return false }
+        }
+      }
+      return true
+    }
+
     /// The values converted to Double (integers and floats), in row-major order.
     func doubles(count: Int) -> [Double]? {
+      guard storageHolds() else { return nil }
       var values = [Double](repeating: 0, count: count)
       let status = values.withUnsafeMutableBufferPointer {
         H5Dread(
@@ -281,7 +371,7 @@ enum HDF5 {
 
     /// The strings of a string dataset (variable or fixed length), in row-major order.
     func strings(count: Int) -> [String]? {
-      guard let fileType = Handle(H5Dget_type(handle.id), close: H5Tclose),
+      guard storageHolds(), let fileType = Handle(H5Dget_type(handle.id), close: H5Tclose),
         H5Tget_class(fileType.id) == H5T_STRING
       else { return nil }
       if H5Tis_variable_str(fileType.id) > 0 {

@@ -16,6 +16,11 @@ extension NIRGraph {
   public static let maximumDepth = 16
   /// The most nodes a file may hold, over all nesting levels.
   public static let maximumNodes = 10_000
+  /// The most values one sample may have at any node (2^24, e.g. 64 maps of 512 × 512).
+  public static let maximumFeatures = 1 << 24
+  /// The most array values `read` takes per byte of file (beyond the first 2^20): more than
+  /// gzip can pack into a byte, fewer than would let a small file allocate gigabytes.
+  public static let valuesPerFileByte = 512
 
   /// Reads the NIR file at `path`. Throws `NIRError` with one sentence naming the file and
   /// what is wrong (not HDF5, truncated, a missing or mistyped field).
@@ -50,7 +55,7 @@ extension NIRGraph {
       guard let top = file.root.group("node") else {
         throw NIRError(.malformed, "\(path) has no /node group, so it is not a NIR graph.")
       }
-      var reader = Reader(path: path)
+      var reader = Reader(path: path, fileSize: bytes.count)
       let node = try reader.node(top, name: "", depth: 0)
       guard case .graph(let graph) = node.kind else {
         throw NIRError(
@@ -96,8 +101,20 @@ enum HDF5Lock {
 private struct Reader {
   let path: String
   var nodeCount = 0
+  /// How many more array values the file may hold: gzip stores at most about 1032 bytes per
+  /// byte, so a real file cannot hold more than a few hundred values per byte; HDF5's unwritten
+  /// chunks (read as fill values) could otherwise make a small file ask for gigabytes.
+  let budget: Budget
 
-  init(path: String) { self.path = path }
+  final class Budget {
+    var left: Int
+    init(_ left: Int) { self.left = left }
+  }
+
+  init(path: String, fileSize: Int) {
+    self.path = path
+    budget = Budget(NIRGraph.valuesPerFileByte * fileSize + (1 << 20))
+  }
 
   func qualified(_ name: String) -> String { name.isEmpty ? "/node" : "node '\(name)'" }
 
@@ -159,6 +176,19 @@ private struct Reader {
         startDim: try integer(g, "start_dim", of: name),
         endDim: try integer(g, "end_dim", of: name),
         inputShape: g.member("input_type") == nil ? nil : try shape(g, "input_type", of: name))
+    case "Conv2d":
+      kind = .conv2d(
+        NIRConv2d(
+          weight: try array(g, "weight", of: name), bias: try array(g, "bias", of: name),
+          stride: try pair(g, "stride", of: name), padding: try padding(g, of: name),
+          dilation: try pair(g, "dilation", of: name), groups: try integer(g, "groups", of: name),
+          inputShape: g.member("input_shape") == nil
+            ? nil : try pair(g, "input_shape", of: name)))
+    case "SumPool2d", "AvgPool2d":
+      let pool = NIRPool2d(
+        kernelSize: try pair(g, "kernel_size", of: name), stride: try pair(g, "stride", of: name),
+        padding: try pair(g, "padding", of: name))
+      kind = type == "SumPool2d" ? .sumPool2d(pool) : .avgPool2d(pool)
     default: kind = .unsupported(type: String(type.prefix(64)))
     }
     return NIRNode(kind, metadata: metadata)
@@ -273,6 +303,13 @@ private struct Reader {
       throw NIRError(.malformed, "\(path) \(qualified(name)) '\(field)' does not hold numbers.")
     }
     let count = shape.reduce(1, *)
+    guard count <= budget.left else {
+      throw NIRError(
+        .malformed,
+        "\(path) \(qualified(name)) '\(field)' has shape \(shape), more values than a file of its"
+          + " size can store.")
+    }
+    budget.left -= count
     guard let values = ds.doubles(count: count) else {
       throw NIRError(.malformed, "\(path) \(qualified(name)) '\(field)' cannot be read.")
     }
@@ -297,6 +334,37 @@ private struct Reader {
         "\(path) \(qualified(name)) '\(field)' is not a shape (a short list of sizes ≥ 0).")
     }
     return a.values.map { Int($0) }
+  }
+
+  /// A (height, width) pair: one integer for both or two.
+  func pair(_ g: HDF5.Group, _ field: String, of name: String) throws(NIRError) -> [Int] {
+    let a = try array(g, field, of: name)
+    guard a.shape.count <= 1, a.count == 1 || a.count == 2,
+      a.values.allSatisfy({ $0 == $0.rounded() && abs($0) < Double(1 << 30) })
+    else {
+      throw NIRError(
+        .malformed,
+        "\(path) \(qualified(name)) '\(field)' has shape \(a.shape); NIR stores one integer or a"
+          + " (height, width) pair.")
+    }
+    let v = a.values.map { Int($0) }
+    return v.count == 1 ? [v[0], v[0]] : v
+  }
+
+  /// Conv2d's padding: a pair, or the string "same" or "valid".
+  func padding(_ g: HDF5.Group, of name: String) throws(NIRError) -> NIRConv2d.Padding {
+    if g.dataset("padding")?.kind() == .string {
+      switch try string(g, "padding", of: name) {
+      case "same": return .same
+      case "valid": return .valid
+      case let other:
+        throw NIRError(
+          .malformed,
+          "\(path) \(qualified(name)) 'padding' is \"\(other.prefix(32))\"; NIR allows sizes,"
+            + " \"same\" or \"valid\".")
+      }
+    }
+    return .sizes(try pair(g, "padding", of: name))
   }
 
   func zeros(like a: NIRArray) -> NIRArray {
@@ -374,6 +442,22 @@ private enum Writer {
       try g.write("start_dim", values: [Double(start)], shape: [], type: .int64)
       try g.write("end_dim", values: [Double(end)], shape: [], type: .int64)
       if let inputShape { try putShape("input_type", inputShape) }
+    case .conv2d(let c):
+      try put("weight", c.weight)
+      try put("bias", c.bias)
+      try putShape("stride", c.stride)
+      switch c.padding {
+      case .sizes(let p): try putShape("padding", p)
+      case .same: try g.write("padding", strings: ["same"], shape: [])
+      case .valid: try g.write("padding", strings: ["valid"], shape: [])
+      }
+      try putShape("dilation", c.dilation)
+      try g.write("groups", values: [Double(c.groups)], shape: [], type: .int64)
+      if let s = c.inputShape { try putShape("input_shape", s) }
+    case .sumPool2d(let p), .avgPool2d(let p):
+      try putShape("kernel_size", p.kernelSize)
+      try putShape("stride", p.stride)
+      try putShape("padding", p.padding)
     case .unsupported(let type):
       throw NIRError(.unsupported, "Soma cannot write a NIR \(type) node; it only reads past one.")
     case .graph: break

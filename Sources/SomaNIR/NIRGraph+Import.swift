@@ -20,9 +20,11 @@ extension NIRGraph {
   ///
   /// The graph must be a chain from its Input to its Output once nested graphs are inlined
   /// and each LIF ⇄ Linear/Affine loop is taken as a `RecurrentLIF`. Affine and Linear
-  /// become `Linear`, Scale a diagonal `Linear`, Flatten nothing (Soma's features are flat
-  /// already); LIF → `LIF`, IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF →
-  /// `LeakyIntegrator` (the synaptic current) then `LIF`, CubaLI → two `LeakyIntegrator`s.
+  /// become `Linear`, Scale a diagonal `Linear`; a [C, H, W] Input before an image layer an
+  /// `Unflatten` first, Conv2d → `Conv2d`, AvgPool2d → `AvgPool2d`, SumPool2d → a depthwise
+  /// `Conv2d` of ones, Flatten of maps → `Flatten` (of flat features, nothing); LIF → `LIF`,
+  /// IF → `IF`, I and LI → `LeakyIntegrator`, CubaLIF → `LeakyIntegrator` (the synaptic
+  /// current) then `LIF`, CubaLI → two `LeakyIntegrator`s.
   /// Nodes that Soma wrote come back as the exact layers (its metadata names them). Input
   /// gains r·dt/τ ≠ 1, leak potentials and per-neuron thresholds are folded into the weights
   /// before the neuron (a diagonal `Linear` is inserted when there is none).
@@ -44,7 +46,22 @@ extension NIRGraph {
 /// gain.
 private enum Stage {
   case linear(weight: [Double], bias: [Double]?, inputs: Int, outputs: Int)
+  case conv(ConvStage)
+  case avgPool(NIRPool2d)
+  case flatten
+  case unflatten([Int])
   case neuron(Neuron)
+}
+
+/// A `Conv2d` on its way: weight [out, in / groups, kh, kw] row-major.
+struct ConvStage {
+  var weight: [Double]
+  var shape: [Int]
+  var bias: [Double]?
+  var stride: [Int]
+  var padding: [Int]
+  var dilation: [Int]
+  var groups: Int
 }
 
 private struct Neuron {
@@ -60,6 +77,10 @@ private struct Neuron {
   var offset: [Double]
   /// A recurrent weight [n, n] (a `RecurrentLIF`).
   var recurrent: [Double]?
+  /// The channels when the layer acts on [C, H, W] maps (its gains then fold per channel).
+  var channels: Int? = nil
+  /// The node, for errors.
+  var what = ""
 }
 
 private struct Importer {
@@ -296,39 +317,103 @@ private struct Importer {
         if case .input = $0.kind { true } else { false }
       })?.kind
     else { throw fail(.malformed, "has no Input node.") }
-    var width = inShape.reduce(1, *)
+    var width = try features(inShape, "its Input")
     guard width > 0 else {
       throw fail(.malformed, "has an Input of shape \(inShape), which is empty.")
     }
     var stages: [Stage] = []
+    // [C, H, W] samples keep their shape for the image layers; Soma's networks take flat
+    // features and unflatten them, unless Soma wrote the file from one that took images.
+    var shape = [width]
+    // Only a graph whose first layer (past any neurons) is an image layer reads the Input's
+    // axes; others take its values flat, as before there were image layers.
+    let firstLayer = chain.lazy.map { flat.nodes[$0]!.kind }.first { !isNeuron(NIRNode($0)) }
+    let readsMaps: Bool
+    switch firstLayer {
+    case .conv2d?, .avgPool2d?, .sumPool2d?: readsMaps = true
+    default: readsMaps = false
+    }
+    if inShape.count == 3, readsMaps {
+      shape = inShape
+      let meta = flat.nodes.values.first { if case .input = $0.kind { true } else { false } }
+      if meta?.metadata[SomaMetadata.input] != "images" { stages.append(.unflatten(inShape)) }
+    }
     for name in chain {
       let node = flat.nodes[name]!
       let what = label(name, node)
       switch node.kind {
       case .affine(let w, let b):
-        let (outs, ins) = try matrix(w, what, field: "weight", width: width)
+        let (outs, ins) = try matrix(w, what, field: "weight", shape: shape)
         guard b.count == outs, b.shape.count <= 1 else {
           throw fail(.malformed, "\(what) has bias of shape \(b.shape) for weight \(w.shape).")
         }
+        try finite(b, what, "bias")
         stages.append(.linear(weight: w.values, bias: b.values, inputs: ins, outputs: outs))
-        width = outs
+        shape = [outs]
       case .linear(let w):
-        let (outs, ins) = try matrix(w, what, field: "weight", width: width)
+        let (outs, ins) = try matrix(w, what, field: "weight", shape: shape)
         stages.append(.linear(weight: w.values, bias: nil, inputs: ins, outputs: outs))
-        width = outs
+        shape = [outs]
       case .scale(let s):
+        guard shape.count == 1 else {
+          throw fail("\(what) scales [C, H, W] maps; Soma maps Scale on flat features only.")
+        }
         let v = try perNeuron(s, width, what, "scale")
+        try diagonalFits(width, what)
         var diag = [Double](repeating: 0, count: width * width)
         for i in 0..<width { diag[i * width + i] = v[i] }
         stages.append(.linear(weight: diag, bias: nil, inputs: width, outputs: width))
-      case .flatten(_, _, let inputShape):
-        if let inputShape, inputShape.reduce(1, *) != width {
+      case .flatten(let start, let end, let inputShape):
+        if let inputShape, try features(inputShape, what) != width {
           throw fail(
             .malformed, "\(what) expects input of shape \(inputShape) but receives \(width) values."
           )
         }
+        if shape.count > 1 {
+          let rank = shape.count
+          let (s, e) = (start < 0 ? start + rank : start, end < 0 ? end + rank : end)
+          guard s == 0, e == rank - 1 else {
+            throw fail(
+              "\(what) flattens axes \(start)…\(end) of \(shape); Soma's Flatten flattens"
+                + " whole samples (axes 0…−1).")
+          }
+          stages.append(.flatten)
+          shape = [width]
+        }
+      case .conv2d(let c):
+        let (stage, out) = try conv(c, what, shape: shape, bias: node.metadata[SomaMetadata.bias])
+        stages.append(.conv(stage))
+        shape = out
+      case .avgPool2d(let p):
+        let (c, h, w) = try maps(shape, what)
+        let (oh, ow) = try pool(p, what, h, w)
+        stages.append(.avgPool(p))
+        shape = [c, oh, ow]
+      case .sumPool2d(let p):
+        // A sum over each window of each channel is a depthwise convolution with a kernel of
+        // ones: exact, with zero padding, in one Soma layer.
+        let (c, h, w) = try maps(shape, what)
+        let (oh, ow) = try pool(p, what, h, w)
+        let k = p.kernelSize
+        let (area, over) = k[0].multipliedReportingOverflow(by: k[1])
+        guard !over, area <= NIRGraph.maximumFeatures / c else {
+          throw fail("\(what) has a window \(k) too large for \(c) channels.")
+        }
+        stages.append(
+          .conv(
+            ConvStage(
+              weight: Array(repeating: 1, count: c * k[0] * k[1]), shape: [c, 1, k[0], k[1]],
+              bias: nil, stride: p.stride, padding: p.padding, dilation: [1, 1], groups: c)))
+        shape = [c, oh, ow]
       case .lif, .integrateAndFire, .integrator, .leakyIntegrator, .cubaLIF, .cubaLI:
-        for n in try neurons(node, what, width: width, recurrent: recurrent[name]) {
+        if recurrent[name] != nil, shape.count != 1 {
+          throw fail(
+            "\(what) has a recurrent connection on [C, H, W] maps (\(shape)); Soma's RecurrentLIF"
+              + " takes flat features.")
+        }
+        for var n in try neurons(node, what, width: width, recurrent: recurrent[name]) {
+          n.channels = shape.count == 3 ? shape[0] : nil
+          n.what = what
           stages.append(.neuron(n))
         }
       case .input, .output:
@@ -336,29 +421,156 @@ private struct Importer {
       case .graph:
         throw fail(.malformed, "\(what) was not inlined.")
       case .unsupported(let type):
-        let later =
-          ["Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"].contains(type)
-          ? " (Soma has no convolution or pooling layers to map it to yet)" : ""
         throw fail(
-          "node '\(name)' is a \(type), which Soma cannot import\(later); it imports Input,"
-            + " Output, Affine, Linear, Scale, Flatten, LIF, IF, I, LI, CubaLIF, CubaLI and"
-            + " nested graphs.")
+          "node '\(name)' is a \(type), which Soma cannot import; it imports Input, Output,"
+            + " Affine, Linear, Scale, Flatten, Conv2d, AvgPool2d, SumPool2d, LIF, IF, I, LI,"
+            + " CubaLIF, CubaLI and nested graphs.")
       }
+      width = try features(shape, what)
     }
     guard
       case .output(let outShape)? = flat.nodes.values.first(where: {
         if case .output = $0.kind { true } else { false }
-      })?.kind, outShape.reduce(1, *) == width
+      })?.kind, try features(outShape, "its Output") == width
     else {
       throw fail(
         .malformed, "has an Output shape that does not match the \(width) values reaching it.")
     }
-    return try layers(from: fold(stages))
+    guard stages.contains(where: { if case .unflatten = $0 { false } else { true } }) else {
+      throw fail("maps to no Soma layer: its nodes between Input and Output only reshape.")
+    }
+    return try layers(from: try fold(stages))
   }
 
-  func matrix(_ w: NIRArray, _ what: String, field: String, width: Int) throws(NIRError)
+  /// The values in one sample of `shape`; throws past `NIRGraph.maximumFeatures`, so a
+  /// hostile shape cannot overflow or make Soma allocate without bound.
+  func features(_ shape: [Int], _ what: String) throws(NIRError) -> Int {
+    var n = 1
+    for d in shape {
+      let (m, overflow) = n.multipliedReportingOverflow(by: d)
+      guard !overflow, m <= NIRGraph.maximumFeatures else {
+        throw fail(
+          "\(what) gives samples of shape \(shape), more than the \(NIRGraph.maximumFeatures)"
+            + " values Soma imports per sample.")
+      }
+      n = m
+    }
+    return n
+  }
+
+  /// A diagonal `Linear` of n × n (for Scale, or a neuron's gain with no Linear before it) is
+  /// dense in Soma; refuses sizes whose matrix would pass 2^24 values.
+  func diagonalFits(_ n: Int, _ what: String) throws(NIRError) {
+    guard n <= 1 << 12 else {
+      throw fail(
+        "\(what) needs a diagonal Linear of \(n) × \(n) (a Scale, or a gain with no Linear"
+          + " before the neuron), too large for Soma's dense Linear.")
+    }
+  }
+
+  /// The [C, H, W] of maps reaching an image layer.
+  func maps(_ shape: [Int], _ what: String) throws(NIRError) -> (Int, Int, Int) {
+    guard shape.count == 3 else {
+      throw fail(
+        "\(what) receives samples of shape \(shape); Soma's image layers take [C, H, W] maps.")
+    }
+    return (shape[0], shape[1], shape[2])
+  }
+
+  /// Checks a pool's fields against Soma's `AvgPool2d` rules; returns the output's size.
+  func pool(_ p: NIRPool2d, _ what: String, _ h: Int, _ w: Int) throws(NIRError) -> (Int, Int) {
+    let (k, s, pad) = (p.kernelSize, p.stride, p.padding)
+    guard k.allSatisfy({ $0 >= 1 }), s.allSatisfy({ $0 >= 1 }) else {
+      throw fail(
+        .malformed, "\(what) has kernel_size \(k) and stride \(s); both must be ≥ 1.")
+    }
+    guard pad.allSatisfy({ $0 >= 0 }), 2 * pad[0] <= k[0], 2 * pad[1] <= k[1] else {
+      throw fail(
+        .malformed, "\(what) has padding \(pad); it must be ≥ 0 and at most half of \(k).")
+    }
+    // Padding wider than the input would only add windows of padding (and would let the
+    // window grow without bound).
+    guard pad[0] <= h, pad[1] <= w else {
+      throw fail("\(what) has padding \(pad) wider than its \(h)×\(w) input.")
+    }
+    let oh = slidingOutput(h, kernel: k[0], stride: s[0], padding: pad[0], dilation: 1)
+    let ow = slidingOutput(w, kernel: k[1], stride: s[1], padding: pad[1], dilation: 1)
+    guard oh >= 1, ow >= 1 else {
+      throw fail(.malformed, "\(what) has a window \(k) larger than its \(h)×\(w) input.")
+    }
+    return (oh, ow)
+  }
+
+  /// Checks a Conv2d node against the maps it receives; returns the stage and output shape.
+  func conv(_ c: NIRConv2d, _ what: String, shape: [Int], bias: String?) throws(NIRError)
+    -> (ConvStage, [Int])
+  {
+    let (channels, h, w) = try maps(shape, what)
+    let ws = c.weight.shape
+    guard ws.count == 4, ws.allSatisfy({ $0 >= 1 }) else {
+      throw fail(
+        .malformed, "\(what) has a weight of shape \(ws); Conv2d's is [out, in / groups, kh, kw].")
+    }
+    guard c.groups >= 1, ws[0] % c.groups == 0, ws[1] * c.groups == channels else {
+      throw fail(
+        .malformed,
+        "\(what) has a weight of shape \(ws) with groups \(c.groups) but receives \(channels)"
+          + " channels (\(shape)).")
+    }
+    if let s = c.inputShape, s != [h, w] {
+      throw fail(
+        .malformed, "\(what) has input_shape \(s) but receives \(h)×\(w) maps (\(shape)).")
+    }
+    guard c.bias.count == ws[0], c.bias.shape.count <= 1 else {
+      throw fail(.malformed, "\(what) has bias of shape \(c.bias.shape) for weight \(ws).")
+    }
+    try finite(c.weight, what, "weight")
+    try finite(c.bias, what, "bias")
+    guard c.stride.allSatisfy({ $0 >= 1 }), c.dilation.allSatisfy({ $0 >= 1 }) else {
+      throw fail(
+        .malformed, "\(what) has stride \(c.stride) and dilation \(c.dilation); both must be ≥ 1.")
+    }
+    let padding: [Int]
+    switch c.padding {
+    case .sizes(let p):
+      guard p.allSatisfy({ $0 >= 0 }) else {
+        throw fail(.malformed, "\(what) has padding \(p); it must be ≥ 0.")
+      }
+      padding = p
+    case .valid: padding = [0, 0]
+    case .same:
+      // PyTorch pads (d·(k − 1))/2 on each side, the odd one at the end; Soma pads evenly.
+      let total = [c.dilation[0] * (ws[2] - 1), c.dilation[1] * (ws[3] - 1)]
+      guard c.stride == [1, 1], total.allSatisfy({ $0 % 2 == 0 }) else {
+        throw fail(
+          "\(what) has padding \"same\" with stride \(c.stride) and kernel \(ws[2])×\(ws[3]);"
+            + " Soma pads both sides evenly, so it maps \"same\" for stride 1 and odd kernels.")
+      }
+      padding = total.map { $0 / 2 }
+    }
+    let oh = slidingOutput(
+      h, kernel: ws[2], stride: c.stride[0], padding: padding[0], dilation: c.dilation[0])
+    let ow = slidingOutput(
+      w, kernel: ws[3], stride: c.stride[1], padding: padding[1], dilation: c.dilation[1])
+    guard oh >= 1, ow >= 1 else {
+      throw fail(.malformed, "\(what) has a window larger than its \(h)×\(w) input.")
+    }
+    let noBias = bias == "none" && c.bias.values.allSatisfy { $0 == 0 }
+    let stage = ConvStage(
+      weight: c.weight.values, shape: ws, bias: noBias ? nil : c.bias.values, stride: c.stride,
+      padding: padding, dilation: c.dilation, groups: c.groups)
+    return (stage, [ws[0], oh, ow])
+  }
+
+  func matrix(_ w: NIRArray, _ what: String, field: String, shape: [Int]) throws(NIRError)
     -> (Int, Int)
   {
+    guard shape.count == 1 else {
+      throw fail(
+        "\(what) receives [C, H, W] maps (\(shape)); Soma maps Affine and Linear on flat"
+          + " features (a Flatten before it).")
+    }
+    let width = shape[0]
     guard w.shape.count == 2 else {
       throw fail(.unsupported, "\(what) has a \(field) of shape \(w.shape); Soma maps 2-D weights.")
     }
@@ -591,8 +803,9 @@ private struct Importer {
   }
 
   /// Moves every neuron's gain and offset into the linear stage before it, inserting a
-  /// diagonal one when there is none.
-  func fold(_ stages: [Stage]) -> [Stage] {
+  /// diagonal one (on maps, a depthwise 1×1 convolution) when there is none. On maps the gain
+  /// and offset must be the same across each channel.
+  func fold(_ stages: [Stage]) throws(NIRError) -> [Stage] {
     var out: [Stage] = []
     for stage in stages {
       guard case .neuron(var neuron) = stage else {
@@ -604,7 +817,9 @@ private struct Importer {
       let noOffset = neuron.offset.allSatisfy { $0 == 0 }
       if !(unitGain && noOffset) {
         let gain = unitGain ? [Double](repeating: 1, count: n) : neuron.gain
-        if case .linear(var w, let b, let ins, let outs)? = out.last {
+        if let channels = neuron.channels {
+          try foldPerChannel(&out, neuron, gain: gain, channels: channels)
+        } else if case .linear(var w, let b, let ins, let outs)? = out.last {
           for i in 0..<outs { for j in 0..<ins { w[i * ins + j] *= gain[i] } }
           var bias = b
           if b != nil || !noOffset {
@@ -612,6 +827,7 @@ private struct Importer {
           }
           out[out.count - 1] = .linear(weight: w, bias: bias, inputs: ins, outputs: outs)
         } else {
+          try diagonalFits(n, neuron.what)
           var diag = [Double](repeating: 0, count: n * n)
           for i in 0..<n { diag[i * n + i] = gain[i] }
           out.append(
@@ -625,6 +841,43 @@ private struct Importer {
     return out
   }
 
+  /// A neuron on [C, H, W] maps: its gain and offset, one per channel, scale the output
+  /// channels of the Conv2d before it, or become a depthwise 1×1 one.
+  func foldPerChannel(_ out: inout [Stage], _ neuron: Neuron, gain: [Double], channels: Int)
+    throws(NIRError)
+  {
+    let per = gain.count / channels
+    var g: [Double] = []
+    var o: [Double] = []
+    for c in 0..<channels {
+      let block = (c * per)..<((c + 1) * per)
+      guard gain[block].allSatisfy({ close($0, gain[c * per]) }),
+        neuron.offset[block].allSatisfy({ close($0, neuron.offset[c * per]) })
+      else {
+        throw fail(
+          "\(neuron.what) has an input gain r·dt/τ, leak or threshold that differs within a"
+            + " channel; Soma folds them into the convolution before it, per channel.")
+      }
+      g.append(gain[c * per])
+      o.append(neuron.offset[c * per])
+    }
+    let noOffset = o.allSatisfy { $0 == 0 }
+    if case .conv(var conv)? = out.last {
+      let rows = conv.weight.count / channels
+      for c in 0..<channels { for j in 0..<rows { conv.weight[c * rows + j] *= g[c] } }
+      if conv.bias != nil || !noOffset {
+        conv.bias = (0..<channels).map { c in (conv.bias?[c] ?? 0) * g[c] + o[c] }
+      }
+      out[out.count - 1] = .conv(conv)
+    } else {
+      out.append(
+        .conv(
+          ConvStage(
+            weight: g, shape: [channels, 1, 1, 1], bias: noOffset ? nil : o, stride: [1, 1],
+            padding: [0, 0], dilation: [1, 1], groups: channels)))
+    }
+  }
+
   func layers(from stages: [Stage]) throws(NIRError) -> Sequential<Float> {
     var layers: [AnyLayer<Float>] = []
     for stage in stages {
@@ -635,6 +888,31 @@ private struct Importer {
             Linear<Float>(
               weight: Tensor(w.map { Float($0) }, shape: [outs, ins]),
               bias: b.map { Tensor($0.map { Float($0) }, shape: [outs]) })))
+      case .conv(let c):
+        let pair = { (v: [Int]) in Size2D(v[0], v[1]) }
+        do {
+          layers.append(
+            AnyLayer(
+              try Conv2d<Float>(
+                weight: Tensor(c.weight.map { Float($0) }, shape: c.shape),
+                bias: c.bias.map { Tensor($0.map { Float($0) }, shape: [c.shape[0]]) },
+                stride: pair(c.stride), padding: pair(c.padding), dilation: pair(c.dilation),
+                groups: c.groups)))
+        } catch { throw fail("has a convolution Soma cannot build: \(error)") }
+      case .avgPool(let p):
+        do {
+          layers.append(
+            AnyLayer(
+              try AvgPool2d<Float>(
+                kernelSize: Size2D(p.kernelSize[0], p.kernelSize[1]),
+                stride: Size2D(p.stride[0], p.stride[1]),
+                padding: Size2D(p.padding[0], p.padding[1]))))
+        } catch { throw fail("has a pool Soma cannot build: \(error)") }
+      case .flatten: layers.append(AnyLayer(Flatten<Float>()))
+      case .unflatten(let shape):
+        do { layers.append(AnyLayer(try Unflatten<Float>(shape))) } catch {
+          throw fail("has an Input shape Soma cannot unflatten to: \(error)")
+        }
       case .neuron(let neuron):
         let surrogate: any SurrogateGradient
         do {

@@ -66,9 +66,15 @@ public struct NIRNode: Equatable, Sendable {
     case cubaLI(tauSyn: NIRArray, tauMem: NIRArray, r: NIRArray, vLeak: NIRArray, wIn: NIRArray)
     /// Flattens axes `startDim...endDim` of the input (no time or batch axis counted).
     case flatten(startDim: Int, endDim: Int, inputShape: [Int]?)
+    /// A 2-D convolution over [C, H, W] maps (PyTorch's `Conv2d`).
+    case conv2d(NIRConv2d)
+    /// Sums over each window of each channel (an average pool times the window's area).
+    case sumPool2d(NIRPool2d)
+    /// Averages over each window of each channel, padding counted (PyTorch's default).
+    case avgPool2d(NIRPool2d)
     /// A nested graph.
     case graph(NIRGraph)
-    /// A NIR node type Soma reads past but cannot map (Conv2d, SumPool2d, Delay, …).
+    /// A NIR node type Soma reads past but cannot map (Conv1d, Delay, Threshold, …).
     case unsupported(type: String)
   }
 
@@ -97,9 +103,52 @@ public struct NIRNode: Equatable, Sendable {
     case .cubaLIF: "CubaLIF"
     case .cubaLI: "CubaLI"
     case .flatten: "Flatten"
+    case .conv2d: "Conv2d"
+    case .sumPool2d: "SumPool2d"
+    case .avgPool2d: "AvgPool2d"
     case .graph: "NIRGraph"
     case .unsupported(let type): type
     }
+  }
+}
+
+/// The fields of a NIR `Conv2d` node. Pairs are (height, width).
+public struct NIRConv2d: Equatable, Sendable {
+  /// NIR's padding: explicit sizes, or PyTorch's `"same"` and `"valid"`.
+  public enum Padding: Equatable, Sendable {
+    case sizes([Int])
+    case same
+    case valid
+  }
+
+  /// [out, in / groups, kh, kw].
+  public var weight: NIRArray
+  /// [out].
+  public var bias: NIRArray
+  public var stride: [Int]
+  public var padding: Padding
+  public var dilation: [Int]
+  public var groups: Int
+  /// The input's (height, width), if the file gives it.
+  public var inputShape: [Int]?
+
+  public init(
+    weight: NIRArray, bias: NIRArray, stride: [Int], padding: Padding, dilation: [Int],
+    groups: Int, inputShape: [Int]?
+  ) {
+    (self.weight, self.bias, self.stride, self.padding) = (weight, bias, stride, padding)
+    (self.dilation, self.groups, self.inputShape) = (dilation, groups, inputShape)
+  }
+}
+
+/// The fields of a NIR `SumPool2d` or `AvgPool2d` node, each a (height, width) pair.
+public struct NIRPool2d: Equatable, Sendable {
+  public var kernelSize: [Int]
+  public var stride: [Int]
+  public var padding: [Int]
+
+  public init(kernelSize: [Int], stride: [Int], padding: [Int]) {
+    (self.kernelSize, self.stride, self.padding) = (kernelSize, stride, padding)
   }
 }
 

@@ -41,11 +41,16 @@ public struct NIROptions: Sendable {
   /// `InvSquareGrad:alpha=100`), for imported neurons whose node does not name one (NIR has
   /// no surrogates; Soma records its own in the node's metadata).
   public var surrogate: String
+  /// Export: the shape of one input sample, [C, H, W] for a network that starts with an image
+  /// layer (`Conv2d`, a pool) and has no `Unflatten` first to tell it. nil: taken from the
+  /// network.
+  public var inputShape: [Int]?
 
   public init(
     dt: Double = 1e-4, subtractReset: SubtractReset = .resetToZero, surrogate: String = "S2NN",
-    resistance: Resistance = .unitGain
+    resistance: Resistance = .unitGain, inputShape: [Int]? = nil
   ) {
+    self.inputShape = inputShape
     self.resistance = resistance
     self.dt = dt
     self.subtractReset = subtractReset
@@ -78,4 +83,11 @@ enum SomaMetadata {
   /// to within `NIROptions.tolerance`, so an edited τ wins).
   static let beta = "soma.beta"
   static let alpha = "soma.alpha"
+  /// On the Input node: `flat` when Soma's network took flat features and unflattened them
+  /// (an `Unflatten` first), `images` when it took [C, H, W] samples as they are. A file
+  /// without it is imported with an `Unflatten` first when its Input has more than one axis.
+  static let input = "soma.input"
+  /// On a Conv2d node: `none` when Soma's layer had no bias (NIR's Conv2d always has one; the
+  /// file holds zeros).
+  static let bias = "soma.bias"
 }

@@ -17,8 +17,11 @@ extension Sequential where Scalar == Float {
   ///
   /// `Linear` becomes Affine (or Linear without bias); `LIF` → LIF, `IF` → IF, `CUBALIF` →
   /// CubaLIF, `LeakyIntegrator` → LI (CubaLI with alpha, I with beta 1), `RecurrentLIF` → a
-  /// nested graph of a LIF and a Linear feeding back, a nested `Sequential` → a nested graph.
-  /// Throws `NIRError` naming the first layer NIR cannot hold.
+  /// nested graph of a LIF and a Linear feeding back, a nested `Sequential` → a nested graph;
+  /// `Conv2d`, `AvgPool2d` and `Flatten` → their NIR nodes, a first `Unflatten` → the Input's
+  /// shape (else `options.inputShape`), a `BatchNorm2d`/`BatchNorm1d` folded into the
+  /// `Conv2d`/`Linear` before it with its running statistics. Throws `NIRError` naming the
+  /// first layer NIR cannot hold (`MaxPool2d`, for one).
   ///
   /// ```swift
   /// let export = try net.nirExport()
@@ -28,13 +31,8 @@ extension Sequential where Scalar == Float {
   public func nirExport(options: NIROptions = NIROptions()) throws(NIRError) -> NIRExport {
     try options.check()
     var context = ExportContext(options: options)
-    guard let width = inputWidth(of: self) else {
-      throw NIRError(
-        .unsupported,
-        "the network's input width cannot be told (no Linear or RecurrentLIF layer); NIR needs"
-          + " every node's size.")
-    }
-    let graph = try context.graph(of: self, width: width, path: "")
+    let shape = try nirInputShape(of: self, options: options)
+    let graph = try context.graph(of: self, shape: shape, path: "")
     return NIRExport(graph: graph, notes: context.notes)
   }
 
@@ -49,10 +47,34 @@ extension Sequential where Scalar == Float {
   }
 }
 
+/// The shape of one input sample: `options.inputShape` if given, else a first `Unflatten`'s
+/// shape or the first layer that knows its input width (neuron layers keep the shape).
+func nirInputShape(of network: Sequential<Float>, options: NIROptions) throws(NIRError) -> [Int] {
+  if let shape = options.inputShape {
+    guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }) else {
+      throw NIRError(.unsupported, "the input shape \(shape) must be one or more sizes ≥ 1.")
+    }
+    return shape
+  }
+  if let u = network.layers.first?.base as? Unflatten<Float> { return u.shape }
+  if let w = inputWidth(of: network) { return [w] }
+  throw NIRError(
+    .unsupported,
+    "the network's input shape cannot be told (no Unflatten first, no Linear or RecurrentLIF"
+      + " before any image layer); NIR needs every node's shape: pass it as"
+      + " NIROptions(inputShape:) (soma export --input-shape C,H,W).")
+}
+
 /// The width a network takes: the first layer that knows its input size decides (neuron
-/// layers keep the width).
+/// layers keep the width); nil when an image layer comes first.
 func inputWidth(of network: Sequential<Float>) -> Int? {
   for layer in network.layers {
+    switch layer.base {
+    case is Conv2d<Float>, is AvgPool2d<Float>, is MaxPool2d<Float>, is Flatten<Float>,
+      is Unflatten<Float>, is BatchNorm2d<Float>:
+      return nil
+    default: break
+    }
     if let e = layer.base as? any NIRExportable, let w = e.nirInputWidth { return w }
   }
   return nil
@@ -65,25 +87,51 @@ struct ExportContext {
   var inputScale = 1.0
   var dt: Double { options.dt }
 
-  /// Nodes `input`, one per layer, `output`, chained.
-  mutating func graph(of network: Sequential<Float>, width: Int, path: String) throws(NIRError)
-    -> NIRGraph
+  /// Nodes `input`, one per layer, `output`, chained. A first `Unflatten` (top level) sets the
+  /// Input's shape instead of being a node; a batch norm is folded into the layer before it.
+  mutating func graph(of network: Sequential<Float>, shape start: [Int], path: String)
+    throws(NIRError) -> NIRGraph
   {
-    var nodes: [String: NIRNode] = ["input": NIRNode(.input(shape: [width]))]
+    var nodes: [String: NIRNode] = [:]
+    var inputMeta: [String: String] = [:]
     var edges: [NIREdge] = []
     var previous = "input"
-    var w = width
+    var shape = start
     for (i, layer) in network.layers.enumerated() {
       let name = "\(i)"
       let where_ = "layer \(path)\(i) (\(typeName(layer.base)))"
+      if let u = layer.base as? Unflatten<Float> {
+        guard i == 0, path.isEmpty else {
+          throw NIRError(
+            .unsupported,
+            "\(where_) has no NIR form (NIR 1.0 has no node that unflattens); Soma exports an"
+              + " Unflatten only as the first layer, where it gives the Input's shape.")
+        }
+        if let given = options.inputShape, given != u.shape {
+          throw NIRError(
+            .unsupported,
+            "\(where_) unflattens to \(u.shape), but the input shape given is \(given).")
+        }
+        inputMeta[SomaMetadata.input] = "flat"
+        continue
+      }
+      if i == 0, path.isEmpty, shape.count > 1 { inputMeta[SomaMetadata.input] = "images" }
+      if let bn = layer.base as? any NIRFoldable {
+        try bn.fold(into: &nodes[previous], label: where_, context: &self)
+        continue
+      }
       guard let e = layer.base as? any NIRExportable else {
-        throw NIRError(
-          .unsupported,
-          "\(where_) has no NIR form; Soma exports Linear, LIF, IF, CUBALIF, LeakyIntegrator,"
-            + " RecurrentLIF and nested Sequential layers.")
+        let hint =
+          layer.base is MaxPool2d<Float>
+          ? " NIR 1.0 pools only by sum or average (SumPool2d, AvgPool2d): train with AvgPool2d"
+            + " to export."
+          : " Soma exports Linear, Conv2d, AvgPool2d, Flatten, BatchNorm (folded), LIF, IF,"
+            + " CUBALIF, LeakyIntegrator, RecurrentLIF and nested Sequential layers."
+        throw NIRError(.unsupported, "\(where_) has no NIR form;" + hint)
       }
       inputScale = 1
-      let (node, out) = try e.nirNode(width: w, context: &self, label: where_, path: "\(path)\(i).")
+      var (node, out) = try e.nirNode(
+        shape: shape, context: &self, label: where_, path: "\(path)\(i).")
       if inputScale != 1 {
         // r = 1: the neuron's Euler gain dt/τ is undone in the weights that feed it.
         let k = inputScale
@@ -94,19 +142,24 @@ struct ExportContext {
         case .affine(let weight, let bias)?:
           nodes[previous]!.kind = .affine(weight: scaled(weight), bias: scaled(bias))
         case .linear(let weight)?: nodes[previous]!.kind = .linear(weight: scaled(weight))
+        case .conv2d(var c)?:
+          (c.weight, c.bias) = (scaled(c.weight), scaled(c.bias))
+          nodes[previous]!.kind = .conv2d(c)
         default:
           throw NIRError(
             .unsupported,
-            "\(where_) follows no Linear layer, so its input cannot be rescaled for r = 1; export"
-              + " with the default resistance (r = τ/dt).")
+            "\(where_) follows no Linear or Conv2d layer, so its input cannot be rescaled for"
+              + " r = 1; export with the default resistance (r = τ/dt).")
         }
       }
+      if shape.count > 1 { node = node.reshapingNeuronArrays(to: shape) }
       nodes[name] = node
       edges.append(NIREdge(previous, name))
       previous = name
-      w = out
+      shape = out
     }
-    nodes["output"] = NIRNode(.output(shape: [w]))
+    nodes["input"] = NIRNode(.input(shape: start), metadata: inputMeta)
+    nodes["output"] = NIRNode(.output(shape: shape))
     edges.append(NIREdge(previous, "output"))
     return NIRGraph(nodes: nodes, edges: edges)
   }
@@ -178,9 +231,41 @@ func typeName(_ value: Any) -> String {
 protocol NIRExportable {
   /// The input width if the layer knows it (nil for neuron layers).
   var nirInputWidth: Int? { get }
-  /// The node for this layer receiving `width` features, and the width it gives.
+  /// The node for this layer receiving samples of `shape`, and the shape it gives.
+  func nirNode(shape: [Int], context: inout ExportContext, label: String, path: String)
+    throws(NIRError) -> (NIRNode, [Int])
+}
+
+/// A layer that export folds into the node before it (a batch norm in evaluation mode).
+protocol NIRFoldable {
+  func fold(into node: inout NIRNode?, label: String, context: inout ExportContext)
+    throws(NIRError)
+}
+
+/// Neuron layers act on each value of any shape.
+protocol NIRNeuronExportable: NIRExportable {
   func nirNode(width: Int, context: inout ExportContext, label: String, path: String)
     throws(NIRError) -> (NIRNode, Int)
+}
+
+extension NIRNeuronExportable {
+  func nirNode(shape: [Int], context: inout ExportContext, label: String, path: String)
+    throws(NIRError) -> (NIRNode, [Int])
+  {
+    let (node, _) = try nirNode(
+      width: shape.reduce(1, *), context: &context, label: label, path: path)
+    return (node, shape)
+  }
+}
+
+/// Layers that need one feature axis.
+func flatWidth(_ shape: [Int], _ label: String) throws(NIRError) -> Int {
+  guard shape.count == 1 else {
+    throw NIRError(
+      .unsupported,
+      "\(label) receives samples of shape \(shape); put a Flatten before it to export it.")
+  }
+  return shape[0]
 }
 
 extension NIRExportable {
@@ -190,9 +275,10 @@ extension NIRExportable {
 extension Linear: NIRExportable where Scalar == Float {
   var nirInputWidth: Int? { inFeatures }
 
-  func nirNode(width: Int, context: inout ExportContext, label: String, path: String)
-    throws(NIRError) -> (NIRNode, Int)
+  func nirNode(shape: [Int], context: inout ExportContext, label: String, path: String)
+    throws(NIRError) -> (NIRNode, [Int])
   {
+    let width = try flatWidth(shape, label)
     guard width == inFeatures else {
       throw NIRError(
         .unsupported, "\(label) takes \(inFeatures) features but receives \(width).")
@@ -203,13 +289,13 @@ extension Linear: NIRExportable where Scalar == Float {
     if let bias {
       let b = NIRArray(
         bias.value.scalars.map(Double.init), shape: [outFeatures], elementType: .float32)
-      return (NIRNode(.affine(weight: w, bias: b)), outFeatures)
+      return (NIRNode(.affine(weight: w, bias: b)), [outFeatures])
     }
-    return (NIRNode(.linear(weight: w)), outFeatures)
+    return (NIRNode(.linear(weight: w)), [outFeatures])
   }
 }
 
-extension LIF: NIRExportable {
+extension LIF: NIRNeuronExportable {
   func nirNode(width: Int, context: inout ExportContext, label: String, path: String)
     throws(NIRError) -> (NIRNode, Int)
   {
@@ -217,7 +303,7 @@ extension LIF: NIRExportable {
   }
 }
 
-extension IF: NIRExportable {
+extension IF: NIRNeuronExportable {
   func nirNode(width n: Int, context: inout ExportContext, label: String, path: String)
     throws(NIRError) -> (NIRNode, Int)
   {
@@ -235,7 +321,7 @@ extension IF: NIRExportable {
   }
 }
 
-extension CUBALIF: NIRExportable {
+extension CUBALIF: NIRNeuronExportable {
   func nirNode(width n: Int, context: inout ExportContext, label: String, path: String)
     throws(NIRError) -> (NIRNode, Int)
   {
@@ -266,7 +352,7 @@ extension CUBALIF: NIRExportable {
   }
 }
 
-extension LeakyIntegrator: NIRExportable {
+extension LeakyIntegrator: NIRNeuronExportable {
   func nirNode(width n: Int, context: inout ExportContext, label: String, path: String)
     throws(NIRError) -> (NIRNode, Int)
   {
@@ -312,9 +398,10 @@ extension RecurrentLIF: NIRExportable where Scalar == Float {
   var nirInputWidth: Int? { recurrentWeight.shape[0] }
 
   /// A nested graph as snnTorch writes RLeaky: input → lif → output, lif → w_rec → lif.
-  func nirNode(width n: Int, context: inout ExportContext, label: String, path: String)
-    throws(NIRError) -> (NIRNode, Int)
+  func nirNode(shape: [Int], context: inout ExportContext, label: String, path: String)
+    throws(NIRError) -> (NIRNode, [Int])
   {
+    let n = try flatWidth(shape, label)
     let size = recurrentWeight.shape[0]
     guard n == size else {
       throw NIRError(.unsupported, "\(label) has \(size) neurons but receives \(n) features.")
@@ -332,20 +419,20 @@ extension RecurrentLIF: NIRExportable where Scalar == Float {
         NIREdge("input", "lif"), NIREdge("lif", "w_rec"), NIREdge("w_rec", "lif"),
         NIREdge("lif", "output"),
       ])
-    return (NIRNode(.graph(graph), metadata: [SomaMetadata.layer: "RecurrentLIF"]), n)
+    return (NIRNode(.graph(graph), metadata: [SomaMetadata.layer: "RecurrentLIF"]), [n])
   }
 }
 
 extension Sequential: NIRExportable where Scalar == Float {
   var nirInputWidth: Int? { inputWidth(of: self) }
 
-  func nirNode(width: Int, context: inout ExportContext, label: String, path: String)
-    throws(NIRError) -> (NIRNode, Int)
+  func nirNode(shape: [Int], context: inout ExportContext, label: String, path: String)
+    throws(NIRError) -> (NIRNode, [Int])
   {
-    let graph = try context.graph(of: self, width: width, path: path)
-    guard case .output(let shape)? = graph.nodes["output"]?.kind else {
-      return (NIRNode(.graph(graph)), width)
+    let graph = try context.graph(of: self, shape: shape, path: path)
+    guard case .output(let out)? = graph.nodes["output"]?.kind else {
+      return (NIRNode(.graph(graph)), shape)
     }
-    return (NIRNode(.graph(graph)), shape.reduce(1, *))
+    return (NIRNode(.graph(graph)), out)
   }
 }

@@ -36,9 +36,36 @@ import Testing
       file: "wrong_type.nir", kind: .malformed, says: "node 'lif' 'tau' does not hold numbers"),
     BadFixture(file: "missing_edges.nir", kind: .malformed, says: "has no 'edges' dataset"),
     BadFixture(file: "dangling_edge.nir", kind: .malformed, says: "'nowhere', which is not one of"),
+    // An Affine relabelled Conv2d lacks Conv2d's fields.
     BadFixture(
-      file: "conv2d.nir", kind: .unsupported,
-      says: "node 'fc' is a Conv2d, which Soma cannot import"),
+      file: "conv2d.nir", kind: .malformed, says: "node 'fc' (Conv2d) has no 'stride' dataset"),
+    BadFixture(
+      file: "conv1d.nir", kind: .unsupported,
+      says: "node 'conv' is a Conv1d, which Soma cannot import"),
+    BadFixture(
+      file: "conv_weight_shape.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has a weight of shape [3, 2, 3, 3] with groups 1 but receives"
+        + " 1 channels ([1, 6, 6])"),
+    BadFixture(
+      file: "conv_input_shape.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has input_shape [5, 5] but receives 6×6 maps"),
+    BadFixture(
+      file: "conv_negative_stride.nir", kind: .malformed,
+      says: "node 'conv' (Conv2d) has stride [-1, 1] and dilation [1, 1]; both must be ≥ 1."),
+    // Found by Fuzz/FuzzNIR: an integer type 91 bytes wide, which HDF5 1.10 reads past its
+    // buffer (AddressSanitizer: heap-buffer-overflow in H5VM_memcpyvv) unless refused first.
+    BadFixture(
+      file: "wide_integer.nir", kind: .malformed, says: "node 'pool' 'padding' cannot be read."),
+    // Found by Fuzz/FuzzNIR: an unfiltered chunk of 14 bytes for 3 int64 values, which HDF5
+    // 1.10 copies 24 bytes out of.
+    BadFixture(
+      file: "short_chunk.nir", kind: .malformed, says: "node 'input' 'shape' cannot be read."),
+    BadFixture(
+      file: "sparse_tau.nir", kind: .malformed,
+      says: "node 'lif' 'tau' has shape [134217728], more values than a file of its size can"),
+    BadFixture(
+      file: "pool_missing_kernel.nir", kind: .malformed,
+      says: "node 'pool' (AvgPool2d) has no 'kernel_size' dataset"),
   ]
 
   @Test(arguments: fixtures)

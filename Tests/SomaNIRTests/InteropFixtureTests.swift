@@ -40,6 +40,14 @@ import Testing
       name: "snntorch_rleaky", bound: 1,
       why: "RLeaky (zero reset, same step) is NIR's LIF with a recurrent Affine"),
     Expectation(
+      name: "snntorch_conv_avgpool", bound: 1,
+      why: "Conv2d, Leaky (zero reset, same step), AvgPool2d, Flatten, Linear, Leaky: Soma's"
+        + " Unflatten, Conv2d, LIF, AvgPool2d, Flatten, Linear, LIF"),
+    Expectation(
+      name: "snntorch_conv_sumpool", bound: 1,
+      why: "as snntorch_conv_avgpool with a sum pool, which Soma runs as a depthwise Conv2d of"
+        + " ones"),
+    Expectation(
       name: "norse_lifbox", bound: 1e-5,
       why: "LIFBoxCell and LIBoxCell are Euler steps; float32 rounding only"),
   ]
@@ -58,7 +66,9 @@ import Testing
     let entry = try #require(try Self.manifest()[e.name])
     let net = try Sequential<Float>(
       nirFile: try fixturePath(e.name + ".nir"), options: NIROptions(dt: entry.dt))
-    let x = try NPY.read(try fixturePath(e.name + ".input.npy"), as: Float.self)
+    var x = try NPY.read(try fixturePath(e.name + ".input.npy"), as: Float.self)
+    // Image input [T, batch, C, H, W]: Soma's imported network takes it flat and unflattens.
+    if x.rank > 3 { x = x.reshaped([x.shape[0], x.shape[1], -1]) }
     let expected = try NPY.read(try fixturePath(e.name + ".output.npy"), as: Float.self)
     let y = run(net, x)
     #expect(y.shape == expected.shape)
@@ -83,7 +93,7 @@ import Testing
   /// that wrote them: the same output on the stored input.
   @Test(arguments: [
     "soma_lif", "soma_lif_r1", "soma_recurrent", "soma_recurrent_r1", "soma_cubalif",
-    "soma_cubalif_r1", "soma_every_layer",
+    "soma_cubalif_r1", "soma_every_layer", "soma_conv",
   ])
   func somaFilesReadBackAsWritten(_ name: String) throws {
     let net = try Sequential<Float>(nirFile: try fixturePath("soma/\(name).nir"))
@@ -93,6 +103,20 @@ import Testing
     let worst = zip(y.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
     // r = 1 files carry tau/dt in the weights, so they come back within float rounding.
     #expect(worst <= (name.hasSuffix("_r1") ? 1e-4 : 0), "\(name): \(worst)")
+  }
+
+  /// The batch norm was folded into the convolution and the Linear on export, so the file reads
+  /// back as a network without it that differs from the original by float rounding.
+  @Test func somaBatchNormFileReadsBackFolded() throws {
+    let net = try Sequential<Float>(nirFile: try fixturePath("soma/soma_conv_bn.nir"))
+    #expect(layerTypes(net) == ["Unflatten", "Conv2d", "LIF", "Flatten", "Linear", "LIF"])
+    let x = try NPY.read(try fixturePath("soma/soma_conv_bn.input.npy"), as: Float.self)
+    let expected = try NPY.read(try fixturePath("soma/soma_conv_bn.output.npy"), as: Float.self)
+    let y = run(net, x)
+    #expect(y.shape == expected.shape)
+    let same = zip(y.scalars, expected.scalars).filter { $0 == $1 }.count
+    #expect(Double(same) / Double(y.count) >= 0.99, "\(same) of \(y.count)")
+    #expect(expected.scalars.contains(1))
   }
 
   @Test func snnTorchLayersMapAsDocumented() throws {
@@ -109,6 +133,30 @@ import Testing
     let spec = Checkpoint.layerSpecs(leaky)[1]
     #expect(abs((spec.beta ?? 0) - 0.9) < 1e-6)
     #expect(spec.reset == "zero")
+  }
+
+  @Test func snnTorchConvLayersMapAsDocumented() throws {
+    let avg = try Sequential<Float>(nirFile: try fixturePath("snntorch_conv_avgpool.nir"))
+    #expect(
+      layerTypes(avg) == [
+        "Unflatten", "Conv2d", "LIF", "AvgPool2d", "Flatten", "Linear", "LIF",
+      ])
+    let conv = try #require(avg.layers[1].base as? Conv2d<Float>)
+    #expect(conv.weight.shape == [4, 1, 3, 3])
+    #expect(conv.padding == Size2D(1) && conv.stride == Size2D(1) && conv.groups == 1)
+    #expect(conv.bias != nil)
+    let pool = try #require(avg.layers[3].base as? AvgPool2d<Float>)
+    #expect(pool.kernelSize == Size2D(2) && pool.stride == Size2D(2))
+    #expect((avg.layers[0].base as? Unflatten<Float>)?.shape == [1, 8, 8])
+    #expect(avg.inputFeatures == 64)
+    // The sum pool is a depthwise convolution with a 2×2 kernel of ones, stride 2, no bias.
+    let sum = try Sequential<Float>(nirFile: try fixturePath("snntorch_conv_sumpool.nir"))
+    #expect(
+      layerTypes(sum) == ["Unflatten", "Conv2d", "LIF", "Conv2d", "Flatten", "Linear", "LIF"])
+    let pooling = try #require(sum.layers[3].base as? Conv2d<Float>)
+    #expect(pooling.weight.shape == [4, 1, 2, 2] && pooling.groups == 4)
+    #expect(pooling.weight.value.scalars.allSatisfy { $0 == 1 } && pooling.bias == nil)
+    #expect(pooling.stride == Size2D(2) && pooling.padding == Size2D(0))
   }
 
   @Test func norseNeedsTheSquaredStep() throws {

@@ -67,12 +67,73 @@ import Testing
     #expect(run(loaded.network, x).scalars == expected.scalars)
   }
 
+  @Test func convCheckpointExportsAndImportsBack() throws {
+    let dir = try TemporaryDirectory()
+    let net = try ConvTests.convNet()
+    try Checkpoint.write(
+      net, loss: .spikeCountCrossEntropy, timeSteps: 30, to: dir.file("a.safetensors"))
+    try soma(["export", dir.file("a.safetensors"), "-o", dir.file("net.nir")])
+    try soma([
+      "import", dir.file("net.nir"), "-o", dir.file("b.safetensors"), "--time-steps", "30",
+    ])
+    let back = try Checkpoint.load(dir.file("b.safetensors"))
+    #expect(back.layers == Checkpoint.layerSpecs(net))
+    let x = ConvTests.input()
+    #expect(run(net, x).scalars == run(back.network, x).scalars)
+    // Without its Unflatten the network takes images, and export needs their shape.
+    let images = Sequential<Float>(layers: Array(net.layers.dropFirst()))
+    try Checkpoint.write(
+      images, loss: .spikeCountCrossEntropy, timeSteps: 30, to: dir.file("c.safetensors"))
+    let message = failure(["export", dir.file("c.safetensors"), "-o", dir.file("c.nir")])
+    #expect(message?.contains("--input-shape C,H,W") == true, "\(String(describing: message))")
+    try soma([
+      "export", dir.file("c.safetensors"), "-o", dir.file("c.nir"), "--input-shape", "2,8,8",
+    ])
+    guard case .input(let shape)? = try NIRGraph.read(dir.file("c.nir")).nodes["input"]?.kind
+    else {
+      Issue.record("no Input node")
+      return
+    }
+    #expect(shape == [2, 8, 8])
+  }
+
+  @Test func importedSnnTorchConvNetworkRunsLikeSnnTorch() throws {
+    let dir = try TemporaryDirectory()
+    try soma([
+      "import", try fixturePath("snntorch_conv_sumpool.nir"), "-o", dir.file("c.safetensors"),
+    ])
+    let loaded = try Checkpoint.load(dir.file("c.safetensors"))
+    #expect(loaded.network.inputFeatures == 64)
+    let x = try NPY.read(try fixturePath("snntorch_conv_sumpool.input.npy"), as: Float.self)
+    let expected = try NPY.read(
+      try fixturePath("snntorch_conv_sumpool.output.npy"), as: Float.self)
+    #expect(run(loaded.network, x.reshaped([40, 3, 64])).scalars == expected.scalars)
+  }
+
+  @Test func csnnExportNamesItsMaxPool() throws {
+    let dir = try TemporaryDirectory()
+    let csnn = try Models.csnn(channels: 2, surrogate: S2NN())
+    try Checkpoint.write(
+      csnn, loss: .spikeCountCrossEntropy, timeSteps: 4, to: dir.file("csnn.safetensors"))
+    let message = failure(["export", dir.file("csnn.safetensors"), "-o", dir.file("x.nir")])
+    #expect(
+      message?.contains("layer 4 (MaxPool2d) has no NIR form") == true,
+      "\(String(describing: message))")
+    #expect(message?.contains("\n") == false)
+    #expect(try dir.contents() == ["csnn.safetensors"])
+  }
+
   @Test func badInputIsOneLineAndWritesNothing() throws {
     let dir = try TemporaryDirectory()
     let out = dir.file("out.safetensors")
     let cases: [([String], String)] = [
       (["import", try fixturePath("bad/truncated.nir"), "-o", out], "is not a readable HDF5 file"),
       (["import", try fixturePath("bad/conv2d.nir"), "-o", out], "Conv2d"),
+      (
+        ["import", try fixturePath("bad/conv_negative_stride.nir"), "-o", out],
+        "has stride [-1, 1]"
+      ),
+      (["export", "a.safetensors", "-o", "x.nir", "--input-shape", "1,0,3"], "--input-shape"),
       (["import", dir.file("missing.nir"), "-o", out], "does not exist"),
       (["import", try fixturePath("norse_lifbox.nir"), "-o", out], "shorter than dt"),
       (["import", try fixturePath("snntorch_leaky.nir"), "-o", out, "--dt", "-1"], "--dt"),

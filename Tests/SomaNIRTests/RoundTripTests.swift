@@ -99,7 +99,7 @@ import Testing
     let error = #expect(throws: NIRError.self) {
       try net.nirExport(options: NIROptions(resistance: .unitResistance))
     }
-    #expect(error?.description.contains("layer 2 (LIF) follows no Linear layer") == true)
+    #expect(error?.description.contains("layer 2 (LIF) follows no Linear or Conv2d layer") == true)
   }
 
   @Test func throughAFileOnDisk() throws {
@@ -240,5 +240,18 @@ import Testing
     try write(cuba, "soma_cubalif", inputs: 12)
     try write(cuba, "soma_cubalif_r1", inputs: 12, options: norse)
     try write(try Self.everyLayer(), "soma_every_layer", inputs: 6)
+    // Images 1×8×8, flat in the input files: Unflatten, Conv2d, LIF, AvgPool2d, Flatten,
+    // Linear, LIF; and with a BatchNorm2d (folded on export) after the convolution.
+    let conv = try Sequential<Float> {
+      try Unflatten<Float>([1, 8, 8])
+      try Conv2d<Float>(1, 4, kernelSize: 3, padding: 1, seed: 38)
+      try LIF(beta: 0.9, threshold: 0.3, reset: .zero)
+      try AvgPool2d<Float>(kernelSize: 2)
+      Flatten<Float>()
+      Linear(64, 5, seed: 39)
+      try LIF(beta: 0.9, threshold: 0.1, reset: .zero)
+    }
+    try write(conv, "soma_conv", inputs: 64)
+    try write(try ConvTests.batchNormNet(first: 8), "soma_conv_bn", inputs: 64)
   }
 }
