@@ -141,3 +141,20 @@ DEFINE_LIF(float, f32)
 DEFINE_LIF(double, f64)
 DEFINE_CUBA(float, f32)
 DEFINE_CUBA(double, f64)
+
+SOMA_CLONES
+void soma_vec_add_f32(float *restrict dst, const float *restrict src, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+SOMA_CLONES
+void soma_vec_add_f64(double *restrict dst, const double *restrict src, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+SOMA_CLONES
+void soma_vec_scale_f32(float *x, float k, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] *= k;
+}
+SOMA_CLONES
+void soma_vec_scale_f64(double *x, double k, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] *= k;
+}

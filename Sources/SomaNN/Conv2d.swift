@@ -4,14 +4,19 @@ import SomaKernels
 /// stores it.
 ///
 /// Input is multi-step [T, batch, C, H, W] (time folded into the batch) or [batch, C, H, W];
-/// the output keeps the leading axes. Three ways to compute it, chosen per call:
+/// the output keeps the leading axes. The ways to compute it, chosen per call:
+/// - Winograd F(2×2, 3×3) for a 3 × 3, stride-1, undilated, one-group kernel with ≥ 16 channels
+///   in and out (forward, input and weight gradients as 16 GEMMs over 4 × 4 tiles, 2.25× fewer
+///   multiplications; `SOMA_CONV_WINOGRAD=0` turns it off);
 /// - dense: im2col and one GEMM per block of images (OpenBLAS), backward as two more GEMMs;
 /// - events: when the input is 0/1 spikes sparser than `eventPolicy` allows, each active input
 ///   pixel adds its kernel slice to the outputs it reaches, and the weight gradient gathers the
 ///   output gradient at the same events;
 /// - once per image: when a multi-step input is the same at every time step (a direct-coded
 ///   image, e.g. `image.expanded(to: [T] + image.shape)`, or equal slices), the convolution
-///   runs on one slice and the output is that result repeated over time (a stride-0 view).
+///   runs on one slice and the output is that result repeated over time (a stride-0 view),
+///   whose gradient the layers after it may send back tied over time (summed once, not T
+///   times).
 ///
 /// ```swift
 /// let conv = try Conv2d<Float>(1, 128, kernelSize: 3, padding: 1, bias: false, seed: 1)

@@ -168,3 +168,35 @@ func _cLIFBackwardS2NN<T: TensorScalar>(
   }
   return false
 }
+
+/// dst[i] += src[i] for i < n (C for Float and Double: one dispatch per call, also from
+/// unspecialised generic code).
+@inlinable
+func _vecAdd<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ n: Int) {
+  if T.self == Float.self {
+    soma_vec_add_f32(cast(dst, Float.self), cast(src, Float.self), n)
+  } else if T.self == Double.self {
+    soma_vec_add_f64(cast(dst, Double.self), cast(src, Double.self), n)
+  } else {
+    for i in 0..<n { dst[i] += src[i] }
+  }
+}
+
+/// x[i] *= k for i < n (C for Float and Double).
+@inlinable
+func _vecScale<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ k: T, _ n: Int) {
+  if T.self == Float.self {
+    soma_vec_scale_f32(cast(x, Float.self), k as! Float, n)
+  } else if T.self == Double.self {
+    soma_vec_scale_f64(cast(x, Double.self), k as! Double, n)
+  } else {
+    for i in 0..<n { x[i] *= k }
+  }
+}
+
+/// Zeroes n elements (a byte fill: no per-element generic call).
+@inlinable
+func _zero<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ n: Int) {
+  UnsafeMutableRawPointer(x).initializeMemory(
+    as: UInt8.self, repeating: 0, count: n * MemoryLayout<T>.stride)
+}

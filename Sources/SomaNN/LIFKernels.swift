@@ -28,7 +28,7 @@ func checkSequence<T>(_ x: Variable<T>, layer: String) -> (steps: Int, n: Int) {
 @inlinable
 func scratch<T: TensorScalar>(_ n: Int) -> UnsafeMutablePointer<T> {
   let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(n, 1))
-  p.initialize(repeating: 0, count: Swift.max(n, 1))
+  _zero(p, Swift.max(n, 1))
   return p
 }
 
@@ -201,21 +201,21 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
             var a0 = a
             while a0 < b {
               let m = Swift.min(L, b - a0)
-              v.update(repeating: 0, count: m)
+              _zero(v, m)
               for t in 0..<steps {
                 lifForwardStep(
                   current: ip + t * stepStride + a0, v: v, hOut: h + t * m, spikes: s, n: m,
                   beta: beta, threshold: threshold, reset: reset)
               }
-              gv.update(repeating: 0, count: m)
-              if tied { (dp + a0).update(repeating: 0, count: m) }
+              _zero(gv, m)
+              if tied { _zero(dp + a0, m) }
               for t in stride(from: steps - 1, through: 0, by: -1) {
                 lifBackwardStep(
                   gradSpikes: gp + t * n + a0, h: h + t * m, gv: gv,
                   gradCurrent: tied ? gcur : dp + t * n + a0, x: xs, d: d, n: m, beta: beta,
                   threshold: threshold, reset: reset, detachReset: detachReset,
                   surrogate: surrogate)
-                if tied { for i in 0..<m { dp[a0 + i] += gcur[i] } }
+                if tied { _vecAdd(dp + a0, gcur, m) }
               }
               a0 += m
             }

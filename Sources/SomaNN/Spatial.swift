@@ -156,7 +156,7 @@ func isTiedOverTime<T: TensorScalar>(_ v: Variable<T>) -> Bool {
 func tiedGradient<T: TensorScalar>(sum: Tensor<T>, steps: Int) -> Tensor<T> {
   var s = sum
   let k = 1 / T(steps)
-  s.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= k } }
+  s.withUnsafeMutableBufferPointer { p in _vecScale(p.baseAddress!, k, p.count) }
   return repeated(s, steps: steps)
 }
 
@@ -168,7 +168,7 @@ func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
   if steps > 1 && g.strides[0] == 0 {
     var s = g[0].copiedContiguous()
     let k = T(steps)
-    s.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= k } }
+    s.withUnsafeMutableBufferPointer { p in _vecScale(p.baseAddress!, k, p.count) }
     return s
   }
   let gc = g.contiguous()
@@ -177,10 +177,7 @@ func sumOverTime<T: TensorScalar>(_ g: Tensor<T>) -> Tensor<T> {
   gc.withUnsafeBufferPointer { pg in
     out.withUnsafeMutableBufferPointer { po in
       po.baseAddress!.update(from: pg.baseAddress!, count: n)
-      for t in 1..<Swift.max(steps, 1) {
-        let src = pg.baseAddress! + t * n
-        for i in 0..<n { po[i] += src[i] }
-      }
+      for t in 1..<Swift.max(steps, 1) { _vecAdd(po.baseAddress!, pg.baseAddress! + t * n, n) }
     }
   }
   return out

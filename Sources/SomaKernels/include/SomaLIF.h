@@ -46,4 +46,12 @@ void soma_lif_cuba_backward_f64(const double *grad_spikes, const double *mem, co
                             double *gs, double *gm, double *grad_current, size_t n, double alpha,
                             double beta, double threshold, int zero_reset);
 
+/// dst[i] += src[i] and x[i] *= k for i < n: the tape kernels' accumulations, in C so that a
+/// network whose surrogate is only known at run time (an unspecialised generic caller) does
+/// not pay a witness call per element.
+void soma_vec_add_f32(float *dst, const float *src, size_t n);
+void soma_vec_add_f64(double *dst, const double *src, size_t n);
+void soma_vec_scale_f32(float *x, float k, size_t n);
+void soma_vec_scale_f64(double *x, double k, size_t n);
+
 #endif
