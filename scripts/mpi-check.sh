@@ -31,16 +31,7 @@ failed=0
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
 fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
 
-# The first N images of an IDX file (N big-endian in bytes 4..7; header of `header` bytes).
-subset() {
-  local src=$1 dst=$2 n=$3 item=$4 header=$5
-  {
-    gunzip -c "$src" | head -c 4
-    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) \
-      $((n >> 8 & 255)) $((n & 255)))"
-    gunzip -c "$src" | head -c $((header + n * item)) | tail -c +9
-  } >"$dst"
-}
+source scripts/idx-subset.sh  # the repository root is the working directory
 data=$work/data
 mkdir -p "$data"
 subset "$fashion/train-images-idx3-ubyte.gz" "$data/train-images-idx3-ubyte" 1000 784 16

@@ -52,17 +52,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The first N items of a gzipped IDX file (N big-endian in bytes 4..7; `header` bytes before
-# the items).
-subset() {
-  local src=$1 dst=$2 n=$3 item=$4 header=$5
-  {
-    gunzip -c "$src" | head -c 4
-    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) \
-      $((n >> 8 & 255)) $((n & 255)))"
-    gunzip -c "$src" | head -c $((header + n * item)) | tail -c +9
-  } >"$dst"
-}
+source scripts/idx-subset.sh  # the repository root is the working directory
 data=$fashion
 if [ "$images" -lt 60000 ] || [ "$test_images" -lt 10000 ]; then
   data=$work/data

@@ -410,11 +410,40 @@ struct ConvPlan<T: TensorScalar> {
     return ConvPlan(geometry: g, outChannels: C, groups: 1, weight: flipped)
   }
 
+  /// Runs `body(part, n0, n1, ld, inTiles, outTiles)` for blocks [n0, n1) of `images` images
+  /// split over the cores, with each part's two tile buffers: 16·C and 16·out rows of ld =
+  /// (n1 − n0)·tiles columns. Blocks keep both near 4 MB.
+  @inlinable
+  func winogradBlocks(
+    images: Int, parts: Int,
+    _ body: (Int, Int, Int, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void
+  ) {
+    let (C, K) = (geo.channels, outChannels)
+    let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
+    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
+    parallel(parts) { part in
+      let (a, b) = partRange(part, of: parts, count: images)
+      if a == b { return }
+      let n = Swift.min(chunk, b - a) * tiles
+      let inTiles = UnsafeMutablePointer<T>.allocate(capacity: 16 * C * n)
+      let outTiles = UnsafeMutablePointer<T>.allocate(capacity: 16 * K * n)
+      defer {
+        inTiles.deallocate()
+        outTiles.deallocate()
+      }
+      var n0 = a
+      while n0 < b {
+        let n1 = Swift.min(b, n0 + chunk)
+        body(part, n0, n1, (n1 - n0) * tiles, inTiles, outTiles)
+        n0 = n1
+      }
+    }
+  }
+
   /// Forward of `images` contiguous images by Winograd F(2×2, 3×3) (see `winograd`).
   @inlinable
   func forwardWinograd(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
     let (C, K) = (geo.channels, outChannels)
-    let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
     var u = Tensor<T>(uninitializedShape: [16, K, C])
     weight.withUnsafeBufferPointer { pw in
       u.withUnsafeMutableBufferPointer { pu in
@@ -422,38 +451,20 @@ struct ConvPlan<T: TensorScalar> {
       }
     }
     var out = Tensor<T>(uninitializedShape: [images, K, geo.outHeight, geo.outWidth])
-    let parts = spatialParts(images, usesBLAS: true)
-    // Images per block: the transformed input and output (16·(C + K) per tile) near 4 MB.
-    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
     x.withUnsafeBufferPointer { px in
       u.withUnsafeBufferPointer { pu in
         withOptionalPointer(bias) { pb in
           out.withUnsafeMutableBufferPointer { po in
             let (xp, up, op) = (px.baseAddress!, pu.baseAddress!, po.baseAddress!)
-            parallel(parts) { part in
-              let (a, b) = partRange(part, of: parts, count: images)
-              if a == b { return }
-              let n = Swift.min(chunk, b - a) * tiles
-              let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * C * n)
-              let m = UnsafeMutablePointer<T>.allocate(capacity: 16 * K * n)
-              defer {
-                v.deallocate()
-                m.deallocate()
+            winogradBlocks(images: images, parts: spatialParts(images, usesBLAS: true)) {
+              _, n0, n1, ld, v, m in
+              _winoInput(geo, xp, n0, n1, v)
+              for xi in 0..<16 {
+                T._gemm(
+                  transA: false, transB: false, m: K, n: ld, k: C, alpha: 1, a: up + xi * K * C,
+                  lda: C, b: v + xi * C * ld, ldb: ld, beta: 0, c: m + xi * K * ld, ldc: ld)
               }
-              var n0 = a
-              while n0 < b {
-                let n1 = Swift.min(b, n0 + chunk)
-                let ld = (n1 - n0) * tiles
-                _winoInput(geo, xp, n0, n1, v)
-                for xi in 0..<16 {
-                  T._gemm(
-                    transA: false, transB: false, m: K, n: ld, k: C, alpha: 1,
-                    a: up + xi * K * C, lda: C, b: v + xi * C * ld, ldb: ld, beta: 0,
-                    c: m + xi * K * ld, ldc: ld)
-                }
-                _winoOutput(geo, outChannels: K, m, n0, n1, bias: pb, op)
-                n0 = n1
-              }
+              _winoOutput(geo, outChannels: K, m, n0, n1, bias: pb, op)
             }
           }
         }
@@ -468,47 +479,27 @@ struct ConvPlan<T: TensorScalar> {
   @inlinable
   func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
     let (C, K) = (geo.channels, outChannels)
-    let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
     let parts = spatialParts(images, usesBLAS: true)
-    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
     let du = UnsafeMutablePointer<T>.allocate(capacity: parts * 16 * K * C)
-    du.initialize(repeating: 0, count: parts * 16 * K * C)
+    _zero(du, parts * 16 * K * C)
     defer { du.deallocate() }
     grad.withUnsafeBufferPointer { pg in
       x.withUnsafeBufferPointer { px in
         let (gp, xp) = (pg.baseAddress!, px.baseAddress!)
-        parallel(parts) { part in
-          let (a, b) = partRange(part, of: parts, count: images)
-          if a == b { return }
-          let n = Swift.min(chunk, b - a) * tiles
-          let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * C * n)
-          let z = UnsafeMutablePointer<T>.allocate(capacity: 16 * K * n)
-          defer {
-            v.deallocate()
-            z.deallocate()
-          }
+        winogradBlocks(images: images, parts: parts) { part, n0, n1, ld, v, z in
+          _winoInput(geo, xp, n0, n1, v)
+          _winoGradTiles(geo, outChannels: K, gp, n0, n1, z)
           let acc = du + part * 16 * K * C
-          var n0 = a
-          while n0 < b {
-            let n1 = Swift.min(b, n0 + chunk)
-            let ld = (n1 - n0) * tiles
-            _winoInput(geo, xp, n0, n1, v)
-            _winoGradTiles(geo, outChannels: K, gp, n0, n1, z)
-            for xi in 0..<16 {
-              T._gemm(
-                transA: false, transB: true, m: K, n: C, k: ld, alpha: 1, a: z + xi * K * ld,
-                lda: ld, b: v + xi * C * ld, ldb: ld, beta: 1, c: acc + xi * K * C, ldc: C)
-            }
-            n0 = n1
+          for xi in 0..<16 {
+            T._gemm(
+              transA: false, transB: true, m: K, n: C, k: ld, alpha: 1, a: z + xi * K * ld,
+              lda: ld, b: v + xi * C * ld, ldb: ld, beta: 1, c: acc + xi * K * C, ldc: C)
           }
         }
       }
     }
     let size = 16 * K * C
-    for part in 1..<Swift.max(parts, 1) {
-      let src = du + part * size
-      for i in 0..<size { du[i] += src[i] }
-    }
+    for part in 1..<Swift.max(parts, 1) { _vecAdd(du, du + part * size, size) }
     var dW = Tensor<T>(uninitializedShape: weight.shape)
     dW.withUnsafeMutableBufferPointer { pd in
       _winoWeightGrad(du, outChannels: K, inChannels: C, pd.baseAddress!)
