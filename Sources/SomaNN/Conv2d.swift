@@ -307,7 +307,9 @@ struct ConvPlan<T: TensorScalar> {
     -> (dW: Tensor<T>?, dX: Tensor<T>?)
   {
     let needW = input != nil
-    let parts = spatialParts(images, usesBLAS: true)
+    // The partition into parts does not follow OpenBLAS's thread count (a global another
+    // caller may change), so the weight gradient's sum over parts is the same either way.
+    let parts = spatialParts(images, usesBLAS: false)
     let (K, Kg, Og, P) = (rows, rowsPerGroup, outPerGroup, geo.pixels)
     var dX = needInput ? Tensor<T>.zeros([images, geo.channels, geo.height, geo.width]) : nil
     // One weight-gradient buffer per part, summed at the end.
@@ -320,7 +322,7 @@ struct ConvPlan<T: TensorScalar> {
           withOptionalMutablePointer(&dX) { pdx in
             let (gp, wp) = (pg.baseAddress!, pw.baseAddress!)
             let chunk = block((images + parts - 1) / parts)
-            parallel(parts) { part in
+            parallelAroundBLAS(parts) { part in
               let (a, b) = partRange(part, of: parts, count: images)
               if a == b { return }
               let gbuf = UnsafeMutablePointer<T>.allocate(capacity: outChannels * chunk * P)
@@ -421,7 +423,7 @@ struct ConvPlan<T: TensorScalar> {
     let (C, K) = (geo.channels, outChannels)
     let tiles = ((geo.outHeight + 1) / 2) * ((geo.outWidth + 1) / 2)
     let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 16 * (C + K) * tiles)))
-    parallel(parts) { part in
+    parallelAroundBLAS(parts) { part in
       let (a, b) = partRange(part, of: parts, count: images)
       if a == b { return }
       let n = Swift.min(chunk, b - a) * tiles
@@ -479,7 +481,7 @@ struct ConvPlan<T: TensorScalar> {
   @inlinable
   func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
     let (C, K) = (geo.channels, outChannels)
-    let parts = spatialParts(images, usesBLAS: true)
+    let parts = spatialParts(images, usesBLAS: false)  // as in backwardDense
     let du = UnsafeMutablePointer<T>.allocate(capacity: parts * 16 * K * C)
     _zero(du, parts * 16 * K * C)
     defer { du.deallocate() }

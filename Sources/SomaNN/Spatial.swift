@@ -192,6 +192,19 @@ func spatialParts(_ work: Int, usesBLAS: Bool) -> Int {
   return Swift.max(1, Swift.min(work, spatialCores))
 }
 
+/// Runs `body(part)` for every part: on the cores, or one after another on this thread while
+/// OpenBLAS runs several threads (its GEMMs inside the parts would oversubscribe the cores).
+/// Callers that sum partial results per part choose `parts` without looking at OpenBLAS
+/// (`spatialParts(_, usesBLAS: false)`), so the sums do not depend on its thread count.
+@inlinable
+func parallelAroundBLAS(_ parts: Int, _ body: (Int) -> Void) {
+  if openblas_get_num_threads() > 1 {
+    for part in 0..<parts { body(part) }
+  } else {
+    parallel(parts, body)
+  }
+}
+
 @usableFromInline
 let spatialCores: Int = {
   #if canImport(Glibc) || canImport(Darwin)
