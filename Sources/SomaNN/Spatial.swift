@@ -196,7 +196,7 @@ func spatialParts(_ work: Int, usesBLAS: Bool) -> Int {
 /// OpenBLAS runs several threads (its GEMMs inside the parts would oversubscribe the cores).
 /// Callers that sum partial results per part choose `parts` without looking at OpenBLAS
 /// (`spatialParts(_, usesBLAS: false)`), so the sums do not depend on its thread count.
-@inlinable
+@usableFromInline
 func parallelAroundBLAS(_ parts: Int, _ body: (Int) -> Void) {
   if openblas_get_num_threads() > 1 {
     for part in 0..<parts { body(part) }
