@@ -1,5 +1,6 @@
 import Foundation
 import SomaData
+import SomaKernels
 import SomaNN
 import SomaSurrogate
 import SomaTrain
@@ -80,12 +81,25 @@ enum CSNNBench {
       profile(net, input: list[0].0, labels: list[0].1, adam: &adam)
     }
     var k = 0
+    var (hits0, misses0) = (0, 0)
+    soma_cache_counts(&hits0, &misses0)
     let timing = BenchTimer.measure(seconds: seconds) {
       let (x, labels) = list[k % list.count]
       k += 1
       _ = model.trainStep(input: x, labels: labels, optimizer: &adam)
     }
     let rss = peakRSSMegabytes()
+    if ProcessInfo.processInfo.environment["SOMA_CSNN_PROFILE"] != nil {
+      var (hits, misses) = (0, 0)
+      soma_cache_counts(&hits, &misses)
+      let calls = Double(Swift.max(timing.calls, 1))
+      FileHandle.standardError.write(
+        String(
+          format: "buffer cache per step: %.1f hits, %.1f misses, %.0f MB held\n",
+          Double(hits - hits0) / calls, Double(misses - misses0) / calls,
+          Double(soma_cache_held_bytes()) / 1048576
+        ).data(using: .utf8)!)
+    }
     return BenchResult(
       name: "csnn-fmnist", msPerCall: timing.ms, calls: timing.calls,
       note: String(
@@ -100,6 +114,7 @@ enum CSNNBench {
   ) {
     let n = net.layers.count
     var fwd = [[Double]](repeating: [], count: n)
+    var density = [Double?](repeating: nil, count: n)
     var bwd = [[Double]](repeating: [], count: n)
     final class Stamps { var after = [Double](repeating: 0, count: 64); var before = [Double](repeating: 0, count: 64) }
     let stamps = Stamps()
@@ -115,6 +130,10 @@ enum CSNNBench {
         let t0 = BenchTimer.now()
         let y = layer(pre)
         fwd[i].append((BenchTimer.now() - t0) * 1e3)
+        let values = y.value.scalars
+        if values.allSatisfy({ $0 == 0 || $0 == 1 }) {
+          density[i] = Double(values.reduce(0, +)) / Double(Swift.max(values.count, 1))
+        }
         h = Variable<Float>.record(y.value, parents: [y]) { g in
           stamps.after[i] = BenchTimer.now()
           return [g]
@@ -135,7 +154,8 @@ enum CSNNBench {
     for i in 0..<n {
       let f = BenchTimer.median(Array(fwd[i].dropFirst()))
       let b = bwd[i].count > 1 ? BenchTimer.median(Array(bwd[i].dropFirst())) : 0
-      let line = String(format: "%2d %-40@ fwd %8.1f ms  bwd %8.1f ms\n", i, "\(type(of: net.layers[i].base))" as NSString, f, b)
+      let spikes = density[i].map { String(format: "  spikes %.1f %%", $0 * 100) } ?? ""
+      let line = String(format: "%2d %-40@ fwd %8.1f ms  bwd %8.1f ms%@\n", i, "\(type(of: net.layers[i].base))" as NSString, f, b, spikes as NSString)
       FileHandle.standardError.write(line.data(using: .utf8)!)
     }
     FileHandle.standardError.write(String(format: "backward total %.1f ms\n", BenchTimer.median(loss)).data(using: .utf8)!)
