@@ -93,10 +93,13 @@ struct ImportCommand: ParsableCommand {
       library ends in one error line; reading is stopped after --read-timeout seconds.
       """)
 
-  /// How long `soma import` lets the child read the file, unless --read-timeout says otherwise:
-  /// far more than NIR files of networks Soma trains take, short enough that a file libhdf5
-  /// loops on does not look like a hung tool.
-  static let defaultReadTimeout = 60.0
+  /// How long `soma import` lets the child read a file of `bytes` bytes, unless --read-timeout
+  /// says otherwise: 60 s plus 1 s per 2 MiB. A small file libhdf5 loops on is stopped within a
+  /// minute; a 122 MB file (two 4096 × 4096 layers), which a debug build on a 2-core VM reads
+  /// in 18 s, gets 118 s, and the largest file Soma reads (1 GiB) 572 s.
+  static func defaultReadTimeout(bytes: Int) -> Double {
+    60 + Double(max(bytes, 0)) / Double(1 << 21)
+  }
 
   @Argument(help: "The NIR file to read.") var file: String
   @Option(name: .shortAndLong, help: "The .safetensors checkpoint to write.") var output: String
@@ -104,8 +107,9 @@ struct ImportCommand: ParsableCommand {
   @Option(help: "The surrogate gradient for neurons whose node does not name one.")
   var surrogate = "S2NN"
   @Option(help: "Time steps per sample to record in the checkpoint.") var timeSteps = 100
-  @Option(help: "Seconds to let reading the file take before stopping it.")
-  var readTimeout = ImportCommand.defaultReadTimeout
+  @Option(
+    help: "Seconds to let reading the file take before stopping it (default: 60 plus 1 per 2 MiB).")
+  var readTimeout: Double?
 
   func validate() throws {
     guard !file.isEmpty else { throw ValidationError("the NIR file needs a name") }
@@ -114,7 +118,7 @@ struct ImportCommand: ParsableCommand {
     guard timeSteps >= 1 && timeSteps <= 100_000 else {
       throw ValidationError("--time-steps must be in 1...100000, got \(timeSteps)")
     }
-    guard readTimeout > 0 && readTimeout <= 86_400 else {
+    if let readTimeout, !(readTimeout > 0 && readTimeout <= 86_400) {
       throw ValidationError("--read-timeout must be in (0, 86400] seconds, got \(readTimeout)")
     }
     guard output != file else { throw ValidationError("-o/--output must differ from the NIR file") }
@@ -160,6 +164,10 @@ struct ImportCommand: ParsableCommand {
 
   /// `convert` in a child process, with the child's failures as one sentence each.
   func convertInChildProcess() throws -> (checkpoint: [UInt8], layers: String) {
+    // A file that cannot be examined gets the small-file limit; the child then says what is
+    // wrong with it.
+    let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+    let readTimeout = self.readTimeout ?? Self.defaultReadTimeout(bytes: size)
     let result = try ChildProcess.run(
       ChildProcess.selfExecutable, name: "soma",
       arguments: [
@@ -194,9 +202,10 @@ struct ImportCommand: ParsableCommand {
     }
   }
 
-  /// `t` without a fraction when it is whole (60, not 60.0).
+  /// `t` to a tenth, without a fraction when that is whole (60, not 60.0 or 60.0134).
   func seconds(_ t: Double) -> String {
-    t == t.rounded() && t < 1e9 ? "\(Int(t))" : "\(t)"
+    let tenths = (t * 10).rounded() / 10
+    return tenths == tenths.rounded() ? "\(Int(tenths))" : "\(tenths)"
   }
 }
 
@@ -220,6 +229,12 @@ struct ImportChildCommand: ParsableCommand {
   @Option var surrogate: String
   @Option var timeSteps: Int
   @Option var readTimeout: Double
+
+  func validate() throws {
+    guard readTimeout > 0 && readTimeout <= 86_400 else {
+      throw ValidationError("--read-timeout must be in (0, 86400] seconds, got \(readTimeout)")
+    }
+  }
 
   func run() throws {
     var st = stat()
