@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 
 /// The `soma` command-line tool.
 public struct SomaCommand: ParsableCommand {
@@ -17,6 +18,7 @@ public struct SomaCommand: ParsableCommand {
       BenchCommand.self,
       ExportCommand.self,
       ImportCommand.self,
+      ImportChildCommand.self,
     ]
   )
 
@@ -24,6 +26,19 @@ public struct SomaCommand: ParsableCommand {
 }
 
 extension SomaCommand {
+  private static let childReads = Atomic<Bool>(false)
+
+  /// Makes `soma import` read NIR files in a child process running this executable (the
+  /// hidden `import-child` command). The `soma` binary calls it first thing; a process that
+  /// runs the commands in-process without it (the tests) reads them itself, as it cannot run
+  /// its own executable as `soma`.
+  package static func readNIRFilesInChildProcess() {
+    childReads.store(true, ordering: .relaxed)
+  }
+
+  /// Whether `readNIRFilesInChildProcess()` was called.
+  package static var readsNIRFilesInChildProcess: Bool { childReads.load(ordering: .relaxed) }
+
   /// Runs `soma ARGS` in this process: the one line it prints when it fails, nil when it
   /// succeeds (how the tests drive the tool).
   package static func failureLine(_ args: [String]) -> String? {

@@ -24,6 +24,11 @@ extension NIRGraph {
 
   /// Reads the NIR file at `path`. Throws `NIRError` with one sentence naming the file and
   /// what is wrong (not HDF5, truncated, a missing or mistyped field).
+  ///
+  /// - Important: The file is read in this process by the system's libhdf5, and libhdf5 1.10
+  ///   (Debian's 1.10.8) can loop forever or crash (SIGSEGV) on a file whose string heap was
+  ///   damaged on purpose, which Soma cannot check beforehand. Read untrusted files in a
+  ///   process you can stop: `soma import` reads each file in a child process with a time limit.
   public static func read(_ path: String) throws(NIRError) -> NIRGraph {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -42,7 +47,8 @@ extension NIRGraph {
     return try decode([UInt8](data), path: path)
   }
 
-  /// Reads a NIR file from its bytes; `path` names it in errors.
+  /// Reads a NIR file from its bytes; `path` names it in errors. Like `read(_:)`, it can hang or
+  /// crash inside libhdf5 1.10 on bytes damaged on purpose.
   public static func decode(_ bytes: [UInt8], path: String = "the NIR file") throws(NIRError)
     -> NIRGraph
   {

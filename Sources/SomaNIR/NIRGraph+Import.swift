@@ -10,6 +10,10 @@ extension Sequential where Scalar == Float {
   /// let net = try Sequential<Float>(nirFile: "from-snntorch.nir")
   /// let spikes = net(Variable(input))   // input [T, batch, features]
   /// ```
+  ///
+  /// - Important: It reads the file in this process (`NIRGraph.read(_:)`), where a file made to
+  ///   break libhdf5 1.10 can hang or crash it; `soma import` reads untrusted files in a child
+  ///   process instead.
   public init(nirFile path: String, options: NIROptions = NIROptions()) throws(NIRError) {
     self = try NIRGraph.read(path).sequential(options: options, source: path)
   }

@@ -262,12 +262,34 @@ public enum Checkpoint {
   public static func write(
     _ network: Sequential<Float>, metadata: [String: String], to path: String
   ) throws {
+    do { try SafeTensors.write(tensors(network), metadata: metadata, to: path) } catch {
+      throw TrainError("\(error)")
+    }
+  }
+
+  /// The bytes `write(_:metadata:to:)` writes: the same file, kept in memory (how a child
+  /// process hands an imported network back to `soma import`).
+  public static func encode(_ network: Sequential<Float>, metadata: [String: String]) -> [UInt8] {
+    SafeTensors.encode(tensors(network).mapValues { AnyTensor($0) }, metadata: metadata)
+  }
+
+  /// The bytes of a checkpoint of `network`, as `write(_:loss:timeSteps:encoder:model:extra:to:)`
+  /// writes them.
+  public static func encode(
+    _ network: Sequential<Float>, loss: SpikingLoss, timeSteps: Int, encoder: String = "latency",
+    model: String = "custom", extra: [String: String] = [:]
+  ) -> [UInt8] {
+    var meta = metadata(network, loss: loss, timeSteps: timeSteps, encoder: encoder, model: model)
+    for (k, v) in extra { meta[k] = v }
+    return encode(network, metadata: meta)
+  }
+
+  /// A checkpoint's tensors: the parameters and the buffers, by name.
+  static func tensors(_ network: Sequential<Float>) -> [String: Tensor<Float>] {
     var tensors: [String: Tensor<Float>] = [:]
     for (name, v) in network.parameters { tensors[name] = v.value }
     for (name, t) in buffers(network) { tensors[name] = t }
-    do { try SafeTensors.write(tensors, metadata: metadata, to: path) } catch {
-      throw TrainError("\(error)")
-    }
+    return tensors
   }
 
   /// The state a network keeps outside its parameters, under PyTorch's buffer names: each

@@ -138,6 +138,10 @@ import Testing
       (["import", try fixturePath("norse_lifbox.nir"), "-o", out], "shorter than dt"),
       (["import", try fixturePath("snntorch_leaky.nir"), "-o", out, "--dt", "-1"], "--dt"),
       (
+        ["import", try fixturePath("snntorch_leaky.nir"), "-o", out, "--read-timeout", "0"],
+        "--read-timeout"
+      ),
+      (
         ["export", dir.file("missing.safetensors"), "-o", dir.file("x.nir")], "missing.safetensors"
       ),
     ]

@@ -4,7 +4,8 @@ import SomaNIR
 
 // Fixtures/: NIR files written by snnTorch and Norse with their own exporters, the input each
 // network was run on and the framework's own output, plus hand-damaged files under bad/. All
-// are made by scripts/fixtures/make_nir_fixtures.py; manifest.json says how to import each.
+// are made by scripts/fixtures/make_nir_fixtures.py (bad/heap_*.nir, which crash or hang
+// libhdf5, by scripts/fixtures/make_hostile_nir.py); manifest.json says how to import each.
 
 /// The path of `name` under Fixtures/.
 func fixturePath(_ name: String) throws -> String {
