@@ -6,6 +6,8 @@
 /// takes its slice of every global batch, the gradients are summed over the processes (one
 /// `allReduceSum` per step, or over 1 MB buckets started by `startAllReduceSum` during the
 /// backward pass), and every process applies the same update, so the weights stay identical.
+/// BatchNorm layers sum their statistics over the processes inside the passes
+/// (`allReduceSumInPass`), so that they normalise by the whole batch (SyncBatchNorm).
 ///
 /// ```swift
 /// import SomaMPI
