@@ -98,3 +98,23 @@ void S(soma_bn_backward)(const T *restrict x, size_t xrows, const T *restrict g,
     }
   }
 }
+
+// dx of training-mode batch norm from given per-channel means of g and g·x̂ (SyncBatchNorm: the
+// means over every process's part of the batch): the second half of soma_bn_backward.
+SOMA_CLONES
+void S(soma_bn_backward_dx)(const T *restrict x, size_t xrows, const T *restrict g, size_t grows,
+                            size_t C, size_t Sp, size_t c0, size_t c1,
+                            const double *restrict mean, const double *restrict invstd,
+                            const T *restrict gamma, const double *restrict mg,
+                            const double *restrict mgx, T *restrict dx) {
+  for (size_t c = c0; c < c1; c++) {
+    const double m = mean[c], is = invstd[c], k = (double)gamma[c] * is;
+    const T a = (T)k, b = (T)(-k * mgx[c] * is), d = (T)(k * (mgx[c] * is * m - mg[c]));
+    for (size_t r = 0; r < grows; r++) {
+      const T *gp = g + (r * C + c) * Sp;
+      const T *xp = x + ((r % xrows) * C + c) * Sp;
+      T *dp = dx + (r * C + c) * Sp;
+      for (size_t i = 0; i < Sp; i++) dp[i] = a * gp[i] + b * xp[i] + d;
+    }
+  }
+}

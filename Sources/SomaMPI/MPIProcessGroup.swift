@@ -7,7 +7,8 @@
 
   /// The processes of an MPI job (`mpirun -np N …`) as a `ProcessGroup` for the training loop:
   /// `MPI_COMM_WORLD`, its rank and size, and `MPI_Allreduce` with `MPI_SUM` (`MPI_Iallreduce`
-  /// for the buckets started during the backward pass).
+  /// for the buckets started during the backward pass; synchronised BatchNorm's reductions
+  /// inside the passes on a duplicate of the communicator, so they never pair with a bucket's).
   ///
   /// ```swift
   /// import SomaMPI
@@ -52,7 +53,18 @@
       try Self.check(MPI_Comm_rank(soma_mpi_comm_world(), &r), "MPI_Comm_rank")
       try Self.check(MPI_Comm_size(soma_mpi_comm_world(), &n), "MPI_Comm_size")
       (rank, size) = (Int(r), Int(n))
+      // Collective: every process constructs its group once, at the start.
+      var comm: MPI_Comm? = nil
+      try Self.check(MPI_Comm_dup(soma_mpi_comm_world(), &comm), "MPI_Comm_dup")
+      inPass = comm!
     }
+
+    /// The communicator of `allReduceSumInPass`: `MPI_COMM_WORLD` duplicated (its error
+    /// handler too), a context of its own. MPI matches collectives on a communicator by their
+    /// order alone; BatchNorm's blocking reductions in the backward pass run while the buckets'
+    /// `MPI_Iallreduce`s on `MPI_COMM_WORLD` are in flight, and on this communicator the two
+    /// kinds cannot be matched with each other, whatever order a process issues them in.
+    let inPass: MPI_Comm
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
       try reduce(UnsafeMutableRawPointer(buffer.baseAddress), buffer.count, soma_mpi_float())
@@ -62,12 +74,20 @@
       try reduce(UnsafeMutableRawPointer(buffer.baseAddress), buffer.count, soma_mpi_double())
     }
 
-    func reduce(_ p: UnsafeMutableRawPointer?, _ count: Int, _ type: MPI_Datatype) throws {
+    /// `MPI_Allreduce` on `inPass`.
+    public func allReduceSumInPass(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+      try reduce(
+        UnsafeMutableRawPointer(buffer.baseAddress), buffer.count, soma_mpi_double(), on: inPass)
+    }
+
+    func reduce(
+      _ p: UnsafeMutableRawPointer?, _ count: Int, _ type: MPI_Datatype,
+      on comm: MPI_Comm = soma_mpi_comm_world()
+    ) throws {
       guard count > 0, let p else { return }
       precondition(count <= Int(Int32.max), "MPIProcessGroup: \(count) values in one reduction")
       try Self.check(
-        MPI_Allreduce(
-          soma_mpi_in_place(), p, Int32(count), type, soma_mpi_sum(), soma_mpi_comm_world()),
+        MPI_Allreduce(soma_mpi_in_place(), p, Int32(count), type, soma_mpi_sum(), comm),
         "MPI_Allreduce")
     }
 
@@ -113,7 +133,10 @@
     public func finalize() {
       var finalized: Int32 = 0
       MPI_Finalized(&finalized)
-      if finalized == 0 { MPI_Finalize() }
+      guard finalized == 0 else { return }
+      var comm: MPI_Comm? = inPass
+      MPI_Comm_free(&comm)
+      MPI_Finalize()
     }
 
     /// Stops every process of the job with exit status `code` (after an error on one of them,

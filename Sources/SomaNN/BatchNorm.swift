@@ -7,11 +7,46 @@ public final class BatchNormState<Scalar: TensorScalar> {
   /// Training-mode batches seen (`num_batches_tracked`).
   public var batchesTracked = 0
   public var mode = LayerMode.automatic
+  /// Makes training-mode statistics those of the whole batch over the processes of a
+  /// data-parallel run (PyTorch's SyncBatchNorm), in the forward pass and in the backward pass
+  /// through them. SomaTrain's `Trainer` sets it on every BatchNorm layer while it trains on
+  /// several processes, and clears it after. nil (the default): the layer normalises by its own
+  /// batch, exactly as without it.
+  public var synchronizer: (any BatchNormSynchronizer)?
 
   init(features: Int) {
     runningMean = Tensor.zeros([features])
     runningVar = Tensor.ones([features])
   }
+}
+
+/// Sums a BatchNorm layer's per-channel statistics over the processes of a data-parallel run,
+/// so that processes each holding a part of a batch normalise it by the whole batch's mean and
+/// variance, and back-propagate through them, as one process holding the whole batch does
+/// (PyTorch's SyncBatchNorm). Set on `BatchNormState.synchronizer`; it acts in training mode
+/// while the autodiff tape records (a training step), never in evaluation.
+///
+/// Each synchronised layer calls `sum` once in its forward pass (the processes' sample counts,
+/// means and variances, each process in its own slots) and once in its backward pass (Σg and
+/// Σg·x̂ per channel), so every process must run the same forward and backward passes, with at
+/// least one sample (see `wholeBatch`), and its calls come in the same order everywhere.
+public protocol BatchNormSynchronizer: AnyObject {
+  /// This process's index, 0..<size.
+  var rank: Int { get }
+  /// The number of processes.
+  var size: Int { get }
+  /// The weight of this process's loss in the batch's loss, by which the training loop
+  /// multiplies its gradients before summing them over the processes: its part's samples over
+  /// the batch's (each loss being a mean over its samples).
+  var lossShare: Double { get }
+  /// True when every process holds the whole batch (one of fewer samples than processes, each
+  /// process with `lossShare` 1/size): the layers then take process 0's statistics and sums as
+  /// they are, the same bits on every process and those of one process.
+  var wholeBatch: Bool { get }
+  /// Replaces `values` by their element-wise sum over the processes (the same count on each).
+  /// Called inside the forward and backward passes, while reductions of gradients the training
+  /// loop started may be under way: it must not pair with those.
+  func sum(_ values: UnsafeMutableBufferPointer<Double>)
 }
 
 /// Batch normalisation per channel, the shared implementation of `BatchNorm2d` and
@@ -77,10 +112,15 @@ struct BatchNormCore<Scalar: TensorScalar> {
 
     var mean = [Double](repeating: 0, count: C)
     var invStd = [Double](repeating: 0, count: C)
+    // Synchronised over the processes: only in a training step (in evaluation each process
+    // normalises its own part, as does one with trackRunningStats false).
+    let sync = state.synchronizer.flatMap { training && GradientMode.isEnabled ? $0 : nil }
+    // The values per channel over all processes (this process's without `sync`).
+    var total = Double(rows * inner)
     if batchStats {
-      let count = rows * inner
+      var count = rows * inner
       precondition(
-        count > 1 || !training,
+        count > 1 || !training || sync != nil,
         "\(layer): training needs more than one value per channel, got input shape \(shape)")
       var variance = [Double](repeating: 0, count: C)
       xs.withUnsafeBufferPointer { px in
@@ -95,6 +135,14 @@ struct BatchNormCore<Scalar: TensorScalar> {
             }
           }
         }
+      }
+      if let sync {
+        count = synchronizedStatistics(sync, mean: &mean, variance: &variance, count: count)
+        total = Double(count)
+        precondition(
+          count > 1,
+          "\(layer): training needs more than one value per channel, got \(count) over the "
+            + "processes")
       }
       for c in 0..<C { invStd[c] = 1 / (variance[c] + epsilon).squareRoot() }
       if training && trackRunningStats {
@@ -137,13 +185,19 @@ struct BatchNormCore<Scalar: TensorScalar> {
     // its producer when it is tied (see `isTiedOverTime`), which then gets a tied gradient.
     let summed = once && (!needX || isTiedOverTime(x))
     let gRows = summed ? xRows : rows
+    let syncTotal = total
     return .record(y, parents: parents) { grad in
       let gc = summed ? sumOverTime(grad) : grad.contiguous()
       var dx =
         needX ? Tensor<Scalar>(uninitializedShape: summed ? Array(shape.dropFirst()) : shape) : nil
       var dGamma = [Double](repeating: 0, count: C)
       var dBeta = [Double](repeating: 0, count: C)
-      if batchStats {
+      if let sync {
+        synchronizedBackward(
+          sync, x: xs, xRows: xRows, grad: gc, gradRows: gRows, timesSummed: rows / gRows,
+          inner: inner, total: syncTotal, mean: mean, invStd: invStd, gamma: gamma, dx: &dx,
+          dGamma: &dGamma, dBeta: &dBeta, parts: parts)
+      } else if batchStats {
         // Training: the gradient runs through the batch statistics too.
         xs.withUnsafeBufferPointer { px in
           gc.withUnsafeBufferPointer { pg in
@@ -208,6 +262,128 @@ struct BatchNormCore<Scalar: TensorScalar> {
         grads.append(Tensor(dBeta.map { Scalar($0) }))
       }
       return grads
+    }
+  }
+
+  /// Replaces this process's per-channel `mean` and biased `variance` of `count` values by those
+  /// of every process's values, and returns their number. One `sum` gathers each process's
+  /// count, means and variances into its own slots (the others add zeros, so every process
+  /// receives them exactly), and every process combines them in rank order, so all get the same
+  /// bits: mean = Σ nᵣ·meanᵣ / n and variance = Σ nᵣ·(varᵣ + (meanᵣ − mean)²) / n, Chan et
+  /// al.'s pairwise update summed, free of the cancellation of Σx² − n·mean² (PyTorch's
+  /// SyncBatchNorm too gathers the means and variances). With the `wholeBatch` on every
+  /// process, process 0's statistics as they are.
+  @usableFromInline
+  func synchronizedStatistics(
+    _ sync: any BatchNormSynchronizer, mean: inout [Double], variance: inout [Double], count: Int
+  ) -> Int {
+    let C = features
+    let slot = 2 * C + 1
+    var gathered = [Double](repeating: 0, count: sync.size * slot)
+    let at = sync.rank * slot
+    gathered[at] = Double(count)
+    for c in 0..<C {
+      gathered[at + 1 + c] = mean[c]
+      gathered[at + 1 + C + c] = variance[c]
+    }
+    gathered.withUnsafeMutableBufferPointer { sync.sum($0) }
+    if sync.wholeBatch {
+      for c in 0..<C { (mean[c], variance[c]) = (gathered[1 + c], gathered[1 + C + c]) }
+      return Int(gathered[0])
+    }
+    var n = 0.0
+    for r in 0..<sync.size { n += gathered[r * slot] }
+    precondition(n > 0, "\(layer): no values over all processes")
+    for c in 0..<C {
+      var s = 0.0
+      for r in 0..<sync.size { s += gathered[r * slot] * gathered[r * slot + 1 + c] }
+      let m = s / n
+      var m2 = 0.0
+      for r in 0..<sync.size {
+        let d = gathered[r * slot + 1 + c] - m
+        m2 += gathered[r * slot] * (gathered[r * slot + 1 + C + c] + d * d)
+      }
+      (mean[c], variance[c]) = (m, m2 / n)
+    }
+    return Int(n)
+  }
+
+  /// The backward pass through statistics synchronised over the processes: this process's Σg
+  /// (dβ) and Σg·x̂ (dγ) per channel, then their sums over the processes, each weighted by its
+  /// `lossShare` (its gradients are of its own mean loss), and dx from their means over the
+  /// `total` values, in this process's units again (with the `wholeBatch` everywhere, process
+  /// 0's sums alone, in one process's units). dγ and dβ stay this process's sums: the training
+  /// loop sums them with the other gradients. `timesSummed` is T when the gradient was summed
+  /// over T repeated time steps (its means then count T times).
+  @usableFromInline
+  func synchronizedBackward(
+    _ sync: any BatchNormSynchronizer, x: Tensor<Scalar>, xRows: Int, grad: Tensor<Scalar>,
+    gradRows: Int, timesSummed: Int, inner: Int, total: Double, mean: [Double],
+    invStd: [Double], gamma: Tensor<Scalar>, dx: inout Tensor<Scalar>?, dGamma: inout [Double],
+    dBeta: inout [Double], parts: Int
+  ) {
+    let C = features
+    x.withUnsafeBufferPointer { px in
+      grad.withUnsafeBufferPointer { pg in
+        gamma.withUnsafeBufferPointer { pgam in
+          mean.withUnsafeBufferPointer { pm in
+            invStd.withUnsafeBufferPointer { pis in
+              dGamma.withUnsafeMutableBufferPointer { pdg in
+                dBeta.withUnsafeMutableBufferPointer { pdb in
+                  let (xp, gp, gam, mp, isp, dgp, dbp) = (
+                    px.baseAddress!, pg.baseAddress!, pgam.baseAddress!, pm.baseAddress!,
+                    pis.baseAddress!, pdg.baseAddress!, pdb.baseAddress!
+                  )
+                  parallel(parts) { part in
+                    let (c0, c1) = partRange(part, of: parts, count: C)
+                    if c0 == c1 { return }
+                    _bnBackward(
+                      xp, xRows: xRows, gp, gradRows: gradRows, channels: C, inner: inner, c0, c1,
+                      mean: mp, invStd: isp, gamma: gam, dx: nil, dGamma: dgp, dBeta: dbp)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    let share = sync.wholeBatch ? 1 : sync.lossShare
+    let weight = sync.wholeBatch ? (sync.rank == 0 ? 1 : 0) : share
+    var sums = [Double](repeating: 0, count: 2 * C)
+    for c in 0..<C { (sums[c], sums[C + c]) = (weight * dBeta[c], weight * dGamma[c]) }
+    sums.withUnsafeMutableBufferPointer { sync.sum($0) }
+    guard dx != nil else { return }
+    let scale = Double(timesSummed) / (share * total)
+    let meanGrad = (0..<C).map { sums[$0] * scale }
+    let meanGradXHat = (0..<C).map { sums[C + $0] * scale }
+    x.withUnsafeBufferPointer { px in
+      grad.withUnsafeBufferPointer { pg in
+        gamma.withUnsafeBufferPointer { pgam in
+          mean.withUnsafeBufferPointer { pm in
+            invStd.withUnsafeBufferPointer { pis in
+              meanGrad.withUnsafeBufferPointer { pmg in
+                meanGradXHat.withUnsafeBufferPointer { pmgx in
+                  dx!.withUnsafeMutableBufferPointer { pdx in
+                    let (xp, gp, gam, mp, isp, mgp, mgxp, dxp) = (
+                      px.baseAddress!, pg.baseAddress!, pgam.baseAddress!, pm.baseAddress!,
+                      pis.baseAddress!, pmg.baseAddress!, pmgx.baseAddress!, pdx.baseAddress!
+                    )
+                    parallel(parts) { part in
+                      let (c0, c1) = partRange(part, of: parts, count: C)
+                      if c0 == c1 { return }
+                      _bnBackwardDx(
+                        xp, xRows: xRows, gp, gradRows: gradRows, channels: C, inner: inner, c0,
+                        c1, mean: mp, invStd: isp, gamma: gam, meanGrad: mgp,
+                        meanGradXHat: mgxp, dx: dxp)
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
     }
   }
 

@@ -308,6 +308,26 @@ func _bnBackward<T: TensorScalar>(
   }
 }
 
+/// dx of training-mode batch norm from the means `mg` of g and `mgx` of g·x̂ over the batch.
+@usableFromInline
+func _bnBackwardDx<T: TensorScalar>(
+  _ x: UnsafePointer<T>, xRows: Int, _ grad: UnsafePointer<T>, gradRows: Int, channels: Int,
+  inner: Int, _ c0: Int, _ c1: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>,
+  gamma: UnsafePointer<T>, meanGrad: UnsafePointer<Double>, meanGradXHat: UnsafePointer<Double>,
+  dx: UnsafeMutablePointer<T>
+) {
+  if T.self == Float.self {
+    soma_bn_backward_dx_f32(
+      cast(x, Float.self), xRows, cast(grad, Float.self), gradRows, channels, inner, c0, c1, mean,
+      invStd, cast(gamma, Float.self), meanGrad, meanGradXHat, cast(dx, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_bn_backward_dx_f64(
+      cast(x, Double.self), xRows, cast(grad, Double.self), gradRows, channels, inner, c0, c1,
+      mean, invStd, cast(gamma, Double.self), meanGrad, meanGradXHat, cast(dx, Double.self))
+  }
+}
+
 @usableFromInline
 func _countSpikes<T: TensorScalar>(
   _ x: UnsafePointer<T>, count n: Int, _ binary: UnsafeMutablePointer<Int32>

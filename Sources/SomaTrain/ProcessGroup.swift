@@ -6,6 +6,8 @@
 /// takes its slice of every global batch, the gradients are summed over the processes (one
 /// `allReduceSum` per step, or over 1 MB buckets started by `startAllReduceSum` during the
 /// backward pass), and every process applies the same update, so the weights stay identical.
+/// BatchNorm layers sum their statistics over the processes inside the passes
+/// (`allReduceSumInPass`), so that they normalise by the whole batch (SyncBatchNorm).
 ///
 /// ```swift
 /// import SomaMPI
@@ -34,6 +36,14 @@ public protocol ProcessGroup: AnyObject {
   func progressReductions() throws
   /// Returns when every started reduction is done (its buffer holds the sums).
   func waitForReductions() throws
+
+  /// `allReduceSum` for the reductions made inside the forward and backward passes
+  /// (synchronised BatchNorm's statistics), on a channel of their own: while the backward pass
+  /// calls it, reductions started by `startAllReduceSum` may be under way, and the two kinds
+  /// must never pair up (MPI: a duplicate of the communicator). Every process makes these
+  /// reductions in the same order among themselves. The default is `allReduceSum`, right for a
+  /// group whose `startAllReduceSum` reduces at once.
+  func allReduceSumInPass(_ buffer: UnsafeMutableBufferPointer<Double>) throws
 }
 
 extension ProcessGroup {
@@ -42,6 +52,9 @@ extension ProcessGroup {
   }
   public func progressReductions() throws {}
   public func waitForReductions() throws {}
+  public func allReduceSumInPass(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+    try allReduceSum(buffer)
+  }
 
   /// The sums over all processes of `values`.
   public func sum(_ values: [Double]) throws -> [Double] {
@@ -73,15 +86,23 @@ public enum DataParallel {
   }
 
   /// The global batches of one pass over `order` (`batchSize` each, the last one shorter), from
-  /// batch `skip` on, and for each the part process `rank` of `size` trains on.
+  /// batch `skip` on, and for each the part process `rank` of `size` trains on. With
+  /// `wholeWhenShort`, a batch of fewer samples than processes (which would leave some without
+  /// any) goes whole to every process: synchronised BatchNorm needs every process in the pass.
   public static func batches(
-    order: [Int], batchSize: Int, rank: Int = 0, of size: Int = 1, skip: Int = 0
+    order: [Int], batchSize: Int, rank: Int = 0, of size: Int = 1, skip: Int = 0,
+    wholeWhenShort: Bool = false
   ) -> [(global: ArraySlice<Int>, local: ArraySlice<Int>)] {
     precondition(batchSize >= 1, "DataParallel: batch size \(batchSize)")
     var out: [(global: ArraySlice<Int>, local: ArraySlice<Int>)] = []
     var start = skip * batchSize
     while start < order.count {
       let global = order[start..<Swift.min(start + batchSize, order.count)]
+      if wholeWhenShort && global.count < size {
+        out.append((global, global))
+        start += batchSize
+        continue
+      }
       let r = slice(global.count, rank: rank, of: size)
       let local = global[(global.startIndex + r.lowerBound)..<(global.startIndex + r.upperBound)]
       out.append((global, local))

@@ -69,7 +69,46 @@ struct GradientBuckets: Equatable {
   }
 }
 
+/// SyncBatchNorm's sums over a process group (`ProcessGroup.allReduceSumInPass`), installed by
+/// `fit` on every BatchNorm layer of a data-parallel run; each step sets this process's share
+/// of the batch. The layers cannot throw inside the passes: the first failed reduction is kept
+/// (the later ones are skipped, leaving this process's own values) and the step throws it.
+final class GroupBatchNormSynchronizer: BatchNormSynchronizer {
+  let group: any ProcessGroup
+  var lossShare = 1.0
+  var wholeBatch = false
+  var failure: (any Error)?
+  var rank: Int { group.rank }
+  var size: Int { group.size }
+
+  init(_ group: any ProcessGroup) { self.group = group }
+
+  func sum(_ values: UnsafeMutableBufferPointer<Double>) {
+    guard failure == nil else { return }
+    do { try group.allReduceSumInPass(values) } catch { failure = error }
+  }
+
+  /// Throws the failure of a reduction since the last call.
+  func check() throws {
+    if let failure {
+      self.failure = nil
+      throw failure
+    }
+  }
+}
+
 extension Trainer {
+  /// The running statistics of every BatchNorm layer of `network` and of the `Sequential`s in
+  /// it, in the layers' order.
+  static func allBatchNormStates(_ network: Sequential<Float>) -> [BatchNormState<Float>] {
+    network.layers.flatMap { layer -> [BatchNormState<Float>] in
+      if let bn = layer.base as? BatchNorm2d<Float> { return [bn.state] }
+      if let bn = layer.base as? BatchNorm1d<Float> { return [bn.state] }
+      if let inner = layer.base as? Sequential<Float> { return allBatchNormStates(inner) }
+      return []
+    }
+  }
+
   /// Gradients of more than this many bytes (4 per parameter) are reduced in buckets that
   /// start while the backward pass goes on, as PyTorch's DDP does; up to it, in one buffer
   /// after the pass (the default network's 318 KB). 1 MB: below it one message costs little
@@ -79,10 +118,12 @@ extension Trainer {
   public static let defaultBucketBytes = 1 << 20
 
   /// One step on this process's part of a global batch of `globalCount` samples: the gradients
-  /// of the local mean loss, each weighted by localCount / globalCount, are summed over the
-  /// processes (in buckets, or one flat buffer: see `GradientBuckets`; the loss, the correct
-  /// count and the Ctrl-C flag behind them), so every process holds the gradient of the global
-  /// batch's mean loss, as one process would compute it, and applies the same Adam update.
+  /// of the local mean loss, each weighted by localCount / globalCount (1 / processes when
+  /// every process has the `whole` batch), are summed over the processes (in buckets, or one
+  /// flat buffer: see `GradientBuckets`; the loss, the correct count and the Ctrl-C flag
+  /// behind them), so every process holds the gradient of the global batch's mean loss, as one
+  /// process would compute it, and applies the same Adam update. Synchronised BatchNorm layers
+  /// (`batchNormSync`) learn this process's weight for their backward pass.
   /// `gradients` runs the forward and backward pass, calling its argument with each parameter
   /// whose gradient is complete. Returns nil, with the parameters as before the step, when the
   /// loss or a parameter became NaN or infinite (the same decision on every process, since
@@ -93,7 +134,7 @@ extension Trainer {
   /// gradients come in); each element is summed by the same reduction whatever the timing, so
   /// a fixed number of processes gives bit-identical results run to run.
   func dataParallelStep(
-    _ group: any ProcessGroup, localCount: Int, globalCount: Int,
+    _ group: any ProcessGroup, localCount: Int, globalCount: Int, whole: Bool = false,
     gradients: (((Variable<Float>) -> Void)?) -> CompiledNetwork<Float>.Step
   ) throws -> StepTotals? {
     let params = optimizer.parameters
@@ -103,11 +144,17 @@ extension Trainer {
       bucketBytes: bucketBytes)
     let total = plan.total
     if reduceBuffer.count != total + 3 { reduceBuffer = [Float](repeating: 0, count: total + 3) }
-    let weight = Float(localCount) / Float(globalCount)
+    let weight = whole ? 1 / Float(group.size) : Float(localCount) / Float(globalCount)
+    if let sync = batchNormSync {
+      sync.lossShare = whole ? 1 / Double(group.size) : Double(localCount) / Double(globalCount)
+      sync.wholeBatch = whole
+    }
+    // The loss and correct count of a whole batch come from process 0 alone.
+    let counted = !whole || group.rank == 0
     var local: CompiledNetwork<Float>.Step? = nil
     var communication = 0.0
-    try reduceBuffer.withUnsafeMutableBufferPointer { whole in
-      let flat = whole
+    try reduceBuffer.withUnsafeMutableBufferPointer { buffer in
+      let flat = buffer
       /// Parameter k's weighted gradient (zeros without one) into its place.
       func pack(_ k: Int) {
         let at = plan.offsets[k]
@@ -126,8 +173,8 @@ extension Trainer {
         try body()
       }
       func totals() {
-        flat[total] = local.map { $0.loss * Float(localCount) } ?? 0
-        flat[total + 1] = Float(local?.correct ?? 0)
+        flat[total] = counted ? local.map { $0.loss * Float(localCount) } ?? 0 : 0
+        flat[total + 1] = counted ? Float(local?.correct ?? 0) : 0
         flat[total + 2] = stopFlag.isRequested ? 1 : 0
       }
       if plan.overlaps {
@@ -167,6 +214,7 @@ extension Trainer {
         for b in remaining.indices { remaining[b] = 0 }
         startReady()
         if let failure { throw failure }
+        try batchNormSync?.check()
         totals()
         try timed {
           try group.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: flat[total...]))
@@ -174,6 +222,7 @@ extension Trainer {
         }
       } else {
         if localCount > 0 { local = gradients(nil) }
+        try batchNormSync?.check()
         for k in params.indices { pack(k) }
         totals()
         try timed { try group.allReduceSum(flat) }
@@ -204,7 +253,7 @@ extension Trainer {
   /// exactly as one process trains (Adam fused into the backward pass).
   func step(
     events: SpikeEvents?, local: ArraySlice<Int>, globalCount: Int, split: LabeledImages,
-    group: (any ProcessGroup)?
+    group: (any ProcessGroup)?, whole: Bool = false
   ) throws -> StepTotals? {
     let labels = local.map { split.labels[$0] }
     let steps = encoding.timeSteps
@@ -221,8 +270,9 @@ extension Trainer {
           stop: stopFlag.isRequested)
       }
     }
-    return try dataParallelStep(group, localCount: local.count, globalCount: globalCount) {
-      ready in
+    return try dataParallelStep(
+      group, localCount: local.count, globalCount: globalCount, whole: whole
+    ) { ready in
       if let events {
         return model.lossAndGradients(
           events: events, steps: steps, labels: labels, gradientReady: ready)
@@ -244,8 +294,10 @@ extension Trainer {
   /// Replaces the running statistics of every BatchNorm layer, on every process, by their
   /// mean over the processes (each has normalised only its slices of the batches, and
   /// estimated the statistics from them): running mean and variance element by element,
-  /// `num_batches_tracked` rounded. `fit` calls it before each evaluation, which the processes
-  /// split and which must see one network, and so before each checkpoint.
+  /// `num_batches_tracked` rounded. Without synchronised BatchNorm (`synchronizesBatchNorm`
+  /// false), `fit` calls it before each evaluation, which the processes split and which must
+  /// see one network, and so before each checkpoint; synchronised layers need no average, their
+  /// statistics being the same on every process.
   func averageBatchNormStatistics(_ group: any ProcessGroup) throws {
     let states = Checkpoint.batchNormStates(network).map(\.1)
     guard !states.isEmpty else { return }

@@ -120,6 +120,14 @@ public final class Trainer {
   public var bucketThresholdBytes = Trainer.defaultBucketThresholdBytes
   /// The size those buckets fill up to (`defaultBucketBytes`, 1 MB).
   public var bucketBytes = Trainer.defaultBucketBytes
+  /// With several processes, BatchNorm layers normalise by the statistics of the whole global
+  /// batch, summed over the processes in every forward and backward pass (PyTorch's
+  /// SyncBatchNorm), so that N processes train like one (true, the default). False: each
+  /// process normalises its own slice, and the running statistics are averaged over the
+  /// processes after every epoch (PyTorch's DDP without SyncBatchNorm).
+  public var synchronizesBatchNorm = true
+  /// The synchroniser on the network's BatchNorm layers during a data-parallel `fit`.
+  var batchNormSync: GroupBatchNormSynchronizer?
 
   /// Each parameter's value after the last good step (restored when a step turns them NaN).
   var lastGood: [Tensor<Float>] = []
@@ -220,6 +228,14 @@ public final class Trainer {
     }
     if let prepared { throw prepared }
     model.threads = threads
+    // SyncBatchNorm on every BatchNorm layer for the run (removed when it ends).
+    let synced = group != nil && synchronizesBatchNorm ? Self.allBatchNormStates(network) : []
+    batchNormSync = group.flatMap { synced.isEmpty ? nil : GroupBatchNormSynchronizer($0) }
+    for state in synced { state.synchronizer = batchNormSync }
+    defer {
+      for state in synced { state.synchronizer = nil }
+      batchNormSync = nil
+    }
     let steps = encoding.timeSteps
     let classes = model.network.linearWidths.last ?? 0
     let meta = checkpointDescription
@@ -267,7 +283,8 @@ public final class Trainer {
       let order = shuffledIndices(count: train.count, seed: seed &+ UInt64(epoch))
       let skip = epoch == firstEpoch ? resume?.stepInEpoch ?? 0 : 0
       let batches = DataParallel.batches(
-        order: order, batchSize: batchSize, rank: rank, of: ranks, skip: skip)
+        order: order, batchSize: batchSize, rank: rank, of: ranks, skip: skip,
+        wholeWhenShort: batchNormSync != nil)
       var lossSum = 0.0
       var correct = 0
       var seen = 0
@@ -290,7 +307,8 @@ public final class Trainer {
         if let schedule { optimizer.learningRate = schedule.learningRate(at: runStep) }
         runStep += 1
         let result = try self.step(
-          events: events, local: local, globalCount: global.count, split: train, group: group)
+          events: events, local: local, globalCount: global.count, split: train, group: group,
+          whole: batchNormSync != nil && global.count < ranks)
         guard let result else {
           bar.finish()
           // The weights are those before this step again: keep them as the last good state.
@@ -306,7 +324,7 @@ public final class Trainer {
         bar.update(step: step, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
         if result.stop {
           bar.finish()
-          if let group { try averageBatchNormStatistics(group) }
+          if let group, batchNormSync == nil { try averageBatchNormStatistics(group) }
           try save(
             resumeMetadata(epoch: epoch - 1, stepInEpoch: step, runStep: runStep, best: best)
               .merging(["interrupted_at_step": "\(step)"]) { a, _ in a },
@@ -318,7 +336,7 @@ public final class Trainer {
       }
       bar.finish()
       let trainSeconds = monotonicSeconds() - start
-      if let group { try averageBatchNormStatistics(group) }
+      if let group, batchNormSync == nil { try averageBatchNormStatistics(group) }
       let testAcc = try evaluate(test, classes: classes, coder: coder, group: group).accuracy
       let m = EpochMetrics(
         epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),

@@ -15,9 +15,15 @@ final class ThreadGroup: @unchecked Sendable {
   private var arrived = 0
   private var generation = 0
 
-  init(size: Int) {
+  /// The channel of the reductions inside the passes (`allReduceSumInPass`, MPI's duplicated
+  /// communicator): BatchNorm's blocking sums go on there while the buckets' started reductions
+  /// run on the members' queues here, and the two never meet.
+  private(set) var inPass: ThreadGroup?
+
+  init(size: Int, inPass: Bool = true) {
     self.size = size
     contributions = Array(repeating: [], count: size)
+    if inPass { self.inPass = ThreadGroup(size: size, inPass: false) }
   }
 
   func member(_ rank: Int) -> Member { Member(group: self, rank: rank) }
@@ -72,6 +78,15 @@ final class ThreadGroup: @unchecked Sendable {
 
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
       let sums = group.reduce(Array(buffer), rank: rank) { $0 }
+      for i in buffer.indices { buffer[i] = sums[i] }
+    }
+
+    /// Reductions made inside the passes, counted.
+    var inPass = 0
+
+    func allReduceSumInPass(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+      inPass += 1
+      let sums = group.inPass!.reduce(Array(buffer), rank: rank) { $0 }
       for i in buffer.indices { buffer[i] = sums[i] }
     }
   }
@@ -159,26 +174,70 @@ extension TrainerTests {
       }
     }
 
+    /// Two convolutions, each → BatchNorm2d → IF: the first BatchNorm normalises a
+    /// direct-coded (repeated) input once, the second a spiking one at every step.
+    static func deepConvNetwork() throws -> Sequential<Float> {
+      var g = SomaRandom(seed: 4)
+      func neuron() throws -> IF<S2NN> {
+        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
+      }
+      return try Sequential<Float> {
+        try Unflatten<Float>([1, 10, 10])
+        try Conv2d<Float>(1, 4, kernelSize: 3, padding: 1, bias: false, using: &g)
+        try BatchNorm2d<Float>(4)
+        try neuron()
+        try MaxPool2d<Float>(kernelSize: 2)
+        try Conv2d<Float>(4, 4, kernelSize: 3, padding: 1, bias: false, using: &g)
+        try BatchNorm2d<Float>(4)
+        try neuron()
+        Flatten<Float>()
+        Linear<Float>(100, 10, bias: false, using: &g)
+        try neuron()
+      }
+    }
+
+    /// Linear → BatchNorm1d → IF twice, then the output layer: [T, batch, features], the first
+    /// BatchNorm1d on a direct-coded input (normalised once), the second on spikes.
+    static func batchNorm1dNetwork() throws -> Sequential<Float> {
+      var g = SomaRandom(seed: 5)
+      func neuron() throws -> IF<S2NN> {
+        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
+      }
+      return try Sequential<Float> {
+        Linear<Float>(100, 32, bias: false, using: &g)
+        try BatchNorm1d<Float>(32, momentum: nil)
+        try neuron()
+        Linear<Float>(32, 16, bias: false, using: &g)
+        try BatchNorm1d<Float>(16)
+        try neuron()
+        Linear<Float>(16, 10, bias: false, using: &g)
+        try neuron()
+      }
+    }
+
     static func trainer(model: String, out: String?, epochs: Int = 2, threads: Int = 1) throws
       -> Trainer
     {
+      let convolutional = ["conv", "deepconv", "bn1d"].contains(model)
       let net =
         switch model {
         case "mlp":
           try Models.mlp(inputs: 100, hidden: [24], outputs: 10, surrogate: S2NN(), seed: 3)
         case "conv": try convNetwork()
+        case "deepconv": try deepConvNetwork()
+        case "bn1d": try batchNorm1dNetwork()
         default:
           try Models.spytorch(inputs: 100, hidden: 32, outputs: 10, surrogate: S2NN(), seed: 3)
         }
       let loss =
         switch model {
         case "mlp": Models.mlpLoss
-        case "conv": Models.csnnLoss
-        default: Models.spytorchLoss
+        case "spytorch": Models.spytorchLoss
+        default: Models.csnnLoss
         }
       let trainer = try Trainer(
-        network: net, loss: loss, learningRate: 5e-3, weightDecay: model == "conv" ? 0 : 0.1,
-        encoding: model == "conv"
+        network: net, loss: loss, learningRate: 5e-3, weightDecay: convolutional ? 0 : 0.1,
+        encoding: convolutional
           ? .dense(DirectCurrentEncoder(timeSteps: 4)) : .latency(timeSteps: 12),
         epochs: epochs, batchSize: 50, seed: 3, threads: threads, outputDirectory: out)
       trainer.modelName = model
@@ -413,25 +472,28 @@ extension TrainerTests {
       let b = bucketed.buckets
       #expect(b >= 3, "\(b) buckets")
       #expect(bucketed.started == Array(repeating: 5 * (b + 1), count: size))
-      // Every bucket started from the backward pass, as its last gradient came, except in
-      // the last step on 3 processes: its 2 samples leave rank 0 none, and no backward pass.
-      #expect(bucketed.early == (size == 2 ? [5 * b, 5 * b] : [4 * b, 5 * b, 5 * b]))
+      // Every bucket started from the backward pass, as its last gradient came, except for
+      // the mlp in the last step on 3 processes: its 2 samples leave rank 0 none, and no
+      // backward pass. (The conv network's synchronised BatchNorm gives every process the whole
+      // of that batch instead.)
+      #expect(
+        bucketed.early
+          == (size == 3 && model == "mlp" ? [4 * b, 5 * b, 5 * b] : Array(repeating: 5 * b, count: size)))
       let diff = Self.largestDifference(bucketed.weights, flat.weights)
       #expect(diff < 1e-6, "bucketed and flat weights differ by \(diff)")
       #expect(bucketed.weights == again.weights)
       #expect(bucketed.statistics == again.statistics)
       let one = try Self.trainer(model: model, out: nil, epochs: 1)
       try one.fit(train: Self.train, test: Self.test)
-      if model == "mlp" {
-        let d = Self.largestDifference(bucketed.weights, Self.weights(one))
-        #expect(d < 2e-5, "bucketed and one-process weights differ by \(d)")
-      }
+      let d = Self.largestDifference(bucketed.weights, Self.weights(one))
+      #expect(d < 2e-5, "bucketed and one-process weights differ by \(d)")
     }
 
     // MARK: BatchNorm
 
-    /// After a data-parallel epoch every process holds the same BatchNorm statistics, the mean
-    /// of what each gathered, and rank 0's checkpoint records them.
+    /// Without synchronised BatchNorm, after a data-parallel epoch every process holds the same
+    /// BatchNorm statistics, the mean of what each gathered, and rank 0's checkpoint records
+    /// them.
     @Test func batchNormStatisticsAreAveragedOverTheProcesses() throws {
       let group = ThreadGroup(size: 2)
       let dir = try TemporaryDirectory()
@@ -439,6 +501,7 @@ extension TrainerTests {
       let runs = try onThreads(2) { rank in
         let t = try Self.trainer(model: "conv", out: path + "/run\(rank)", epochs: 1)
         t.processGroup = group.member(rank)
+        t.synchronizesBatchNorm = false
         try t.fit(train: Self.train, test: Self.test)
         let own = Self.statistics(t)
         // Different statistics on the two ranks, then averaged.
@@ -459,6 +522,76 @@ extension TrainerTests {
       for run in runs {
         #expect(run.1 == [[0.5, 2, 4, 8], [1, 2.5, 1, 1], [11]])  // 10.5 rounds up
       }
+    }
+
+    /// With synchronised BatchNorm (the default), 2 and 3 "processes" train BatchNorm networks
+    /// to the weights AND running statistics of one process with the same seed and global
+    /// batch, within Float rounding: every process normalises by the whole batch's statistics
+    /// and back-propagates through them. The batches of 50 split 25 + 25 and 16 + 17 + 17; the
+    /// last batch of 2 splits 1 + 1 (a BatchNorm1d slice of one sample) or, on 3 processes, goes
+    /// whole to each. The statistics are the same bit for bit on every process, each BatchNorm
+    /// layer makes 2 reductions per step (forward, backward), and the layers are left without
+    /// a synchroniser after `fit`.
+    ///
+    /// Tolerance 2e-5, as for the networks without BatchNorm: measured ≤ 6e-8 (a few ulps of
+    /// weights near 1) after 10 steps. bn1d trains on 201 samples, its last batch a single one
+    /// (whole on every process): with 202, its last batch of 2 normalises each feature of the
+    /// first BatchNorm1d (one value per sample) to about ±1, and the run becomes sensitive to
+    /// rounding (measured: 1 + 1 samples end 2e-5 from one process, the batch whole on 3
+    /// processes, its gradient summed as three thirds, 1e-4).
+    @Test(arguments: ["conv", "deepconv", "bn1d"], [2, 3])
+    func batchNormNetworksReachTheOneProcessWeightsAndStatistics(model: String, size: Int) throws
+    {
+      let train = model == "bn1d" ? syntheticImages(count: 201, seed: 1) : Self.train
+      let one = try Self.trainer(model: model, out: nil)
+      let oneHistory = try one.fit(train: train, test: Self.test)
+      let (reference, referenceStatistics) = (Self.weights(one), Self.statistics(one))
+      let group = ThreadGroup(size: size)
+      let runs = try onThreads(size) { rank in
+        let t = try Self.trainer(model: model, out: nil)
+        let member = group.member(rank)
+        t.processGroup = member
+        let history = try t.fit(train: train, test: Self.test)
+        let left = Trainer.allBatchNormStates(t.network).filter { $0.synchronizer != nil }.count
+        return (
+          Self.weights(t), Self.statistics(t), history.map(\.testAccuracy),
+          history.map(\.trainLoss), member.inPass, left
+        )
+      }
+      let layers = Trainer.allBatchNormStates(one.network).count
+      for (rank, run) in runs.enumerated() {
+        let diff = Self.largestDifference(run.0, reference)
+        #expect(diff < 2e-5, "\(model), rank \(rank) of \(size): weights differ by \(diff)")
+        let statDiff = Self.largestDifference(run.1, referenceStatistics)
+        #expect(statDiff < 2e-5, "\(model), rank \(rank): statistics differ by \(statDiff)")
+        #expect(run.0 == runs[0].0 && run.1 == runs[0].1, "rank \(rank) differs from rank 0")
+        #expect(run.2 == oneHistory.map(\.testAccuracy))
+        for (a, b) in zip(run.3, oneHistory.map(\.trainLoss)) { #expect(abs(a - b) < 1e-4) }
+        #expect(run.4 == 2 * 5 * 2 * layers)  // 2 epochs of 5 steps
+        #expect(run.5 == 0)
+      }
+    }
+
+    /// The same runs without synchronisation (`synchronizesBatchNorm` false, each process
+    /// normalising its own slice) end elsewhere: the test above can fail.
+    @Test(arguments: ["conv", "bn1d"])
+    func unsynchronisedBatchNormTrainsOtherwise(model: String) throws {
+      let one = try Self.trainer(model: model, out: nil)
+      try one.fit(train: Self.train, test: Self.test)
+      let group = ThreadGroup(size: 2)
+      let runs = try onThreads(2) { rank in
+        let t = try Self.trainer(model: model, out: nil)
+        let member = group.member(rank)
+        t.processGroup = member
+        t.synchronizesBatchNorm = false
+        try t.fit(train: Self.train, test: Self.test)
+        return (Self.weights(t), Self.statistics(t), member.inPass)
+      }
+      let diff = Self.largestDifference(runs[0].0, Self.weights(one))
+      #expect(diff > 1e-3, "unsynchronised weights differ by only \(diff)")
+      let statDiff = Self.largestDifference(runs[0].1, Self.statistics(one))
+      #expect(statDiff > 1e-3, "unsynchronised statistics differ by only \(statDiff)")
+      #expect(runs.map(\.2) == [0, 0])
     }
 
     /// A conv run resumed after epoch 1 ends where the uninterrupted run ends, BatchNorm's

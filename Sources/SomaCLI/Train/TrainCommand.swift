@@ -85,6 +85,9 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("bucket-threshold-kb"), help: .hidden) var bucketThresholdKB: Int?
   // The size of those buckets in KB (default 1024).
   @Option(name: .customLong("bucket-kb"), help: .hidden) var bucketKB: Int?
+  // Under mpirun: each process's BatchNorm normalises its own slice of the batch (DDP without
+  // SyncBatchNorm), the running statistics averaged after each epoch; for comparisons.
+  @Flag(name: .customLong("local-batchnorm"), help: .hidden) var localBatchNorm = false
 
   static let defaultSurrogate = "S2NN"
   /// --model csnn's width: see docs/Performance.md (the accuracy/time table) for why.
@@ -222,6 +225,7 @@ struct TrainCommand: ParsableCommand {
     trainer.trainer.processGroup = group
     if let kb = bucketThresholdKB { trainer.trainer.bucketThresholdBytes = kb << 10 }
     if let kb = bucketKB { trainer.trainer.bucketBytes = kb << 10 }
+    if localBatchNorm { trainer.trainer.synchronizesBatchNorm = false }
     if resume {
       try resumeEverywhere(
         trainer.trainer, from: joinPath(outDir, "final.safetensors"), group: group)

@@ -108,7 +108,13 @@ typedef struct soma_conv_shape {
   void soma_bn_backward_##S(const T *x, size_t xrows, const T *g, size_t grows, size_t C,        \
                             size_t S, size_t c0, size_t c1, const double *mean,                \
                             const double *invstd, const T *gamma, T *dx, double *dgamma,       \
-                            double *dbeta);
+                            double *dbeta);                                                    \
+  /* dx as soma_bn_backward's from given per-channel means over the batch, mg of g and mgx of  \
+     g·x̂ (SyncBatchNorm: the sums over every process's part of it, divided by its size). */   \
+  void soma_bn_backward_dx_##S(const T *x, size_t xrows, const T *g, size_t grows, size_t C,   \
+                               size_t S, size_t c0, size_t c1, const double *mean,             \
+                               const double *invstd, const T *gamma, const double *mg,         \
+                               const double *mgx, T *dx);
 
 /// 0 when the environment sets SOMA_CONV_WINOGRAD=0 (convolutions then use im2col only).
 int soma_conv_winograd_enabled(void);
