@@ -157,11 +157,13 @@ extension TrainerTests {
 
     /// A small csnn: Conv2d → BatchNorm2d → IF → MaxPool2d → Linear → IF on 10×10 images,
     /// direct-coded (it trains on the autodiff tape).
+    /// The networks' neuron: IF with a hard, detached reset and S2NN.
+    static func neuron() throws -> IF<S2NN> {
+      try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
+    }
+
     static func convNetwork() throws -> Sequential<Float> {
       var g = SomaRandom(seed: 3)
-      func neuron() throws -> IF<S2NN> {
-        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
-      }
       return try Sequential<Float> {
         try Unflatten<Float>([1, 10, 10])
         try Conv2d<Float>(1, 4, kernelSize: 3, padding: 1, bias: false, using: &g)
@@ -178,9 +180,6 @@ extension TrainerTests {
     /// direct-coded (repeated) input once, the second a spiking one at every step.
     static func deepConvNetwork() throws -> Sequential<Float> {
       var g = SomaRandom(seed: 4)
-      func neuron() throws -> IF<S2NN> {
-        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
-      }
       return try Sequential<Float> {
         try Unflatten<Float>([1, 10, 10])
         try Conv2d<Float>(1, 4, kernelSize: 3, padding: 1, bias: false, using: &g)
@@ -200,9 +199,6 @@ extension TrainerTests {
     /// BatchNorm1d on a direct-coded input (normalised once), the second on spikes.
     static func batchNorm1dNetwork() throws -> Sequential<Float> {
       var g = SomaRandom(seed: 5)
-      func neuron() throws -> IF<S2NN> {
-        try IF(threshold: 1, reset: .zero, detachReset: true, surrogate: S2NN())
-      }
       return try Sequential<Float> {
         Linear<Float>(100, 32, bias: false, using: &g)
         try BatchNorm1d<Float>(32, momentum: nil)
