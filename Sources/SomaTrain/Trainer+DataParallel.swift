@@ -299,7 +299,7 @@ extension Trainer {
   /// see one network, and so before each checkpoint; synchronised layers need no average, their
   /// statistics being the same on every process.
   func averageBatchNormStatistics(_ group: any ProcessGroup) throws {
-    let states = Checkpoint.batchNormStates(network).map(\.1)
+    let states = Self.allBatchNormStates(network)
     guard !states.isEmpty else { return }
     var flat: [Double] = []
     for s in states {
