@@ -999,6 +999,100 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
 }
 #endif
 
+#ifdef SOMA_X86
+// The same sums as scatter_avx2, output-row first: for a tile of 64 output rows × 64 columns
+// (16 KB, in L1) and a block of GT_KB source rows of the packed slab (8 KB, in L1), each tile
+// row's events in the block are added to 8 accumulators in registers, which are loaded from and
+// stored to the tile once per (row, block). An event costs 8 L1 loads and 8 adds instead of the
+// scatter's 8 loads, 8 adds and 8 stores, and Zen-class cores load two 256-bit vectors a cycle
+// but store one. Each row still adds its events in ascending source row after init, so the sums
+// are the scatter's, bit for bit. rbits[i · ri + (k / 16) · rk], bit k % 16, says output row i
+// has source row k.
+#define GT_KB 64
+AVX2 static void gather_tiles_avx2(const uint16_t *rbits, size_t ri, size_t rk, size_t kc,
+                                   size_t i0, size_t i1, const float *packed, size_t n,
+                                   const float *init, float *dst, const soma_adam_step *adam,
+                                   float *param, float *m, float *v) {
+  _Alignas(64) float tile[64 * 64];
+  const adam_vec8 c = adam ? adam_consts8(adam) : (adam_vec8){0};
+  const size_t kwords = (kc + 15) / 16;
+  for (size_t ib = i0; ib < i1; ib += 64) {
+    const size_t rb = i1 - ib < 64 ? i1 - ib : 64;
+    for (size_t j0 = 0; j0 < n; j0 += 64) {
+      const size_t w = n - j0 < 64 ? n - j0 : 64;
+      const size_t nv = (w + 7) / 8;
+      const size_t ld = nv == 8 ? 64 : nv * 8;
+      const float *slab = packed + j0 * kc;
+      for (size_t r = 0; r < rb; r++)
+        for (size_t q = 0; q < nv; q++) {
+          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+          _mm256_store_ps(tile + r * 64 + 8 * q,
+                          init ? _mm256_maskload_ps(init + j0 + 8 * q, soma_lanes8(lanes))
+                               : _mm256_setzero_ps());
+        }
+      for (size_t w0 = 0; w0 < kwords; w0 += GT_KB / 16) {
+        const size_t nw = kwords - w0 < GT_KB / 16 ? kwords - w0 : GT_KB / 16;
+        const float *block = slab + 16 * w0 * ld;
+        for (size_t r = 0; r < rb; r++) {
+          const uint16_t *rw = rbits + (ib + r) * ri + w0 * rk;
+          uint64_t b = rw[0];
+          if (nw > 1) b |= (uint64_t)rw[rk] << 16;
+          if (nw > 2) b |= (uint64_t)rw[2 * rk] << 32;
+          if (nw > 3) b |= (uint64_t)rw[3 * rk] << 48;
+          if (!b) continue;
+          float *t = tile + r * 64;
+          if (nv == 8) {
+            __m256 a0 = _mm256_load_ps(t), a1 = _mm256_load_ps(t + 8);
+            __m256 a2 = _mm256_load_ps(t + 16), a3 = _mm256_load_ps(t + 24);
+            __m256 a4 = _mm256_load_ps(t + 32), a5 = _mm256_load_ps(t + 40);
+            __m256 a6 = _mm256_load_ps(t + 48), a7 = _mm256_load_ps(t + 56);
+            do {
+              const float *s = block + (size_t)__builtin_ctzll(b) * 64;
+              b &= b - 1;
+              a0 = _mm256_add_ps(a0, _mm256_loadu_ps(s));
+              a1 = _mm256_add_ps(a1, _mm256_loadu_ps(s + 8));
+              a2 = _mm256_add_ps(a2, _mm256_loadu_ps(s + 16));
+              a3 = _mm256_add_ps(a3, _mm256_loadu_ps(s + 24));
+              a4 = _mm256_add_ps(a4, _mm256_loadu_ps(s + 32));
+              a5 = _mm256_add_ps(a5, _mm256_loadu_ps(s + 40));
+              a6 = _mm256_add_ps(a6, _mm256_loadu_ps(s + 48));
+              a7 = _mm256_add_ps(a7, _mm256_loadu_ps(s + 56));
+            } while (b);
+            _mm256_store_ps(t, a0), _mm256_store_ps(t + 8, a1);
+            _mm256_store_ps(t + 16, a2), _mm256_store_ps(t + 24, a3);
+            _mm256_store_ps(t + 32, a4), _mm256_store_ps(t + 40, a5);
+            _mm256_store_ps(t + 48, a6), _mm256_store_ps(t + 56, a7);
+          } else {
+            // The narrower last slab (rows of nv · 8 floats, zero-padded).
+            do {
+              const float *s = block + (size_t)__builtin_ctzll(b) * ld;
+              b &= b - 1;
+              for (size_t q = 0; q < nv; q++)
+                _mm256_store_ps(t + 8 * q,
+                                _mm256_add_ps(_mm256_load_ps(t + 8 * q), _mm256_loadu_ps(s + 8 * q)));
+            } while (b);
+          }
+        }
+      }
+      for (size_t r = 0; r < rb; r++) {
+        const size_t o = (ib + r) * n + j0;
+        for (size_t q = 0; q < nv; q++) {
+          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+          const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
+          if (dst) {
+            if (lanes == 8)
+              _mm256_storeu_ps(dst + o + 8 * q, sum);
+            else
+              _mm256_maskstore_ps(dst + o + 8 * q, soma_lanes8(lanes), sum);
+          }
+          if (adam) adam8(sum, param + o + 8 * q, m + o + 8 * q, v + o + 8 * q, lanes, &c);
+        }
+      }
+    }
+  }
+}
+#endif
+
 void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v) {
@@ -1013,24 +1107,51 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
 }
 
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
-                                    size_t i0, size_t i1, size_t *next, const float *src,
-                                    const float *packed, size_t n, const float *init,
-                                    float *dst, const soma_adam_step *adam, float *param,
-                                    float *m, float *v) {
-  for (;;) {
-    const size_t b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
-    if (b >= (i1 - i0 + 63) / 64) return;
-    const size_t ib = i0 + 64 * b;
-    const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
+                                    size_t i0, size_t i1, size_t part, size_t parts,
+                                    const float *src, const float *packed, size_t n,
+                                    const float *init, float *dst, const soma_adam_step *adam,
+                                    float *param, float *m, float *v) {
+  // Rows split at multiples of 16 (one mask word), the same rows to the same part every pass.
+  const size_t words = (i1 - i0 + 15) / 16;
+  const size_t r0 = i0 + 16 * (part * words / parts);
+  size_t r1 = i0 + 16 * ((part + 1) * words / parts);
+  if (r1 > i1) r1 = i1;
+  if (r1 <= r0) return;
 #ifdef SOMA_X86
-    if (!has_avx512() && has_avx2()) {
-      scatter_avx2(bits, si, sk, kc, ib, ie, packed ? packed : src, packed != NULL, n, init, dst,
-                   adam, param, m, v);
-      continue;
-    }
-#endif
-    soma_sparse_scatter_f32(bits, si, sk, kc, ib, ie, src, n, init, dst, adam, param, m, v);
+  if (!has_avx512() && has_avx2()) {
+    scatter_avx2(bits, si, sk, kc, r0, r1, packed ? packed : src, packed != NULL, n, init, dst,
+                 adam, param, m, v);
+    return;
   }
+#endif
+  for (size_t ib = r0; ib < r1; ib += 64)
+    soma_sparse_scatter_f32(bits, si, sk, kc, ib, r1 - ib < 64 ? r1 : ib + 64, src, n, init, dst,
+                            adam, param, m, v);
+}
+
+void soma_sparse_gather_tiles_f32(const uint16_t *rbits, size_t ri, size_t rk, size_t kc,
+                                  size_t i0, size_t i1, size_t part, size_t parts,
+                                  const float *packed, size_t n, const float *init, float *dst,
+                                  const soma_adam_step *adam, float *param, float *m, float *v) {
+  const size_t words = (i1 - i0 + 15) / 16;
+  const size_t r0 = i0 + 16 * (part * words / parts);
+  size_t r1 = i0 + 16 * ((part + 1) * words / parts);
+  if (r1 > i1) r1 = i1;
+  if (r1 <= r0) return;
+#ifdef SOMA_X86
+  gather_tiles_avx2(rbits, ri, rk, kc, r0, r1, packed, n, init, dst, adam, param, m, v);
+#else
+  (void)rbits, (void)ri, (void)rk, (void)kc, (void)packed, (void)n, (void)init, (void)dst;
+  (void)adam, (void)param, (void)m, (void)v;
+#endif
+}
+
+int soma_sparse_gather_tiles_available(void) {
+#ifdef SOMA_X86
+  return soma_sparse_scatter_wants_packed();
+#else
+  return 0;
+#endif
 }
 
 int soma_sparse_scatter_wants_packed(void) {

@@ -64,6 +64,11 @@ public final class CompiledNetwork<Scalar: TensorScalar> {
   /// masks (`soma_sparse_scatter_shared_f32`); sparser ones gather by row lists. Both give the
   /// same sums; tests move this to run one path or the other.
   @usableFromInline var maskScatterDensity = MLPKernels.maskScatterDensity
+  /// Whether the mask passes that read packed slabs run output row first
+  /// (`soma_sparse_gather_tiles_f32`: the same sums, bit for bit, with one L1 store per row
+  /// and block instead of one per event); on by default where the AVX2 kernels run. Tests turn
+  /// it off to compare.
+  @usableFromInline var gatherTiles = soma_sparse_gather_tiles_available() != 0
 
   @usableFromInline let stages: [Stage]
   @usableFromInline let linears: [LinearStage]
@@ -781,15 +786,24 @@ extension CompiledNetwork {
     }
     let rowParts = Swift.max(1, Swift.min(parts, rows / 8))
     if ws.usesMasks[l] {
-      let (bits, words, next) = (ws.colBits, ws.rowsPadded / 16, ws.blockCounter)
+      let (bits, words) = (ws.colBits, ws.rowsPadded / 16)
       let initial = bias.map { cast(UnsafePointer($0), Float.self) }
       let wf = cast(UnsafePointer(w), Float.self)
       let out = cast(cur, Float.self)
       let packed = ws.packForScatter(wf, rows: nIn, width: nOut, outputRows: rows)
-      next.pointee = 0
-      parallel(parts) { _ in
-        soma_sparse_scatter_shared_f32(
-          bits, 1, words, nIn, 0, rows, next, wf, packed, nOut, initial, out, nil, nil, nil, nil)
+      if let packed, gatherTiles {
+        let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
+        parallel(parts) { part in
+          soma_sparse_gather_tiles_f32(
+            mask, 1, padded, nIn, 0, rows, part, parts, packed, nOut, initial, out, nil, nil,
+            nil, nil)
+        }
+      } else {
+        parallel(parts) { part in
+          soma_sparse_scatter_shared_f32(
+            bits, 1, words, nIn, 0, rows, part, parts, wf, packed, nOut, initial, out, nil,
+            nil, nil, nil)
+        }
       }
     } else if ws.usesEvents[l] {
       let (b, e, list) = (ws.begin[l], ws.end[l], ws.list[l])
@@ -844,21 +858,45 @@ extension CompiledNetwork {
       parallel(p) { part in adam.decay(w, from: part * n / p, to: (part + 1) * n / p) }
     }
     if ws.usesMasks[l] {
-      let (mask, padded, next) = (ws.rowMask[l], ws.rowsPadded, ws.blockCounter)
+      let (mask, padded) = (ws.rowMask[l], ws.rowsPadded)
       let adamConstants = adam?.constants
       let (mW, vW) = (adam?.m[weightSlot], adam?.v[weightSlot])
       let src = cast(gradOutC, Float.self)
       let packed = ws.packForScatter(src, rows: rows, width: nOut, outputRows: nIn)
-      next.pointee = 0
-      parallel(parts) { _ in
-        if fusedEvents, var c = adamConstants, let mW, let vW {
-          soma_sparse_scatter_shared_f32(
-            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, nil, &c,
-            cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
-        } else {
-          soma_sparse_scatter_shared_f32(
-            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, cast(dW, Float.self),
-            nil, nil, nil, nil)
+      if let packed, gatherTiles {
+        // Output row i (an input feature) reads the batch rows where input i spiked: the
+        // forward's row masks, transposed.
+        let bits = ws.colBits
+        let words = padded / 16
+        let blocks = (nIn + 15) / 16
+        let blockParts = Swift.max(1, Swift.min(parts, blocks / 4))
+        parallel(blockParts) { part in
+          soma_sparse_transpose_masks(
+            mask, nIn, padded, part * blocks / blockParts, (part + 1) * blocks / blockParts, 0,
+            words, bits)
+        }
+        parallel(parts) { part in
+          if fusedEvents, var c = adamConstants, let mW, let vW {
+            soma_sparse_gather_tiles_f32(
+              bits, words, 1, rows, 0, nIn, part, parts, packed, nOut, nil, nil, &c,
+              cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
+          } else {
+            soma_sparse_gather_tiles_f32(
+              bits, words, 1, rows, 0, nIn, part, parts, packed, nOut, nil, cast(dW, Float.self),
+              nil, nil, nil, nil)
+          }
+        }
+      } else {
+        parallel(parts) { part in
+          if fusedEvents, var c = adamConstants, let mW, let vW {
+            soma_sparse_scatter_shared_f32(
+              mask, padded, 1, rows, 0, nIn, part, parts, src, packed, nOut, nil, nil, &c,
+              cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
+          } else {
+            soma_sparse_scatter_shared_f32(
+              mask, padded, 1, rows, 0, nIn, part, parts, src, packed, nOut, nil,
+              cast(dW, Float.self), nil, nil, nil, nil)
+          }
         }
       }
     } else if ws.usesEvents[l] {
@@ -1173,7 +1211,6 @@ final class PlanWorkspace<T: TensorScalar> {
   @usableFromInline var packedCapacity = 0
   @usableFromInline let colBegin: UnsafeMutablePointer<Int32>
   @usableFromInline let colEnd: UnsafeMutablePointer<Int32>
-  @usableFromInline let blockCounter: UnsafeMutablePointer<Int>
   @usableFromInline let partCounts: UnsafeMutablePointer<Int>
   @usableFromInline let partFlags: UnsafeMutablePointer<Int32>
   @usableFromInline let narrowTransposed: UnsafeMutablePointer<T>
@@ -1272,7 +1309,6 @@ final class PlanWorkspace<T: TensorScalar> {
     colListCapacity = initialList
     colBegin = make(widestIn, Int32(0))
     colEnd = make(widestIn, Int32(0))
-    blockCounter = make(1, 0)
     partCounts = make(parts, 0)
     partFlags = make(parts, Int32(1))
     narrowTransposed = make(widestIn * MLPKernels.narrowProductWidth, T.zero)

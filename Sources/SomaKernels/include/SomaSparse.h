@@ -71,17 +71,26 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v);
 
-/// soma_sparse_scatter_f32 over [i0, i1) by blocks of 64 rows that the calling threads take in
-/// turn from the counter *next (zero before the first thread starts; i0 a multiple of 16).
-/// Each thread of a parallel region calls this and returns when no block is left, so a core
-/// slowed by something else on the machine takes fewer blocks instead of holding up the other.
-/// packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the AVX2 kernel
-/// then reads only it (see soma_sparse_scatter_wants_packed), the others only src.
+/// Part `part` of `parts` of soma_sparse_scatter_f32 over [i0, i1) (i0 a multiple of 16): the
+/// rows split at multiples of 16, each part always the same rows, so that a thread of the pool
+/// (which runs part 0 on the caller) finds the rows and any Adam moments it updated last pass in
+/// its own caches. packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the
+/// AVX2 kernel then reads only it (see soma_sparse_scatter_wants_packed), the others only src.
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
-                                    size_t i0, size_t i1, size_t *next, const float *src,
-                                    const float *packed, size_t n, const float *init,
-                                    float *dst, const soma_adam_step *adam, float *param,
-                                    float *m, float *v);
+                                    size_t i0, size_t i1, size_t part, size_t parts,
+                                    const float *src, const float *packed, size_t n,
+                                    const float *init, float *dst, const soma_adam_step *adam,
+                                    float *param, float *m, float *v);
+
+/// The sums of soma_sparse_scatter_shared_f32 (bit for bit), output row first: part `part` of
+/// `parts` of the rows [i0, i1) (split as there), from packed slabs only. rbits[i · ri +
+/// (k / 16) · rk], bit k % 16, says output row i has source row k. Only where
+/// soma_sparse_gather_tiles_available() says so (AVX2 without AVX-512).
+void soma_sparse_gather_tiles_f32(const uint16_t *rbits, size_t ri, size_t rk, size_t kc,
+                                  size_t i0, size_t i1, size_t part, size_t parts,
+                                  const float *packed, size_t n, const float *init, float *dst,
+                                  const soma_adam_step *adam, float *param, float *m, float *v);
+int soma_sparse_gather_tiles_available(void);
 
 /// Whether the scatter on this CPU reads a packed copy of its source (AVX2 without AVX-512).
 int soma_sparse_scatter_wants_packed(void);
