@@ -789,7 +789,8 @@ extension CompiledNetwork {
       next.pointee = 0
       parallel(parts) { _ in
         soma_sparse_scatter_shared_f32(
-          bits, 1, words, nIn, 0, rows, next, wf, packed, nOut, initial, out, nil, nil, nil, nil)
+          bits, 1, words, nIn, 0, rows, next, wf, packed, nOut, initial, out, 0, nil, nil, nil,
+          nil)
       }
     } else if ws.usesEvents[l] {
       let (b, e, list) = (ws.begin[l], ws.end[l], ws.list[l])
@@ -853,12 +854,12 @@ extension CompiledNetwork {
       parallel(parts) { _ in
         if fusedEvents, var c = adamConstants, let mW, let vW {
           soma_sparse_scatter_shared_f32(
-            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, nil, &c,
+            mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, nil, 0, &c,
             cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
         } else {
           soma_sparse_scatter_shared_f32(
             mask, padded, 1, rows, 0, nIn, next, src, packed, nOut, nil, cast(dW, Float.self),
-            nil, nil, nil, nil)
+            0, nil, nil, nil, nil)
         }
       }
     } else if ws.usesEvents[l] {

@@ -76,12 +76,15 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
 /// Each thread of a parallel region calls this and returns when no block is left, so a core
 /// slowed by something else on the machine takes fewer blocks instead of holding up the other.
 /// packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the AVX2 kernel
-/// then reads only it (see soma_sparse_scatter_wants_packed), the others only src.
+/// then reads only it (see soma_sparse_scatter_wants_packed), the others only src (which may
+/// then be NULL if the CPU wants packed sources). When ldt is not 0, dst is written transposed:
+/// dst[j · ldt + i] for row i and column j (a weight gradient [out, in] from events over the
+/// inputs); adam must then be NULL.
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t *next, const float *src,
                                     const float *packed, size_t n, const float *init,
-                                    float *dst, const soma_adam_step *adam, float *param,
-                                    float *m, float *v);
+                                    float *dst, size_t ldt, const soma_adam_step *adam,
+                                    float *param, float *m, float *v);
 
 /// Whether the scatter on this CPU reads a packed copy of its source (AVX2 without AVX-512).
 int soma_sparse_scatter_wants_packed(void);
@@ -94,6 +97,12 @@ size_t soma_sparse_packed_count(size_t kc, size_t n);
 /// packed + 64 · jb · kc. Threads may pack disjoint row ranges at once.
 void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size_t k1,
                           float *packed);
+
+/// soma_sparse_pack_f32 of the transpose of src [n, kc] (a weight stored [out, in], read by
+/// events over its inputs): rows [k0, k1) of srcᵀ [kc, n] into the same 64-column slabs.
+/// Threads may pack disjoint row ranges at once.
+void soma_sparse_pack_transposed_f32(const float *src, size_t n, size_t kc, size_t k0,
+                                     size_t k1, float *packed);
 
 /// One bias-corrected Adam step (as PyTorch's Adam) on param[0 ..< n] from grad; the fused
 /// gather's update does the same arithmetic, bit for bit.
