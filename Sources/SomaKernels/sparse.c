@@ -774,7 +774,8 @@ static inline uint64_t block_bits(const uint16_t *bits, size_t si, size_t sk, si
 
 SOMA_CLONES static void scatter_portable(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
-                             const soma_adam_step *adam, float *param, float *m, float *v) {
+                             size_t ldt, const soma_adam_step *adam, float *param, float *m,
+                             float *v) {
   for (size_t i = i0; i < i1; i++) {
     const uint16_t *row = bits + (i / 16) * si;
     const unsigned q = (unsigned)(i % 16);
@@ -788,7 +789,9 @@ SOMA_CLONES static void scatter_portable(const uint16_t *bits, size_t si, size_t
         for (size_t j = 0; j < w; j++) acc[j] += s[j];
       }
       const size_t o = i * n + j0;
-      if (dst)
+      if (dst && ldt)
+        for (size_t j = 0; j < w; j++) dst[(j0 + j) * ldt + i] = acc[j];
+      else if (dst)
         for (size_t j = 0; j < w; j++) dst[o + j] = acc[j];
       if (adam)
         for (size_t j = 0; j < w; j++) adam_scalar(acc[j], param + o + j, m + o + j, v + o + j, adam);
@@ -820,8 +823,8 @@ SOMA_CLONES static void scatter_portable(const uint16_t *bits, size_t si, size_t
 // 10–40 % density on 784 × 512). Rows still add their events in ascending k, after init.
 AVX512 static void scatter_avx512(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                   size_t i0, size_t i1, const float *src, size_t n,
-                                  const float *init, float *dst, const soma_adam_step *adam,
-                                  float *param, float *m, float *v) {
+                                  const float *init, float *dst, size_t ldt,
+                                  const soma_adam_step *adam, float *param, float *m, float *v) {
   _Alignas(64) float tile[64 * 128];
   const adam_vec c = adam ? adam_consts(adam) : (adam_vec){0};
   for (size_t ib = i0; ib < i1; ib += 64) {
@@ -870,12 +873,16 @@ AVX512 static void scatter_avx512(const uint16_t *bits, size_t si, size_t sk, si
           }
         }
       }
+      if (dst && ldt)
+        // Transposed: column j0 + c of the tile is rows ib ..< ib + rb of dst's row j0 + c.
+        for (size_t c = 0; c < w; c++)
+          for (size_t r = 0; r < rb; r++) dst[(j0 + c) * ldt + ib + r] = tile[r * 128 + c];
       for (size_t r = 0; r < rb; r++) {
         const size_t o = (ib + r) * n + j0;
         for (size_t q = 0; q < nv; q++) {
           const __mmask16 k = q + 1 == nv ? lastm : (__mmask16)0xffff;
           const __m512 sum = _mm512_load_ps(tile + r * 128 + 16 * q);
-          if (dst) _mm512_mask_storeu_ps(dst + o + 16 * q, k, sum);
+          if (dst && !ldt) _mm512_mask_storeu_ps(dst + o + 16 * q, k, sum);
           if (adam) adam16(sum, param + o + 16 * q, m + o + 16 * q, v + o + 16 * q, k, &c);
         }
       }
@@ -906,6 +913,95 @@ void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size
 }
 
 #ifdef SOMA_X86
+// Transposes the 8 × 8 block held in r[0..8) (row i in r[i]) in place.
+AVX2 static inline void transpose8_avx2(__m256 r[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  __m256 u[8];
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// The rows [0, rb) × columns [0, w) of a 64-column tile, transposed: column c goes to
+// dst[c · ldt ..< c · ldt + rb], in 8 × 8 blocks through registers (rows past rb are read but
+// never stored).
+AVX2 static void store_tile_transposed_avx2(const float *tile, size_t rb, size_t w, float *dst,
+                                            size_t ldt) {
+  for (size_t r0 = 0; r0 < rb; r0 += 8) {
+    const size_t nr = rb - r0 < 8 ? rb - r0 : 8;
+    const __m256i rows = soma_lanes8(nr);
+    for (size_t c0 = 0; c0 < w; c0 += 8) {
+      const size_t nc = w - c0 < 8 ? w - c0 : 8;
+      __m256 v[8];
+      for (int t = 0; t < 8; t++) v[t] = _mm256_load_ps(tile + (r0 + (size_t)t) * 64 + c0);
+      transpose8_avx2(v);
+      for (size_t c = 0; c < nc; c++) {
+        float *d = dst + (c0 + c) * ldt + r0;
+        if (nr == 8)
+          _mm256_storeu_ps(d, v[c]);
+        else
+          _mm256_maskstore_ps(d, rows, v[c]);
+      }
+    }
+  }
+}
+
+// soma_sparse_pack_f32 of srcᵀ: 8 × 8 blocks through registers, 8 source rows (slab columns)
+// at a time; a source row's 8 floats are read where the next block reads the rest of its line.
+AVX2 static void pack_transposed_avx2(const float *src, size_t n, size_t kc, size_t k0,
+                                      size_t k1, float *packed) {
+  for (size_t j0 = 0; j0 < n; j0 += 64) {
+    const size_t w = n - j0 < 64 ? n - j0 : 64;
+    const size_t w8 = (w + 7) / 8 * 8;
+    float *slab = packed + j0 * kc;
+    size_t k = k0;
+    for (; k + 8 <= k1; k += 8)
+      for (size_t c0 = 0; c0 < w8; c0 += 8) {
+        __m256 v[8];
+        for (size_t t = 0; t < 8; t++)
+          v[t] = c0 + t < w ? _mm256_loadu_ps(src + (j0 + c0 + t) * kc + k) : _mm256_setzero_ps();
+        transpose8_avx2(v);
+        for (size_t u = 0; u < 8; u++) _mm256_storeu_ps(slab + (k + u) * w8 + c0, v[u]);
+      }
+    for (; k < k1; k++) {
+      float *d = slab + k * w8;
+      for (size_t c = 0; c < w8; c++) d[c] = c < w ? src[(j0 + c) * kc + k] : 0.0f;
+    }
+  }
+}
+#endif
+
+void soma_sparse_pack_transposed_f32(const float *src, size_t n, size_t kc, size_t k0, size_t k1,
+                                     float *packed) {
+#ifdef SOMA_X86
+  if (has_avx2()) {
+    pack_transposed_avx2(src, n, kc, k0, k1, packed);
+    return;
+  }
+#endif
+  for (size_t j0 = 0; j0 < n; j0 += 64) {
+    const size_t w = n - j0 < 64 ? n - j0 : 64;
+    const size_t w8 = (w + 7) / 8 * 8;
+    float *slab = packed + j0 * kc;
+    for (size_t k = k0; k < k1; k++) {
+      float *d = slab + k * w8;
+      for (size_t c = 0; c < w8; c++) d[c] = c < w ? src[(j0 + c) * kc + k] : 0.0f;
+    }
+  }
+}
+
+#ifdef SOMA_X86
 // As scatter_avx512 with half the vector width: a tile of 64 output rows × 64 columns (16 KB)
 // stays in L1 while each source row k's 64 columns (8 vectors, in registers) are added to the
 // tile rows whose bit k is set: 8 L1 loads and stores per event. The source rows come from the
@@ -916,8 +1012,8 @@ void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size
 // apart (when few output blocks read each slab, packing costs more than the set conflicts).
 AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
                               size_t i1, const float *packed, int packed_layout, size_t n,
-                              const float *init, float *dst, const soma_adam_step *adam,
-                              float *param, float *m, float *v) {
+                              size_t c0, size_t c1, const float *init, float *dst, size_t ldt,
+                              const soma_adam_step *adam, float *param, float *m, float *v) {
   _Alignas(64) float tile[64 * 64];
   const adam_vec8 c = adam ? adam_consts8(adam) : (adam_vec8){0};
   for (size_t ib = i0; ib < i1; ib += 64) {
@@ -925,7 +1021,7 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
     const size_t nw = (rb + 15) / 16;
     const uint64_t keep = rb == 64 ? ~(uint64_t)0 : ((uint64_t)1 << rb) - 1;
     const uint16_t *bb = bits + (ib / 16) * si;
-    for (size_t j0 = 0; j0 < n; j0 += 64) {
+    for (size_t j0 = c0; j0 < c1; j0 += 64) {
       const size_t w = n - j0 < 64 ? n - j0 : 64;
       const size_t nv = (w + 7) / 8;
       const float *slab = packed_layout ? packed + j0 * kc : packed + j0;
@@ -980,12 +1076,13 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
           }
         }
       }
+      if (dst && ldt) store_tile_transposed_avx2(tile, rb, w, dst + j0 * ldt + ib, ldt);
       for (size_t r = 0; r < rb; r++) {
         const size_t o = (ib + r) * n + j0;
         for (size_t q = 0; q < nv; q++) {
           const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
           const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
-          if (dst) {
+          if (dst && !ldt) {
             if (lanes == 8)
               _mm256_storeu_ps(dst + o + 8 * q, sum);
             else
@@ -1093,40 +1190,83 @@ AVX2 static void gather_tiles_avx2(const uint16_t *rbits, size_t ri, size_t rk, 
 }
 #endif
 
-void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
-                             size_t i1, const float *src, size_t n, const float *init, float *dst,
-                             const soma_adam_step *adam, float *param, float *m, float *v) {
+static void scatter(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0, size_t i1,
+                    const float *src, size_t n, const float *init, float *dst, size_t ldt,
+                    const soma_adam_step *adam, float *param, float *m, float *v) {
   if (i1 <= i0) return;
 #ifdef SOMA_X86
   if (has_avx512()) {
-    scatter_avx512(bits, si, sk, kc, i0, i1, src, n, init, dst, adam, param, m, v);
+    scatter_avx512(bits, si, sk, kc, i0, i1, src, n, init, dst, ldt, adam, param, m, v);
     return;
   }
 #endif
-  scatter_portable(bits, si, sk, kc, i0, i1, src, n, init, dst, adam, param, m, v);
+  scatter_portable(bits, si, sk, kc, i0, i1, src, n, init, dst, ldt, adam, param, m, v);
+}
+
+void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc, size_t i0,
+                             size_t i1, const float *src, size_t n, const float *init, float *dst,
+                             const soma_adam_step *adam, float *param, float *m, float *v) {
+  scatter(bits, si, sk, kc, i0, i1, src, n, init, dst, 0, adam, param, m, v);
 }
 
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t part, size_t parts,
-                                    const float *src, const float *packed, size_t n,
-                                    const float *init, float *dst, const soma_adam_step *adam,
-                                    float *param, float *m, float *v) {
-  // Rows split at multiples of 16 (one mask word), the same rows to the same part every pass.
-  const size_t words = (i1 - i0 + 15) / 16;
-  const size_t r0 = i0 + 16 * (part * words / parts);
-  size_t r1 = i0 + 16 * ((part + 1) * words / parts);
-  if (r1 > i1) r1 = i1;
-  if (r1 <= r0) return;
+                                    size_t *next, const float *src, const float *packed,
+                                    size_t n, const float *init, float *dst, size_t ldt,
+                                    const soma_adam_step *adam, float *param, float *m,
+                                    float *v) {
+  const size_t blocks = (i1 - i0 + 63) / 64;
+  if (!next) {
+    // Rows split at multiples of 16 (one mask word), the same rows to the same part every pass.
+    const size_t words = (i1 - i0 + 15) / 16;
+    const size_t r0 = i0 + 16 * (part * words / parts);
+    size_t r1 = i0 + 16 * ((part + 1) * words / parts);
+    if (r1 > i1) r1 = i1;
+    if (r1 <= r0) return;
 #ifdef SOMA_X86
-  if (!has_avx512() && has_avx2()) {
-    scatter_avx2(bits, si, sk, kc, r0, r1, packed ? packed : src, packed != NULL, n, init, dst,
-                 adam, param, m, v);
+    if (!has_avx512() && has_avx2()) {
+      scatter_avx2(bits, si, sk, kc, r0, r1, packed ? packed : src, packed != NULL, n, 0, n,
+                   init, dst, ldt, adam, param, m, v);
+      return;
+    }
+#endif
+    for (size_t ib = r0; ib < r1; ib += 64)
+      scatter(bits, si, sk, kc, ib, r1 - ib < 64 ? r1 : ib + 64, src, n, init, dst, ldt, adam,
+              param, m, v);
     return;
   }
+#ifdef SOMA_X86
+  // A packed source too large for the caches (e.g. a tape Linear's 6272 × 2048 weight) is
+  // read slab by slab: work items are (slab, row block) in slab order, so the threads' blocks
+  // share each slab while it is in L2/L3 instead of each block streaming the whole source from
+  // memory (csnn-fmnist's Linear forward pass, one thread, against sgemm: 0.23 → 0.13–0.17 of
+  // its time at 2 % density, about the same at 31 %, where the additions dominate).
+  if (!has_avx512() && has_avx2() && packed && blocks > 1 && kc * n >= ((size_t)4 << 20)) {
+    const size_t slabs = (n + 63) / 64;
+    for (;;) {
+      const size_t b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+      if (b >= blocks * slabs) return;
+      const size_t ib = i0 + 64 * (b % blocks), j0 = 64 * (b / blocks);
+      const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
+      scatter_avx2(bits, si, sk, kc, ib, ie, packed, 1, n, j0, n - j0 < 64 ? n : j0 + 64, init,
+                   dst, ldt, adam, param, m, v);
+    }
+  }
 #endif
-  for (size_t ib = r0; ib < r1; ib += 64)
-    soma_sparse_scatter_f32(bits, si, sk, kc, ib, r1 - ib < 64 ? r1 : ib + 64, src, n, init, dst,
-                            adam, param, m, v);
+  for (;;) {
+    const size_t b = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+    if (b >= blocks) return;
+    const size_t ib = i0 + 64 * b;
+    const size_t ie = i1 - ib < 64 ? i1 : ib + 64;
+#ifdef SOMA_X86
+    if (!has_avx512() && has_avx2()) {
+      scatter_avx2(bits, si, sk, kc, ib, ie, packed ? packed : src, packed != NULL, n, 0, n, init,
+                   dst, ldt, adam, param, m, v);
+      continue;
+    }
+#endif
+    scatter(bits, si, sk, kc, ib, ie, src, n, init, dst, ldt, adam, param, m, v);
+  }
 }
 
 void soma_sparse_gather_tiles_f32(const uint16_t *rbits, size_t ri, size_t rk, size_t kc,

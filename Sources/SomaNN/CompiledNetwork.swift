@@ -801,8 +801,8 @@ extension CompiledNetwork {
       } else {
         parallel(parts) { part in
           soma_sparse_scatter_shared_f32(
-            bits, 1, words, nIn, 0, rows, part, parts, wf, packed, nOut, initial, out, nil,
-            nil, nil, nil)
+            bits, 1, words, nIn, 0, rows, part, parts, nil, wf, packed, nOut, initial, out, 0,
+            nil, nil, nil, nil)
         }
       }
     } else if ws.usesEvents[l] {
@@ -890,12 +890,12 @@ extension CompiledNetwork {
         parallel(parts) { part in
           if fusedEvents, var c = adamConstants, let mW, let vW {
             soma_sparse_scatter_shared_f32(
-              mask, padded, 1, rows, 0, nIn, part, parts, src, packed, nOut, nil, nil, &c,
+              mask, padded, 1, rows, 0, nIn, part, parts, nil, src, packed, nOut, nil, nil, 0, &c,
               cast(w, Float.self), cast(mW, Float.self), cast(vW, Float.self))
           } else {
             soma_sparse_scatter_shared_f32(
-              mask, padded, 1, rows, 0, nIn, part, parts, src, packed, nOut, nil,
-              cast(dW, Float.self), nil, nil, nil, nil)
+              mask, padded, 1, rows, 0, nIn, part, parts, nil, src, packed, nOut, nil,
+              cast(dW, Float.self), 0, nil, nil, nil, nil)
           }
         }
       }

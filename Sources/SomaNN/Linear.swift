@@ -14,7 +14,9 @@ public enum LinearInitialization: Sendable {
 ///
 /// Any leading axes of the input are a batch: a [T, batch, in] spike train runs as ONE GEMM of
 /// [T·batch, in] by [in, out], and the backward pass is two more GEMMs (dX = dY·W,
-/// dW = dYᵀ·X on transposed views, no copies).
+/// dW = dYᵀ·X on transposed views, no copies). When the input is 0/1 spikes sparser than
+/// `eventPolicy` allows, the forward pass and dW are event passes instead (each spike adds a
+/// row of Wᵀ to its output row, and a row of dY to dW's column); dX stays a GEMM.
 ///
 /// ```swift
 /// let fc = Linear<Float>(784, 256, seed: 1)
@@ -25,6 +27,10 @@ public struct Linear<Scalar: TensorScalar>: Layer {
   public let weight: Variable<Scalar>
   /// The bias, [outFeatures], if any.
   public let bias: Variable<Scalar>?
+  /// When the tape's forward pass and weight gradient read a 0/1 input as events
+  /// (`.auto(threshold:)` compares the measured density with the threshold; input with other
+  /// values always runs dense). A compiled network has its own `eventPolicy`.
+  public var eventPolicy = EventPolicy.automatic
 
   @inlinable public var inFeatures: Int { weight.shape[1] }
   @inlinable public var outFeatures: Int { weight.shape[0] }
@@ -119,15 +125,17 @@ public struct Linear<Scalar: TensorScalar>: Layer {
   /// y = x·Wᵀ + b over the last axis of `input`; the leading axes are folded into one GEMM.
   @inlinable
   public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
-    linear(input, weight: weight, bias: bias)
+    linear(input, weight: weight, bias: bias, eventPolicy: eventPolicy)
   }
 }
 
 /// y = x·Wᵀ + b as one autodiff node (`weight` [out, in], `bias` [out]), folding every
-/// leading axis of `x` into the GEMM's rows.
+/// leading axis of `x` into the GEMM's rows; a 0/1 `x` sparse enough for `eventPolicy` runs the
+/// forward pass and dW as event passes (see `Linear`).
 @inlinable
 public func linear<Scalar>(
-  _ x: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?
+  _ x: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?,
+  eventPolicy: EventPolicy = .automatic
 ) -> Variable<Scalar> {
   let inF = weight.shape[1]
   let outF = weight.shape[0]
@@ -138,8 +146,28 @@ public func linear<Scalar>(
   let rows = x.value.count / inF
   let x2 = x.value.reshaped([rows, inF])
   let w = weight.value
+  let needW = weight.requiresGrad && GradientMode.isEnabled
+  let spikes = x2.withUnsafeBufferPointer { px in
+    LinearSpikes(
+      px.baseAddress!, rows: rows, width: inF, outputs: outF, policy: eventPolicy,
+      needWeight: needW)
+  }
   var y = Tensor<Scalar>(uninitializedShape: [rows, outF])
   y.withUnsafeMutableBufferPointer { py in
+    if let spikes, spikes.forward {
+      let b = bias?.value.contiguous()
+      w.withUnsafeBufferPointer { pw in
+        if let b {
+          b.withUnsafeBufferPointer { pb in
+            spikes.forward(
+              weight: pw.baseAddress!, outputs: outF, bias: pb.baseAddress!, into: py.baseAddress!)
+          }
+        } else {
+          spikes.forward(weight: pw.baseAddress!, outputs: outF, bias: nil, into: py.baseAddress!)
+        }
+      }
+      return
+    }
     if let b = bias?.value {
       b.withUnsafeBufferPointer { pb in
         for r in 0..<rows {
@@ -155,14 +183,19 @@ public func linear<Scalar>(
   if let bias { parents.append(bias) }
   let inShape = x.shape
   let needX = x.requiresGrad
-  let needW = weight.requiresGrad
   let needB = bias?.requiresGrad ?? false
+  // The events stay with the node only for the weight gradient.
+  let weightSpikes = spikes?.weight == true ? spikes : nil
   return .record(y.reshaped(outShape), parents: parents) { g in
     let g2 = g.reshaped([rows, outF])
-    var grads: [Tensor<Scalar>?] = [
-      needX ? g2.matmul(w).reshaped(inShape) : nil,
-      needW ? g2.transposed().matmul(x2) : nil,
-    ]
+    var dW: Tensor<Scalar>? = nil
+    if needW {
+      dW =
+        weightSpikes.map { s in
+          g2.withUnsafeBufferPointer { s.weightGradient($0.baseAddress!, outputs: outF) }
+        } ?? g2.transposed().matmul(x2)
+    }
+    var grads: [Tensor<Scalar>?] = [needX ? g2.matmul(w).reshaped(inShape) : nil, dW]
     if bias != nil { grads.append(needB ? g2.sum(axes: [0]) : nil) }
     return grads
   }

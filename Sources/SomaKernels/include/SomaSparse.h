@@ -71,20 +71,27 @@ void soma_sparse_scatter_f32(const uint16_t *bits, size_t si, size_t sk, size_t 
                              size_t i1, const float *src, size_t n, const float *init, float *dst,
                              const soma_adam_step *adam, float *param, float *m, float *v);
 
-/// Part `part` of `parts` of soma_sparse_scatter_f32 over [i0, i1) (i0 a multiple of 16): the
-/// rows split at multiples of 16, each part always the same rows, so that a thread of the pool
-/// (which runs part 0 on the caller) finds the rows and any Adam moments it updated last pass in
-/// its own caches. packed, when not NULL, is src in the slab layout of soma_sparse_pack_f32; the
-/// AVX2 kernel then reads only it (see soma_sparse_scatter_wants_packed), the others only src.
+/// soma_sparse_scatter_f32 over [i0, i1) (i0 a multiple of 16), as part `part` of `parts` of a
+/// parallel region. With next NULL the rows are split at multiples of 16, each part always the
+/// same rows, so that a thread of the pool (which runs part 0 on the caller) finds the rows and
+/// any Adam moments it updated last pass in its own caches. Otherwise the calling threads take
+/// blocks of 64 rows in turn from the counter *next (zero before the first thread starts) and
+/// return when none is left, so a core slowed by something else takes fewer blocks. packed,
+/// when not NULL, is src in the slab layout of soma_sparse_pack_f32; the AVX2 kernel then reads
+/// only it (see soma_sparse_scatter_wants_packed), the others only src (which may then be NULL
+/// if the CPU wants packed sources). When ldt is not 0, dst is written transposed:
+/// dst[j · ldt + i] for row i and column j (a weight gradient [out, in] from events over the
+/// inputs); adam must then be NULL.
 void soma_sparse_scatter_shared_f32(const uint16_t *bits, size_t si, size_t sk, size_t kc,
                                     size_t i0, size_t i1, size_t part, size_t parts,
-                                    const float *src, const float *packed, size_t n,
-                                    const float *init, float *dst, const soma_adam_step *adam,
-                                    float *param, float *m, float *v);
+                                    size_t *next, const float *src, const float *packed,
+                                    size_t n, const float *init, float *dst, size_t ldt,
+                                    const soma_adam_step *adam, float *param, float *m,
+                                    float *v);
 
-/// The sums of soma_sparse_scatter_shared_f32 (bit for bit), output row first: part `part` of
-/// `parts` of the rows [i0, i1) (split as there), from packed slabs only. rbits[i · ri +
-/// (k / 16) · rk], bit k % 16, says output row i has source row k. Only where
+/// The sums of soma_sparse_scatter_shared_f32 with next NULL (bit for bit), output row first:
+/// part `part` of `parts` of the rows [i0, i1) (split as there), from packed slabs only.
+/// rbits[i · ri + (k / 16) · rk], bit k % 16, says output row i has source row k. Only where
 /// soma_sparse_gather_tiles_available() says so (AVX2 without AVX-512).
 void soma_sparse_gather_tiles_f32(const uint16_t *rbits, size_t ri, size_t rk, size_t kc,
                                   size_t i0, size_t i1, size_t part, size_t parts,
@@ -103,6 +110,12 @@ size_t soma_sparse_packed_count(size_t kc, size_t n);
 /// packed + 64 · jb · kc. Threads may pack disjoint row ranges at once.
 void soma_sparse_pack_f32(const float *src, size_t kc, size_t n, size_t k0, size_t k1,
                           float *packed);
+
+/// soma_sparse_pack_f32 of the transpose of src [n, kc] (a weight stored [out, in], read by
+/// events over its inputs): rows [k0, k1) of srcᵀ [kc, n] into the same 64-column slabs.
+/// Threads may pack disjoint row ranges at once.
+void soma_sparse_pack_transposed_f32(const float *src, size_t n, size_t kc, size_t k0,
+                                     size_t k1, float *packed);
 
 /// One bias-corrected Adam step (as PyTorch's Adam) on param[0 ..< n] from grad; the fused
 /// gather's update does the same arithmetic, bit for bit.
