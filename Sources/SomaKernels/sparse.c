@@ -1002,6 +1002,40 @@ void soma_sparse_pack_transposed_f32(const float *src, size_t n, size_t kc, size
 }
 
 #ifdef SOMA_X86
+// The first rb rows × w columns of a 64-column L1 tile set to init[0 ..< w] (or 0).
+AVX2 static inline void tile_start_avx2(float *tile, size_t rb, size_t w, const float *init) {
+  const size_t nv = (w + 7) / 8;
+  for (size_t r = 0; r < rb; r++)
+    for (size_t q = 0; q < nv; q++) {
+      const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+      _mm256_store_ps(tile + r * 64 + 8 * q,
+                      init ? _mm256_maskload_ps(init + 8 * q, soma_lanes8(lanes))
+                           : _mm256_setzero_ps());
+    }
+}
+
+// The tile's rb × w sums to dst (row r at dst + o + r · n, when dst is not NULL) and, with
+// Adam's constants c, as the gradient of param, m, v at the same offsets.
+AVX2 static inline void tile_finish_avx2(const float *tile, size_t rb, size_t w, size_t o,
+                                         size_t n, float *dst, const adam_vec8 *c,
+                                         float *param, float *m, float *v) {
+  const size_t nv = (w + 7) / 8;
+  for (size_t r = 0; r < rb; r++, o += n)
+    for (size_t q = 0; q < nv; q++) {
+      const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
+      const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
+      if (dst) {
+        if (lanes == 8)
+          _mm256_storeu_ps(dst + o + 8 * q, sum);
+        else
+          _mm256_maskstore_ps(dst + o + 8 * q, soma_lanes8(lanes), sum);
+      }
+      if (c) adam8(sum, param + o + 8 * q, m + o + 8 * q, v + o + 8 * q, lanes, c);
+    }
+}
+#endif
+
+#ifdef SOMA_X86
 // As scatter_avx512 with half the vector width: a tile of 64 output rows × 64 columns (16 KB)
 // stays in L1 while each source row k's 64 columns (8 vectors, in registers) are added to the
 // tile rows whose bit k is set: 8 L1 loads and stores per event. The source rows come from the
@@ -1026,13 +1060,7 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
       const size_t nv = (w + 7) / 8;
       const float *slab = packed_layout ? packed + j0 * kc : packed + j0;
       const size_t ld = packed_layout ? (nv == 8 ? 64 : nv * 8) : n;
-      for (size_t r = 0; r < rb; r++)
-        for (size_t q = 0; q < nv; q++) {
-          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
-          _mm256_store_ps(tile + r * 64 + 8 * q,
-                          init ? _mm256_maskload_ps(init + j0 + 8 * q, soma_lanes8(lanes))
-                               : _mm256_setzero_ps());
-        }
+      tile_start_avx2(tile, rb, w, init ? init + j0 : NULL);
       if (nv == 8) {
         for (size_t k = 0; k < kc; k++) {
           uint64_t b = block_bits(bb, si, sk, nw, k, keep);
@@ -1077,20 +1105,8 @@ AVX2 static void scatter_avx2(const uint16_t *bits, size_t si, size_t sk, size_t
         }
       }
       if (dst && ldt) store_tile_transposed_avx2(tile, rb, w, dst + j0 * ldt + ib, ldt);
-      for (size_t r = 0; r < rb; r++) {
-        const size_t o = (ib + r) * n + j0;
-        for (size_t q = 0; q < nv; q++) {
-          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
-          const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
-          if (dst && !ldt) {
-            if (lanes == 8)
-              _mm256_storeu_ps(dst + o + 8 * q, sum);
-            else
-              _mm256_maskstore_ps(dst + o + 8 * q, soma_lanes8(lanes), sum);
-          }
-          if (adam) adam8(sum, param + o + 8 * q, m + o + 8 * q, v + o + 8 * q, lanes, &c);
-        }
-      }
+      tile_finish_avx2(tile, rb, w, ib * n + j0, n, ldt ? NULL : dst, adam ? &c : NULL, param, m,
+                       v);
     }
   }
 }
@@ -1120,13 +1136,7 @@ AVX2 static void gather_tiles_avx2(const uint16_t *rbits, size_t ri, size_t rk, 
       const size_t nv = (w + 7) / 8;
       const size_t ld = nv == 8 ? 64 : nv * 8;
       const float *slab = packed + j0 * kc;
-      for (size_t r = 0; r < rb; r++)
-        for (size_t q = 0; q < nv; q++) {
-          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
-          _mm256_store_ps(tile + r * 64 + 8 * q,
-                          init ? _mm256_maskload_ps(init + j0 + 8 * q, soma_lanes8(lanes))
-                               : _mm256_setzero_ps());
-        }
+      tile_start_avx2(tile, rb, w, init ? init + j0 : NULL);
       for (size_t w0 = 0; w0 < kwords; w0 += GT_KB / 16) {
         const size_t nw = kwords - w0 < GT_KB / 16 ? kwords - w0 : GT_KB / 16;
         const float *block = slab + 16 * w0 * ld;
@@ -1171,20 +1181,7 @@ AVX2 static void gather_tiles_avx2(const uint16_t *rbits, size_t ri, size_t rk, 
           }
         }
       }
-      for (size_t r = 0; r < rb; r++) {
-        const size_t o = (ib + r) * n + j0;
-        for (size_t q = 0; q < nv; q++) {
-          const size_t lanes = w - 8 * q < 8 ? w - 8 * q : 8;
-          const __m256 sum = _mm256_load_ps(tile + r * 64 + 8 * q);
-          if (dst) {
-            if (lanes == 8)
-              _mm256_storeu_ps(dst + o + 8 * q, sum);
-            else
-              _mm256_maskstore_ps(dst + o + 8 * q, soma_lanes8(lanes), sum);
-          }
-          if (adam) adam8(sum, param + o + 8 * q, m + o + 8 * q, v + o + 8 * q, lanes, &c);
-        }
-      }
+      tile_finish_avx2(tile, rb, w, ib * n + j0, n, dst, adam ? &c : NULL, param, m, v);
     }
   }
 }
