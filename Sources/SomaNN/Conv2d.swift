@@ -5,9 +5,11 @@ import SomaKernels
 ///
 /// Input is multi-step [T, batch, C, H, W] (time folded into the batch) or [batch, C, H, W];
 /// the output keeps the leading axes. The ways to compute it, chosen per call:
-/// - Winograd F(2×2, 3×3) for a 3 × 3, stride-1, undilated, one-group kernel with ≥ 16 channels
-///   in and out (forward, input and weight gradients as 16 GEMMs over 4 × 4 tiles, 2.25× fewer
-///   multiplications; `SOMA_CONV_WINOGRAD=0` turns it off);
+/// - Winograd for a 3 × 3, stride-1, undilated, one-group kernel with ≥ 16 channels in and out
+///   (forward, input and weight gradients): F(4×4, 3×3), 36 GEMMs over 6 × 6 tiles (4× fewer
+///   multiplications than im2col on whole tiles, 3.1× on 14 × 14 maps), where its tiles need
+///   fewer multiplications than F(2×2, 3×3)'s 16 GEMMs over 4 × 4 tiles (2.25× fewer), else
+///   F(2×2); `SOMA_CONV_WINOGRAD=2` keeps F(2×2), `SOMA_CONV_WINOGRAD=0` turns Winograd off;
 /// - dense: im2col and one GEMM per block of images (OpenBLAS), backward as two more GEMMs;
 /// - events: when the input is 0/1 spikes sparser than `eventPolicy` allows, each active input
 ///   pixel adds its kernel slice to the outputs it reaches, and the weight gradient gathers the
@@ -43,8 +45,8 @@ public struct Conv2d<Scalar: TensorScalar>: Layer {
   /// threshold.
   public static var weightGradientShare: Double { 0.35 }
   /// Whether 3 × 3 stride-1 convolutions with ≥ 16 channels in and out run by Winograd
-  /// F(2×2, 3×3) (forward and input gradient); `SOMA_CONV_WINOGRAD=0` turns it off (im2col).
-  public static var winogradEnabled: Bool { _winogradEnabled }
+  /// (forward, input and weight gradients); `SOMA_CONV_WINOGRAD=0` turns it off (im2col).
+  public static var winogradEnabled: Bool { _winogradMode != 0 }
 
   @inlinable public var outChannels: Int { weight.shape[0] }
   @inlinable public var inChannels: Int { weight.shape[1] * groups }
@@ -380,15 +382,27 @@ struct ConvPlan<T: TensorScalar> {
 
   // MARK: Winograd
 
-  /// Whether Winograd F(2×2, 3×3) computes this convolution (and, with padding ≤ 2, its input
-  /// gradient, a convolution of the same kind): a 3 × 3 kernel, stride 1, no dilation, one
-  /// group, and enough channels on both sides (≥ 16) that the 16 GEMMs dominate the tile
-  /// transforms. 2.25× fewer multiplications than im2col's GEMM.
+  /// Whether Winograd computes this convolution (and, with padding ≤ 2, its input gradient, a
+  /// convolution of the same kind): a 3 × 3 kernel, stride 1, no dilation, one group, and
+  /// enough channels on both sides (≥ 16) that the GEMMs dominate the tile transforms.
   @inlinable
   var winograd: Bool {
     geo.kernel == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && groups == 1
       && geo.channels >= 16 && outChannels >= 16 && geo.padding.h <= 2 && geo.padding.w <= 2
       && Conv2d<T>.winogradEnabled
+  }
+
+  /// The Winograd output tile, 4 or 2. F(4×4, 3×3) where its tiles need fewer multiplications
+  /// than F(2×2, 3×3)'s: outputs of 3–4 or ≥ 7 pixels a side (on 14 × 14, 16 tiles × 36 = 576
+  /// per channel pair against 49 × 16 = 784). Its larger transform constants cost accuracy:
+  /// in Float its results (forward and both gradients) differ from the exact ones by 2–6e-6
+  /// of the largest entry, F(2×2)'s by about 2e-7; `SOMA_CONV_WINOGRAD=2` keeps F(2×2).
+  @inlinable
+  var winogradTile: Int {
+    let (oh, ow) = (geo.outHeight, geo.outWidth)
+    let f4 = ((oh + 3) / 4) * ((ow + 3) / 4) * 36
+    let f2 = ((oh + 1) / 2) * ((ow + 1) / 2) * 16
+    return _winogradMode != 2 && f4 < f2 ? 4 : 2
   }
 
   /// The input gradient's convolution: the output gradient [out, oh, ow] convolved with the
@@ -442,9 +456,20 @@ struct ConvPlan<T: TensorScalar> {
     }
   }
 
-  /// Forward of `images` contiguous images by Winograd F(2×2, 3×3) (see `winograd`).
+  /// Forward of `images` contiguous images by Winograd (see `winograd`) with output tiles of
+  /// `tile` (default `winogradTile`).
   @inlinable
-  func forwardWinograd(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+  func forwardWinograd(_ x: Tensor<T>, images: Int, bias: Tensor<T>?, tile: Int? = nil)
+    -> Tensor<T>
+  {
+    (tile ?? winogradTile) == 4
+      ? forwardWinograd4(x, images: images, bias: bias)
+      : forwardWinograd2(x, images: images, bias: bias)
+  }
+
+  /// Forward by Winograd F(2×2, 3×3).
+  @inlinable
+  func forwardWinograd2(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
     let (C, K) = (geo.channels, outChannels)
     var u = Tensor<T>(uninitializedShape: [16, K, C])
     weight.withUnsafeBufferPointer { pw in
@@ -476,10 +501,21 @@ struct ConvPlan<T: TensorScalar> {
   }
 
   /// The weight gradient [out, C, 3, 3] from `grad` [images, out, oh, ow] and the input
-  /// `x` [images, C, H, W] (both contiguous) by Winograd (see `winograd`): per block of images,
-  /// the 16 products of the transformed output gradient with the transformed input.
+  /// `x` [images, C, H, W] (both contiguous) by Winograd (see `winograd`) with output tiles of
+  /// `tile` (default `winogradTile`).
   @inlinable
-  func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
+  func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int, tile: Int? = nil)
+    -> Tensor<T>
+  {
+    (tile ?? winogradTile) == 4
+      ? weightGradientWinograd4(grad: grad, input: x, images: images)
+      : weightGradientWinograd2(grad: grad, input: x, images: images)
+  }
+
+  /// The weight gradient by F(2×2, 3×3): per block of images, the 16 products of the
+  /// transformed output gradient with the transformed input.
+  @inlinable
+  func weightGradientWinograd2(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
     let (C, K) = (geo.channels, outChannels)
     let parts = spatialParts(images, usesBLAS: false)  // as in backwardDense
     let du = UnsafeMutablePointer<T>.allocate(capacity: parts * 16 * K * C)
@@ -510,13 +546,139 @@ struct ConvPlan<T: TensorScalar> {
   }
 
   /// The input gradient [images, C, H, W] from `grad` [images, out, oh, ow] (contiguous), by
-  /// Winograd when `winograd` holds, else by the dense GEMM and col2im.
+  /// Winograd when `winograd` holds (with output tiles of `tile`, default the gradient
+  /// convolution's `winogradTile`), else by the dense GEMM and col2im.
   @inlinable
-  func inputGradient(_ grad: Tensor<T>, images: Int) -> Tensor<T> {
+  func inputGradient(_ grad: Tensor<T>, images: Int, tile: Int? = nil) -> Tensor<T> {
     if winograd {
-      return inputGradientPlan().forwardWinograd(grad, images: images, bias: nil)
+      return inputGradientPlan().forwardWinograd(grad, images: images, bias: nil, tile: tile)
     }
     return backwardDense(grad: grad, input: nil, images: images, needInput: true).dX!
+  }
+
+  // MARK: Winograd F(4×4, 3×3)
+
+  /// Runs `body(part, n0, n1, ld, v, vs, m, ms, scratch)` for blocks [n0, n1) of `images`
+  /// images split over the cores, with each part's buffers for F(4×4): v and m hold 36 tile
+  /// matrices of ld = (n1 − n0)·tiles rows, C and K rounded up to 8 wide, vs and ms elements
+  /// apart (see `winogradStride`); scratch holds the transforms' plane. Blocks keep v and m
+  /// near 4 MB.
+  @inlinable
+  func winograd4Blocks(
+    images: Int, parts: Int,
+    _ body: (
+      Int, Int, Int, Int, UnsafeMutablePointer<T>, Int, UnsafeMutablePointer<T>, Int,
+      UnsafeMutablePointer<T>
+    ) -> Void
+  ) {
+    let (cs, ks) = ((geo.channels + 7) / 8 * 8, (outChannels + 7) / 8 * 8)
+    let tiles = ((geo.outHeight + 3) / 4) * ((geo.outWidth + 3) / 4)
+    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 36 * (cs + ks) * tiles)))
+    let plane = _wino4Scratch(geo, T.self)
+    parallelAroundBLAS(parts) { part in
+      let (a, b) = partRange(part, of: parts, count: images)
+      if a == b { return }
+      let n = Swift.min(chunk, b - a) * tiles
+      let (vs, ms) = (winogradStride(n * cs), winogradStride(n * ks))
+      let v = UnsafeMutablePointer<T>.allocate(capacity: 36 * vs)
+      let m = UnsafeMutablePointer<T>.allocate(capacity: 36 * ms)
+      let scratch = UnsafeMutablePointer<T>.allocate(capacity: plane)
+      defer {
+        v.deallocate()
+        m.deallocate()
+        scratch.deallocate()
+      }
+      var n0 = a
+      while n0 < b {
+        let n1 = Swift.min(b, n0 + chunk)
+        body(part, n0, n1, (n1 - n0) * tiles, v, vs, m, ms, scratch)
+        n0 = n1
+      }
+    }
+  }
+
+  /// Elements between consecutive tile matrices of a buffer whose matrices hold `count`: an
+  /// odd number of 64-byte lines. A transform writes (or reads) all 36 at once; at a multiple
+  /// of 4 KB apart (128 channels × 7·16 tiles) every stream fell in one set of the 8-way L1
+  /// and the transforms took 1.6–1.9× as long.
+  @inlinable
+  func winogradStride(_ count: Int) -> Int {
+    let line = Swift.max(1, 64 / MemoryLayout<T>.stride)
+    let lines = (count + line - 1) / line
+    return (lines | 1) * line
+  }
+
+  /// Forward by Winograd F(4×4, 3×3): per block of images, the input transform, 36 GEMMs
+  /// [tiles, C]·[C, K] and the output transform. Each GEMM adds to its product matrix,
+  /// zeroed just before, and reads u[ξ] stored [C, K]: OpenBLAS clearing the product itself
+  /// (beta = 0) and reading u[ξ] [K, C] transposed ran 74 GFLOP/s a core here, this 82.
+  @inlinable
+  func forwardWinograd4(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+    let (C, K) = (geo.channels, outChannels)
+    let (cs, ks) = ((C + 7) / 8 * 8, (K + 7) / 8 * 8)
+    var u = Tensor<T>(uninitializedShape: [36, C, K])
+    weight.withUnsafeBufferPointer { pw in
+      u.withUnsafeMutableBufferPointer { pu in
+        _wino4Weight(pw.baseAddress!, outChannels: K, inChannels: C, pu.baseAddress!)
+      }
+    }
+    var out = Tensor<T>(uninitializedShape: [images, K, geo.outHeight, geo.outWidth])
+    x.withUnsafeBufferPointer { px in
+      u.withUnsafeBufferPointer { pu in
+        withOptionalPointer(bias) { pb in
+          out.withUnsafeMutableBufferPointer { po in
+            let (xp, up, op) = (px.baseAddress!, pu.baseAddress!, po.baseAddress!)
+            winograd4Blocks(images: images, parts: spatialParts(images, usesBLAS: true)) {
+              _, n0, n1, ld, v, vs, m, ms, scratch in
+              _wino4Input(geo, xp, n0, n1, v, stride: vs, scratch: scratch)
+              for xi in 0..<36 {
+                _zero(m + xi * ms, ld * ks)
+                T._gemm(
+                  transA: false, transB: false, m: ld, n: K, k: C, alpha: 1, a: v + xi * vs,
+                  lda: cs, b: up + xi * C * K, ldb: K, beta: 1, c: m + xi * ms, ldc: ks)
+              }
+              _wino4Output(
+                geo, outChannels: K, m, stride: ms, n0, n1, bias: pb, op, scratch: scratch)
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The weight gradient by F(4×4, 3×3): per block of images, the 36 products of the
+  /// transformed output gradient with the transformed input, [K, tiles]·[tiles, C].
+  @inlinable
+  func weightGradientWinograd4(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
+    let (C, K) = (geo.channels, outChannels)
+    let (cs, ks) = ((C + 7) / 8 * 8, (K + 7) / 8 * 8)
+    let parts = spatialParts(images, usesBLAS: false)  // as in backwardDense
+    let size = 36 * K * C
+    let du = UnsafeMutablePointer<T>.allocate(capacity: parts * size)
+    _zero(du, parts * size)
+    defer { du.deallocate() }
+    grad.withUnsafeBufferPointer { pg in
+      x.withUnsafeBufferPointer { px in
+        let (gp, xp) = (pg.baseAddress!, px.baseAddress!)
+        winograd4Blocks(images: images, parts: parts) { part, n0, n1, ld, v, vs, z, zs, scratch in
+          _wino4Input(geo, xp, n0, n1, v, stride: vs, scratch: scratch)
+          _wino4GradTiles(geo, outChannels: K, gp, n0, n1, z, stride: zs, scratch: scratch)
+          let acc = du + part * size
+          for xi in 0..<36 {
+            T._gemm(
+              transA: true, transB: false, m: K, n: C, k: ld, alpha: 1, a: z + xi * zs, lda: ks,
+              b: v + xi * vs, ldb: cs, beta: 1, c: acc + xi * K * C, ldc: C)
+          }
+        }
+      }
+    }
+    for part in 1..<Swift.max(parts, 1) { _vecAdd(du, du + part * size, size) }
+    var dW = Tensor<T>(uninitializedShape: weight.shape)
+    dW.withUnsafeMutableBufferPointer { pd in
+      _wino4WeightGrad(du, outChannels: K, inChannels: C, pd.baseAddress!)
+    }
+    return dW
   }
 
   // MARK: Events
@@ -673,8 +835,9 @@ struct ConvPlan<T: TensorScalar> {
   }
 }
 
+/// `SOMA_CONV_WINOGRAD`: 0 off, 2 F(2×2, 3×3) only, else 1.
 @usableFromInline
-let _winogradEnabled: Bool = soma_conv_winograd_enabled() != 0
+let _winogradMode: Int32 = soma_conv_winograd_enabled()
 
 /// `body` with a pointer to `t`'s contiguous elements, or nil.
 @inlinable

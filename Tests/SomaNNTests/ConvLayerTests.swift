@@ -146,8 +146,10 @@ struct ConvLayerTests {
     #expect(relativeDifference(bn.state.runningVar, refBN.state.runningVar) < 1e-12)
   }
 
-  @Test("Winograd F(2×2, 3×3) equals im2col: forward, input and weight gradients, paddings 0–2")
-  func winogradMatchesIm2col() throws {
+  @Test(
+    "Winograd F(2×2) and F(4×4) equal im2col: forward, input and weight gradients, paddings 0–2",
+    arguments: [2, 4])
+  func winogradMatchesIm2col(tile: Int) throws {
     var rng = SomaRandom(seed: 21)
     let cases = [(9, 7, 1, true), (8, 8, 0, false), (5, 6, 2, true), (14, 14, 1, false)]
     for (h, w, pad, bias) in cases {
@@ -161,25 +163,22 @@ struct ConvLayerTests {
         #expect(plan.winograd)
         let x = Tensor<Double>.normal([3, C, h, w], using: &rng)
         let b = conv.bias?.value
-        let wino = plan.forwardWinograd(x, images: 3, bias: b)
+        let wino = plan.forwardWinograd(x, images: 3, bias: b, tile: tile)
         let im2col = plan.forwardDense(x, images: 3, bias: b)
         #expect(relativeDifference(wino, im2col) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
         let g = Tensor<Double>.normal(im2col.shape, using: &rng)
-        let dx = plan.inputGradient(g, images: 3)
+        let dx = plan.inputGradient(g, images: 3, tile: tile)
         let dxRef = plan.backwardDense(grad: g, input: nil, images: 3, needInput: true).dX!
         #expect(dx.shape == x.shape)
         #expect(relativeDifference(dx, dxRef) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
-        let dw = plan.weightGradientWinograd(grad: g, input: x, images: 3)
+        let dw = plan.weightGradientWinograd(grad: g, input: x, images: 3, tile: tile)
         let dwRef = plan.backwardDense(grad: g, input: x, images: 3, needInput: false).dW!
         #expect(relativeDifference(dw, dwRef) < 1e-12, "\(h)×\(w) p\(pad) C\(C) K\(K)")
         // Float: within Float rounding of the Double result.
-        func float(_ t: Tensor<Double>) -> Tensor<Float> {
-          Tensor(t.contiguous().scalars.map { Float($0) }, shape: t.shape)
-        }
         let pf = ConvPlan<Float>(
-          geometry: geo, outChannels: K, groups: 1, weight: float(conv.weight.value))
-        let yf = pf.forwardWinograd(float(x), images: 3, bias: b.map(float))
-        #expect(relativeDifference(yf, float(im2col)) < 1e-5)
+          geometry: geo, outChannels: K, groups: 1, weight: asFloat(conv.weight.value))
+        let yf = pf.forwardWinograd(asFloat(x), images: 3, bias: b.map(asFloat), tile: tile)
+        #expect(relativeToLargest(yf, im2col) < (tile == 4 ? 2e-5 : 2e-6))
       }
     }
     // Strides, dilations, groups, few channels and wide padding keep im2col.
@@ -194,6 +193,86 @@ struct ConvLayerTests {
     let narrow = ConvPlan<Float>(
       geometry: few, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 4, 3, 3]))
     #expect(!narrow.winograd)
+  }
+
+  @Test("Winograd F(4×4) in Float and Double over several blocks, both cores and ragged channels")
+  func winograd4Blocks() throws {
+    var rng = SomaRandom(seed: 23)
+    // 20 × 20 with 64 + 64 channels makes blocks of 9 images: 21 images split over the parts
+    // run several blocks each, the last one short. 11 × 13 has ragged tiles on both axes;
+    // 19 and 27 channels fill part of the last group of 8.
+    let cases = [(20, 20, 1, 64, 64, 21), (11, 13, 0, 19, 27, 5), (11, 13, 2, 27, 19, 4)]
+    for (h, w, pad, C, K, n) in cases {
+      let conv = try Conv2d<Double>(C, K, kernelSize: 3, padding: Size2D(pad), bias: true, seed: 7)
+      let geo = ConvGeometry(
+        channels: C, height: h, width: w, kernel: (3, 3), stride: (1, 1), padding: (pad, pad),
+        dilation: (1, 1))
+      let plan = ConvPlan<Double>(
+        geometry: geo, outChannels: K, groups: 1, weight: conv.weight.value.contiguous())
+      #expect(plan.winograd && plan.winogradTile == 4)
+      let label = "\(h)×\(w) p\(pad) C\(C) K\(K) n\(n)"
+      // Spikes in, as a convolution after an IF layer sees them.
+      let x = Tensor<Double>.uniform([n, C, h, w], using: &rng).map { $0 < 0.3 ? 1 : 0 }
+      let b = conv.bias!.value
+      let y = plan.forwardWinograd(x, images: n, bias: b)
+      let yRef = plan.forwardDense(x, images: n, bias: b)
+      #expect(relativeToLargest(y, yRef) < 1e-12, "\(label)")
+      let g = Tensor<Double>.normal(yRef.shape, using: &rng)
+      let dx = plan.inputGradient(g, images: n)
+      let dxRef = plan.backwardDense(grad: g, input: nil, images: n, needInput: true).dX!
+      #expect(relativeToLargest(dx, dxRef) < 1e-12, "\(label)")
+      let dw = plan.weightGradientWinograd(grad: g, input: x, images: n)
+      let dwRef = plan.backwardDense(grad: g, input: x, images: n, needInput: false).dW!
+      #expect(relativeToLargest(dw, dwRef) < 1e-12, "\(label)")
+
+      let pf = ConvPlan<Float>(
+        geometry: geo, outChannels: K, groups: 1, weight: asFloat(conv.weight.value))
+      let yf = pf.forwardWinograd(asFloat(x), images: n, bias: asFloat(b))
+      #expect(relativeToLargest(yf, yRef) < 2e-5, "\(label)")
+      let dxf = pf.inputGradient(asFloat(g), images: n)
+      #expect(relativeToLargest(dxf, dxRef) < 2e-5, "\(label)")
+      let dwf = pf.weightGradientWinograd(grad: asFloat(g), input: asFloat(x), images: n)
+      #expect(relativeToLargest(dwf, dwRef) < 2e-5, "\(label)")
+    }
+  }
+
+  @Test("Winograd tile choice: F(4×4) where its tiles need fewer multiplications")
+  func winogradTileChoice() {
+    func tile(_ h: Int, _ w: Int, padding p: Int) -> Int {
+      let geo = ConvGeometry(
+        channels: 16, height: h, width: w, kernel: (3, 3), stride: (1, 1), padding: (p, p),
+        dilation: (1, 1))
+      return ConvPlan<Float>(
+        geometry: geo, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 16, 3, 3])
+      ).winogradTile
+    }
+    // Outputs 14 × 14 (576 against 784), 7 × 7, 3 × 3 and 4 × 4 take F(4×4); 2 × 2, 5 × 5 and
+    // 6 × 6 (a tie) keep F(2×2).
+    #expect(tile(14, 14, padding: 1) == 4)
+    #expect(tile(7, 7, padding: 1) == 4)
+    #expect(tile(5, 5, padding: 0) == 4)
+    #expect(tile(4, 4, padding: 1) == 4)
+    #expect(tile(4, 4, padding: 0) == 2)
+    #expect(tile(5, 5, padding: 1) == 2)
+    #expect(tile(8, 8, padding: 0) == 2)
+    #expect(tile(16, 5, padding: 1) == 4)  // 4 × 2 tiles × 36 = 288 against 8 × 3 × 16 = 384
+  }
+
+  @Test("Winograd tile buffers keep their matrices an odd number of cache lines apart")
+  func winogradStride() {
+    let geo = ConvGeometry(
+      channels: 16, height: 8, width: 8, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
+      dilation: (1, 1))
+    let pf = ConvPlan<Float>(
+      geometry: geo, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 16, 3, 3]))
+    let pd = ConvPlan<Double>(
+      geometry: geo, outChannels: 16, groups: 1, weight: Tensor.zeros([16, 16, 3, 3]))
+    for count in [1, 15, 16, 17, 128 * 128, 128 * 112, 24 * 35] {
+      let f = pf.winogradStride(count)
+      let d = pd.winogradStride(count)
+      #expect(f >= count && f < count + 32 && f % 16 == 0 && (f / 16) % 2 == 1, "\(count)")
+      #expect(d >= count && d < count + 16 && d % 8 == 0 && (d / 8) % 2 == 1, "\(count)")
+    }
   }
 
   @Test("a direct-coded network's tied gradients equal the per-step pass (conv, BN, IF, pool)")
@@ -342,4 +421,18 @@ struct ConvLayerTests {
       _ = bn(Variable(Tensor<Float>.zeros([2, 4, 5, 5])))
     }
   }
+}
+
+/// max |a − b| / max |b|: the error against the reference's largest entry, whatever its size.
+func relativeToLargest<T: TensorScalar, U: TensorScalar>(_ a: Tensor<T>, _ b: Tensor<U>) -> Double {
+  #expect(a.shape == b.shape)
+  let x = a.contiguous().scalars.map { Double($0) }
+  let y = b.contiguous().scalars.map { Double($0) }
+  let scale = y.map { Swift.abs($0) }.max() ?? 0
+  return (zip(x, y).map { Swift.abs($0 - $1) }.max() ?? 0) / Swift.max(scale, .leastNormalMagnitude)
+}
+
+/// A Double tensor rounded to Float.
+func asFloat(_ t: Tensor<Double>) -> Tensor<Float> {
+  Tensor(t.contiguous().scalars.map { Float($0) }, shape: t.shape)
 }
