@@ -43,6 +43,15 @@ public struct LIF<S: SurrogateGradient>: NeuronLayer {
       surrogate: surrogate)
   }
 
+  /// The neurons and `pool` as one pass over [T, B, C, H, W] (`fusedLIFMaxPool`).
+  @inlinable
+  public func pooled<T: TensorScalar>(_ input: Variable<T>, by pool: MaxPool2d<T>) -> Variable<T>?
+  {
+    fusedLIFMaxPool(
+      input, beta: T(beta), threshold: T(threshold), reset: reset, detachReset: detachReset,
+      surrogate: surrogate, pool: pool)
+  }
+
   /// One step: `input` [batch, n] and `state` = [v] (empty: v = 0) → spikes; v is updated.
   @inlinable
   public func step<T: TensorScalar>(_ input: Variable<T>, state: inout LayerState<T>)
@@ -101,6 +110,11 @@ public struct IF<S: SurrogateGradient>: NeuronLayer {
 
   @inlinable
   public func callAsFunction<T: TensorScalar>(_ input: Variable<T>) -> Variable<T> { lif(input) }
+  @inlinable
+  public func pooled<T: TensorScalar>(_ input: Variable<T>, by pool: MaxPool2d<T>) -> Variable<T>?
+  {
+    lif.pooled(input, by: pool)
+  }
   @inlinable
   public func step<T: TensorScalar>(_ input: Variable<T>, state: inout LayerState<T>)
     -> Variable<T>

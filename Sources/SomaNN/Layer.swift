@@ -84,6 +84,17 @@ public protocol NeuronLayer: Sendable {
   /// The fused kernel a compiled network runs for this layer, or nil to run it through the
   /// autodiff tape (the default for a user's own neuron layer).
   func neuronKernel<T: TensorScalar>(_ type: T.Type) -> NeuronKernel<T>?
+  /// These neurons followed by `pool` as one pass (what `Sequential` runs for a neuron layer
+  /// followed by a `MaxPool2d`), or nil to run the two layers one after the other (the
+  /// default for a user's own neuron layer, and for input a fused form does not take).
+  func pooled<T: TensorScalar>(_ input: Variable<T>, by pool: MaxPool2d<T>) -> Variable<T>?
+}
+
+extension NeuronLayer {
+  public func pooled<T: TensorScalar>(_ input: Variable<T>, by pool: MaxPool2d<T>) -> Variable<T>?
+  {
+    nil
+  }
 }
 
 /// A type-erased layer of scalar type `Scalar` (what `Sequential` stores).
@@ -95,10 +106,13 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
   @usableFromInline let _parameters: () -> [(name: String, variable: Variable<Scalar>)]
   /// What a compiled network runs for this layer (nested `Sequential`s flattened).
   @usableFromInline let _ops: [PlanOp<Scalar>]
+  /// A neuron layer's fused form with a following max pool (`NeuronLayer.pooled(_:by:)`).
+  @usableFromInline let _pooled: ((Variable<Scalar>, MaxPool2d<Scalar>) -> Variable<Scalar>?)?
 
   @inlinable
   public init<L: Layer>(_ layer: L) where L.Scalar == Scalar {
     base = layer
+    _pooled = nil
     _forward = { layer($0) }
     _step = { layer.step($0, state: &$1) }
     _parameters = { layer.parameters }
@@ -109,6 +123,7 @@ public struct AnyLayer<Scalar: TensorScalar>: Layer {
   @inlinable
   public init<N: NeuronLayer>(_ neuron: N) {
     base = neuron
+    _pooled = { neuron.pooled($0, by: $1) }
     _forward = { neuron($0) }
     _step = { neuron.step($0, state: &$1) }
     _parameters = { [] }
@@ -184,7 +199,20 @@ public struct Sequential<Scalar: TensorScalar>: Layer {
   @inlinable
   public func callAsFunction(_ input: Variable<Scalar>) -> Variable<Scalar> {
     var x = input
-    for l in layers { x = l(x) }
+    var i = 0
+    while i < layers.count {
+      // A neuron layer followed by max pooling runs as one pass where the neuron has a fused
+      // form (LIF, IF): the spike maps between the two are never stored.
+      if let fused = layers[i]._pooled, i + 1 < layers.count,
+        let pool = layers[i + 1].base as? MaxPool2d<Scalar>, let y = fused(x, pool)
+      {
+        x = y
+        i += 2
+      } else {
+        x = layers[i](x)
+        i += 1
+      }
+    }
     return x
   }
 

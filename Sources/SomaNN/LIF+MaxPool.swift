@@ -1,0 +1,124 @@
+/// LIF/IF neurons over spike-map currents [T, B, C, H, W] followed by a `MaxPool2d`, as one
+/// autodiff node: what `Sequential` runs when a `LIF` or `IF` layer is followed by max
+/// pooling (a convolutional network's usual `… → IF → MaxPool2d`).
+///
+/// The results and gradients are those of the two layers one after the other (the same
+/// kernels, per block of planes, in the same order), but the [T, B, C, H, W] spike maps, the
+/// pool's window indices and the spike maps' gradient are never stored: the forward pass keeps
+/// a block of planes' membranes in cache over the T steps and pools each step's spikes as they
+/// are made; the backward pass recomputes them the same way (the window maxima from the
+/// recomputed spikes), routes the pooled gradient into the block and runs the neurons back
+/// through time. A direct-coded input (a stride-0 view over time) is read from its one slice
+/// and gets a gradient tied over time, as in `fusedLIF`.
+///
+/// Returns nil (the caller then runs the layers separately) unless `currents` is [T, B, C, H, W].
+@inlinable
+public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
+  _ currents: Variable<T>, beta: T, threshold: T, reset: Reset, detachReset: Bool,
+  surrogate: S, pool: MaxPool2d<T>
+) -> Variable<T>? {
+  guard currents.rank == 5 else { return nil }
+  let shape = currents.shape
+  let (batch, geo) = poolGeometry(
+    shape, "MaxPool2d", pool.kernelSize, pool.stride, pool.padding, pool.dilation)
+  let (steps, n) = checkSequence(currents, layer: "LIF")
+  let planes = shape[1] * batch.channels  // per time step
+  let (plane, pixels) = (geo.plane, geo.pixels)
+  let keep = GradientMode.isEnabled && currents.requiresGrad
+  let x = currents.value
+  let repeats = steps > 1 && x.strides[0] == 0
+  let source = repeats ? x[0].contiguous() : x.contiguous()
+  let stepStride = repeats ? 0 : n
+  let outStep = planes * pixels
+  var y = Tensor<T>(uninitializedShape: batch.lead + [batch.channels, geo.outHeight, geo.outWidth])
+  let parts = spatialParts(n * steps >= 1 << 18 ? planes : 1, usesBLAS: false)
+  // Planes per block: the forward pass's membranes and spikes (2 floats a lane) stay in L1/L2.
+  let forwardBlock = Swift.max(1, (1 << 14) / plane)
+  source.withUnsafeBufferPointer { pi in
+    y.withUnsafeMutableBufferPointer { py in
+      let (ip, yp) = (pi.baseAddress!, py.baseAddress!)
+      parallel(parts) { part in
+        let (a, b) = partRange(part, of: parts, count: planes)
+        if a == b { return }
+        let P = Swift.min(forwardBlock, b - a)
+        let work: UnsafeMutablePointer<T> = scratch(2 * P * plane)
+        let idx = UnsafeMutablePointer<Int32>.allocate(capacity: P * pixels)
+        defer {
+          work.deallocate()
+          idx.deallocate()
+        }
+        let (v, s) = (work, work + P * plane)
+        var q = a
+        while q < b {
+          let m = Swift.min(P, b - q)
+          _zero(v, m * plane)
+          for t in 0..<steps {
+            lifForwardStep(
+              current: ip + t * stepStride + q * plane, v: v, hOut: nil, spikes: s,
+              n: m * plane, beta: beta, threshold: threshold, reset: reset)
+            _maxPool2d(geo, UnsafePointer(s), 0, m, yp + t * outStep + q * pixels, idx)
+          }
+          q += m
+        }
+      }
+    }
+  }
+  if !keep { return Variable(y) }
+  let tied = repeats && isTiedOverTime(currents)
+  // Planes per backward block: T membranes of it stay near L2, as in `fusedLIF`.
+  let backwardBlock = Swift.max(1, Swift.min(8192, (1 << 16) / steps) / plane)
+  return .record(y, parents: [currents]) { g in
+    var dI = Tensor<T>(uninitializedShape: tied ? Array(shape.dropFirst()) : shape)
+    let gc = g.contiguous()
+    source.withUnsafeBufferPointer { pi in
+      gc.withUnsafeBufferPointer { pg in
+        dI.withUnsafeMutableBufferPointer { pd in
+          let (ip, gp, dp) = (pi.baseAddress!, pg.baseAddress!, pd.baseAddress!)
+          parallel(parts) { part in
+            let (a, b) = partRange(part, of: parts, count: planes)
+            if a == b { return }
+            let P = Swift.min(backwardBlock, b - a)
+            let L = P * plane
+            let work: UnsafeMutablePointer<T> = scratch((steps + 7) * L + P * pixels)
+            let idx = UnsafeMutablePointer<Int32>.allocate(capacity: steps * P * pixels)
+            defer {
+              work.deallocate()
+              idx.deallocate()
+            }
+            let (v, s, gv, xs, d, gcur, gs) = (
+              work, work + L, work + 2 * L, work + 3 * L, work + 4 * L, work + 5 * L, work + 6 * L
+            )
+            let h = work + 7 * L
+            let pooled = h + steps * L
+            var q = a
+            while q < b {
+              let m = Swift.min(P, b - q)
+              let lanes = m * plane
+              _zero(v, lanes)
+              for t in 0..<steps {
+                lifForwardStep(
+                  current: ip + t * stepStride + q * plane, v: v, hOut: h + t * lanes, spikes: s,
+                  n: lanes, beta: beta, threshold: threshold, reset: reset)
+                _maxPool2d(geo, UnsafePointer(s), 0, m, pooled, idx + t * m * pixels)
+              }
+              _zero(gv, lanes)
+              if tied { _zero(dp + q * plane, lanes) }
+              for t in stride(from: steps - 1, through: 0, by: -1) {
+                _maxPool2dBackward(
+                  geo, gp + t * outStep + q * pixels, idx + t * m * pixels, 0, m, gs)
+                lifBackwardStep(
+                  gradSpikes: gs, h: h + t * lanes, gv: gv,
+                  gradCurrent: tied ? gcur : dp + t * n + q * plane, x: xs, d: d, n: lanes,
+                  beta: beta, threshold: threshold, reset: reset, detachReset: detachReset,
+                  surrogate: surrogate)
+                if tied { _vecAdd(dp + q * plane, gcur, lanes) }
+              }
+              q += m
+            }
+          }
+        }
+      }
+    }
+    return [tied ? tiedGradient(sum: dI, steps: steps) : dI]
+  }
+}
