@@ -14,17 +14,25 @@ void S(soma_maxpool2d)(const soma_conv_shape *s, const T *restrict x, size_t q0,
     int32_t *ap = argmax + q * oh * ow;
     if (plain2) {
       // The common 2 × 2, stride 2 window: four reads, ties to the first in row-major order.
+      // Selects instead of branches (spike maps make the comparisons unpredictable), so the
+      // loop vectorises.
       for (size_t oy = 0; oy < oh; oy++) {
         const T *r0 = xp + 2 * oy * W, *r1 = r0 + W;
+        T *o = op + oy * ow;
+        int32_t *a = ap + oy * ow;
+        const int32_t top = (int32_t)(2 * oy * W), w = (int32_t)W;
         for (size_t ox = 0; ox < ow; ox++) {
-          const size_t i = 2 * ox;
-          T best = r0[i];
-          int32_t at = (int32_t)(2 * oy * W + i);
-          if (r0[i + 1] > best) { best = r0[i + 1]; at = (int32_t)(2 * oy * W + i + 1); }
-          if (r1[i] > best) { best = r1[i]; at = (int32_t)((2 * oy + 1) * W + i); }
-          if (r1[i + 1] > best) { best = r1[i + 1]; at = (int32_t)((2 * oy + 1) * W + i + 1); }
-          op[oy * ow + ox] = best;
-          ap[oy * ow + ox] = at;
+          const T p0 = r0[2 * ox], p1 = r0[2 * ox + 1], p2 = r1[2 * ox], p3 = r1[2 * ox + 1];
+          T best = p0;
+          int32_t at = 0;
+          at = p1 > best ? 1 : at;
+          best = p1 > best ? p1 : best;
+          at = p2 > best ? w : at;
+          best = p2 > best ? p2 : best;
+          at = p3 > best ? w + 1 : at;
+          best = p3 > best ? p3 : best;
+          o[ox] = best;
+          a[ox] = top + 2 * (int32_t)ox + at;
         }
       }
       continue;

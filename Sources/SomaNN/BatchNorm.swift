@@ -187,7 +187,10 @@ struct BatchNormCore<Scalar: TensorScalar> {
     let gRows = summed ? xRows : rows
     let syncTotal = total
     return .record(y, parents: parents) { grad in
-      let gc = summed ? sumOverTime(grad) : grad.contiguous()
+      // A tied gradient is read as its one slice; the results are scaled by T (`timeSum`).
+      // Synchronised, every process sums as before.
+      let (gc, gFactor): (Tensor<Scalar>, Scalar) =
+        !summed ? (grad.contiguous(), 1) : sync != nil ? (sumOverTime(grad), 1) : timeSum(grad)
       var dx =
         needX ? Tensor<Scalar>(uninitializedShape: summed ? Array(shape.dropFirst()) : shape) : nil
       var dGamma = [Double](repeating: 0, count: C)
@@ -255,11 +258,12 @@ struct BatchNormCore<Scalar: TensorScalar> {
         }
       }
       var grads: [Tensor<Scalar>?] = [
-        summed ? dx.map { tiedGradient(sum: $0, steps: shape[0]) } : dx
+        summed ? dx.map { tiedGradient($0, factor: gFactor, steps: shape[0]) } : dx
       ]
       if weight != nil {
-        grads.append(Tensor(dGamma.map { Scalar($0) }))
-        grads.append(Tensor(dBeta.map { Scalar($0) }))
+        let f = Double(gFactor)
+        grads.append(Tensor(dGamma.map { Scalar($0 * f) }))
+        grads.append(Tensor(dBeta.map { Scalar($0 * f) }))
       }
       return grads
     }

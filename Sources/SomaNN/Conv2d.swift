@@ -197,7 +197,8 @@ public func conv2d<Scalar>(
   let tiedInput = once && isTiedOverTime(x)
   return .record(y, parents: parents) { g in
     // Weight and bias see the gradient summed over time when the input repeated.
-    let gw = once ? sumOverTime(g) : g.contiguous()
+    // A tied gradient is read as its one slice, the (small) results scaled by T (`timeSum`).
+    let (gw, gFactor): (Tensor<Scalar>, Scalar) = once ? timeSum(g) : (g.contiguous(), 1)
     var dW: Tensor<Scalar>? = nil
     if needW {
       dW =
@@ -205,17 +206,20 @@ public func conv2d<Scalar>(
         ?? (plan.winograd
           ? plan.weightGradientWinograd(grad: gw, input: xs, images: images)
           : plan.backwardDense(grad: gw, input: xs, images: images, needInput: false).dW)
+      if gFactor != 1 { dW = dW! * gFactor }
     }
     var dX: Tensor<Scalar>? = nil
     if needX && tiedInput {
-      dX = tiedGradient(sum: plan.inputGradient(gw, images: images), steps: outLead[0])
+      dX = tiedGradient(
+        plan.inputGradient(gw, images: images), factor: gFactor, steps: outLead[0])
     } else if needX {
       dX = plan.inputGradient(g.contiguous(), images: input.images).reshaped(inShape)
     }
     var grads: [Tensor<Scalar>?] = [dX, dW]
     if bias != nil {
       grads.append(
-        needB ? gw.reshaped([-1, plan.outChannels, geo.pixels]).sum(axes: [0, 2]) : nil)
+        needB
+          ? gw.reshaped([-1, plan.outChannels, geo.pixels]).sum(axes: [0, 2]) * gFactor : nil)
     }
     return grads
   }

@@ -113,12 +113,14 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
                   surrogate: surrogate)
                 if tied { _vecAdd(dp + q * plane, gcur, lanes) }
               }
+              // A tied gradient is the sum / T at every step: scaled here, while in cache.
+              if tied { _vecScale(dp + q * plane, 1 / T(steps), lanes) }
               q += m
             }
           }
         }
       }
     }
-    return [tied ? tiedGradient(sum: dI, steps: steps) : dI]
+    return [tied ? repeated(dI, steps: steps) : dI]
   }
 }

@@ -217,13 +217,15 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
                   surrogate: surrogate)
                 if tied { _vecAdd(dp + a0, gcur, m) }
               }
+              // A tied gradient is the sum / T at every step: scaled here, while in cache.
+              if tied { _vecScale(dp + a0, 1 / T(steps), m) }
               a0 += m
             }
           }
         }
       }
     }
-    return [tied ? tiedGradient(sum: dI, steps: steps) : dI]
+    return [tied ? repeated(dI, steps: steps) : dI]
   }
 }
 

@@ -160,6 +160,27 @@ func tiedGradient<T: TensorScalar>(sum: Tensor<T>, steps: Int) -> Tensor<T> {
   return repeated(s, steps: steps)
 }
 
+/// A [T, …] gradient summed over axis 0 as `factor` × `slice`: a tied gradient (stride 0 over
+/// time) is its one slice, read in place, and factor T; any other is summed (factor 1).
+/// Consumers linear in the gradient run on `slice` and scale their (small) results by `factor`
+/// instead of copying and scaling the slice.
+@inlinable
+func timeSum<T: TensorScalar>(_ g: Tensor<T>) -> (slice: Tensor<T>, factor: T) {
+  let steps = g.shape[0]
+  if steps > 1 && g.strides[0] == 0 { return (g[0].contiguous(), T(steps)) }
+  return (sumOverTime(g), 1)
+}
+
+/// The tied gradient whose per-step gradients sum to `factor` × `slice` (see `timeSum`):
+/// `slice` itself repeated when factor is T (no pass over it), else `tiedGradient(sum:)`.
+@inlinable
+func tiedGradient<T: TensorScalar>(_ slice: Tensor<T>, factor: T, steps: Int) -> Tensor<T> {
+  if factor == T(steps) { return repeated(slice, steps: steps) }
+  var s = slice
+  if factor != 1 { s.withUnsafeMutableBufferPointer { p in _vecScale(p.baseAddress!, factor, p.count) } }
+  return tiedGradient(sum: s, steps: steps)
+}
+
 /// Σ over axis 0 of a [T, …] gradient, contiguous: T × one slice when the gradient is tied
 /// (stride 0 over time).
 @inlinable
