@@ -1,6 +1,26 @@
 // The pooling kernels for one scalar type T (S(name) appends its suffix); included by
 // image_kernels.c once per type.
 
+// Outputs [ox0, ox0 + count) of one row of a 2 × 2, stride-2 max pool (see soma_maxpool2d).
+static inline __attribute__((always_inline)) void S(pool2_run)(const T *restrict r0,
+    const T *restrict r1, size_t ox0, size_t count, T *restrict o, int32_t *restrict a,
+    int32_t top, int32_t w) {
+#pragma clang loop vectorize(enable) interleave(disable)
+  for (size_t ox = ox0; ox < ox0 + count; ox++) {
+    const T p0 = r0[2 * ox], p1 = r0[2 * ox + 1], p2 = r1[2 * ox], p3 = r1[2 * ox + 1];
+    T best = p0;
+    int32_t at = 0;
+    at = p1 > best ? 1 : at;
+    best = p1 > best ? p1 : best;
+    at = p2 > best ? w : at;
+    best = p2 > best ? p2 : best;
+    at = p3 > best ? w + 1 : at;
+    best = p3 > best ? p3 : best;
+    o[ox] = best;
+    a[ox] = top + 2 * (int32_t)ox + at;
+  }
+}
+
 SOMA_CLONES
 void S(soma_maxpool2d)(const soma_conv_shape *s, const T *restrict x, size_t q0, size_t q1,
                        T *restrict out, int32_t *restrict argmax) {
@@ -14,25 +34,19 @@ void S(soma_maxpool2d)(const soma_conv_shape *s, const T *restrict x, size_t q0,
     int32_t *ap = argmax + q * oh * ow;
     if (plain2) {
       // The common 2 × 2, stride 2 window: four reads, ties to the first in row-major order.
-      // Selects instead of branches (spike maps make the comparisons unpredictable), so the
-      // loop vectorises.
+      // Selects instead of branches (spike maps make the comparisons unpredictable), 8
+      // outputs at a time so the loop vectorises; a row's last 8 overlap the ones before.
       for (size_t oy = 0; oy < oh; oy++) {
         const T *r0 = xp + 2 * oy * W, *r1 = r0 + W;
-        T *o = op + oy * ow;
-        int32_t *a = ap + oy * ow;
-        const int32_t top = (int32_t)(2 * oy * W), w = (int32_t)W;
-        for (size_t ox = 0; ox < ow; ox++) {
-          const T p0 = r0[2 * ox], p1 = r0[2 * ox + 1], p2 = r1[2 * ox], p3 = r1[2 * ox + 1];
-          T best = p0;
-          int32_t at = 0;
-          at = p1 > best ? 1 : at;
-          best = p1 > best ? p1 : best;
-          at = p2 > best ? w : at;
-          best = p2 > best ? p2 : best;
-          at = p3 > best ? w + 1 : at;
-          best = p3 > best ? p3 : best;
-          o[ox] = best;
-          a[ox] = top + 2 * (int32_t)ox + at;
+        const int32_t top = (int32_t)(2 * oy * W);
+        if (ow >= 8) {
+          for (size_t ox0 = 0;; ox0 += 8) {
+            if (ox0 + 8 > ow) ox0 = ow - 8;
+            S(pool2_run)(r0, r1, ox0, 8, op + oy * ow, ap + oy * ow, top, (int32_t)W);
+            if (ox0 + 8 == ow) break;
+          }
+        } else {
+          S(pool2_run)(r0, r1, 0, ow, op + oy * ow, ap + oy * ow, top, (int32_t)W);
         }
       }
       continue;

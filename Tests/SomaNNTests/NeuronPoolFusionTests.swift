@@ -129,4 +129,34 @@ struct NeuronPoolFusionTests {
     }
     #expect(relativeDifference(net(x).value, pool(neuron(x)).value) == 0)
   }
+
+  @Test("the 2 × 2 max pool's vector rows equal a direct loop (ties to the first)", arguments: [8, 14, 16, 30, 34])
+  func twoByTwoPoolMatchesLoop(width: Int) throws {
+    var rng = SomaRandom(seed: UInt64(width))
+    // Spikes (many ties) and a second plane of reals.
+    let spikes = Tensor<Float>.uniform([1, 3, 6, width], using: &rng).map { $0 < 0.4 ? 1 : 0 }
+    let x = Variable(spikes, requiresGrad: true)
+    let pool = try MaxPool2d<Float>(kernelSize: 2)
+    let y = pool(x)
+    let seed = Tensor<Float>.uniform(y.shape, low: 1, high: 2, using: &rng)
+    y.backward(seed: seed)
+    let (xs, ys, gs, dx) = (spikes.scalars, y.value.scalars, seed.scalars, x.grad!.scalars)
+    var expected = [Float](repeating: 0, count: xs.count)
+    let (oh, ow) = (3, width / 2)
+    for c in 0..<3 {
+      for oy in 0..<oh {
+        for ox in 0..<ow {
+          var (best, at) = (-Float.infinity, -1)
+          for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let i = c * 6 * width + (2 * oy + dy) * width + 2 * ox + dx
+            if xs[i] > best { (best, at) = (xs[i], i) }
+          }
+          let o = c * oh * ow + oy * ow + ox
+          #expect(ys[o] == best)
+          expected[at] += gs[o]
+        }
+      }
+    }
+    #expect(dx == expected)
+  }
 }
