@@ -69,6 +69,52 @@ void S(soma_lif_backward_s2nn)(const T *restrict grad_spikes, const T *restrict 
   }
 }
 
+// One reverse LIF step with the arctangent derivative c / (1 + (k·x)²) of x = h − θ inlined
+// (k = π·α/2 and c = α/2 as Arctan rounds them): the expressions of soma_lif_shift,
+// Arctan.derivative and soma_lif_backward in one loop, so the same results bit for bit.
+SOMA_CLONES
+void S(soma_lif_backward_arctan)(const T *restrict grad_spikes, const T *restrict h,
+                                 T *restrict gv, T *restrict grad_current, size_t n, T beta,
+                                 T threshold, int zero_reset, int detach_reset, T k, T c) {
+#pragma STDC FP_CONTRACT OFF
+#define SOMA_ARCTAN_SG(i)                                                                     \
+  const T x = h[i] - threshold;                                                               \
+  const T z = k * x;                                                                          \
+  const T sg = c / ((T)1 + z * z);
+  if (!zero_reset && !detach_reset) {
+    for (size_t i = 0; i < n; i++) {
+      SOMA_ARCTAN_SG(i)
+      T dh = grad_spikes[i] * sg + gv[i] * ((T)1 - threshold * sg);
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else if (!zero_reset) {
+    for (size_t i = 0; i < n; i++) {
+      SOMA_ARCTAN_SG(i)
+      T dh = grad_spikes[i] * sg + gv[i];
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else if (!detach_reset) {
+    for (size_t i = 0; i < n; i++) {
+      SOMA_ARCTAN_SG(i)
+      T keep = (x >= 0) ? (T)0 : (T)1;
+      T dh = grad_spikes[i] * sg + gv[i] * (keep - h[i] * sg);
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      SOMA_ARCTAN_SG(i)
+      T keep = (x >= 0) ? (T)0 : (T)1;
+      T dh = grad_spikes[i] * sg + gv[i] * keep;
+      grad_current[i] = dh;
+      gv[i] = beta * dh;
+    }
+  }
+#undef SOMA_ARCTAN_SG
+}
+
 SOMA_CLONES
 void S(soma_surrogate_sigmoid)(const T *restrict x, T *restrict out, size_t n, T alpha) {
   for (size_t i = 0; i < n; i++) {

@@ -169,6 +169,36 @@ func _cLIFBackwardS2NN<T: TensorScalar>(
   return false
 }
 
+/// One reverse LIF step with the Arctan derivative inlined (`k` = π·α/2 and `c` = α/2 as
+/// `Arctan.derivative` rounds them); false for scalar types without a C kernel.
+@usableFromInline
+func _cLIFBackwardArctan<T: TensorScalar>(
+  gradSpikes: UnsafePointer<T>, h: UnsafePointer<T>, gv: UnsafeMutablePointer<T>,
+  gradCurrent: UnsafeMutablePointer<T>, n: Int, beta: T, threshold: T, zeroReset: Bool,
+  detachReset: Bool, k: T, c: T
+) -> Bool {
+  if T.self == Float.self {
+    soma_lif_backward_arctan_f32(
+      UnsafeRawPointer(gradSpikes).assumingMemoryBound(to: Float.self),
+      UnsafeRawPointer(h).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Float.self), n,
+      Float(beta), Float(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, Float(k), Float(c))
+    return true
+  }
+  if T.self == Double.self {
+    soma_lif_backward_arctan_f64(
+      UnsafeRawPointer(gradSpikes).assumingMemoryBound(to: Double.self),
+      UnsafeRawPointer(h).assumingMemoryBound(to: Double.self),
+      UnsafeMutableRawPointer(gv).assumingMemoryBound(to: Double.self),
+      UnsafeMutableRawPointer(gradCurrent).assumingMemoryBound(to: Double.self), n,
+      Double(beta), Double(threshold), zeroReset ? 1 : 0, detachReset ? 1 : 0, Double(k),
+      Double(c))
+    return true
+  }
+  return false
+}
+
 /// dst[i] += src[i] for i < n (C for Float and Double: one dispatch per call, also from
 /// unspecialised generic code).
 @inlinable

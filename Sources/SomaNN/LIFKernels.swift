@@ -97,6 +97,14 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   {
     return
   }
+  if case .arctan(let alpha)? = surrogate.fusedKernel,
+    _cLIFBackwardArctan(
+      gradSpikes: gradSpikes, h: h, gv: gv, gradCurrent: gradCurrent, n: n, beta: beta,
+      threshold: threshold, zeroReset: reset == .zero, detachReset: detachReset,
+      k: T(Double.pi / 2 * alpha), c: T(alpha / 2))
+  {
+    return
+  }
   if !_cShift(h, into: x, count: n, minus: threshold) {
     for i in 0..<n { x[i] = h[i] - threshold }
   }

@@ -149,7 +149,15 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
           m: [mp], v: [vp])
         p.value.withUnsafeMutableBufferPointer { w in
           g.withUnsafeBufferPointer { gp in
-            update.apply(index: 0, param: w.baseAddress!, grad: gp.baseAddress!, from: 0, to: w.count)
+            let (wp, gq, n) = (w.baseAddress!, gp.baseAddress!, w.count)
+            // A large parameter (a convolutional network's wide Linear) is split over the
+            // cores at multiples of 64, so each part's vector loop runs as the whole one would.
+            let parts = spatialParts(n >= 1 << 20 ? n >> 18 : 1, usesBLAS: false)
+            parallel(parts) { part in
+              let lo = part == 0 ? 0 : n * part / parts / 64 * 64
+              let hi = part == parts - 1 ? n : n * (part + 1) / parts / 64 * 64
+              update.apply(index: 0, param: wp, grad: gq, from: lo, to: hi)
+            }
           }
         }
       }

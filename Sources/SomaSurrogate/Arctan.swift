@@ -26,6 +26,7 @@ public struct Arctan: SurrogateGradient, Hashable {
   }
 
   public var parameters: [(name: String, value: Double)] { [("alpha", alpha)] }
+  public var fusedKernel: SurrogateKernel? { .arctan(alpha: alpha) }
 
   @inlinable
   public func derivative<T: TensorScalar>(_ x: T) -> T {

@@ -38,6 +38,8 @@ public enum SurrogateKernel: Sendable, Equatable {
   case s2nn(alpha: Double, beta: Double)
   /// 1 / (α·|x| + 1)² (InvSquareGrad, SuperSpike's).
   case inverseSquare(alpha: Double)
+  /// (α/2) / (1 + (π·α·x/2)²) (Arctan).
+  case arctan(alpha: Double)
 }
 
 extension SurrogateGradient {

@@ -159,4 +159,45 @@ struct NeuronPoolFusionTests {
     }
     #expect(dx == expected)
   }
+
+  /// Arctan with the bulk derivative pass only (no `fusedKernel`): the unfused reference.
+  struct BulkArctan: SurrogateGradient {
+    let base: Arctan
+    func derivative<T: TensorScalar>(_ x: T) -> T { base.derivative(x) }
+    func derivative<T: TensorScalar>(
+      _ x: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int
+    ) {
+      base.derivative(x, into: out, count: count)
+    }
+  }
+
+  @Test(
+    "the LIF backward with Arctan inlined equals the shift, bulk derivative and update passes",
+    arguments: [(Reset.zero, true), (.zero, false), (.subtract, true), (.subtract, false)])
+  func arctanInlinedEqualsBulk(reset: Reset, detach: Bool) throws {
+    for alpha in [0.5, 2.0, 3.7] {
+      try arctanCase(Float.self, alpha: alpha, reset: reset, detach: detach)
+      try arctanCase(Double.self, alpha: alpha, reset: reset, detach: detach)
+    }
+  }
+
+  func arctanCase<T: TensorScalar>(_ type: T.Type, alpha: Double, reset: Reset, detach: Bool)
+    throws
+  {
+    let arctan = try Arctan(alpha: alpha)
+    #expect(arctan.fusedKernel == .arctan(alpha: alpha))
+    let fused = try LIF(
+      beta: 0.9, threshold: 0.8, reset: reset, detachReset: detach, surrogate: arctan)
+    let bulk = try LIF(
+      beta: 0.9, threshold: 0.8, reset: reset, detachReset: detach,
+      surrogate: BulkArctan(base: arctan))
+    var rng = SomaRandom(seed: 17)
+    let x = Tensor<T>.normal([6, 3, 37], mean: 0.5, std: 0.9, using: &rng)
+    let seed = Tensor<T>.normal([6, 3, 37], using: &rng)
+    let (a, b) = (Variable(x, requiresGrad: true), Variable(x, requiresGrad: true))
+    fused(a).backward(seed: seed)
+    bulk(b).backward(seed: seed)
+    #expect(a.grad!.scalars == b.grad!.scalars, "α \(alpha) \(reset) detach \(detach) \(T.self)")
+    #expect(a.grad!.abs().max().scalar > 0)
+  }
 }

@@ -15,6 +15,10 @@
   void soma_lif_backward_s2nn_##S(const T *grad_spikes, const T *h, T *gv, T *grad_current,    \
                                   size_t n, T beta, T threshold, int zero_reset,               \
                                   int detach_reset, T s_alpha, T s_beta);                      \
+  /* A reverse LIF step with the Arctan derivative c/(1 + (k·(h − θ))²) inlined. */           \
+  void soma_lif_backward_arctan_##S(const T *grad_spikes, const T *h, T *gv, T *grad_current,  \
+                                    size_t n, T beta, T threshold, int zero_reset,             \
+                                    int detach_reset, T k, T c);                               \
   /* Sigmoid: alpha·e/(1+e)² with e = exp(−|alpha·x|). */                                      \
   void soma_surrogate_sigmoid_##S(const T *x, T *out, size_t n, T alpha);                     \
   /* scale·exp(−alpha·|x|) (PiecewiseExp, SlayerGrad). */                                     \

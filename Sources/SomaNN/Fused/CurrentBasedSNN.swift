@@ -477,7 +477,7 @@ import SomaKernels
       switch surrogate.fusedKernel {
       case .s2nn(let alpha, let beta)?: (Int32(SOMA_CUBA_SURROGATE_S2NN), Float(alpha), Float(beta))
       case .inverseSquare(let alpha)?: (Int32(SOMA_CUBA_SURROGATE_INV_SQUARE), Float(alpha), 0)
-      case nil: (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
+      case .arctan?, nil: (Int32(SOMA_CUBA_SURROGATE_GIVEN), 0, 0)
       }
     let ld = ws.ld
     let sb = Workspace.backwardBlock
