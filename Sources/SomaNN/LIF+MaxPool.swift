@@ -85,36 +85,25 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
               work.deallocate()
               idx.deallocate()
             }
-            let (v, s, gv, xs, d, gcur, gs) = (
-              work, work + L, work + 2 * L, work + 3 * L, work + 4 * L, work + 5 * L, work + 6 * L
-            )
-            let h = work + 7 * L
-            let pooled = h + steps * L
+            // The neurons' block work first, then the spike gradient and the pooled scratch.
+            let gs = work + (steps + 6) * L
+            let pooled = gs + L
             var q = a
             while q < b {
               let m = Swift.min(P, b - q)
-              let lanes = m * plane
-              _zero(v, lanes)
-              for t in 0..<steps {
-                lifForwardStep(
-                  current: ip + t * stepStride + q * plane, v: v, hOut: h + t * lanes, spikes: s,
-                  n: lanes, beta: beta, threshold: threshold, reset: reset)
-                _maxPool2d(geo, UnsafePointer(s), 0, m, pooled, idx + t * m * pixels)
-              }
-              _zero(gv, lanes)
-              if tied { _zero(dp + q * plane, lanes) }
-              for t in stride(from: steps - 1, through: 0, by: -1) {
-                _maxPool2dBackward(
-                  geo, gp + t * outStep + q * pixels, idx + t * m * pixels, 0, m, gs)
-                lifBackwardStep(
-                  gradSpikes: gs, h: h + t * lanes, gv: gv,
-                  gradCurrent: tied ? gcur : dp + t * n + q * plane, x: xs, d: d, n: lanes,
-                  beta: beta, threshold: threshold, reset: reset, detachReset: detachReset,
-                  surrogate: surrogate)
-                if tied { _vecAdd(dp + q * plane, gcur, lanes) }
-              }
-              // A tied gradient is the sum / T at every step: scaled here, while in cache.
-              if tied { _vecScale(dp + q * plane, 1 / T(steps), lanes) }
+              lifReverseBlock(
+                current: ip + q * plane, stepStride: stepStride, lanes: m * plane, steps: steps,
+                work: work, gradCurrent: dp + q * plane, stepLanes: n, tied: tied, beta: beta,
+                threshold: threshold, reset: reset, detachReset: detachReset,
+                surrogate: surrogate,
+                spikesMade: { t, s in
+                  _maxPool2d(geo, UnsafePointer(s), 0, m, pooled, idx + t * m * pixels)
+                },
+                gradSpikes: { t in
+                  _maxPool2dBackward(
+                    geo, gp + t * outStep + q * pixels, idx + t * m * pixels, 0, m, gs)
+                  return UnsafePointer(gs)
+                })
               q += m
             }
           }

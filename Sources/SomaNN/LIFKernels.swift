@@ -147,6 +147,40 @@ func lifBackwardStep<S: SurrogateGradient, T: TensorScalar>(
   }
 }
 
+/// One block of `lanes` neurons' reverse pass in the fused LIF kernels: recomputes the
+/// membranes over the T steps from `current` (step t at `current + t · stepStride`), calling
+/// `spikesMade(t, spikes)` after each step, then runs back through time with the spike
+/// gradient `gradSpikes(t)`, writing step t's current gradient at `gradCurrent + t · stepLanes`,
+/// or with `tied` their sum / T at `gradCurrent`. `work` holds (steps + 6) · lanes scalars.
+@inlinable
+func lifReverseBlock<S: SurrogateGradient, T: TensorScalar>(
+  current: UnsafePointer<T>, stepStride: Int, lanes m: Int, steps: Int,
+  work: UnsafeMutablePointer<T>, gradCurrent dp: UnsafeMutablePointer<T>, stepLanes: Int,
+  tied: Bool, beta: T, threshold: T, reset: Reset, detachReset: Bool, surrogate: S,
+  spikesMade: (Int, UnsafeMutablePointer<T>) -> Void, gradSpikes: (Int) -> UnsafePointer<T>
+) {
+  let (v, s, gv, xs, d, gcur) = (work, work + m, work + 2 * m, work + 3 * m, work + 4 * m, work + 5 * m)
+  let h = work + 6 * m
+  _zero(v, m)
+  for t in 0..<steps {
+    lifForwardStep(
+      current: current + t * stepStride, v: v, hOut: h + t * m, spikes: s, n: m, beta: beta,
+      threshold: threshold, reset: reset)
+    spikesMade(t, s)
+  }
+  _zero(gv, m)
+  if tied { _zero(dp, m) }
+  for t in stride(from: steps - 1, through: 0, by: -1) {
+    lifBackwardStep(
+      gradSpikes: gradSpikes(t), h: h + t * m, gv: gv,
+      gradCurrent: tied ? gcur : dp + t * stepLanes, x: xs, d: d, n: m, beta: beta,
+      threshold: threshold, reset: reset, detachReset: detachReset, surrogate: surrogate)
+    if tied { _vecAdd(dp, gcur, m) }
+  }
+  // A tied gradient is the sum / T at every step: scaled here, while in cache.
+  if tied { _vecScale(dp, 1 / T(steps), m) }
+}
+
 /// The fused LIF over a whole sequence of currents [T, …] → spikes [T, …], one autodiff node.
 ///
 /// Nothing but the input is kept for the backward pass: it recomputes each block of lanes'
@@ -202,31 +236,14 @@ public func fusedLIF<S: SurrogateGradient, T: TensorScalar>(
             let L = Swift.min(block, b - a)
             let work: UnsafeMutablePointer<T> = scratch((steps + 6) * L)
             defer { work.deallocate() }
-            let (v, s, gv, xs, d, gcur) = (
-              work, work + L, work + 2 * L, work + 3 * L, work + 4 * L, work + 5 * L
-            )
-            let h = work + 6 * L
             var a0 = a
             while a0 < b {
               let m = Swift.min(L, b - a0)
-              _zero(v, m)
-              for t in 0..<steps {
-                lifForwardStep(
-                  current: ip + t * stepStride + a0, v: v, hOut: h + t * m, spikes: s, n: m,
-                  beta: beta, threshold: threshold, reset: reset)
-              }
-              _zero(gv, m)
-              if tied { _zero(dp + a0, m) }
-              for t in stride(from: steps - 1, through: 0, by: -1) {
-                lifBackwardStep(
-                  gradSpikes: gp + t * n + a0, h: h + t * m, gv: gv,
-                  gradCurrent: tied ? gcur : dp + t * n + a0, x: xs, d: d, n: m, beta: beta,
-                  threshold: threshold, reset: reset, detachReset: detachReset,
-                  surrogate: surrogate)
-                if tied { _vecAdd(dp + a0, gcur, m) }
-              }
-              // A tied gradient is the sum / T at every step: scaled here, while in cache.
-              if tied { _vecScale(dp + a0, 1 / T(steps), m) }
+              lifReverseBlock(
+                current: ip + a0, stepStride: stepStride, lanes: m, steps: steps, work: work,
+                gradCurrent: dp + a0, stepLanes: n, tied: tied, beta: beta, threshold: threshold,
+                reset: reset, detachReset: detachReset, surrogate: surrogate,
+                spikesMade: { _, _ in }, gradSpikes: { t in gp + t * n + a0 })
               a0 += m
             }
           }
