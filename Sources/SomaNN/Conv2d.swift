@@ -687,13 +687,24 @@ struct ConvPlan<T: TensorScalar> {
 
   // MARK: Events
 
-  /// The fraction of non-zero entries of `x`, or nil when an entry is neither 0 nor 1.
+  /// The fraction of non-zero entries of `x`, or nil when an entry is neither 0 nor 1 or
+  /// when the density is known to be at least `stopAbove` (counting then stops early: a dense
+  /// spike map is read in part).
   @inlinable
-  func spikeDensity(_ x: Tensor<T>, images: Int) -> Double? {
+  func spikeDensity(_ x: Tensor<T>, images: Int, stopAbove: Double = 1) -> Double? {
     let total = images * geo.channels * geo.plane
     if total == 0 { return nil }
+    let limit = stopAbove >= 1 ? total : Int((stopAbove * Double(total)).rounded(.up))
     var binary: Int32 = 1
-    let active = x.withUnsafeBufferPointer { _countSpikes($0.baseAddress!, count: total, &binary) }
+    var (active, done) = (0, 0)
+    x.withUnsafeBufferPointer { p in
+      while done < total && active <= limit {
+        let n = Swift.min(1 << 16, total - done)
+        active += _countSpikes(p.baseAddress! + done, count: n, &binary)
+        done += n
+      }
+    }
+    if done < total { return nil }
     return binary == 0 ? nil : Double(active) / Double(total)
   }
 
@@ -703,7 +714,11 @@ struct ConvPlan<T: TensorScalar> {
   @inlinable
   func eventUse(_ x: Tensor<T>, images: Int, policy: EventPolicy) -> (forward: Bool, weight: Bool) {
     if policy == .never { return (false, false) }
-    guard let density = spikeDensity(x, images: images) else { return (false, false) }
+    var stop = 1.0
+    if case .auto(let threshold) = policy { stop = threshold }
+    guard let density = spikeDensity(x, images: images, stopAbove: stop) else {
+      return (false, false)
+    }
     switch policy {
     case .auto(let threshold):
       return (density < threshold, density < threshold * Conv2d<T>.weightGradientShare)

@@ -115,6 +115,32 @@ struct ConvLayerTests {
     }
   }
 
+  @Test("the density count stops early on a dense map and still decides as a full count")
+  func densityCountStopsEarly() throws {
+    var rng = SomaRandom(seed: 12)
+    let conv = try Conv2d<Float>(4, 8, kernelSize: 3, padding: 1, seed: 2)
+    let plan = ConvPlan<Float>(
+      geometry: ConvGeometry(
+        channels: 4, height: 40, width: 40, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
+        dilation: (1, 1)), outChannels: 8, groups: 1, weight: conv.weight.value)
+    // 20 images × 4 × 1600 = 128 000 values: two and a bit chunks of the count.
+    let dense = Tensor<Float>.bernoulli([20, 4, 40, 40], p: 0.5, using: &rng)
+    let sparse = Tensor<Float>.bernoulli([20, 4, 40, 40], p: 0.02, using: &rng)
+    // Sparse in the first chunk, dense after it: the whole map decides.
+    var mixed = sparse
+    mixed[10..<20] = dense[10..<20]
+    let auto = Conv2d<Float>.automaticEvents
+    #expect(plan.spikeDensity(dense, images: 20, stopAbove: 0.1) == nil)
+    let full = try #require(plan.spikeDensity(dense, images: 20))
+    #expect(Swift.abs(full - 0.5) < 0.01)
+    #expect(plan.eventUse(dense, images: 20, policy: auto) == (false, false))
+    #expect(plan.eventUse(sparse, images: 20, policy: auto) == (true, true))
+    #expect(plan.eventUse(mixed, images: 20, policy: auto) == (false, false))
+    #expect(plan.eventUse(dense, images: 20, policy: .always) == (true, true))
+    let d = try #require(plan.spikeDensity(sparse, images: 20, stopAbove: 0.1))
+    #expect(Swift.abs(d - 0.02) < 0.005)
+  }
+
   @Test("a direct-coded input is convolved once; values and gradients equal the full pass")
   func repeatedInput() throws {
     var rng = SomaRandom(seed: 12)
