@@ -413,60 +413,86 @@ void S(soma_wino_weight_grad)(const T *restrict du, size_t K, size_t C, T *restr
     }
 }
 
-// ---------------------------------------------------------------- Winograd F(4×4, 3×3)
-// The same on 6 × 6 input tiles that each give a 4 × 4 output tile (36 GEMMs, 36/144 of
-// im2col's multiplications per whole tile), with the interpolation points 0, ±1, ±2, ∞:
+// ------------------------------------------------- Winograd F(4×4, 3×3) and F(5×5, 3×3)
+// The same on n × n input tiles (n = m + 2) that each give an m × m output tile: n² GEMMs,
+// n²/(9m²) of im2col's multiplications per whole tile. The exported functions take m = 4 or
+// 5 and run one body specialised for it (the transforms below, fully unrolled).
+//
+// F(4×4, 3×3), the interpolation points 0, ±1, ±2, ∞:
 //   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0;
 //         0 4 0 −5 0 1],
 //   G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
 //   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+// F(5×5, 3×3), the points 0, 1, −1, 2, −2, ½, ∞ (Bᵀ's rows scaled to integers, G's rows by the
+// inverse; scripts/winograd.py derives and checks both):
+//   Bᵀ = [4 −8 −5 10 1 −2 0; 0 4 −4 −9 1 2 0; 0 −4 12 −7 −3 2 0; 0 2 −3 −4 3 2 0;
+//         0 −2 5 0 −5 2 0; 0 4 0 −5 0 1 0; 0 −4 8 5 −10 −1 2],
+//   G = [¼ 0 0; −⅙ −⅙ −⅙; 1/18 −1/18 1/18; 1/72 1/36 1/18; −1/120 1/60 −1/30;
+//        32/45 16/45 8/45; 0 0 ½],
+//   Aᵀ = [1 1 1 1 1 1 0; 0 1 −1 2 −2 ½ 0; 0 1 1 4 4 ¼ 0; 0 1 −1 8 −8 ⅛ 0;
+//         0 1 1 16 16 1/16 1].
+// On 14 × 14 outputs F(5×5) needs 9 tiles × 49 = 441 products per channel pair, F(4×4) 16 ×
+// 36 = 576. In Float F(5×5)'s results differ from the exact ones about twice as much.
 // The tile matrices are channel-minor, v[ξ·xs + column·cs + c] with cs the channels rounded
 // up to 8, so that a transform works on 8 channels at once: the 8 planes are interleaved into
 // a scratch plane (pixel-major, 8 lanes a pixel), every tile is transformed as vectors of 8
-// lanes, and each of the 36 results is one 8-wide store.
+// lanes, and each of the n² results is one 8-wide store.
 
-#define WINO4_LANES 8
-typedef T S(wino4_vec) __attribute__((vector_size(WINO4_LANES * sizeof(T)), aligned(sizeof(T))));
-#define WINO4_AT(p) (*(S(wino4_vec) *)(p))
+#define WINOM_LANES 8
+#define WINOM_INLINE static inline __attribute__((always_inline))
+typedef T S(winom_vec) __attribute__((vector_size(WINOM_LANES * sizeof(T)), aligned(sizeof(T))));
+#define WINOM_AT(p) (*(S(winom_vec) *)(p))
 
-// G g for a column (or row) g of 3 lane vectors: the 6 interpolated values.
-static inline void S(wino4_g)(const S(wino4_vec) g[3], S(wino4_vec) r[6]) {
-  const T sixth = (T)1 / 6;
-  const S(wino4_vec) ad = (g[0] + g[2]) * sixth, b6 = g[1] * sixth;
-  const S(wino4_vec) a24 = g[0] * ((T)1 / 24), b12 = g[1] * ((T)1 / 12), d6 = g[2] * sixth;
-  r[0] = g[0] * (T)0.25;
-  r[1] = -ad - b6;
-  r[2] = b6 - ad;
-  r[3] = a24 + b12 + d6;
-  r[4] = a24 - b12 + d6;
-  r[5] = g[2];
+// G g for a column (or row) g of 3 lane vectors: the m + 2 interpolated values.
+WINOM_INLINE void S(winom_g)(const int m, const S(winom_vec) g[3], S(winom_vec) r[7]) {
+  if (m == 4) {
+    const T sixth = (T)1 / 6;
+    const S(winom_vec) ad = (g[0] + g[2]) * sixth, b6 = g[1] * sixth;
+    const S(winom_vec) a24 = g[0] * ((T)1 / 24), b12 = g[1] * ((T)1 / 12), d6 = g[2] * sixth;
+    r[0] = g[0] * (T)0.25;
+    r[1] = -ad - b6;
+    r[2] = b6 - ad;
+    r[3] = a24 + b12 + d6;
+    r[4] = a24 - b12 + d6;
+    r[5] = g[2];
+  } else {
+    const S(winom_vec) s = g[0] + g[2];
+    r[0] = g[0] * (T)0.25;
+    r[1] = (s + g[1]) * ((T)-1 / 6);
+    r[2] = (s - g[1]) * ((T)1 / 18);
+    r[3] = g[0] * ((T)1 / 72) + g[1] * ((T)1 / 36) + g[2] * ((T)1 / 18);
+    r[4] = g[0] * ((T)-1 / 120) + g[1] * ((T)1 / 60) - g[2] * ((T)1 / 30);
+    r[5] = (g[0] * (T)4 + g[1] * (T)2 + g[2]) * ((T)8 / 45);
+    r[6] = g[2] * (T)0.5;
+  }
 }
 
-SOMA_CLONES
-void S(soma_wino4_weight)(const T *restrict w, size_t K, size_t C, T *restrict u) {
-  enum { L = WINO4_LANES };
-  // Eight output channels a vector, so that each of the 36 results is one store into a row
+WINOM_INLINE void S(winom_weight_body)(const int m, const T *restrict w, size_t K, size_t C,
+                                       T *restrict u) {
+  enum { L = WINOM_LANES };
+  const int n = m + 2;
+  // Eight output channels a vector, so that each of the n² results is one store into a row
   // [ξ, c] of u. Those rows are C·K apart: one element at a time, every store of a kernel
   // fell in the same L1 set (128 × 128 channels took 2.8 ms, now 0.3).
   for (size_t c = 0; c < C; c++)
     for (size_t k0 = 0; k0 < K; k0 += L) {
       const size_t lanes = K - k0 < L ? K - k0 : L;
-      S(wino4_vec) g[9] = {{0}};
+      S(winom_vec) g[9] = {{0}};
       for (size_t l = 0; l < lanes; l++)
         for (int e = 0; e < 9; e++) g[e][l] = w[((k0 + l) * C + c) * 9 + e];
-      S(wino4_vec) t[3][6];  // (G g)ᵀ: t[j] is column j of g interpolated
+      S(winom_vec) t[3][7];  // (G g)ᵀ: t[j] is column j of g interpolated
       for (int j = 0; j < 3; j++) {
-        const S(wino4_vec) col[3] = {g[j], g[3 + j], g[6 + j]};
-        S(wino4_g)(col, t[j]);
+        const S(winom_vec) col[3] = {g[j], g[3 + j], g[6 + j]};
+        S(winom_g)(m, col, t[j]);
       }
-      for (int i = 0; i < 6; i++) {  // (G g) Gᵀ
-        const S(wino4_vec) row[3] = {t[0][i], t[1][i], t[2][i]};
-        S(wino4_vec) r[6];
-        S(wino4_g)(row, r);
-        for (int j = 0; j < 6; j++) {
-          T *o = u + ((size_t)(i * 6 + j) * C + c) * K + k0;
+      for (int i = 0; i < n; i++) {  // (G g) Gᵀ
+        const S(winom_vec) row[3] = {t[0][i], t[1][i], t[2][i]};
+        S(winom_vec) r[7];
+        S(winom_g)(m, row, r);
+        for (int j = 0; j < n; j++) {
+          T *o = u + ((size_t)(i * n + j) * C + c) * K + k0;
           if (lanes == L) {
-            WINO4_AT(o) = r[j];
+            WINOM_AT(o) = r[j];
           } else {
             for (size_t l = 0; l < lanes; l++) o[l] = r[j][l];
           }
@@ -475,205 +501,303 @@ void S(soma_wino4_weight)(const T *restrict w, size_t K, size_t C, T *restrict u
     }
 }
 
-size_t S(soma_wino4_scratch)(const soma_conv_shape *s) {
-  return (4 * ((s->out_height + 3) / 4) + 2) * (4 * ((s->out_width + 3) / 4) + 2) *
-         WINO4_LANES;
-}
-
-// Bᵀ applied to a column d of six lane vectors (also to a row: B is Bᵀ transposed). Vectors
-// pass by pointer: by value they would change the baseline clone's calling convention.
-static inline void S(wino4_bt)(const S(wino4_vec) d[6], S(wino4_vec) r[6]) {
-  const S(wino4_vec) a = d[4] - (T)4 * d[2], b = d[3] - (T)4 * d[1];
-  const S(wino4_vec) c = d[4] - d[2], e = (T)2 * (d[3] - d[1]);
-  r[0] = (T)4 * d[0] - (T)5 * d[2] + d[4];
-  r[1] = a + b;
-  r[2] = a - b;
-  r[3] = c + e;
-  r[4] = c - e;
-  r[5] = (T)4 * d[1] - (T)5 * d[3] + d[5];
-}
-
 SOMA_CLONES
-void S(soma_wino4_input)(const soma_conv_shape *s, const T *restrict x, size_t n0, size_t n1,
-                         T *restrict v, size_t xs, T *restrict scratch) {
-  enum { L = WINO4_LANES };
+void S(soma_winom_weight)(size_t m, const T *restrict w, size_t K, size_t C, T *restrict u) {
+  if (m == 5)
+    S(winom_weight_body)(5, w, K, C, u);
+  else
+    S(winom_weight_body)(4, w, K, C, u);
+}
+
+size_t S(soma_winom_scratch)(const soma_conv_shape *s, size_t m) {
+  return (m * ((s->out_height + m - 1) / m) + 2) * (m * ((s->out_width + m - 1) / m) + 2) *
+         WINOM_LANES;
+}
+
+// Bᵀ applied to a column d of m + 2 lane vectors (also to a row: B is Bᵀ transposed).
+// Vectors pass by pointer: by value they would change the baseline clone's calling convention.
+WINOM_INLINE void S(winom_bt)(const int m, const S(winom_vec) d[7], S(winom_vec) r[7]) {
+  if (m == 4) {
+    const S(winom_vec) a = d[4] - (T)4 * d[2], b = d[3] - (T)4 * d[1];
+    const S(winom_vec) c = d[4] - d[2], e = (T)2 * (d[3] - d[1]);
+    r[0] = (T)4 * d[0] - (T)5 * d[2] + d[4];
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = (T)4 * d[1] - (T)5 * d[3] + d[5];
+  } else {
+    // Rows ±1 and ±2 share their parts: with a = d₁ − 2d₂, b = 2d₄ − d₃ (and a', b' the same
+    // one place on), row ±1 is (4a' + b') ± (4a + b), row ±2 is (a' + b') ± 2(a + b);
+    // rows 0 and ∞ are 4a₀ − 5a' − b' and its mirror.
+    const S(winom_vec) a0 = d[0] - (T)2 * d[1], a = d[1] - (T)2 * d[2];
+    const S(winom_vec) a1 = d[2] - (T)2 * d[3], b = (T)2 * d[4] - d[3];
+    const S(winom_vec) b1 = (T)2 * d[5] - d[4], b2 = (T)2 * d[6] - d[5];
+    const S(winom_vec) qo = (T)4 * a + b, qe = (T)4 * a1 + b1, po = a + b, pe = a1 + b1;
+    r[0] = (T)4 * a0 - (T)5 * a1 - b1;
+    r[1] = qe + qo;
+    r[2] = qe - qo;
+    r[3] = pe + (T)2 * po;
+    r[4] = pe - (T)2 * po;
+    r[5] = (T)4 * d[1] - (T)5 * d[3] + d[5];
+    r[6] = b2 - (T)4 * a - (T)5 * b;
+  }
+}
+
+WINOM_INLINE void S(winom_input_body)(const int m, const soma_conv_shape *s, const T *restrict x,
+                                      size_t n0, size_t n1, T *restrict v, size_t xs,
+                                      T *restrict scratch) {
+  enum { L = WINOM_LANES };
+  const int n = m + 2;
   const size_t H = s->height, W = s->width, C = s->channels, cs = (C + L - 1) / L * L;
-  const size_t th = (s->out_height + 3) / 4, tw = (s->out_width + 3) / 4, tiles = th * tw;
-  const size_t ph = s->pad_h, pw = s->pad_w, PH = 4 * th + 2, PW = 4 * tw + 2;
+  const size_t th = (s->out_height + m - 1) / m, tw = (s->out_width + m - 1) / m;
+  const size_t tiles = th * tw, ph = s->pad_h, pw = s->pad_w, PH = m * th + 2, PW = m * tw + 2;
   // The input rows and columns inside the tiles' reach.
   const size_t rows = H + ph < PH ? H : PH - ph, cols = W + pw < PW ? W : PW - pw;
   T *p = scratch;  // [PH, PW, L], the padding stays zero
   memset(p, 0, PH * PW * L * sizeof(T));
-  for (size_t n = n0; n < n1; n++)
+  for (size_t im = n0; im < n1; im++)
     for (size_t c0 = 0; c0 < C; c0 += L) {
       const size_t lanes = C - c0 < L ? C - c0 : L;
       if (lanes < L) memset(p, 0, PH * PW * L * sizeof(T));
       for (size_t l = 0; l < lanes; l++) {
-        const T *xp = x + (n * C + c0 + l) * H * W;
+        const T *xp = x + (im * C + c0 + l) * H * W;
         for (size_t yy = 0; yy < rows; yy++)
           for (size_t xx = 0; xx < cols; xx++)
             p[((yy + ph) * PW + xx + pw) * L + l] = xp[yy * W + xx];
       }
-      T *vp = v + (n - n0) * tiles * cs + c0;
+      T *vp = v + (im - n0) * tiles * cs + c0;
       for (size_t ty = 0; ty < th; ty++)
         for (size_t tx = 0; tx < tw; tx++) {
-          const T *d = p + (4 * ty * PW + 4 * tx) * L;
-          S(wino4_vec) t[6][6];  // Bᵀ d, stored transposed: t[j] is column j
-          for (int j = 0; j < 6; j++) {
-            S(wino4_vec) col[6];
-            for (int i = 0; i < 6; i++) col[i] = WINO4_AT(d + (i * PW + j) * L);
-            S(wino4_bt)(col, t[j]);
+          const T *d = p + (m * ty * PW + m * tx) * L;
+          S(winom_vec) t[7][7];  // Bᵀ d, stored transposed: t[j] is column j
+          for (int j = 0; j < n; j++) {
+            S(winom_vec) col[7];
+            for (int i = 0; i < n; i++) col[i] = WINOM_AT(d + (i * PW + j) * L);
+            S(winom_bt)(m, col, t[j]);
           }
           T *o = vp + (ty * tw + tx) * cs;
-          for (int i = 0; i < 6; i++) {  // (Bᵀ d) B
-            S(wino4_vec) row[6], r[6];
-            for (int j = 0; j < 6; j++) row[j] = t[j][i];
-            S(wino4_bt)(row, r);
-            for (int j = 0; j < 6; j++) WINO4_AT(o + (size_t)(i * 6 + j) * xs) = r[j];
+          for (int i = 0; i < n; i++) {  // (Bᵀ d) B
+            S(winom_vec) row[7], r[7];
+            for (int j = 0; j < n; j++) row[j] = t[j][i];
+            S(winom_bt)(m, row, r);
+            for (int j = 0; j < n; j++) WINOM_AT(o + (size_t)(i * n + j) * xs) = r[j];
           }
         }
     }
 }
 
-// Aᵀ applied to a column a of six lane vectors: the four outputs.
-static inline void S(wino4_at)(const S(wino4_vec) a[6], S(wino4_vec) r[4]) {
-  const S(wino4_vec) s12 = a[1] + a[2], d12 = a[1] - a[2], s34 = a[3] + a[4], d34 = a[3] - a[4];
-  r[0] = a[0] + s12 + s34;
-  r[1] = d12 + (T)2 * d34;
-  r[2] = s12 + (T)4 * s34;
-  r[3] = d12 + (T)8 * d34 + a[5];
+SOMA_CLONES
+void S(soma_winom_input)(const soma_conv_shape *s, size_t m, const T *restrict x, size_t n0,
+                         size_t n1, T *restrict v, size_t xs, T *restrict scratch) {
+  if (m == 5)
+    S(winom_input_body)(5, s, x, n0, n1, v, xs, scratch);
+  else
+    S(winom_input_body)(4, s, x, n0, n1, v, xs, scratch);
 }
 
-SOMA_CLONES
-void S(soma_wino4_output)(const soma_conv_shape *s, size_t K, const T *restrict m, size_t ms,
-                          size_t n0, size_t n1, const T *restrict bias, T *restrict out,
-                          T *restrict scratch) {
-  enum { L = WINO4_LANES };
+// Aᵀ applied to a column a of m + 2 lane vectors: the m outputs.
+WINOM_INLINE void S(winom_at)(const int m, const S(winom_vec) a[7], S(winom_vec) r[5]) {
+  const S(winom_vec) s12 = a[1] + a[2], d12 = a[1] - a[2], s34 = a[3] + a[4], d34 = a[3] - a[4];
+  if (m == 4) {
+    r[0] = a[0] + s12 + s34;
+    r[1] = d12 + (T)2 * d34;
+    r[2] = s12 + (T)4 * s34;
+    r[3] = d12 + (T)8 * d34 + a[5];
+  } else {
+    r[0] = a[0] + s12 + s34 + a[5];
+    r[1] = d12 + (T)2 * d34 + (T)0.5 * a[5];
+    r[2] = s12 + (T)4 * s34 + (T)0.25 * a[5];
+    r[3] = d12 + (T)8 * d34 + (T)0.125 * a[5];
+    r[4] = s12 + (T)16 * s34 + (T)0.0625 * a[5] + a[6];
+  }
+}
+
+WINOM_INLINE void S(winom_output_body)(const int m, const soma_conv_shape *s, size_t K,
+                                       const T *restrict mt, size_t ms, size_t n0, size_t n1,
+                                       const T *restrict bias, T *restrict out,
+                                       T *restrict scratch) {
+  enum { L = WINOM_LANES };
+  const int n = m + 2;
   const size_t oh = s->out_height, ow = s->out_width, ks = (K + L - 1) / L * L;
-  const size_t th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw, PW = 4 * tw;
-  T *p = scratch;  // [4·th, PW, L]
-  for (size_t n = n0; n < n1; n++)
+  const size_t th = (oh + m - 1) / m, tw = (ow + m - 1) / m, tiles = th * tw, PW = m * tw;
+  T *p = scratch;  // [m·th, PW, L]
+  for (size_t im = n0; im < n1; im++)
     for (size_t k0 = 0; k0 < K; k0 += L) {
       const size_t lanes = K - k0 < L ? K - k0 : L;
-      S(wino4_vec) b = {0};
+      S(winom_vec) b = {0};
       if (bias)
         for (size_t l = 0; l < lanes; l++) b[l] = bias[k0 + l];
-      const T *mp = m + (n - n0) * tiles * ks + k0;
+      const T *mp = mt + (im - n0) * tiles * ks + k0;
       for (size_t ty = 0; ty < th; ty++)
         for (size_t tx = 0; tx < tw; tx++) {
           const T *q = mp + (ty * tw + tx) * ks;
-          S(wino4_vec) r[6][4];  // (Aᵀ M)ᵀ: r[j] is column j
-          for (int j = 0; j < 6; j++) {
-            S(wino4_vec) col[6];
-            for (int i = 0; i < 6; i++) col[i] = WINO4_AT(q + (size_t)(i * 6 + j) * ms);
-            S(wino4_at)(col, r[j]);
+          S(winom_vec) r[7][5];  // (Aᵀ M)ᵀ: r[j] is column j
+          for (int j = 0; j < n; j++) {
+            S(winom_vec) col[7];
+            for (int i = 0; i < n; i++) col[i] = WINOM_AT(q + (size_t)(i * n + j) * ms);
+            S(winom_at)(m, col, r[j]);
           }
-          T *o = p + (4 * ty * PW + 4 * tx) * L;
-          for (int i = 0; i < 4; i++) {  // (Aᵀ M) A
-            S(wino4_vec) row[6], y[4];
-            for (int j = 0; j < 6; j++) row[j] = r[j][i];
-            S(wino4_at)(row, y);
-            for (int j = 0; j < 4; j++) WINO4_AT(o + (i * PW + j) * L) = y[j] + b;
+          T *o = p + (m * ty * PW + m * tx) * L;
+          for (int i = 0; i < m; i++) {  // (Aᵀ M) A
+            S(winom_vec) row[7], y[5];
+            for (int j = 0; j < n; j++) row[j] = r[j][i];
+            S(winom_at)(m, row, y);
+            for (int j = 0; j < m; j++) WINOM_AT(o + (i * PW + j) * L) = y[j] + b;
           }
         }
       for (size_t l = 0; l < lanes; l++) {
-        T *op = out + (n * K + k0 + l) * oh * ow;
+        T *op = out + (im * K + k0 + l) * oh * ow;
         for (size_t yy = 0; yy < oh; yy++)
           for (size_t xx = 0; xx < ow; xx++) op[yy * ow + xx] = p[(yy * PW + xx) * L + l];
       }
     }
 }
 
-// A applied to a column d of four lane vectors: the six values (A = (Aᵀ)ᵀ, 6 × 4).
-static inline void S(wino4_a)(const S(wino4_vec) d[4], S(wino4_vec) r[6]) {
-  const S(wino4_vec) s02 = d[0] + d[2], s13 = d[1] + d[3];
-  const S(wino4_vec) f02 = d[0] + (T)4 * d[2], f13 = (T)2 * d[1] + (T)8 * d[3];
-  r[0] = d[0];
-  r[1] = s02 + s13;
-  r[2] = s02 - s13;
-  r[3] = f02 + f13;
-  r[4] = f02 - f13;
-  r[5] = d[3];
+SOMA_CLONES
+void S(soma_winom_output)(const soma_conv_shape *s, size_t m, size_t K, const T *restrict mt,
+                          size_t ms, size_t n0, size_t n1, const T *restrict bias,
+                          T *restrict out, T *restrict scratch) {
+  if (m == 5)
+    S(winom_output_body)(5, s, K, mt, ms, n0, n1, bias, out, scratch);
+  else
+    S(winom_output_body)(4, s, K, mt, ms, n0, n1, bias, out, scratch);
 }
 
-SOMA_CLONES
-void S(soma_wino4_grad_tiles)(const soma_conv_shape *s, size_t K, const T *restrict g,
-                              size_t n0, size_t n1, T *restrict z, size_t zs,
-                              T *restrict scratch) {
-  enum { L = WINO4_LANES };
+// A applied to a column d of m lane vectors: the m + 2 values (A = (Aᵀ)ᵀ).
+WINOM_INLINE void S(winom_a)(const int m, const S(winom_vec) d[5], S(winom_vec) r[7]) {
+  if (m == 4) {
+    const S(winom_vec) s02 = d[0] + d[2], s13 = d[1] + d[3];
+    const S(winom_vec) f02 = d[0] + (T)4 * d[2], f13 = (T)2 * d[1] + (T)8 * d[3];
+    r[0] = d[0];
+    r[1] = s02 + s13;
+    r[2] = s02 - s13;
+    r[3] = f02 + f13;
+    r[4] = f02 - f13;
+    r[5] = d[3];
+  } else {
+    const S(winom_vec) e1 = d[0] + d[2] + d[4], o1 = d[1] + d[3];
+    const S(winom_vec) e2 = d[0] + (T)4 * d[2] + (T)16 * d[4], o2 = (T)2 * d[1] + (T)8 * d[3];
+    r[0] = d[0];
+    r[1] = e1 + o1;
+    r[2] = e1 - o1;
+    r[3] = e2 + o2;
+    r[4] = e2 - o2;
+    r[5] = d[0] + (T)0.5 * d[1] + (T)0.25 * d[2] + (T)0.125 * d[3] + (T)0.0625 * d[4];
+    r[6] = d[4];
+  }
+}
+
+WINOM_INLINE void S(winom_grad_tiles_body)(const int m, const soma_conv_shape *s, size_t K,
+                                           const T *restrict g, size_t n0, size_t n1,
+                                           T *restrict z, size_t zs, T *restrict scratch) {
+  enum { L = WINOM_LANES };
+  const int n = m + 2;
   const size_t oh = s->out_height, ow = s->out_width, ks = (K + L - 1) / L * L;
-  const size_t th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw, PW = 4 * tw;
-  T *p = scratch;  // [4·th, PW, L], zero past the edge
-  memset(p, 0, 4 * th * PW * L * sizeof(T));
-  for (size_t n = n0; n < n1; n++)
+  const size_t th = (oh + m - 1) / m, tw = (ow + m - 1) / m, tiles = th * tw, PW = m * tw;
+  T *p = scratch;  // [m·th, PW, L], zero past the edge
+  memset(p, 0, m * th * PW * L * sizeof(T));
+  for (size_t im = n0; im < n1; im++)
     for (size_t k0 = 0; k0 < K; k0 += L) {
       const size_t lanes = K - k0 < L ? K - k0 : L;
-      if (lanes < L) memset(p, 0, 4 * th * PW * L * sizeof(T));
+      if (lanes < L) memset(p, 0, m * th * PW * L * sizeof(T));
       for (size_t l = 0; l < lanes; l++) {
-        const T *gp = g + (n * K + k0 + l) * oh * ow;
+        const T *gp = g + (im * K + k0 + l) * oh * ow;
         for (size_t yy = 0; yy < oh; yy++)
           for (size_t xx = 0; xx < ow; xx++) p[(yy * PW + xx) * L + l] = gp[yy * ow + xx];
       }
-      T *zp = z + (n - n0) * tiles * ks + k0;
+      T *zp = z + (im - n0) * tiles * ks + k0;
       for (size_t ty = 0; ty < th; ty++)
         for (size_t tx = 0; tx < tw; tx++) {
-          const T *d = p + (4 * ty * PW + 4 * tx) * L;
-          S(wino4_vec) r[4][6];  // (A dY)ᵀ: r[j] is column j
-          for (int j = 0; j < 4; j++) {
-            S(wino4_vec) col[4];
-            for (int i = 0; i < 4; i++) col[i] = WINO4_AT(d + (i * PW + j) * L);
-            S(wino4_a)(col, r[j]);
+          const T *d = p + (m * ty * PW + m * tx) * L;
+          S(winom_vec) r[5][7];  // (A dY)ᵀ: r[j] is column j
+          for (int j = 0; j < m; j++) {
+            S(winom_vec) col[5];
+            for (int i = 0; i < m; i++) col[i] = WINOM_AT(d + (i * PW + j) * L);
+            S(winom_a)(m, col, r[j]);
           }
           T *q = zp + (ty * tw + tx) * ks;
-          for (int i = 0; i < 6; i++) {  // (A dY) Aᵀ
-            S(wino4_vec) row[4], y[6];
-            for (int j = 0; j < 4; j++) row[j] = r[j][i];
-            S(wino4_a)(row, y);
-            for (int j = 0; j < 6; j++) WINO4_AT(q + (size_t)(i * 6 + j) * zs) = y[j];
+          for (int i = 0; i < n; i++) {  // (A dY) Aᵀ
+            S(winom_vec) row[5], y[7];
+            for (int j = 0; j < m; j++) row[j] = r[j][i];
+            S(winom_a)(m, row, y);
+            for (int j = 0; j < n; j++) WINOM_AT(q + (size_t)(i * n + j) * zs) = y[j];
           }
         }
     }
 }
 
-// Gᵀ applied to six lane vectors a[0], a[stride], …: the three of a kernel row or column.
-static inline void S(wino4_gt)(const S(wino4_vec) *a, int stride, S(wino4_vec) r[3]) {
-  const T sixth = (T)1 / 6;
-  const S(wino4_vec) s12 = (a[stride] + a[2 * stride]) * sixth;
-  const S(wino4_vec) s34 = (a[3 * stride] + a[4 * stride]) * sixth;
-  r[0] = a[0] * (T)0.25 - s12 + s34 * (T)0.25;
-  r[1] = (a[2 * stride] - a[stride]) * sixth + (a[3 * stride] - a[4 * stride]) * ((T)1 / 12);
-  r[2] = s34 - s12 + a[5 * stride];
+SOMA_CLONES
+void S(soma_winom_grad_tiles)(const soma_conv_shape *s, size_t m, size_t K, const T *restrict g,
+                              size_t n0, size_t n1, T *restrict z, size_t zs,
+                              T *restrict scratch) {
+  if (m == 5)
+    S(winom_grad_tiles_body)(5, s, K, g, n0, n1, z, zs, scratch);
+  else
+    S(winom_grad_tiles_body)(4, s, K, g, n0, n1, z, zs, scratch);
 }
 
-SOMA_CLONES
-void S(soma_wino4_weight_grad)(const T *restrict du, size_t K, size_t C, T *restrict dw) {
-  enum { L = WINO4_LANES };
-  // Eight input channels a vector: each of the 36 loads is a piece of a row [ξ, k] of du.
+// Gᵀ applied to m + 2 lane vectors a[0], a[stride], …: the three of a kernel row or column.
+WINOM_INLINE void S(winom_gt)(const int m, const S(winom_vec) *a, int stride, S(winom_vec) r[3]) {
+  if (m == 4) {
+    const T sixth = (T)1 / 6;
+    const S(winom_vec) s12 = (a[stride] + a[2 * stride]) * sixth;
+    const S(winom_vec) s34 = (a[3 * stride] + a[4 * stride]) * sixth;
+    r[0] = a[0] * (T)0.25 - s12 + s34 * (T)0.25;
+    r[1] = (a[2 * stride] - a[stride]) * sixth + (a[3 * stride] - a[4 * stride]) * ((T)1 / 12);
+    r[2] = s34 - s12 + a[5 * stride];
+  } else {
+    const S(winom_vec) a1 = a[stride], a2 = a[2 * stride], a3 = a[3 * stride];
+    const S(winom_vec) a4 = a[4 * stride], a5 = a[5 * stride];
+    const S(winom_vec) h1 = a1 * ((T)-1 / 6), h5 = a5 * ((T)8 / 45);
+    r[0] = a[0] * (T)0.25 + h1 + a2 * ((T)1 / 18) + a3 * ((T)1 / 72) - a4 * ((T)1 / 120) +
+           (T)4 * h5;
+    r[1] = h1 - a2 * ((T)1 / 18) + a3 * ((T)1 / 36) + a4 * ((T)1 / 60) + (T)2 * h5;
+    r[2] = h1 + a2 * ((T)1 / 18) + a3 * ((T)1 / 18) - a4 * ((T)1 / 30) + h5 +
+           a[6 * stride] * (T)0.5;
+  }
+}
+
+WINOM_INLINE void S(winom_weight_grad_body)(const int m, const T *restrict du, size_t K,
+                                            size_t C, T *restrict dw) {
+  enum { L = WINOM_LANES };
+  const int n = m + 2;
+  // Eight input channels a vector: each of the n² loads is a piece of a row [ξ, k] of du.
   for (size_t k = 0; k < K; k++)
     for (size_t c0 = 0; c0 < C; c0 += L) {
       const size_t lanes = C - c0 < L ? C - c0 : L;
-      S(wino4_vec) a[36];
-      for (int i = 0; i < 36; i++) {
+      S(winom_vec) a[49];
+      for (int i = 0; i < n * n; i++) {
         const T *p = du + ((size_t)i * K + k) * C + c0;
         if (lanes == L) {
-          a[i] = WINO4_AT(p);
+          a[i] = WINOM_AT(p);
         } else {
-          a[i] = (S(wino4_vec)){0};
+          a[i] = (S(winom_vec)){0};
           for (size_t l = 0; l < lanes; l++) a[i][l] = p[l];
         }
       }
-      S(wino4_vec) t[3][6];  // Gᵀ a
-      for (int j = 0; j < 6; j++) {
-        S(wino4_vec) r[3];
-        S(wino4_gt)(a + j, 6, r);
+      S(winom_vec) t[3][7];  // Gᵀ a
+      for (int j = 0; j < n; j++) {
+        S(winom_vec) r[3];
+        S(winom_gt)(m, a + j, n, r);
         for (int i = 0; i < 3; i++) t[i][j] = r[i];
       }
-      S(wino4_vec) o[3][3];  // (Gᵀ a) G
-      for (int i = 0; i < 3; i++) S(wino4_gt)(t[i], 1, o[i]);
+      S(winom_vec) o[3][3];  // (Gᵀ a) G
+      for (int i = 0; i < 3; i++) S(winom_gt)(m, t[i], 1, o[i]);
       for (size_t l = 0; l < lanes; l++)
         for (int e = 0; e < 9; e++) dw[(k * C + c0 + l) * 9 + e] = o[e / 3][e % 3][l];
     }
 }
 
-#undef WINO4_AT
-#undef WINO4_LANES
+SOMA_CLONES
+void S(soma_winom_weight_grad)(size_t m, const T *restrict du, size_t K, size_t C,
+                               T *restrict dw) {
+  if (m == 5)
+    S(winom_weight_grad_body)(5, du, K, C, dw);
+  else
+    S(winom_weight_grad_body)(4, du, K, C, dw);
+}
+
+#undef WINOM_AT
+#undef WINOM_INLINE
+#undef WINOM_LANES

@@ -26,6 +26,6 @@
 
 int soma_conv_winograd_enabled(void) {
   const char *v = getenv("SOMA_CONV_WINOGRAD");
-  if (v && (v[0] == '0' || v[0] == '2') && v[1] == 0) return v[0] - '0';
+  if (v && (v[0] == '0' || v[0] == '2' || v[0] == '4') && v[1] == 0) return v[0] - '0';
   return 1;
 }

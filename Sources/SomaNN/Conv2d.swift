@@ -6,10 +6,11 @@ import SomaKernels
 /// Input is multi-step [T, batch, C, H, W] (time folded into the batch) or [batch, C, H, W];
 /// the output keeps the leading axes. The ways to compute it, chosen per call:
 /// - Winograd for a 3 × 3, stride-1, undilated, one-group kernel with ≥ 16 channels in and out
-///   (forward, input and weight gradients): F(4×4, 3×3), 36 GEMMs over 6 × 6 tiles (4× fewer
-///   multiplications than im2col on whole tiles, 3.1× on 14 × 14 maps), where its tiles need
-///   fewer multiplications than F(2×2, 3×3)'s 16 GEMMs over 4 × 4 tiles (2.25× fewer), else
-///   F(2×2); `SOMA_CONV_WINOGRAD=2` keeps F(2×2), `SOMA_CONV_WINOGRAD=0` turns Winograd off;
+///   (forward, input and weight gradients) with the output tile whose tiles need the fewest
+///   multiplications: F(2×2, 3×3), 16 GEMMs over 4 × 4 tiles (2.25× fewer than im2col on
+///   whole tiles), F(4×4, 3×3), 36 GEMMs over 6 × 6 tiles (4× fewer), or F(5×5, 3×3), 49 GEMMs
+///   over 7 × 7 tiles (4.6× fewer; 4× on 14 × 14 maps, where F(4×4) gains 3.1×);
+///   `SOMA_CONV_WINOGRAD=2` keeps F(2×2), `=4` allows up to F(4×4), `=0` turns Winograd off;
 /// - dense: im2col and one GEMM per block of images (OpenBLAS), backward as two more GEMMs;
 /// - events: when the input is 0/1 spikes sparser than `eventPolicy` allows, each active input
 ///   pixel adds its kernel slice to the outputs it reaches, and the weight gradient gathers the
@@ -396,17 +397,19 @@ struct ConvPlan<T: TensorScalar> {
       && Conv2d<T>.winogradEnabled
   }
 
-  /// The Winograd output tile, 4 or 2. F(4×4, 3×3) where its tiles need fewer multiplications
-  /// than F(2×2, 3×3)'s: outputs of 3–4 or ≥ 7 pixels a side (on 14 × 14, 16 tiles × 36 = 576
-  /// per channel pair against 49 × 16 = 784). Its larger transform constants cost accuracy:
-  /// in Float its results (forward and both gradients) differ from the exact ones by 2–6e-6
-  /// of the largest entry, F(2×2)'s by about 2e-7; `SOMA_CONV_WINOGRAD=2` keeps F(2×2).
+  /// The Winograd output tile, 2, 4 or 5: the one whose tiles need the fewest multiplications
+  /// per channel pair, the smaller tile on a tie (on 14 × 14, F(5×5, 3×3) takes 9 tiles × 49 =
+  /// 441 against F(4×4)'s 16 × 36 = 576 and F(2×2)'s 49 × 16 = 784). Larger tiles' transform
+  /// constants cost accuracy: in Float the results (forward and both gradients) differ from
+  /// the exact ones by about 2e-7 of the largest entry for F(2×2), 2–6e-6 for F(4×4) and up to
+  /// twice that for F(5×5). `SOMA_CONV_WINOGRAD=2` keeps F(2×2), `=4` allows up to F(4×4).
   @inlinable
   var winogradTile: Int {
     let (oh, ow) = (geo.outHeight, geo.outWidth)
-    let f4 = ((oh + 3) / 4) * ((ow + 3) / 4) * 36
-    let f2 = ((oh + 1) / 2) * ((ow + 1) / 2) * 16
-    return _winogradMode != 2 && f4 < f2 ? 4 : 2
+    func products(_ m: Int) -> Int { ((oh + m - 1) / m) * ((ow + m - 1) / m) * (m + 2) * (m + 2) }
+    var best = 2
+    for m in [4, 5] where m <= _winogradLargestTile && products(m) < products(best) { best = m }
+    return best
   }
 
   /// The input gradient's convolution: the output gradient [out, oh, ow] convolved with the
@@ -466,9 +469,10 @@ struct ConvPlan<T: TensorScalar> {
   func forwardWinograd(_ x: Tensor<T>, images: Int, bias: Tensor<T>?, tile: Int? = nil)
     -> Tensor<T>
   {
-    (tile ?? winogradTile) == 4
-      ? forwardWinograd4(x, images: images, bias: bias)
-      : forwardWinograd2(x, images: images, bias: bias)
+    let m = tile ?? winogradTile
+    return m == 2
+      ? forwardWinograd2(x, images: images, bias: bias)
+      : forwardWinogradM(x, tile: m, images: images, bias: bias)
   }
 
   /// Forward by Winograd F(2×2, 3×3).
@@ -511,9 +515,10 @@ struct ConvPlan<T: TensorScalar> {
   func weightGradientWinograd(grad: Tensor<T>, input x: Tensor<T>, images: Int, tile: Int? = nil)
     -> Tensor<T>
   {
-    (tile ?? winogradTile) == 4
-      ? weightGradientWinograd4(grad: grad, input: x, images: images)
-      : weightGradientWinograd2(grad: grad, input: x, images: images)
+    let m = tile ?? winogradTile
+    return m == 2
+      ? weightGradientWinograd2(grad: grad, input: x, images: images)
+      : weightGradientWinogradM(grad: grad, input: x, tile: m, images: images)
   }
 
   /// The weight gradient by F(2×2, 3×3): per block of images, the 16 products of the
@@ -560,32 +565,34 @@ struct ConvPlan<T: TensorScalar> {
     return backwardDense(grad: grad, input: nil, images: images, needInput: true).dX!
   }
 
-  // MARK: Winograd F(4×4, 3×3)
+  // MARK: Winograd F(4×4, 3×3) and F(5×5, 3×3)
 
   /// Runs `body(part, n0, n1, ld, v, vs, m, ms, scratch)` for blocks [n0, n1) of `images`
-  /// images split over the cores, with each part's buffers for F(4×4): v and m hold 36 tile
-  /// matrices of ld = (n1 − n0)·tiles rows, C and K rounded up to 8 wide, vs and ms elements
-  /// apart (see `winogradStride`); scratch holds the transforms' plane. Blocks keep v and m
-  /// near 4 MB.
+  /// images split over the cores, with each part's buffers for F(tile×tile): v and m hold
+  /// (tile + 2)² tile matrices of ld = (n1 − n0)·tiles rows, C and K rounded up to 8 wide, vs
+  /// and ms elements apart (see `winogradStride`); scratch holds the transforms' plane.
+  /// Blocks keep v and m near 4 MB.
   @inlinable
-  func winograd4Blocks(
-    images: Int, parts: Int,
+  func winogradMBlocks(
+    tile t: Int, images: Int, parts: Int,
     _ body: (
       Int, Int, Int, Int, UnsafeMutablePointer<T>, Int, UnsafeMutablePointer<T>, Int,
       UnsafeMutablePointer<T>
     ) -> Void
   ) {
     let (cs, ks) = ((geo.channels + 7) / 8 * 8, (outChannels + 7) / 8 * 8)
-    let tiles = ((geo.outHeight + 3) / 4) * ((geo.outWidth + 3) / 4)
-    let chunk = Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, 36 * (cs + ks) * tiles)))
-    let plane = _wino4Scratch(geo, T.self)
+    let points = (t + 2) * (t + 2)
+    let tiles = ((geo.outHeight + t - 1) / t) * ((geo.outWidth + t - 1) / t)
+    let chunk = Swift.max(
+      1, Swift.min(images, (1 << 20) / Swift.max(1, points * (cs + ks) * tiles)))
+    let plane = _winoMScratch(geo, tile: t, T.self)
     parallelAroundBLAS(parts) { part in
       let (a, b) = partRange(part, of: parts, count: images)
       if a == b { return }
       let n = Swift.min(chunk, b - a) * tiles
       let (vs, ms) = (winogradStride(n * cs), winogradStride(n * ks))
-      let v = UnsafeMutablePointer<T>.allocate(capacity: 36 * vs)
-      let m = UnsafeMutablePointer<T>.allocate(capacity: 36 * ms)
+      let v = UnsafeMutablePointer<T>.allocate(capacity: points * vs)
+      let m = UnsafeMutablePointer<T>.allocate(capacity: points * ms)
       let scratch = UnsafeMutablePointer<T>.allocate(capacity: plane)
       defer {
         v.deallocate()
@@ -602,9 +609,9 @@ struct ConvPlan<T: TensorScalar> {
   }
 
   /// Elements between consecutive tile matrices of a buffer whose matrices hold `count`: an
-  /// odd number of 64-byte lines. A transform writes (or reads) all 36 at once; at a multiple
-  /// of 4 KB apart (128 channels × 7·16 tiles) every stream fell in one set of the 8-way L1
-  /// and the transforms took 1.6–1.9× as long.
+  /// odd number of 64-byte lines. A transform writes (or reads) all of them at once; at a
+  /// multiple of 4 KB apart (128 channels × 7·16 tiles) every stream fell in one set of the
+  /// 8-way L1 and the transforms took 1.6–1.9× as long.
   @inlinable
   func winogradStride(_ count: Int) -> Int {
     let line = Swift.max(1, 64 / MemoryLayout<T>.stride)
@@ -612,18 +619,21 @@ struct ConvPlan<T: TensorScalar> {
     return (lines | 1) * line
   }
 
-  /// Forward by Winograd F(4×4, 3×3): per block of images, the input transform, 36 GEMMs
-  /// [tiles, C]·[C, K] and the output transform. Each GEMM adds to its product matrix,
-  /// zeroed just before, and reads u[ξ] stored [C, K]: OpenBLAS clearing the product itself
-  /// (beta = 0) and reading u[ξ] [K, C] transposed ran 74 GFLOP/s a core here, this 82.
+  /// Forward by Winograd F(tile×tile, 3×3), tile 4 or 5: per block of images, the input
+  /// transform, (tile + 2)² GEMMs [tiles, C]·[C, K] and the output transform. Each GEMM adds
+  /// to its product matrix, zeroed just before, and reads u[ξ] stored [C, K]: OpenBLAS
+  /// clearing the product itself (beta = 0) and reading u[ξ] [K, C] transposed ran 74
+  /// GFLOP/s a core here, this 82.
   @inlinable
-  func forwardWinograd4(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+  func forwardWinogradM(_ x: Tensor<T>, tile t: Int, images: Int, bias: Tensor<T>?) -> Tensor<T> {
+    precondition(t == 4 || t == 5, "Winograd F(m×m, 3×3) exists for m = 4 and 5, not \(t)")
     let (C, K) = (geo.channels, outChannels)
     let (cs, ks) = ((C + 7) / 8 * 8, (K + 7) / 8 * 8)
-    var u = Tensor<T>(uninitializedShape: [36, C, K])
+    let points = (t + 2) * (t + 2)
+    var u = Tensor<T>(uninitializedShape: [points, C, K])
     weight.withUnsafeBufferPointer { pw in
       u.withUnsafeMutableBufferPointer { pu in
-        _wino4Weight(pw.baseAddress!, outChannels: K, inChannels: C, pu.baseAddress!)
+        _winoMWeight(tile: t, pw.baseAddress!, outChannels: K, inChannels: C, pu.baseAddress!)
       }
     }
     var out = Tensor<T>(uninitializedShape: [images, K, geo.outHeight, geo.outWidth])
@@ -632,17 +642,18 @@ struct ConvPlan<T: TensorScalar> {
         withOptionalPointer(bias) { pb in
           out.withUnsafeMutableBufferPointer { po in
             let (xp, up, op) = (px.baseAddress!, pu.baseAddress!, po.baseAddress!)
-            winograd4Blocks(images: images, parts: spatialParts(images, usesBLAS: true)) {
+            winogradMBlocks(tile: t, images: images, parts: spatialParts(images, usesBLAS: true)) {
               _, n0, n1, ld, v, vs, m, ms, scratch in
-              _wino4Input(geo, xp, n0, n1, v, stride: vs, scratch: scratch)
-              for xi in 0..<36 {
+              _winoMInput(geo, tile: t, xp, n0, n1, v, stride: vs, scratch: scratch)
+              for xi in 0..<points {
                 _zero(m + xi * ms, ld * ks)
                 T._gemm(
                   transA: false, transB: false, m: ld, n: K, k: C, alpha: 1, a: v + xi * vs,
                   lda: cs, b: up + xi * C * K, ldb: K, beta: 1, c: m + xi * ms, ldc: ks)
               }
-              _wino4Output(
-                geo, outChannels: K, m, stride: ms, n0, n1, bias: pb, op, scratch: scratch)
+              _winoMOutput(
+                geo, tile: t, outChannels: K, m, stride: ms, n0, n1, bias: pb, op,
+                scratch: scratch)
             }
           }
         }
@@ -651,25 +662,31 @@ struct ConvPlan<T: TensorScalar> {
     return out
   }
 
-  /// The weight gradient by F(4×4, 3×3): per block of images, the 36 products of the
-  /// transformed output gradient with the transformed input, [K, tiles]·[tiles, C].
+  /// The weight gradient by F(tile×tile, 3×3), tile 4 or 5: per block of images, the
+  /// (tile + 2)² products of the transformed output gradient with the transformed input,
+  /// [K, tiles]·[tiles, C].
   @inlinable
-  func weightGradientWinograd4(grad: Tensor<T>, input x: Tensor<T>, images: Int) -> Tensor<T> {
+  func weightGradientWinogradM(grad: Tensor<T>, input x: Tensor<T>, tile t: Int, images: Int)
+    -> Tensor<T>
+  {
+    precondition(t == 4 || t == 5, "Winograd F(m×m, 3×3) exists for m = 4 and 5, not \(t)")
     let (C, K) = (geo.channels, outChannels)
     let (cs, ks) = ((C + 7) / 8 * 8, (K + 7) / 8 * 8)
+    let points = (t + 2) * (t + 2)
     let parts = spatialParts(images, usesBLAS: false)  // as in backwardDense
-    let size = 36 * K * C
+    let size = points * K * C
     let du = UnsafeMutablePointer<T>.allocate(capacity: parts * size)
     _zero(du, parts * size)
     defer { du.deallocate() }
     grad.withUnsafeBufferPointer { pg in
       x.withUnsafeBufferPointer { px in
         let (gp, xp) = (pg.baseAddress!, px.baseAddress!)
-        winograd4Blocks(images: images, parts: parts) { part, n0, n1, ld, v, vs, z, zs, scratch in
-          _wino4Input(geo, xp, n0, n1, v, stride: vs, scratch: scratch)
-          _wino4GradTiles(geo, outChannels: K, gp, n0, n1, z, stride: zs, scratch: scratch)
+        winogradMBlocks(tile: t, images: images, parts: parts) {
+          part, n0, n1, ld, v, vs, z, zs, scratch in
+          _winoMInput(geo, tile: t, xp, n0, n1, v, stride: vs, scratch: scratch)
+          _winoMGradTiles(geo, tile: t, outChannels: K, gp, n0, n1, z, stride: zs, scratch: scratch)
           let acc = du + part * size
-          for xi in 0..<36 {
+          for xi in 0..<points {
             T._gemm(
               transA: true, transB: false, m: K, n: C, k: ld, alpha: 1, a: z + xi * zs, lda: ks,
               b: v + xi * vs, ldb: cs, beta: 1, c: acc + xi * K * C, ldc: C)
@@ -680,7 +697,7 @@ struct ConvPlan<T: TensorScalar> {
     for part in 1..<Swift.max(parts, 1) { _vecAdd(du, du + part * size, size) }
     var dW = Tensor<T>(uninitializedShape: weight.shape)
     dW.withUnsafeMutableBufferPointer { pd in
-      _wino4WeightGrad(du, outChannels: K, inChannels: C, pd.baseAddress!)
+      _winoMWeightGrad(tile: t, du, outChannels: K, inChannels: C, pd.baseAddress!)
     }
     return dW
   }
@@ -854,9 +871,14 @@ struct ConvPlan<T: TensorScalar> {
   }
 }
 
-/// `SOMA_CONV_WINOGRAD`: 0 off, 2 F(2×2, 3×3) only, else 1.
+/// `SOMA_CONV_WINOGRAD`: 0 off, 2 F(2×2, 3×3) only, 4 up to F(4×4, 3×3), else 1.
 @usableFromInline
 let _winogradMode: Int32 = soma_conv_winograd_enabled()
+
+/// The largest Winograd output tile `SOMA_CONV_WINOGRAD` allows: 2 or 4 when it names one,
+/// else 5.
+@usableFromInline
+let _winogradLargestTile: Int = _winogradMode == 2 || _winogradMode == 4 ? Int(_winogradMode) : 5
 
 /// `body` with a pointer to `t`'s contiguous elements, or nil.
 @inlinable

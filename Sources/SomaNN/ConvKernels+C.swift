@@ -412,85 +412,90 @@ func _winoWeightGrad<T: TensorScalar>(
 }
 
 @usableFromInline
-func _wino4Weight<T: TensorScalar>(
-  _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int, _ u: UnsafeMutablePointer<T>
+func _winoMWeight<T: TensorScalar>(
+  tile m: Int, _ w: UnsafePointer<T>, outChannels: Int, inChannels: Int,
+  _ u: UnsafeMutablePointer<T>
 ) {
   if T.self == Float.self {
-    soma_wino4_weight_f32(cast(w, Float.self), outChannels, inChannels, cast(u, Float.self))
+    soma_winom_weight_f32(m, cast(w, Float.self), outChannels, inChannels, cast(u, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_wino4_weight_f64(cast(w, Double.self), outChannels, inChannels, cast(u, Double.self))
+    soma_winom_weight_f64(m, cast(w, Double.self), outChannels, inChannels, cast(u, Double.self))
   }
 }
 
-/// The elements of the scratch plane the F(4×4) transforms of geometry `g` need.
+/// The elements of the scratch plane the F(m×m) transforms of geometry `g` need.
 @usableFromInline
-func _wino4Scratch<T: TensorScalar>(_ g: ConvGeometry, _: T.Type) -> Int {
+func _winoMScratch<T: TensorScalar>(_ g: ConvGeometry, tile m: Int, _: T.Type) -> Int {
   var s = g.c
-  return T.self == Float.self ? soma_wino4_scratch_f32(&s) : soma_wino4_scratch_f64(&s)
+  return T.self == Float.self ? soma_winom_scratch_f32(&s, m) : soma_winom_scratch_f64(&s, m)
 }
 
 @usableFromInline
-func _wino4Input<T: TensorScalar>(
-  _ g: ConvGeometry, _ x: UnsafePointer<T>, _ n0: Int, _ n1: Int, _ v: UnsafeMutablePointer<T>,
-  stride: Int, scratch: UnsafeMutablePointer<T>
+func _winoMInput<T: TensorScalar>(
+  _ g: ConvGeometry, tile m: Int, _ x: UnsafePointer<T>, _ n0: Int, _ n1: Int,
+  _ v: UnsafeMutablePointer<T>, stride: Int, scratch: UnsafeMutablePointer<T>
 ) {
   var s = g.c
   if T.self == Float.self {
-    soma_wino4_input_f32(
-      &s, cast(x, Float.self), n0, n1, cast(v, Float.self), stride, cast(scratch, Float.self))
+    soma_winom_input_f32(
+      &s, m, cast(x, Float.self), n0, n1, cast(v, Float.self), stride, cast(scratch, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_wino4_input_f64(
-      &s, cast(x, Double.self), n0, n1, cast(v, Double.self), stride, cast(scratch, Double.self))
-  }
-}
-
-@usableFromInline
-func _wino4Output<T: TensorScalar>(
-  _ g: ConvGeometry, outChannels: Int, _ m: UnsafePointer<T>, stride: Int, _ n0: Int, _ n1: Int,
-  bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>
-) {
-  var s = g.c
-  if T.self == Float.self {
-    soma_wino4_output_f32(
-      &s, outChannels, cast(m, Float.self), stride, n0, n1, bias.map { cast($0, Float.self) },
-      cast(out, Float.self), cast(scratch, Float.self))
-  } else {
-    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_wino4_output_f64(
-      &s, outChannels, cast(m, Double.self), stride, n0, n1, bias.map { cast($0, Double.self) },
-      cast(out, Double.self), cast(scratch, Double.self))
-  }
-}
-
-@usableFromInline
-func _wino4GradTiles<T: TensorScalar>(
-  _ g: ConvGeometry, outChannels: Int, _ grad: UnsafePointer<T>, _ n0: Int, _ n1: Int,
-  _ z: UnsafeMutablePointer<T>, stride: Int, scratch: UnsafeMutablePointer<T>
-) {
-  var s = g.c
-  if T.self == Float.self {
-    soma_wino4_grad_tiles_f32(
-      &s, outChannels, cast(grad, Float.self), n0, n1, cast(z, Float.self), stride,
-      cast(scratch, Float.self))
-  } else {
-    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_wino4_grad_tiles_f64(
-      &s, outChannels, cast(grad, Double.self), n0, n1, cast(z, Double.self), stride,
+    soma_winom_input_f64(
+      &s, m, cast(x, Double.self), n0, n1, cast(v, Double.self), stride,
       cast(scratch, Double.self))
   }
 }
 
 @usableFromInline
-func _wino4WeightGrad<T: TensorScalar>(
-  _ du: UnsafePointer<T>, outChannels: Int, inChannels: Int, _ dw: UnsafeMutablePointer<T>
+func _winoMOutput<T: TensorScalar>(
+  _ g: ConvGeometry, tile m: Int, outChannels: Int, _ mt: UnsafePointer<T>, stride: Int,
+  _ n0: Int, _ n1: Int, bias: UnsafePointer<T>?, _ out: UnsafeMutablePointer<T>,
+  scratch: UnsafeMutablePointer<T>
 ) {
+  var s = g.c
   if T.self == Float.self {
-    soma_wino4_weight_grad_f32(cast(du, Float.self), outChannels, inChannels, cast(dw, Float.self))
+    soma_winom_output_f32(
+      &s, m, outChannels, cast(mt, Float.self), stride, n0, n1, bias.map { cast($0, Float.self) },
+      cast(out, Float.self), cast(scratch, Float.self))
   } else {
     precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
-    soma_wino4_weight_grad_f64(
-      cast(du, Double.self), outChannels, inChannels, cast(dw, Double.self))
+    soma_winom_output_f64(
+      &s, m, outChannels, cast(mt, Double.self), stride, n0, n1,
+      bias.map { cast($0, Double.self) }, cast(out, Double.self), cast(scratch, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoMGradTiles<T: TensorScalar>(
+  _ g: ConvGeometry, tile m: Int, outChannels: Int, _ grad: UnsafePointer<T>, _ n0: Int,
+  _ n1: Int, _ z: UnsafeMutablePointer<T>, stride: Int, scratch: UnsafeMutablePointer<T>
+) {
+  var s = g.c
+  if T.self == Float.self {
+    soma_winom_grad_tiles_f32(
+      &s, m, outChannels, cast(grad, Float.self), n0, n1, cast(z, Float.self), stride,
+      cast(scratch, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_winom_grad_tiles_f64(
+      &s, m, outChannels, cast(grad, Double.self), n0, n1, cast(z, Double.self), stride,
+      cast(scratch, Double.self))
+  }
+}
+
+@usableFromInline
+func _winoMWeightGrad<T: TensorScalar>(
+  tile m: Int, _ du: UnsafePointer<T>, outChannels: Int, inChannels: Int,
+  _ dw: UnsafeMutablePointer<T>
+) {
+  if T.self == Float.self {
+    soma_winom_weight_grad_f32(
+      m, cast(du, Float.self), outChannels, inChannels, cast(dw, Float.self))
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_winom_weight_grad_f64(
+      m, cast(du, Double.self), outChannels, inChannels, cast(dw, Double.self))
   }
 }

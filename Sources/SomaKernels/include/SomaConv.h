@@ -73,22 +73,23 @@ typedef struct soma_conv_shape {
   void soma_wino_grad_tiles_##S(const soma_conv_shape *s, size_t K, const T *g, size_t n0,      \
                                 size_t n1, T *z);                                              \
   void soma_wino_weight_grad_##S(const T *du, size_t K, size_t C, T *dw);                       \
-  /* Winograd F(4×4, 3×3), the same with 36 tile positions ξ over 6 × 6 tiles (tiles =        \
-     ⌈out_h/4⌉·⌈out_w/4⌉ per image) and the tile matrices channel-minor: v[ξ·xs + col·cs + c]  \
-     with col = (n − n0)·tiles + tile and cs = C rounded up to 8 (zeros in the extra           \
-     channels), so that each ξ is a [columns, cs] matrix; m and z likewise with K (m's extra    \
-     channels are read and dropped). The weight as u[ξ, C, K] (so that m[ξ] = v[ξ]·u[ξ] needs \
-     no transposed operand); du[ξ, K, C] as F(2×2)'s. scratch holds soma_wino4_scratch(s)      \
-     elements. */                                                                              \
-  void soma_wino4_weight_##S(const T *w, size_t K, size_t C, T *u);                             \
-  size_t soma_wino4_scratch_##S(const soma_conv_shape *s);                                      \
-  void soma_wino4_input_##S(const soma_conv_shape *s, const T *x, size_t n0, size_t n1, T *v,   \
-                            size_t xs, T *scratch);                                            \
-  void soma_wino4_output_##S(const soma_conv_shape *s, size_t K, const T *m, size_t ms,         \
-                             size_t n0, size_t n1, const T *bias, T *out, T *scratch);         \
-  void soma_wino4_grad_tiles_##S(const soma_conv_shape *s, size_t K, const T *g, size_t n0,     \
-                                 size_t n1, T *z, size_t zs, T *scratch);                      \
-  void soma_wino4_weight_grad_##S(const T *du, size_t K, size_t C, T *dw);                      \
+  /* Winograd F(m×m, 3×3) for m = 4 or 5, the same with n² tile positions ξ over n × n tiles \
+     (n = m + 2, tiles = ⌈out_h/m⌉·⌈out_w/m⌉ per image) and the tile matrices channel-minor:  \
+     v[ξ·xs + col·cs + c] with col = (n − n0)·tiles + tile and cs = C rounded up to 8 (zeros  \
+     in the extra channels), so that each ξ is a [columns, cs] matrix; m and z likewise with  \
+     K (m's extra channels are read and dropped). The weight as u[ξ, C, K] (so that m[ξ] =    \
+     v[ξ]·u[ξ] needs no transposed operand); du[ξ, K, C] as F(2×2)'s. scratch holds           \
+     soma_winom_scratch(s, m) elements. */                                                     \
+  void soma_winom_weight_##S(size_t m, const T *w, size_t K, size_t C, T *u);                   \
+  size_t soma_winom_scratch_##S(const soma_conv_shape *s, size_t m);                            \
+  void soma_winom_input_##S(const soma_conv_shape *s, size_t m, const T *x, size_t n0,          \
+                            size_t n1, T *v, size_t xs, T *scratch);                           \
+  void soma_winom_output_##S(const soma_conv_shape *s, size_t m, size_t K, const T *mt,         \
+                             size_t ms, size_t n0, size_t n1, const T *bias, T *out,           \
+                             T *scratch);                                                      \
+  void soma_winom_grad_tiles_##S(const soma_conv_shape *s, size_t m, size_t K, const T *g,      \
+                                 size_t n0, size_t n1, T *z, size_t zs, T *scratch);           \
+  void soma_winom_weight_grad_##S(size_t m, const T *du, size_t K, size_t C, T *dw);            \
   /* out[n, c, p] = in[n, p, c] (+ bias[c]) for images [n0, n1): NHWC to NCHW. */              \
   void soma_nhwc_to_nchw_##S(const T *in, size_t channels, size_t P, size_t n0, size_t n1,      \
                              const T *bias, T *out);                                           \
@@ -133,7 +134,8 @@ typedef struct soma_conv_shape {
                                const double *mgx, T *dx);
 
 /// 0 when the environment sets SOMA_CONV_WINOGRAD=0 (convolutions then use im2col only), 2
-/// when it sets SOMA_CONV_WINOGRAD=2 (Winograd F(2×2, 3×3) only), else 1.
+/// when it sets SOMA_CONV_WINOGRAD=2 (Winograd F(2×2, 3×3) only), 4 when it sets
+/// SOMA_CONV_WINOGRAD=4 (up to F(4×4, 3×3)), else 1.
 int soma_conv_winograd_enabled(void);
 
 SOMA_CONV_KERNELS(float, f32)
