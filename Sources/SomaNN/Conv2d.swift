@@ -620,10 +620,8 @@ struct ConvPlan<T: TensorScalar> {
   }
 
   /// Forward by Winograd F(tile×tile, 3×3), tile 4 or 5: per block of images, the input
-  /// transform, (tile + 2)² GEMMs [tiles, C]·[C, K] and the output transform. Each GEMM adds
-  /// to its product matrix, zeroed just before, and reads u[ξ] stored [C, K]: OpenBLAS
-  /// clearing the product itself (beta = 0) and reading u[ξ] [K, C] transposed ran 74
-  /// GFLOP/s a core here, this 82.
+  /// transform, (tile + 2)² GEMMs [tiles, C]·[C, K] (`_tileGemm`, u[ξ] stored [C, K] and read
+  /// in place) and the output transform.
   @inlinable
   func forwardWinogradM(_ x: Tensor<T>, tile t: Int, images: Int, bias: Tensor<T>?) -> Tensor<T> {
     precondition(t == 4 || t == 5, "Winograd F(m×m, 3×3) exists for m = 4 and 5, not \(t)")
@@ -646,10 +644,11 @@ struct ConvPlan<T: TensorScalar> {
               _, n0, n1, ld, v, vs, m, ms, scratch in
               _winoMInput(geo, tile: t, xp, n0, n1, v, stride: vs, scratch: scratch)
               for xi in 0..<points {
-                _zero(m + xi * ms, ld * ks)
-                T._gemm(
-                  transA: false, transB: false, m: ld, n: K, k: C, alpha: 1, a: v + xi * vs,
-                  lda: cs, b: up + xi * C * K, ldb: K, beta: 1, c: m + xi * ms, ldc: ks)
+                // The output transform reads (and drops) the channels past K: keep them zero.
+                if ks != K { _zero(m + xi * ms, ld * ks) }
+                _tileGemm(
+                  m: ld, n: K, k: C, a: v + xi * vs, rowStride: cs, depthStride: 1,
+                  b: up + xi * C * K, ldb: K, c: m + xi * ms, ldc: ks, accumulate: false)
               }
               _winoMOutput(
                 geo, tile: t, outChannels: K, m, stride: ms, n0, n1, bias: pb, op,
@@ -664,7 +663,8 @@ struct ConvPlan<T: TensorScalar> {
 
   /// The weight gradient by F(tile×tile, 3×3), tile 4 or 5: per block of images, the
   /// (tile + 2)² products of the transformed output gradient with the transformed input,
-  /// [K, tiles]·[tiles, C].
+  /// [K, tiles]·[tiles, C] (by OpenBLAS: `_tileGemm` reading z transposed ran 50–60 GFLOP/s a
+  /// core here, OpenBLAS 70–80).
   @inlinable
   func weightGradientWinogradM(grad: Tensor<T>, input x: Tensor<T>, tile t: Int, images: Int)
     -> Tensor<T>

@@ -499,3 +499,22 @@ func _winoMWeightGrad<T: TensorScalar>(
       m, cast(du, Double.self), outChannels, inChannels, cast(dw, Double.self))
   }
 }
+
+/// c[i, j] = Σ_p a[i·rowStride + p·depthStride]·b[p·ldb + j] for i < m, j < n (added to c
+/// when `accumulate`): the Winograd tile GEMMs, without packing either operand.
+@usableFromInline
+func _tileGemm<T: TensorScalar>(
+  m: Int, n: Int, k: Int, a: UnsafePointer<T>, rowStride: Int, depthStride: Int,
+  b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, accumulate: Bool
+) {
+  if T.self == Float.self {
+    soma_tile_gemm_f32(
+      m, n, k, cast(a, Float.self), rowStride, depthStride, cast(b, Float.self), ldb,
+      cast(c, Float.self), ldc, accumulate ? 1 : 0)
+  } else {
+    precondition(T.self == Double.self, "SomaConv kernels exist for Float and Double only")
+    soma_tile_gemm_f64(
+      m, n, k, cast(a, Double.self), rowStride, depthStride, cast(b, Double.self), ldb,
+      cast(c, Double.self), ldc, accumulate ? 1 : 0)
+  }
+}

@@ -288,6 +288,51 @@ struct ConvLayerTests {
     #expect(tile(8, 8, padding: 0) == 2)  // 144 for F(2×2) and F(4×4), 196
   }
 
+  @Test("the tile GEMM equals a direct sum: row blocks of 1–6, ragged columns, both layouts")
+  func tileGemm() {
+    func check<T: TensorScalar & BinaryFloatingPoint>(_: T.Type, tolerance: Double) {
+      var rng = SomaRandom(seed: 31)
+      for (m, n, k) in [(1, 1, 1), (6, 16, 7), (13, 27, 19), (81, 40, 128), (5, 8, 3), (7, 33, 2)] {
+        for (rowMajor, accumulate) in [(true, false), (false, true)] {
+          // a as rows [m, k] (row stride k + 3) or as columns [k, m] (depth stride m + 2).
+          let (rs, ds) = rowMajor ? (k + 3, 1) : (1, m + 2)
+          let aLen = rowMajor ? m * rs : k * ds
+          let a = (0..<aLen).map { _ in T(Double.random(in: -1...1, using: &rng)) }
+          let ldb = n + 5
+          let b = (0..<(k * ldb)).map { _ in T(Double.random(in: -1...1, using: &rng)) }
+          let ldc = n + 1
+          var c = (0..<(m * ldc)).map { _ in T(Double.random(in: -1...1, using: &rng)) }
+          let before = c
+          a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+              c.withUnsafeMutableBufferPointer { pc in
+                _tileGemm(
+                  m: m, n: n, k: k, a: pa.baseAddress!, rowStride: rs, depthStride: ds,
+                  b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: ldc,
+                  accumulate: accumulate)
+              }
+            }
+          }
+          var worst = 0.0
+          for i in 0..<m {
+            for j in 0..<ldc {
+              var want = Double(before[i * ldc + j])
+              if j < n {
+                var sum = 0.0
+                for p in 0..<k { sum += Double(a[i * rs + p * ds]) * Double(b[p * ldb + j]) }
+                want = accumulate ? want + sum : sum
+              }
+              worst = Swift.max(worst, abs(Double(c[i * ldc + j]) - want))
+            }
+          }
+          #expect(worst < tolerance * Double(k + 1), "\(m)×\(n)×\(k) \(rowMajor) \(accumulate)")
+        }
+      }
+    }
+    check(Float.self, tolerance: 1e-6)
+    check(Double.self, tolerance: 1e-14)
+  }
+
   @Test("Winograd tile buffers keep their matrices an odd number of cache lines apart")
   func winogradStride() {
     let geo = ConvGeometry(

@@ -73,6 +73,10 @@ typedef struct soma_conv_shape {
   void soma_wino_grad_tiles_##S(const soma_conv_shape *s, size_t K, const T *g, size_t n0,      \
                                 size_t n1, T *z);                                              \
   void soma_wino_weight_grad_##S(const T *du, size_t K, size_t C, T *dw);                       \
+  /* c[i, j] = Σ_p a[i·as + p·ap]·b[p·bs + j] for i < M, j < N (added to c when accumulate   \
+     is non-zero): the Winograd tile GEMMs, with neither operand packed. */                    \
+  void soma_tile_gemm_##S(size_t M, size_t N, size_t kc, const T *a, size_t as, size_t ap,      \
+                          const T *b, size_t bs, T *c, size_t ldc, int accumulate);            \
   /* Winograd F(m×m, 3×3) for m = 4 or 5, the same with n² tile positions ξ over n × n tiles \
      (n = m + 2, tiles = ⌈out_h/m⌉·⌈out_w/m⌉ per image) and the tile matrices channel-minor:  \
      v[ξ·xs + col·cs + c] with col = (n − n0)·tiles + tile and cs = C rounded up to 8 (zeros  \
