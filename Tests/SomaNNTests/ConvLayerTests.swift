@@ -91,14 +91,19 @@ struct ConvLayerTests {
     }
   }
 
+  /// The plan of `conv` (4 → 8 channels, 3 × 3, padding 1) on side × side images.
+  func eventPlan(_ conv: Conv2d<Float>, side: Int) -> ConvPlan<Float> {
+    ConvPlan<Float>(
+      geometry: ConvGeometry(
+        channels: 4, height: side, width: side, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
+        dilation: (1, 1)), outChannels: 8, groups: 1, weight: conv.weight.value)
+  }
+
   @Test("the automatic policy runs events on sparse spikes only, with the same result")
   func automaticEvents() throws {
     var rng = SomaRandom(seed: 10)
     let conv = try Conv2d<Float>(4, 8, kernelSize: 3, padding: 1, seed: 2)
-    let plan = ConvPlan<Float>(
-      geometry: ConvGeometry(
-        channels: 4, height: 6, width: 6, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
-        dilation: (1, 1)), outChannels: 8, groups: 1, weight: conv.weight.value)
+    let plan = eventPlan(conv, side: 6)
     let sparse = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.03, using: &rng)
     let dense = Tensor<Float>.bernoulli([2, 4, 6, 6], p: 0.5, using: &rng)
     let analog = sparse * 0.5
@@ -119,10 +124,7 @@ struct ConvLayerTests {
   func densityCountStopsEarly() throws {
     var rng = SomaRandom(seed: 12)
     let conv = try Conv2d<Float>(4, 8, kernelSize: 3, padding: 1, seed: 2)
-    let plan = ConvPlan<Float>(
-      geometry: ConvGeometry(
-        channels: 4, height: 40, width: 40, kernel: (3, 3), stride: (1, 1), padding: (1, 1),
-        dilation: (1, 1)), outChannels: 8, groups: 1, weight: conv.weight.value)
+    let plan = eventPlan(conv, side: 40)
     // 20 images × 4 × 1600 = 128 000 values: two and a bit chunks of the count.
     let dense = Tensor<Float>.bernoulli([20, 4, 40, 40], p: 0.5, using: &rng)
     let sparse = Tensor<Float>.bernoulli([20, 4, 40, 40], p: 0.02, using: &rng)
