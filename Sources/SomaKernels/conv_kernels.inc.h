@@ -107,13 +107,24 @@ void S(soma_conv_gather)(const T *restrict g, size_t channels, size_t P, size_t 
 
 SOMA_CLONES
 size_t S(soma_conv_count_active)(const T *restrict x, size_t n, int *binary) {
-  size_t k = 0;
-  int bin = 1;
-  for (size_t i = 0; i < n; i++) {
-    k += x[i] != 0;
-    bin &= (x[i] == 0) | (x[i] == 1);
+  // Blocks of 64 with 32-bit counts and flags, which the compiler turns into vector compares
+  // (a size_t count and an int flag per element stayed scalar: 0.8 ns an element).
+  size_t k = 0, i = 0;
+  unsigned other = 0;
+  for (; i + 64 <= n; i += 64) {
+    unsigned c = 0;
+    for (size_t j = 0; j < 64; j++) {
+      const T v = x[i + j];
+      c += v != 0;
+      other |= (v != 0) & (v != 1);
+    }
+    k += c;
   }
-  if (!bin) *binary = 0;
+  for (; i < n; i++) {
+    k += x[i] != 0;
+    other |= (x[i] != 0) & (x[i] != 1);
+  }
+  if (other) *binary = 0;
   return k;
 }
 
