@@ -264,12 +264,18 @@ struct ConvPlan<T: TensorScalar> {
     Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, rows * geo.pixels)))
   }
 
+  /// Whether the dense passes multiply image by image, reading and writing the [out, oh, ow]
+  /// planes in place, rather than over a block of images gathered image-minor (a copy of the
+  /// output or its gradient each way): when an image alone is wide enough for the GEMM.
+  @inlinable var directProducts: Bool { geo.pixels >= 256 }
+
   /// Dense forward of `images` contiguous images: im2col and GEMM per block.
   @inlinable
   func forwardDense(_ x: Tensor<T>, images: Int, bias: Tensor<T>?) -> Tensor<T> {
     var out = Tensor<T>(uninitializedShape: [images, outChannels, geo.outHeight, geo.outWidth])
     let parts = spatialParts(images, usesBLAS: true)
     let (K, Kg, Og, P) = (rows, rowsPerGroup, outPerGroup, geo.pixels)
+    let direct = directProducts
     x.withUnsafeBufferPointer { px in
       weight.withUnsafeBufferPointer { pw in
         withOptionalPointer(bias) { pb in
@@ -280,7 +286,8 @@ struct ConvPlan<T: TensorScalar> {
               let (a, b) = partRange(part, of: parts, count: images)
               if a == b { return }
               let cols = UnsafeMutablePointer<T>.allocate(capacity: K * chunk * P)
-              let ybuf = UnsafeMutablePointer<T>.allocate(capacity: outChannels * chunk * P)
+              let ybuf = UnsafeMutablePointer<T>.allocate(
+                capacity: direct ? 1 : outChannels * chunk * P)
               defer {
                 cols.deallocate()
                 ybuf.deallocate()
@@ -290,13 +297,32 @@ struct ConvPlan<T: TensorScalar> {
                 let n1 = Swift.min(b, n0 + chunk)
                 let ld = (n1 - n0) * P
                 _im2col(geo, xp, n0, n1, 0, K, cols)
-                for g in 0..<groups {
-                  T._gemm(
-                    transA: false, transB: false, m: Og, n: ld, k: Kg, alpha: 1,
-                    a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld, ldb: ld, beta: 0,
-                    c: ybuf + g * Og * ld, ldc: ld)
+                if direct {
+                  // Each image's product straight into its [out, oh, ow] block.
+                  for n in n0..<n1 {
+                    let image = op + n * outChannels * P
+                    for g in 0..<groups {
+                      T._gemm(
+                        transA: false, transB: false, m: Og, n: P, k: Kg, alpha: 1,
+                        a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld + (n - n0) * P,
+                        ldb: ld, beta: 0, c: image + g * Og * P, ldc: P)
+                    }
+                    if let pb {
+                      for o in 0..<outChannels {
+                        let (row, b) = (image + o * P, pb[o])
+                        for p in 0..<P { row[p] += b }
+                      }
+                    }
+                  }
+                } else {
+                  for g in 0..<groups {
+                    T._gemm(
+                      transA: false, transB: false, m: Og, n: ld, k: Kg, alpha: 1,
+                      a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld, ldb: ld, beta: 0,
+                      c: ybuf + g * Og * ld, ldc: ld)
+                  }
+                  _convScatter(ybuf, channels: outChannels, pixels: P, n0, n1, bias: pb, op)
                 }
-                _convScatter(ybuf, channels: outChannels, pixels: P, n0, n1, bias: pb, op)
                 n0 = n1
               }
             }
@@ -318,6 +344,7 @@ struct ConvPlan<T: TensorScalar> {
     // caller may change), so the weight gradient's sum over parts is the same either way.
     let parts = spatialParts(images, usesBLAS: false)
     let (K, Kg, Og, P) = (rows, rowsPerGroup, outPerGroup, geo.pixels)
+    let direct = directProducts
     var dX = needInput ? Tensor<T>.zeros([images, geo.channels, geo.height, geo.width]) : nil
     // One weight-gradient buffer per part, summed at the end.
     let dWParts = UnsafeMutablePointer<T>.allocate(capacity: needW ? parts * outChannels * Kg : 1)
@@ -332,7 +359,8 @@ struct ConvPlan<T: TensorScalar> {
             parallelAroundBLAS(parts) { part in
               let (a, b) = partRange(part, of: parts, count: images)
               if a == b { return }
-              let gbuf = UnsafeMutablePointer<T>.allocate(capacity: outChannels * chunk * P)
+              let gbuf = UnsafeMutablePointer<T>.allocate(
+                capacity: direct ? 1 : outChannels * chunk * P)
               let cols = UnsafeMutablePointer<T>.allocate(capacity: K * chunk * P)
               defer {
                 gbuf.deallocate()
@@ -343,22 +371,36 @@ struct ConvPlan<T: TensorScalar> {
               while n0 < b {
                 let n1 = Swift.min(b, n0 + chunk)
                 let ld = (n1 - n0) * P
-                _convGather(gp, channels: outChannels, pixels: P, n0, n1, gbuf)
+                // The gradient of image n, group g, as a matrix [Og, pixels] with its leading
+                // dimension: read in place, or from the block gathered image-minor.
+                if !direct { _convGather(gp, channels: outChannels, pixels: P, n0, n1, gbuf) }
+                let images = direct ? Array(n0..<n1) : [n0]
+                func gradient(_ n: Int, _ g: Int) -> (UnsafePointer<T>, Int, Int) {
+                  direct
+                    ? (gp + (n * outChannels + g * Og) * P, P, P)
+                    : (UnsafePointer(gbuf + g * Og * ld), ld, ld)
+                }
                 if let px {
                   _im2col(geo, px, n0, n1, 0, K, cols)
-                  for g in 0..<groups {
-                    T._gemm(
-                      transA: false, transB: true, m: Og, n: Kg, k: ld, alpha: 1,
-                      a: gbuf + g * Og * ld, lda: ld, b: cols + g * Kg * ld, ldb: ld, beta: 1,
-                      c: dw + g * Og * Kg, ldc: Kg)
+                  for n in images {
+                    for g in 0..<groups {
+                      let (ga, lda, k) = gradient(n, g)
+                      T._gemm(
+                        transA: false, transB: true, m: Og, n: Kg, k: k, alpha: 1, a: ga,
+                        lda: lda, b: cols + g * Kg * ld + (n - n0) * P, ldb: ld, beta: 1,
+                        c: dw + g * Og * Kg, ldc: Kg)
+                    }
                   }
                 }
                 if let pdx {
-                  for g in 0..<groups {
-                    T._gemm(
-                      transA: true, transB: false, m: Kg, n: ld, k: Og, alpha: 1,
-                      a: wp + g * Og * Kg, lda: Kg, b: gbuf + g * Og * ld, ldb: ld, beta: 0,
-                      c: cols + g * Kg * ld, ldc: ld)
+                  for n in images {
+                    for g in 0..<groups {
+                      let (ga, ldb, width) = gradient(n, g)
+                      T._gemm(
+                        transA: true, transB: false, m: Kg, n: width, k: Og, alpha: 1,
+                        a: wp + g * Og * Kg, lda: Kg, b: ga, ldb: ldb, beta: 0,
+                        c: cols + g * Kg * ld + (n - n0) * P, ldc: ld)
+                    }
                   }
                   _col2im(geo, cols, n0, n1, 0, geo.channels, pdx)
                 }

@@ -32,11 +32,12 @@ public struct MaxPool2d<Scalar: TensorScalar>: Layer {
     let x = input.value.contiguous()
     let outShape = batch.lead + [batch.channels, geo.outHeight, geo.outWidth]
     var y = Tensor<Scalar>(uninitializedShape: outShape)
-    var argmax = [Int32](repeating: 0, count: planes * geo.pixels)
     let parts = spatialParts(planes * geo.plane >= 1 << 15 ? planes : 1, usesBLAS: false)
-    x.withUnsafeBufferPointer { px in
-      y.withUnsafeMutableBufferPointer { py in
-        argmax.withUnsafeMutableBufferPointer { pa in
+    // Every output writes its window's choice, so the indices start uninitialised.
+    let argmax = [Int32](unsafeUninitializedCapacity: planes * geo.pixels) { pa, count in
+      guard planes * geo.pixels > 0 else { return }
+      x.withUnsafeBufferPointer { px in
+        y.withUnsafeMutableBufferPointer { py in
           let (xp, yp, ap) = (px.baseAddress!, py.baseAddress!, pa.baseAddress!)
           parallel(parts) { part in
             let (a, b) = partRange(part, of: parts, count: planes)
@@ -44,6 +45,7 @@ public struct MaxPool2d<Scalar: TensorScalar>: Layer {
           }
         }
       }
+      count = planes * geo.pixels
     }
     let inShape = input.shape
     return .record(y, parents: [input]) { g in

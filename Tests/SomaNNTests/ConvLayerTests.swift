@@ -28,6 +28,9 @@ struct ConvLayerTests {
         dilation: [1, 2], bias: false),
       ConvConfig(inShape: [2, 4, 4, 4], out: 4, kernel: 3, stride: [1, 2], padding: 1, groups: 2),
       ConvConfig(inShape: [2, 1, 2, 4, 4], out: 2, kernel: 3, padding: 1),
+      // 256 or more output pixels: products image by image, in place (`directProducts`).
+      ConvConfig(inShape: [2, 4, 17, 16], out: 4, kernel: 3, padding: 1, groups: 2),
+      ConvConfig(inShape: [3, 1, 18, 18], out: 3, kernel: 3, bias: false),
     ])
   func convFiniteDifferences(_ c: ConvConfig) throws {
     var rng = SomaRandom(seed: 3)
@@ -496,6 +499,41 @@ struct ConvLayerTests {
     await #expect(processExitsWith: .failure) {
       let bn = try! BatchNorm2d<Float>(3)
       _ = bn(Variable(Tensor<Float>.zeros([2, 4, 5, 5])))
+    }
+  }
+
+  /// The 2 × 2, stride-2 max pool's gradient (written window by window, without clearing the
+  /// plane first) against a direct loop: each window's gradient to its first largest input in
+  /// row-major order, 0 to the others and to the inputs past the last window of an odd height
+  /// or width. Spike maps make ties common; a tie sent to the later input fails it.
+  @Test(arguments: [(6, 6), (7, 5), (5, 8), (3, 3)])
+  func maxPoolGradientMatchesDirectLoop(_ size: (Int, Int)) throws {
+    let (h, w) = size
+    var rng = SomaRandom(seed: UInt64(h * 10 + w))
+    for spikes in [false, true] {
+      let x =
+        spikes
+        ? Tensor<Float>.bernoulli([2, 3, h, w], p: 0.4, using: &rng)
+        : Tensor<Float>.uniform([2, 3, h, w], low: -1, high: 1, using: &rng)
+      let g = Tensor<Float>.uniform([2, 3, h / 2, w / 2], low: 0.5, high: 1.5, using: &rng)
+      let xv = Variable(x, requiresGrad: true)
+      let y = try MaxPool2d<Float>(kernelSize: 2)(xv)
+      y.backward(seed: g)
+      let xs = x.scalars, gs = g.scalars
+      var want = [Float](repeating: 0, count: xs.count)
+      for plane in 0..<6 {
+        for oy in 0..<(h / 2) {
+          for ox in 0..<(w / 2) {
+            var best = plane * h * w + 2 * oy * w + 2 * ox
+            for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+              let i = plane * h * w + (2 * oy + dy) * w + 2 * ox + dx
+              if xs[i] > xs[best] { best = i }
+            }
+            want[best] = gs[(plane * (h / 2) + oy) * (w / 2) + ox]
+          }
+        }
+      }
+      #expect(xv.grad?.scalars == want, "\(h)×\(w), spikes \(spikes)")
     }
   }
 }
