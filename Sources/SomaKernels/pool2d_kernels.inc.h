@@ -77,40 +77,10 @@ void S(soma_maxpool2d)(const soma_conv_shape *s, const T *restrict x, size_t q0,
   }
 }
 
-SOMA_CLONES
 void S(soma_maxpool2d_backward)(const soma_conv_shape *s, const T *restrict g,
                                 const int32_t *restrict argmax, size_t q0, size_t q1,
                                 T *restrict dx) {
-  const size_t H = s->height, W = s->width, oh = s->out_height, ow = s->out_width;
-  const size_t plane = H * W, P = oh * ow;
-  const int plain2 = s->kernel_h == 2 && s->kernel_w == 2 && s->stride_h == 2 &&
-                     s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0 &&
-                     s->dilation_h == 1 && s->dilation_w == 1;
-  if (plain2 && 2 * oh <= H && 2 * ow <= W) {
-    // The 2 × 2, stride 2 windows do not overlap: each input of a window gets the gradient
-    // if it was the window's choice and 0 otherwise, written once (no clearing pass); the
-    // inputs past the last window (an odd height or width) get 0.
-    for (size_t q = q0; q < q1; q++) {
-      T *dp = dx + q * plane;
-      const T *gp = g + q * P;
-      const int32_t *ap = argmax + q * P;
-      for (size_t oy = 0; oy < oh; oy++) {
-        T *d0 = dp + 2 * oy * W, *d1 = d0 + W;
-        const int32_t top = (int32_t)(2 * oy * W);
-        for (size_t ox = 0; ox < ow; ox++) {
-          const T v = gp[oy * ow + ox];
-          const int32_t at = ap[oy * ow + ox] - top - 2 * (int32_t)ox;
-          d0[2 * ox] = at == 0 ? v : (T)0;
-          d0[2 * ox + 1] = at == 1 ? v : (T)0;
-          d1[2 * ox] = at == (int32_t)W ? v : (T)0;
-          d1[2 * ox + 1] = at == (int32_t)W + 1 ? v : (T)0;
-        }
-        for (size_t x = 2 * ow; x < W; x++) d0[x] = d1[x] = 0;
-      }
-      if (2 * oh < H) memset(dp + 2 * oh * W, 0, (H - 2 * oh) * W * sizeof(T));
-    }
-    return;
-  }
+  const size_t plane = s->height * s->width, P = s->out_height * s->out_width;
   for (size_t q = q0; q < q1; q++) {
     T *dp = dx + q * plane;
     memset(dp, 0, plane * sizeof(T));

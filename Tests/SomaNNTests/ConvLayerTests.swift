@@ -502,10 +502,10 @@ struct ConvLayerTests {
     }
   }
 
-  /// The 2 × 2, stride-2 max pool's gradient (written window by window, without clearing the
-  /// plane first) against a direct loop: each window's gradient to its first largest input in
-  /// row-major order, 0 to the others and to the inputs past the last window of an odd height
-  /// or width. Spike maps make ties common; a tie sent to the later input fails it.
+  /// The 2 × 2, stride-2 max pool's gradient against a direct loop: each window's gradient to
+  /// its first largest input in row-major order, 0 to the others and to the inputs past the
+  /// last window of an odd height or width. Spike maps make ties common; a tie sent to the
+  /// later input fails it.
   @Test(arguments: [(6, 6), (7, 5), (5, 8), (3, 3)])
   func maxPoolGradientMatchesDirectLoop(_ size: (Int, Int)) throws {
     let (h, w) = size
