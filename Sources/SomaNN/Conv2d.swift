@@ -264,9 +264,10 @@ struct ConvPlan<T: TensorScalar> {
     Swift.max(1, Swift.min(images, (1 << 20) / Swift.max(1, rows * geo.pixels)))
   }
 
-  /// Whether the dense passes multiply image by image, reading and writing the [out, oh, ow]
-  /// planes in place, rather than over a block of images gathered image-minor (a copy of the
-  /// output or its gradient each way): when an image alone is wide enough for the GEMM.
+  /// Whether the dense passes take one image at a time, whose [out, oh, ow] planes are then
+  /// the GEMM's own output (and gradient) layout, instead of a block of images gathered
+  /// image-minor (a copy of the output and of its gradient): when an image alone is wide
+  /// enough for the GEMM.
   @inlinable var directProducts: Bool { geo.pixels >= 256 }
 
   /// Dense forward of `images` contiguous images: im2col and GEMM per block.
@@ -281,7 +282,7 @@ struct ConvPlan<T: TensorScalar> {
         withOptionalPointer(bias) { pb in
           out.withUnsafeMutableBufferPointer { po in
             let (xp, wp, op) = (px.baseAddress!, pw.baseAddress!, po.baseAddress!)
-            let chunk = block((images + parts - 1) / parts)
+            let chunk = direct ? 1 : block((images + parts - 1) / parts)
             parallel(parts) { part in
               let (a, b) = partRange(part, of: parts, count: images)
               if a == b { return }
@@ -296,32 +297,22 @@ struct ConvPlan<T: TensorScalar> {
               while n0 < b {
                 let n1 = Swift.min(b, n0 + chunk)
                 let ld = (n1 - n0) * P
+                // One image's block [out, P] is its own output plane.
+                let y = direct ? op + n0 * outChannels * P : ybuf
                 _im2col(geo, xp, n0, n1, 0, K, cols)
-                if direct {
-                  // Each image's product straight into its [out, oh, ow] block.
-                  for n in n0..<n1 {
-                    let image = op + n * outChannels * P
-                    for g in 0..<groups {
-                      T._gemm(
-                        transA: false, transB: false, m: Og, n: P, k: Kg, alpha: 1,
-                        a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld + (n - n0) * P,
-                        ldb: ld, beta: 0, c: image + g * Og * P, ldc: P)
-                    }
-                    if let pb {
-                      for o in 0..<outChannels {
-                        let (row, b) = (image + o * P, pb[o])
-                        for p in 0..<P { row[p] += b }
-                      }
-                    }
-                  }
-                } else {
-                  for g in 0..<groups {
-                    T._gemm(
-                      transA: false, transB: false, m: Og, n: ld, k: Kg, alpha: 1,
-                      a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld, ldb: ld, beta: 0,
-                      c: ybuf + g * Og * ld, ldc: ld)
-                  }
+                for g in 0..<groups {
+                  T._gemm(
+                    transA: false, transB: false, m: Og, n: ld, k: Kg, alpha: 1,
+                    a: wp + g * Og * Kg, lda: Kg, b: cols + g * Kg * ld, ldb: ld, beta: 0,
+                    c: y + g * Og * ld, ldc: ld)
+                }
+                if !direct {
                   _convScatter(ybuf, channels: outChannels, pixels: P, n0, n1, bias: pb, op)
+                } else if let pb {
+                  for o in 0..<outChannels {
+                    let (row, bo) = (y + o * P, pb[o])
+                    for p in 0..<P { row[p] += bo }
+                  }
                 }
                 n0 = n1
               }
@@ -355,7 +346,7 @@ struct ConvPlan<T: TensorScalar> {
         withOptionalPointer(input) { px in
           withOptionalMutablePointer(&dX) { pdx in
             let (gp, wp) = (pg.baseAddress!, pw.baseAddress!)
-            let chunk = block((images + parts - 1) / parts)
+            let chunk = direct ? 1 : block((images + parts - 1) / parts)
             parallelAroundBLAS(parts) { part in
               let (a, b) = partRange(part, of: parts, count: images)
               if a == b { return }
@@ -371,36 +362,24 @@ struct ConvPlan<T: TensorScalar> {
               while n0 < b {
                 let n1 = Swift.min(b, n0 + chunk)
                 let ld = (n1 - n0) * P
-                // The gradient of image n, group g, as a matrix [Og, pixels] with its leading
-                // dimension: read in place, or from the block gathered image-minor.
+                // One image's gradient [out, P] is read where it is.
+                let gy = direct ? gp + n0 * outChannels * P : UnsafePointer(gbuf)
                 if !direct { _convGather(gp, channels: outChannels, pixels: P, n0, n1, gbuf) }
-                let images = direct ? Array(n0..<n1) : [n0]
-                func gradient(_ n: Int, _ g: Int) -> (UnsafePointer<T>, Int, Int) {
-                  direct
-                    ? (gp + (n * outChannels + g * Og) * P, P, P)
-                    : (UnsafePointer(gbuf + g * Og * ld), ld, ld)
-                }
                 if let px {
                   _im2col(geo, px, n0, n1, 0, K, cols)
-                  for n in images {
-                    for g in 0..<groups {
-                      let (ga, lda, k) = gradient(n, g)
-                      T._gemm(
-                        transA: false, transB: true, m: Og, n: Kg, k: k, alpha: 1, a: ga,
-                        lda: lda, b: cols + g * Kg * ld + (n - n0) * P, ldb: ld, beta: 1,
-                        c: dw + g * Og * Kg, ldc: Kg)
-                    }
+                  for g in 0..<groups {
+                    T._gemm(
+                      transA: false, transB: true, m: Og, n: Kg, k: ld, alpha: 1,
+                      a: gy + g * Og * ld, lda: ld, b: cols + g * Kg * ld, ldb: ld, beta: 1,
+                      c: dw + g * Og * Kg, ldc: Kg)
                   }
                 }
                 if let pdx {
-                  for n in images {
-                    for g in 0..<groups {
-                      let (ga, ldb, width) = gradient(n, g)
-                      T._gemm(
-                        transA: true, transB: false, m: Kg, n: width, k: Og, alpha: 1,
-                        a: wp + g * Og * Kg, lda: Kg, b: ga, ldb: ldb, beta: 0,
-                        c: cols + g * Kg * ld + (n - n0) * P, ldc: ld)
-                    }
+                  for g in 0..<groups {
+                    T._gemm(
+                      transA: true, transB: false, m: Kg, n: ld, k: Og, alpha: 1,
+                      a: wp + g * Og * Kg, lda: Kg, b: gy + g * Og * ld, ldb: ld, beta: 0,
+                      c: cols + g * Kg * ld, ldc: ld)
                   }
                   _col2im(geo, cols, n0, n1, 0, geo.channels, pdx)
                 }
