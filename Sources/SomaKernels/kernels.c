@@ -215,6 +215,7 @@ AVX512 static void lif_backward_s2nn_avx512_f32(const float *grad_spikes, const 
 #define FMA fmaf
 #define RINT rintf
 #include "surrogate_kernels.inc.h"
+#include "lif_pool_kernels.inc.h"
 #undef SOMA_S2NN_AVX512
 #undef T
 #undef S
@@ -226,3 +227,4 @@ AVX512 static void lif_backward_s2nn_avx512_f32(const float *grad_spikes, const 
 #define FMA fma
 #define RINT rint
 #include "surrogate_kernels.inc.h"
+#include "lif_pool_kernels.inc.h"

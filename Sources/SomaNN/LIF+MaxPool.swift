@@ -1,3 +1,5 @@
+import SomaKernels
+
 /// LIF/IF neurons over spike-map currents [T, B, C, H, W] followed by a `MaxPool2d`, as one
 /// autodiff node: what `Sequential` runs when a `LIF` or `IF` layer is followed by max
 /// pooling (a convolutional network's usual `… → IF → MaxPool2d`).
@@ -34,12 +36,20 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
   let parts = spatialParts(n * steps >= 1 << 18 ? planes : 1, usesBLAS: false)
   // Planes per block: the forward pass's membranes and spikes (2 floats a lane) stay in L1/L2.
   let forwardBlock = Swift.max(1, (1 << 14) / plane)
+  let windows = LIFPool2Kernel(
+    geo, surrogate: surrogate, beta: beta, threshold: threshold, reset: reset,
+    detachReset: detachReset)
   source.withUnsafeBufferPointer { pi in
     y.withUnsafeMutableBufferPointer { py in
       let (ip, yp) = (pi.baseAddress!, py.baseAddress!)
       parallel(parts) { part in
         let (a, b) = partRange(part, of: parts, count: planes)
         if a == b { return }
+        if let windows {
+          windows.forward(
+            ip, stepStride: stepStride, steps: steps, planes: a..<b, into: yp, outStep: outStep)
+          return
+        }
         let P = Swift.min(forwardBlock, b - a)
         let work: UnsafeMutablePointer<T> = scratch(2 * P * plane)
         let idx = UnsafeMutablePointer<Int32>.allocate(capacity: P * pixels)
@@ -77,6 +87,12 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
           parallel(parts) { part in
             let (a, b) = partRange(part, of: parts, count: planes)
             if a == b { return }
+            if let windows {
+              windows.backward(
+                ip, stepStride: stepStride, steps: steps, planes: a..<b, gradient: gp,
+                outStep: outStep, into: dp, gradStep: n, tied: tied)
+              return
+            }
             let P = Swift.min(backwardBlock, b - a)
             let L = P * plane
             let work: UnsafeMutablePointer<T> = scratch((steps + 7) * L + P * pixels)
@@ -111,5 +127,83 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
       }
     }
     return [tied ? repeated(dI, steps: steps) : dI]
+  }
+}
+
+/// The 2 × 2, stride-2 max pool (no padding or dilation) after LIF neurons whose surrogate has
+/// an inlined C derivative (S2NN, Arctan), in Float or Double: one C pass carries each chunk of
+/// windows through the T steps in registers and cache (`soma_lif_pool2_forward` /
+/// `_backward`), with the same expressions, so the same results, as the blocks of
+/// `fusedLIFMaxPool`. Nil for other pools, surrogates and scalar types.
+@usableFromInline
+struct LIFPool2Kernel<T: TensorScalar>: Sendable {
+  @usableFromInline let height, width, kind: Int
+  @usableFromInline let beta, threshold, sa, sb: T
+  @usableFromInline let zeroReset, detachReset: Bool
+
+  @inlinable
+  init?<S: SurrogateGradient>(
+    _ geo: ConvGeometry, surrogate: S, beta: T, threshold: T, reset: Reset, detachReset: Bool
+  ) {
+    guard T.self == Float.self || T.self == Double.self,
+      geo.kernel == (2, 2) && geo.stride == (2, 2) && geo.padding == (0, 0)
+        && geo.dilation == (1, 1)
+    else { return nil }
+    switch surrogate.fusedKernel {
+    case .s2nn(let a, let b)?: (kind, sa, sb) = (0, T(a), T(b))
+    // k and c rounded as `Arctan.derivative` and the reverse LIF step round them.
+    case .arctan(let alpha)?: (kind, sa, sb) = (1, T(Double.pi / 2 * alpha), T(alpha / 2))
+    default: return nil
+    }
+    (height, width) = (geo.height, geo.width)
+    (self.beta, self.threshold, zeroReset, self.detachReset) =
+      (beta, threshold, reset == .zero, detachReset)
+  }
+
+  @inlinable
+  func forward(
+    _ current: UnsafePointer<T>, stepStride: Int, steps: Int, planes: Range<Int>,
+    into pooled: UnsafeMutablePointer<T>, outStep: Int
+  ) {
+    let (h, w, z) = (height, width, Int32(zeroReset ? 1 : 0))
+    let work: UnsafeMutablePointer<T> = scratch(steps * 256)
+    defer { work.deallocate() }
+    if T.self == Float.self {
+      soma_lif_pool2_forward_f32(
+        cast(current, Float.self), stepStride, steps, planes.lowerBound, planes.upperBound, h, w,
+        Float(beta), Float(threshold), z, cast(pooled, Float.self), outStep,
+        cast(work, Float.self))
+    } else {
+      soma_lif_pool2_forward_f64(
+        cast(current, Double.self), stepStride, steps, planes.lowerBound, planes.upperBound, h,
+        w, Double(beta), Double(threshold), z, cast(pooled, Double.self), outStep,
+        cast(work, Double.self))
+    }
+  }
+
+  @inlinable
+  func backward(
+    _ current: UnsafePointer<T>, stepStride: Int, steps: Int, planes: Range<Int>,
+    gradient g: UnsafePointer<T>, outStep: Int, into grad: UnsafeMutablePointer<T>,
+    gradStep: Int, tied: Bool
+  ) {
+    let (h, w) = (height, width)
+    let (z, d, k, t) = (
+      Int32(zeroReset ? 1 : 0), Int32(detachReset ? 1 : 0), Int32(kind), Int32(tied ? 1 : 0)
+    )
+    let work: UnsafeMutablePointer<T> = scratch(steps * 256)
+    defer { work.deallocate() }
+    if T.self == Float.self {
+      soma_lif_pool2_backward_f32(
+        cast(current, Float.self), stepStride, steps, planes.lowerBound, planes.upperBound, h, w,
+        Float(beta), Float(threshold), z, d, k, Float(sa), Float(sb), cast(g, Float.self),
+        outStep, cast(grad, Float.self), gradStep, t, 1 / Float(steps), cast(work, Float.self))
+    } else {
+      soma_lif_pool2_backward_f64(
+        cast(current, Double.self), stepStride, steps, planes.lowerBound, planes.upperBound, h,
+        w, Double(beta), Double(threshold), z, d, k, Double(sa), Double(sb),
+        cast(g, Double.self), outStep, cast(grad, Double.self), gradStep, t, 1 / Double(steps),
+        cast(work, Double.self))
+    }
   }
 }

@@ -11,9 +11,10 @@ struct NeuronPoolCase: Sendable, CustomStringConvertible {
   var dilation: Size2D = 1
   var lif = false  // LIF(β 0.8, subtract, S2NN) instead of IF(zero reset, detached, Arctan)
   var tied = false  // the currents one slice repeated over time by an operation
+  var detach: Bool? = nil  // the reset's detachment, if not the neuron's above
   var description: String {
     "\(lif ? "LIF" : "IF") \(shape) k \(kernel) s \(stride ?? kernel) p \(padding) d \(dilation)"
-      + (tied ? " tied" : "")
+      + (tied ? " tied" : "") + (detach.map { " detach \($0)" } ?? "")
   }
 }
 
@@ -28,13 +29,28 @@ struct NeuronPoolFusionTests {
     // Planes larger than a backward block (one plane a block) and blocks that split unevenly.
     NeuronPoolCase(shape: [3, 2, 3, 96, 96], kernel: 2, tied: true),
     NeuronPoolCase(shape: [4, 5, 7, 30, 30], kernel: 2),
+    // 2 × 2 windows through the one-pass kernel: odd sides (a row and a column outside every
+    // window), rows of fewer than 8 and more than 64 windows, each reset and surrogate.
+    NeuronPoolCase(shape: [4, 3, 5, 9, 7], kernel: 2),
+    NeuronPoolCase(shape: [3, 2, 4, 10, 6], kernel: 2, lif: true),
+    NeuronPoolCase(shape: [4, 2, 3, 8, 22], kernel: 2, lif: true, tied: true, detach: true),
+    NeuronPoolCase(shape: [3, 2, 2, 7, 9], kernel: 2, tied: true, detach: false),
+    NeuronPoolCase(shape: [2, 2, 2, 6, 141], kernel: 2, detach: false),
+    // One or two windows a row (a group's spare lanes reach several rows on), and planes split
+    // over the cores (≥ 2¹⁸ currents) with an odd row and part-filled groups.
+    NeuronPoolCase(shape: [3, 2, 3, 6, 2], kernel: 2, lif: true, detach: true),
+    NeuronPoolCase(shape: [3, 2, 3, 7, 5], kernel: 2, tied: true),
+    NeuronPoolCase(shape: [4, 4, 16, 35, 30], kernel: 2),
   ]
 
   func layers(_ c: NeuronPoolCase) throws -> (any NeuronLayer, MaxPool2d<Double>) {
     let neuron: any NeuronLayer =
       c.lif
-      ? try LIF(beta: 0.8, threshold: 0.9, reset: .subtract, surrogate: S2NN())
-      : try IF(threshold: 0.7, reset: .zero, detachReset: true, surrogate: Arctan(alpha: 2))
+      ? try LIF(
+        beta: 0.8, threshold: 0.9, reset: .subtract, detachReset: c.detach ?? false,
+        surrogate: S2NN())
+      : try IF(
+        threshold: 0.7, reset: .zero, detachReset: c.detach ?? true, surrogate: Arctan(alpha: 2))
     let pool = try MaxPool2d<Double>(
       kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation)
     return (neuron, pool)

@@ -32,7 +32,25 @@
   void soma_surrogate_q_pseudo_spike_##S(const T *x, T *out, size_t n, T c, T alpha);         \
   /* SquarewaveFourierSeries: scale·Σ_{j<harmonics} cos((2j+1)·2π·x/period). */                \
   void soma_surrogate_squarewave_##S(const T *x, T *out, size_t n, T period, int harmonics,   \
-                                     T scale);
+                                     T scale);                                                \
+  /* LIF neurons over `steps` steps of currents (step t at current + t·step_stride; 0: the    \
+     same currents every step) for planes [q0, q1) of H × W, their spikes max-pooled 2 × 2 with \
+     stride 2 (floor): pooled[t·out_step + q·(H/2)·(W/2) + …]. The full-size spikes are never  \
+     stored; the results are soma_lif_forward's and soma_maxpool2d's. scratch: steps · 256    \
+     scalars. */                                                                              \
+  void soma_lif_pool2_forward_##S(const T *current, size_t step_stride, size_t steps,          \
+                                  size_t q0, size_t q1, size_t H, size_t W, T beta,            \
+                                  T threshold, int zero_reset, T *pooled, size_t out_step,    \
+                                  T *scratch);                                                \
+  /* Its backward pass from the pooled gradient g (laid out as `pooled`): dL/dI of step t at    \
+     grad + t·grad_step, or with `tied` the sum over the steps times inv_steps at grad. The     \
+     surrogate is S2NN(sa, sb) for kind 0, the arctangent c/(1 + (k·x)²) with k = sa, c = sb    \
+     for kind 1. scratch: steps · 256 scalars. */                                              \
+  void soma_lif_pool2_backward_##S(const T *current, size_t step_stride, size_t steps,         \
+                                   size_t q0, size_t q1, size_t H, size_t W, T beta,           \
+                                   T threshold, int zero_reset, int detach_reset, int kind,    \
+                                   T sa, T sb, const T *g, size_t out_step, T *grad,           \
+                                   size_t grad_step, int tied, T inv_steps, T *scratch);
 
 SOMA_SURROGATE_KERNELS(float, f32)
 SOMA_SURROGATE_KERNELS(double, f64)
