@@ -18,16 +18,18 @@
 #define LP_W 8
 
 // One group's forward steps from the rows c0, c1 (step t at + t · cs, 2·LP_W currents each).
-// Stores each step's pooled values at o + t · os when o is not NULL, and the membranes before
-// the reset at h + t · 4·LP_W ([steps][4][LP_W]) when h is not NULL.
+// Stores each step's pooled values at o + t · os, or the membranes before the reset at
+// h + t · 4·LP_W ([steps][4][LP_W]).
+// keep_h (a constant of the inlined callers) chooses the membranes, else the pooled values: a
+// store under a run-time condition would become a masked store, slow on Zen 2.
 static inline __attribute__((always_inline)) void S(lp_forward_group)(
-    const int zero_reset, const T *restrict c0, const T *restrict c1, size_t cs, size_t steps,
-    T beta, T threshold, T *restrict o, size_t os, T *restrict h) {
+    const int zero_reset, const int keep_h, const T *restrict c0, const T *restrict c1,
+    size_t cs, size_t steps, T beta, T threshold, T *restrict o, size_t os, T *restrict h) {
 #pragma STDC FP_CONTRACT OFF
   T v0[LP_W] = {0}, v1[LP_W] = {0}, v2[LP_W] = {0}, v3[LP_W] = {0};
   for (size_t t = 0; t < steps; t++) {
     const T *restrict r0 = c0 + t * cs, *restrict r1 = c1 + t * cs;
-    T *restrict hp = h ? h + t * 4 * LP_W : NULL;
+    T *restrict hp = h + t * 4 * LP_W;
     T best[LP_W];
     for (int i = 0; i < LP_W; i++) {
       const T ha = beta * v0[i] + r0[2 * i], hb = beta * v1[i] + r0[2 * i + 1];
@@ -41,7 +43,7 @@ static inline __attribute__((always_inline)) void S(lp_forward_group)(
         v0[i] = ha - threshold * sa, v1[i] = hb - threshold * sb;
         v2[i] = hc - threshold * sc, v3[i] = hd - threshold * sd;
       }
-      if (hp) {
+      if (keep_h) {
         hp[i] = ha, hp[LP_W + i] = hb;
         hp[2 * LP_W + i] = hc, hp[3 * LP_W + i] = hd;
       }
@@ -51,7 +53,7 @@ static inline __attribute__((always_inline)) void S(lp_forward_group)(
       m = sd > m ? sd : m;
       best[i] = m;
     }
-    if (o)
+    if (!keep_h)
       for (int i = 0; i < LP_W; i++) o[t * os + i] = best[i];
   }
 }
@@ -90,17 +92,17 @@ void S(soma_lif_pool2_forward)(const T *restrict current, size_t step_stride, si
         const size_t cnt = ow - ox0 < LP_W ? ow - ox0 : LP_W;
         if (!S(lp_edge)(H, W, oy, ox0)) {
           if (zero_reset)
-            S(lp_forward_group)(1, c, c + W, step_stride, steps, beta, threshold, o, out_step, NULL);
+            S(lp_forward_group)(1, 0, c, c + W, step_stride, steps, beta, threshold, o, out_step, NULL);
           else
-            S(lp_forward_group)(0, c, c + W, step_stride, steps, beta, threshold, o, out_step, NULL);
+            S(lp_forward_group)(0, 0, c, c + W, step_stride, steps, beta, threshold, o, out_step, NULL);
           continue;
         }
         S(lp_buffer_rows)(c, W, step_stride, steps, W - 2 * ox0, buf);
         const size_t bs = step_stride ? 4 * LP_W : 0;
         if (zero_reset)
-          S(lp_forward_group)(1, buf, buf + 2 * LP_W, bs, steps, beta, threshold, ob, LP_W, NULL);
+          S(lp_forward_group)(1, 0, buf, buf + 2 * LP_W, bs, steps, beta, threshold, ob, LP_W, NULL);
         else
-          S(lp_forward_group)(0, buf, buf + 2 * LP_W, bs, steps, beta, threshold, ob, LP_W, NULL);
+          S(lp_forward_group)(0, 0, buf, buf + 2 * LP_W, bs, steps, beta, threshold, ob, LP_W, NULL);
         for (size_t t = 0; t < steps; t++)
           for (size_t i = 0; i < cnt; i++) o[t * out_step + i] = ob[t * LP_W + i];
       }
@@ -234,9 +236,9 @@ void S(soma_lif_pool2_backward)(const T *restrict current, size_t step_stride, s
         }
         const T *c1 = edge ? cb + 2 * LP_W : c0 + W;
         if (zero_reset)
-          S(lp_forward_group)(1, c0, c1, cs, steps, beta, threshold, NULL, 0, hs);
+          S(lp_forward_group)(1, 1, c0, c1, cs, steps, beta, threshold, NULL, 0, hs);
         else
-          S(lp_forward_group)(0, c0, c1, cs, steps, beta, threshold, NULL, 0, hs);
+          S(lp_forward_group)(0, 1, c0, c1, cs, steps, beta, threshold, NULL, 0, hs);
         const T *gq = g + q * P + oy * ow + ox0;
         size_t gstep = out_step;
         T *d0 = grad + at, *d1 = d0 + W;
