@@ -1,4 +1,5 @@
 import SomaKernels
+import Synchronization
 
 /// A 2-D convolution over images, with the weight stored [out, in / groups, kh, kw] as PyTorch
 /// stores it.
@@ -592,10 +593,12 @@ struct ConvPlan<T: TensorScalar> {
   /// images split over the cores, with each part's buffers for F(tile×tile): v and m hold
   /// (tile + 2)² tile matrices of ld = (n1 − n0)·tiles rows, C and K rounded up to 8 wide, vs
   /// and ms elements apart (see `winogradStride`); scratch holds the transforms' plane.
-  /// Blocks keep v and m near 4 MB.
+  /// Blocks keep v and m near 4 MB. With `claimed`, the parts take the blocks in turn as each
+  /// finishes one (for bodies whose results do not depend on which part ran a block): a core
+  /// slowed by other work then does fewer blocks instead of holding up the other.
   @inlinable
   func winogradMBlocks(
-    tile t: Int, images: Int, parts: Int,
+    tile t: Int, images: Int, parts: Int, claimed: Bool = false,
     _ body: (
       Int, Int, Int, Int, UnsafeMutablePointer<T>, Int, UnsafeMutablePointer<T>, Int,
       UnsafeMutablePointer<T>
@@ -607,8 +610,10 @@ struct ConvPlan<T: TensorScalar> {
     let chunk = Swift.max(
       1, Swift.min(images, (1 << 20) / Swift.max(1, points * (cs + ks) * tiles)))
     let plane = _winoMScratch(geo, tile: t, T.self)
+    let blocks = (images + chunk - 1) / chunk
+    let next = Atomic<Int>(0)
     parallelAroundBLAS(parts) { part in
-      let (a, b) = partRange(part, of: parts, count: images)
+      let (a, b) = claimed ? (0, images) : partRange(part, of: parts, count: images)
       if a == b { return }
       let n = Swift.min(chunk, b - a) * tiles
       let (vs, ms) = (winogradStride(n * cs), winogradStride(n * ks))
@@ -619,6 +624,16 @@ struct ConvPlan<T: TensorScalar> {
         v.deallocate()
         m.deallocate()
         scratch.deallocate()
+      }
+      if claimed {
+        while true {
+          let block = next.add(1, ordering: .relaxed).oldValue
+          if block >= blocks { break }
+          let n0 = block * chunk
+          let n1 = Swift.min(images, n0 + chunk)
+          body(part, n0, n1, (n1 - n0) * tiles, v, vs, m, ms, scratch)
+        }
+        return
       }
       var n0 = a
       while n0 < b {
@@ -661,7 +676,9 @@ struct ConvPlan<T: TensorScalar> {
         withOptionalPointer(bias) { pb in
           out.withUnsafeMutableBufferPointer { po in
             let (xp, up, op) = (px.baseAddress!, pu.baseAddress!, po.baseAddress!)
-            winogradMBlocks(tile: t, images: images, parts: spatialParts(images, usesBLAS: true)) {
+            winogradMBlocks(
+              tile: t, images: images, parts: spatialParts(images, usesBLAS: true), claimed: true
+            ) {
               _, n0, n1, ld, v, vs, m, ms, scratch in
               _winoMInput(geo, tile: t, xp, n0, n1, v, stride: vs, scratch: scratch)
               for xi in 0..<points {
