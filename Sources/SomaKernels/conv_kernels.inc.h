@@ -530,6 +530,62 @@ void S(soma_tile_gemm)(size_t M, size_t N, size_t kc, const T *restrict a, size_
 typedef T S(winom_vec) __attribute__((vector_size(WINOM_LANES * sizeof(T)), aligned(sizeof(T))));
 #define WINOM_AT(p) (*(S(winom_vec) *)(p))
 
+// r[j] ← column j of the 8 × 8 block r (row l, lane j → row j, lane l): the AVX 8 × 8
+// transpose's three rounds of shuffles, written with the vector extension.
+WINOM_INLINE void S(winom_transpose8)(S(winom_vec) r[8]) {
+  S(winom_vec) t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 2; i++)
+    for (int h = 0; h < 2; h++) {
+      const S(winom_vec) a = t[4 * i + h], b = t[4 * i + 2 + h];
+      u[4 * i + 2 * h] = __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * i + 2 * h + 1] = __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int j = 0; j < 4; j++) {
+    r[j] = __builtin_shufflevector(u[j], u[4 + j], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[4 + j] = __builtin_shufflevector(u[j], u[4 + j], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+// n pixels of 8 planes (plane l at base + l · ps) into the pixel-major scratch row dst
+// (dst[j · 8 + l] = base[l · ps + j]), 8 pixels a transpose; a row's last 8 overlap the ones
+// before (a copy, so rewriting a pixel is harmless).
+WINOM_INLINE void S(winom_to_pixels)(const T *base, size_t ps, size_t n, T *dst) {
+  if (n < 8) {
+    for (size_t j = 0; j < n; j++)
+      for (size_t l = 0; l < 8; l++) dst[j * 8 + l] = base[l * ps + j];
+    return;
+  }
+  for (size_t j0 = 0;; j0 += 8) {
+    if (j0 + 8 > n) j0 = n - 8;
+    S(winom_vec) r[8];
+    for (int l = 0; l < 8; l++) memcpy(&r[l], base + l * ps + j0, sizeof r[l]);
+    S(winom_transpose8)(r);
+    for (int j = 0; j < 8; j++) memcpy(dst + (j0 + j) * 8, &r[j], sizeof r[j]);
+    if (j0 + 8 == n) break;
+  }
+}
+
+// The reverse: base[l · ps + j] = src[j · 8 + l] for j < n.
+WINOM_INLINE void S(winom_from_pixels)(const T *src, size_t n, T *base, size_t ps) {
+  if (n < 8) {
+    for (size_t j = 0; j < n; j++)
+      for (size_t l = 0; l < 8; l++) base[l * ps + j] = src[j * 8 + l];
+    return;
+  }
+  for (size_t j0 = 0;; j0 += 8) {
+    if (j0 + 8 > n) j0 = n - 8;
+    S(winom_vec) r[8];
+    for (int j = 0; j < 8; j++) memcpy(&r[j], src + (j0 + j) * 8, sizeof r[j]);
+    S(winom_transpose8)(r);
+    for (int l = 0; l < 8; l++) memcpy(base + l * ps + j0, &r[l], sizeof r[l]);
+    if (j0 + 8 == n) break;
+  }
+}
+
 // G g for a column (or row) g of 3 lane vectors: the m + 2 interpolated values.
 WINOM_INLINE void S(winom_g)(const int m, const S(winom_vec) g[3], S(winom_vec) r[7]) {
   if (m == 4) {
@@ -647,11 +703,17 @@ WINOM_INLINE void S(winom_input_body)(const int m, const soma_conv_shape *s, con
     for (size_t c0 = 0; c0 < C; c0 += L) {
       const size_t lanes = C - c0 < L ? C - c0 : L;
       if (lanes < L) memset(p, 0, PH * PW * L * sizeof(T));
-      for (size_t l = 0; l < lanes; l++) {
-        const T *xp = x + (im * C + c0 + l) * H * W;
+      if (lanes == L) {
+        const T *xp = x + (im * C + c0) * H * W;
         for (size_t yy = 0; yy < rows; yy++)
-          for (size_t xx = 0; xx < cols; xx++)
-            p[((yy + ph) * PW + xx + pw) * L + l] = xp[yy * W + xx];
+          S(winom_to_pixels)(xp + yy * W, H * W, cols, p + ((yy + ph) * PW + pw) * L);
+      } else {
+        for (size_t l = 0; l < lanes; l++) {
+          const T *xp = x + (im * C + c0 + l) * H * W;
+          for (size_t yy = 0; yy < rows; yy++)
+            for (size_t xx = 0; xx < cols; xx++)
+              p[((yy + ph) * PW + xx + pw) * L + l] = xp[yy * W + xx];
+        }
       }
       T *vp = v + (im - n0) * tiles * cs + c0;
       for (size_t ty = 0; ty < th; ty++)
@@ -733,10 +795,16 @@ WINOM_INLINE void S(winom_output_body)(const int m, const soma_conv_shape *s, si
             for (int j = 0; j < m; j++) WINOM_AT(o + (i * PW + j) * L) = y[j] + b;
           }
         }
-      for (size_t l = 0; l < lanes; l++) {
-        T *op = out + (im * K + k0 + l) * oh * ow;
+      if (lanes == L) {
+        T *op = out + (im * K + k0) * oh * ow;
         for (size_t yy = 0; yy < oh; yy++)
-          for (size_t xx = 0; xx < ow; xx++) op[yy * ow + xx] = p[(yy * PW + xx) * L + l];
+          S(winom_from_pixels)(p + yy * PW * L, ow, op + yy * ow, oh * ow);
+      } else {
+        for (size_t l = 0; l < lanes; l++) {
+          T *op = out + (im * K + k0 + l) * oh * ow;
+          for (size_t yy = 0; yy < oh; yy++)
+            for (size_t xx = 0; xx < ow; xx++) op[yy * ow + xx] = p[(yy * PW + xx) * L + l];
+        }
       }
     }
 }
@@ -788,10 +856,16 @@ WINOM_INLINE void S(winom_grad_tiles_body)(const int m, const soma_conv_shape *s
     for (size_t k0 = 0; k0 < K; k0 += L) {
       const size_t lanes = K - k0 < L ? K - k0 : L;
       if (lanes < L) memset(p, 0, m * th * PW * L * sizeof(T));
-      for (size_t l = 0; l < lanes; l++) {
-        const T *gp = g + (im * K + k0 + l) * oh * ow;
+      if (lanes == L) {
+        const T *gp = g + (im * K + k0) * oh * ow;
         for (size_t yy = 0; yy < oh; yy++)
-          for (size_t xx = 0; xx < ow; xx++) p[(yy * PW + xx) * L + l] = gp[yy * ow + xx];
+          S(winom_to_pixels)(gp + yy * ow, oh * ow, ow, p + yy * PW * L);
+      } else {
+        for (size_t l = 0; l < lanes; l++) {
+          const T *gp = g + (im * K + k0 + l) * oh * ow;
+          for (size_t yy = 0; yy < oh; yy++)
+            for (size_t xx = 0; xx < ow; xx++) p[(yy * PW + xx) * L + l] = gp[yy * ow + xx];
+        }
       }
       T *zp = z + (im - n0) * tiles * ks + k0;
       for (size_t ty = 0; ty < th; ty++)
