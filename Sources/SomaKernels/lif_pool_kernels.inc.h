@@ -116,18 +116,15 @@ static inline __attribute__((always_inline)) T S(lp_surrogate)(const int kind, T
   return b / ((T)1 + z * z);
 }
 
-// dh of one lane from its spike gradient gs, derivative sg, membrane h, x = h − θ and carried
-// gradient gv (soma_lif_backward's four cases).
-static inline __attribute__((always_inline)) T S(lp_dh)(const int zero_reset,
-                                                        const int detach_reset, T gs, T sg, T h,
+// dh of one lane with the reset not detached, from its spike gradient gs, derivative sg,
+// membrane h, x = h − θ and carried gradient gv (soma_lif_backward's two such cases; the
+// detached ones are in lp_reverse_group).
+static inline __attribute__((always_inline)) T S(lp_dh)(const int zero_reset, T gs, T sg, T h,
                                                         T x, T gv, T threshold) {
-  if (!zero_reset && !detach_reset) return gs * sg + gv * ((T)1 - threshold * sg);
-  if (!zero_reset) return gs * sg + gv;
+  if (!zero_reset) return gs * sg + gv * ((T)1 - threshold * sg);
   const T keep = (x >= 0) ? (T)0 : (T)1;
-  if (!detach_reset) return gs * sg + gv * (keep - h * sg);
-  return gs * sg + gv * keep;
+  return gs * sg + gv * (keep - h * sg);
 }
-// (lp_reverse_group handles the detached cases itself, with one derivative a window.)
 
 // One group's reverse steps from the membranes `h` of lp_forward_group: the pooled gradient of
 // step t at g + t · gs_ goes to its window's first largest spike; dL/dI of step t is written
@@ -180,13 +177,13 @@ static inline __attribute__((always_inline)) void S(lp_reverse_group)(
           da[i] = ta + g0[i], db[i] = tb + g1[i], dc[i] = tc + g2[i], dd[i] = td + g3[i];
         }
       } else {
-        da[i] = S(lp_dh)(zero_reset, 0, ga, S(lp_surrogate)(kind, xa, a, b), ha, xa, g0[i],
+        da[i] = S(lp_dh)(zero_reset, ga, S(lp_surrogate)(kind, xa, a, b), ha, xa, g0[i],
                          threshold);
-        db[i] = S(lp_dh)(zero_reset, 0, gb, S(lp_surrogate)(kind, xb, a, b), hb, xb, g1[i],
+        db[i] = S(lp_dh)(zero_reset, gb, S(lp_surrogate)(kind, xb, a, b), hb, xb, g1[i],
                          threshold);
-        dc[i] = S(lp_dh)(zero_reset, 0, gc, S(lp_surrogate)(kind, xc, a, b), hc, xc, g2[i],
+        dc[i] = S(lp_dh)(zero_reset, gc, S(lp_surrogate)(kind, xc, a, b), hc, xc, g2[i],
                          threshold);
-        dd[i] = S(lp_dh)(zero_reset, 0, gd, S(lp_surrogate)(kind, xd, a, b), hd, xd, g3[i],
+        dd[i] = S(lp_dh)(zero_reset, gd, S(lp_surrogate)(kind, xd, a, b), hd, xd, g3[i],
                          threshold);
       }
       g0[i] = beta * da[i], g1[i] = beta * db[i], g2[i] = beta * dc[i], g3[i] = beta * dd[i];

@@ -13,6 +13,10 @@ import SomaKernels
 /// through time. A direct-coded input (a stride-0 view over time) is read from its one slice
 /// and gets a gradient tied over time, as in `fusedLIF`.
 ///
+/// For the usual 2 × 2, stride-2 pool after neurons with S2NN or Arctan (Float, Double) both
+/// passes are one C kernel instead (`LIFPool2Kernel`), which carries groups of windows through
+/// the T steps in registers.
+///
 /// Returns nil (the caller then runs the layers separately) unless `currents` is [T, B, C, H, W].
 @inlinable
 public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
@@ -131,8 +135,8 @@ public func fusedLIFMaxPool<S: SurrogateGradient, T: TensorScalar>(
 }
 
 /// The 2 × 2, stride-2 max pool (no padding or dilation) after LIF neurons whose surrogate has
-/// an inlined C derivative (S2NN, Arctan), in Float or Double: one C pass carries each chunk of
-/// windows through the T steps in registers and cache (`soma_lif_pool2_forward` /
+/// an inlined C derivative (S2NN, Arctan), in Float or Double: one C pass carries each group of
+/// 8 windows through the T steps in registers (`soma_lif_pool2_forward` /
 /// `_backward`), with the same expressions, so the same results, as the blocks of
 /// `fusedLIFMaxPool`. Nil for other pools, surrogates and scalar types.
 @usableFromInline
