@@ -29,8 +29,9 @@ struct NeuronPoolFusionTests {
     // Planes larger than a backward block (one plane a block) and blocks that split unevenly.
     NeuronPoolCase(shape: [3, 2, 3, 96, 96], kernel: 2, tied: true),
     NeuronPoolCase(shape: [4, 5, 7, 30, 30], kernel: 2),
-    // 2 × 2 windows through the one-pass kernel: odd sides (a row and a column outside every
-    // window), rows of fewer than 8 and more than 64 windows, each reset and surrogate.
+    // 2 × 2 windows through the one-pass kernel (groups of 8 windows): odd sides (a row and a
+    // column outside every window), rows of 3 to 70 windows (part-filled and several groups a
+    // row), each reset with and without detachment, both surrogates.
     NeuronPoolCase(shape: [4, 3, 5, 9, 7], kernel: 2),
     NeuronPoolCase(shape: [3, 2, 4, 10, 6], kernel: 2, lif: true),
     NeuronPoolCase(shape: [4, 2, 3, 8, 22], kernel: 2, lif: true, tied: true, detach: true),
